@@ -1,0 +1,101 @@
+# Lanterna build. `make` builds build/lanterna; `make run` starts it on the
+# embedded default; `make test` runs every test (unit, fuzz corpus replay,
+# integration), then again under ASan+UBSan. Set-up (Debian packages, the
+# Python virtualenv) is done by scripts/ and is idempotent.
+
+CC       ?= cc
+BUILD    ?= release
+PKGS     := libevent libevent_pthreads libprotobuf-c jansson sqlite3 zlib libzstd libcrypto
+WARN     := -Wall -Wextra -Werror -Wno-unused-parameter -Wshadow -Wstrict-prototypes
+CSTD     := -std=c17 -D_GNU_SOURCE
+ifeq ($(BUILD),release)
+  OUT    := build
+  OPT    := -O2 -g
+else ifeq ($(BUILD),debug)
+  OUT    := build/debug
+  OPT    := -O0 -g3
+else ifeq ($(BUILD),asan)
+  OUT    := build/asan
+  OPT    := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined
+else
+  $(error BUILD must be release, debug or asan)
+endif
+
+GEN      := build/gen
+PROTOS   := $(shell find proto -name '*.proto' 2>/dev/null | sort)
+PROTO_C  := $(patsubst proto/%.proto,$(GEN)/%.pb-c.c,$(PROTOS))
+SRCS     := $(shell find src -name '*.c' | sort)
+OBJS     := $(patsubst src/%.c,$(OUT)/obj/%.o,$(SRCS)) $(patsubst $(GEN)/%.c,$(OUT)/obj/gen/%.o,$(PROTO_C))
+LIBOBJS  := $(filter-out $(OUT)/obj/main.o,$(OBJS))
+UNIT_SRC := $(sort $(wildcard tests/unit/test_*.c))
+UNITS    := $(patsubst tests/unit/%.c,$(OUT)/tests/%,$(UNIT_SRC))
+FUZZ_SRC := $(sort $(wildcard fuzz/fuzz_*.c))
+
+CFLAGS_ALL  = $(CSTD) $(OPT) $(WARN) -Isrc -I$(GEN) $(shell pkg-config --cflags $(PKGS) 2>/dev/null) $(CFLAGS)
+LDLIBS_ALL  = $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lpthread -lm $(LDLIBS)
+
+.PHONY: all deps run test unit fuzz fuzz-replay integration clean check-asan bench
+all: deps $(OUT)/lanterna
+
+deps:
+	@bash scripts/deps-debian.sh
+
+$(OUT)/lanterna: $(OBJS)
+	$(CC) $(OPT) -o $@ $^ $(LDLIBS_ALL)
+
+$(GEN)/%.pb-c.c $(GEN)/%.pb-c.h: proto/%.proto
+	@mkdir -p $(GEN)
+	protoc-c --proto_path=proto --c_out=$(GEN) $<
+
+# Every object waits for the generated protobuf headers.
+$(OUT)/obj/%.o: src/%.c $(PROTO_C) | deps
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) -MMD -MP -c -o $@ $<
+
+$(OUT)/obj/gen/%.o: $(GEN)/%.c
+	@mkdir -p $(dir $@)
+	$(CC) $(filter-out -Wshadow,$(CFLAGS_ALL)) -Wno-unused-parameter -MMD -MP -c -o $@ $<
+
+$(OUT)/tests/%: tests/unit/%.c $(LIBOBJS)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) -o $@ $< $(LIBOBJS) $(LDLIBS_ALL) -lcmocka
+
+-include $(OBJS:.o=.d)
+
+run: all
+	@mkdir -p lanterna-data
+	./$(OUT)/lanterna serve --listen 127.0.0.1:4318 --data ./lanterna-data
+
+unit: deps $(UNITS)
+	@bash scripts/run-unit.sh $(UNITS)
+
+# Fuzz targets build with clang's libFuzzer into build/fuzz/.
+FUZZ_BIN := $(patsubst fuzz/%.c,build/fuzz/%,$(FUZZ_SRC))
+FUZZ_LIBSRCS = $(filter-out src/main.c,$(SRCS))
+build/fuzz/%: fuzz/%.c $(FUZZ_LIBSRCS) $(PROTO_C)
+	@mkdir -p $(dir $@)
+	clang $(CSTD) -O1 -g -fsanitize=fuzzer,address,undefined -Isrc -I$(GEN) \
+	  $(shell pkg-config --cflags $(PKGS)) -o $@ $< $(FUZZ_LIBSRCS) $(PROTO_C) $(LDLIBS_ALL)
+
+fuzz: deps $(FUZZ_BIN)
+
+# Replays every committed corpus file through its target (no mutation).
+fuzz-replay: fuzz
+	@bash scripts/fuzz-replay.sh $(FUZZ_BIN)
+
+integration: all
+	@bash scripts/deps-python.sh
+	LANTERNA_BIN=$(abspath $(OUT)/lanterna) .venv/bin/python -m pytest -q tests/integration
+
+check-asan:
+	$(MAKE) BUILD=asan unit integration
+
+test: all unit fuzz-replay integration
+	$(MAKE) check-asan
+
+bench: all
+	@bash scripts/deps-python.sh bench
+	.venv/bin/python bench/ingest_bench.py
+
+clean:
+	rm -rf build
