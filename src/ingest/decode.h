@@ -24,7 +24,8 @@ int lt_decode_metrics_json(lt_arena_t *a, const void *body, size_t len, lt_otlp_
 
 /* Encoders for the Export*ServiceResponse (empty on full success, or with
  * partial_success). kind is "spans", "log_records" or "data_points".
- * Write into *out (allocated in arena a). Return 0 or LT_ENOMEM. */
+ * Write into *out (allocated in arena a). Return 0, LT_ENOMEM, or LT_EINVAL
+ * for an unknown kind. */
 int lt_encode_export_response_pb(lt_arena_t *a, const char *kind, int64_t rejected,
                                  const char *message, lt_str_t *out);
 int lt_encode_export_response_json(lt_arena_t *a, const char *kind, int64_t rejected,

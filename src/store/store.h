@@ -48,6 +48,8 @@ typedef struct {
   bool ascending;
   int limit;                     /* 1..1000 */
   lt_str_t cursor;               /* opaque, from a previous page's next_cursor */
+  bool has_trace_id;             /* spans only: restrict to this trace */
+  uint8_t trace_id[16];
 } lt_query_t;
 
 /* Initialises q with no filters, sort by start descending, limit 50. */

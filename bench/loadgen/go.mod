@@ -1,0 +1,3 @@
+module lanterna/bench/loadgen
+
+go 1.19

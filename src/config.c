@@ -1,0 +1,190 @@
+/* Configuration parsing and validation: every bad value fails fast with a
+ * message naming the key and what it accepts. */
+#include "config.h"
+#include "core/err.h"
+#include <ctype.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+
+void lt_config_defaults(lt_config_t *c) {
+  memset(c, 0, sizeof *c);
+  snprintf(c->listen, sizeof c->listen, "127.0.0.1:4318");
+  snprintf(c->host, sizeof c->host, "127.0.0.1");
+  c->port = 4318;
+  snprintf(c->data, sizeof c->data, "./lanterna-data");
+  snprintf(c->storage, sizeof c->storage, "sqlite");
+  snprintf(c->durability, sizeof c->durability, "full");
+  snprintf(c->log_level, sizeof c->log_level, "info");
+  long n = sysconf(_SC_NPROCESSORS_ONLN);
+  c->threads = n > 0 ? (int)n : 2;
+  c->max_body = 64u << 20;
+  c->max_connections = 4096;
+  c->idle_timeout_s = 60;
+  c->queue_bytes = 64u << 20;
+  c->read_connections = 4;
+}
+
+int lt_parse_size(const char *s, size_t *out) {
+  char *end;
+  errno = 0;
+  double v = strtod(s, &end);
+  if (errno || end == s || v < 0) return LT_EINVAL;
+  double mul = 1;
+  if (!*end || !strcasecmp(end, "b")) mul = 1;
+  else if (!strcasecmp(end, "k") || !strcasecmp(end, "kb") || !strcasecmp(end, "kib")) mul = 1024;
+  else if (!strcasecmp(end, "m") || !strcasecmp(end, "mb") || !strcasecmp(end, "mib")) mul = 1024.0 * 1024;
+  else if (!strcasecmp(end, "g") || !strcasecmp(end, "gb") || !strcasecmp(end, "gib")) mul = 1024.0 * 1024 * 1024;
+  else return LT_EINVAL;
+  *out = (size_t)(v * mul);
+  return 0;
+}
+
+int lt_parse_duration(const char *s, int64_t *ns) {
+  char *end;
+  errno = 0;
+  double v = strtod(s, &end);
+  if (errno || end == s || v < 0) return LT_EINVAL;
+  double mul;
+  if (!strcmp(end, "s") || !*end) mul = 1e9;
+  else if (!strcmp(end, "ms")) mul = 1e6;
+  else if (!strcmp(end, "m")) mul = 60e9;
+  else if (!strcmp(end, "h")) mul = 3600e9;
+  else if (!strcmp(end, "d")) mul = 86400e9;
+  else return LT_EINVAL;
+  *ns = (int64_t)(v * mul);
+  return 0;
+}
+
+static bool truthy(const char *v) {
+  return !strcmp(v, "1") || !strcasecmp(v, "true") || !strcasecmp(v, "yes") || !strcasecmp(v, "on");
+}
+
+bool lt_config_is_flag(const char *key) { return !strcmp(key, "insecure-no-auth"); }
+
+static int copy(char *dst, size_t n, const char *v) {
+  if (strlen(v) >= n) return LT_ECONFIG;
+  memcpy(dst, v, strlen(v) + 1);
+  return 0;
+}
+
+#define FAIL(...) do { snprintf(err, errlen, __VA_ARGS__); return LT_ECONFIG; } while (0)
+
+static int int_in(const char *v, long lo, long hi, long *out) {
+  char *end;
+  errno = 0;
+  long n = strtol(v, &end, 10);
+  if (errno || *end || end == v || n < lo || n > hi) return LT_EINVAL;
+  *out = n;
+  return 0;
+}
+
+int lt_config_set(lt_config_t *c, const char *key, const char *v, char *err, size_t errlen) {
+  long n;
+  if (!strcmp(key, "listen")) {
+    const char *colon = strrchr(v, ':');
+    if (!colon || colon == v || int_in(colon + 1, 0, 65535, &n))
+      FAIL("--listen: expected HOST:PORT (for example 127.0.0.1:4318), got '%s'", v);
+    size_t hl = (size_t)(colon - v);
+    if (hl >= sizeof c->host || copy(c->listen, sizeof c->listen, v)) FAIL("--listen: address too long");
+    const char *h = v;
+    if (h[0] == '[' && hl >= 2 && h[hl - 1] == ']') { h++; hl -= 2; } /* [::1]:4318 */
+    memcpy(c->host, h, hl);
+    c->host[hl] = '\0';
+    c->port = (int)n;
+  } else if (!strcmp(key, "data")) {
+    if (!*v || copy(c->data, sizeof c->data, v)) FAIL("--data: expected a directory path");
+  } else if (!strcmp(key, "storage")) {
+    if (strcmp(v, "sqlite")) FAIL("--storage: '%s' is not available; use sqlite", v);
+    copy(c->storage, sizeof c->storage, v);
+  } else if (!strcmp(key, "config")) {
+    if (copy(c->config, sizeof c->config, v)) FAIL("--config: path too long");
+  } else if (!strcmp(key, "durability")) {
+    if (strcmp(v, "full") && strcmp(v, "process")) FAIL("--durability: expected full or process, got '%s'", v);
+    copy(c->durability, sizeof c->durability, v);
+  } else if (!strcmp(key, "retention")) {
+    if (lt_parse_duration(v, &c->retention_ns)) FAIL("--retention: expected a duration like 30d, 12h or 0 (keep forever), got '%s'", v);
+  } else if (!strcmp(key, "insecure-no-auth")) {
+    c->insecure_no_auth = truthy(v);
+  } else if (!strcmp(key, "log-level")) {
+    if (strcmp(v, "debug") && strcmp(v, "info") && strcmp(v, "warn") && strcmp(v, "error"))
+      FAIL("--log-level: expected debug, info, warn or error, got '%s'", v);
+    copy(c->log_level, sizeof c->log_level, v);
+  } else if (!strcmp(key, "threads")) {
+    if (int_in(v, 1, 64, &n)) FAIL("--threads: expected 1 to 64, got '%s'", v);
+    c->threads = (int)n;
+  } else if (!strcmp(key, "max-body")) {
+    if (lt_parse_size(v, &c->max_body) || c->max_body < 1024) FAIL("--max-body: expected a size like 64MiB, got '%s'", v);
+  } else if (!strcmp(key, "max-connections")) {
+    if (int_in(v, 1, 1000000, &n)) FAIL("--max-connections: expected 1 to 1000000, got '%s'", v);
+    c->max_connections = (int)n;
+  } else if (!strcmp(key, "idle-timeout")) {
+    int64_t ns;
+    if (lt_parse_duration(v, &ns) || ns < 1000000000LL) FAIL("--idle-timeout: expected a duration of at least 1s, got '%s'", v);
+    c->idle_timeout_s = (int)(ns / 1000000000LL);
+  } else if (!strcmp(key, "queue-bytes")) {
+    if (lt_parse_size(v, &c->queue_bytes) || c->queue_bytes < (1u << 20)) FAIL("--queue-bytes: expected a size of at least 1MiB, got '%s'", v);
+  } else if (!strcmp(key, "read-connections")) {
+    if (int_in(v, 1, 64, &n)) FAIL("--read-connections: expected 1 to 64, got '%s'", v);
+    c->read_connections = (int)n;
+  } else {
+    FAIL("unknown option '%s' (see 'lanterna serve --help')", key);
+  }
+  return 0;
+}
+
+int lt_config_file(lt_config_t *c, const char *path, char *err, size_t errlen) {
+  FILE *f = fopen(path, "r");
+  if (!f) FAIL("--config: cannot open '%s': %s", path, strerror(errno));
+  char line[2048];
+  int lineno = 0, rc = 0;
+  while (!rc && fgets(line, sizeof line, f)) {
+    lineno++;
+    char *p = line;
+    while (isspace((unsigned char)*p)) p++;
+    if (!*p || *p == '#') continue;
+    char *eq = strchr(p, '=');
+    if (!eq) {
+      snprintf(err, errlen, "%s:%d: expected 'key = value'", path, lineno);
+      rc = LT_ECONFIG;
+      break;
+    }
+    char *ke = eq;
+    while (ke > p && isspace((unsigned char)ke[-1])) ke--;
+    *ke = '\0';
+    char *v = eq + 1;
+    while (isspace((unsigned char)*v)) v++;
+    size_t vl = strlen(v);
+    while (vl && isspace((unsigned char)v[vl - 1])) v[--vl] = '\0';
+    if (vl >= 2 && v[0] == '"' && v[vl - 1] == '"') { v[vl - 1] = '\0'; v++; }
+    char sub[1024];
+    rc = lt_config_set(c, p, v, sub, sizeof sub);
+    if (rc) snprintf(err, errlen, "%s:%d: %s", path, lineno, sub);
+  }
+  fclose(f);
+  return rc;
+}
+
+int lt_config_env(lt_config_t *c, char *err, size_t errlen) {
+  static const char *keys[] = {"listen", "data", "storage", "durability", "retention", "insecure-no-auth",
+                               "log-level", "threads", "max-body", "max-connections", "idle-timeout",
+                               "queue-bytes", "read-connections", NULL};
+  for (int i = 0; keys[i]; i++) {
+    char name[64] = "LANTERNA_";
+    size_t p = strlen(name);
+    for (const char *k = keys[i]; *k && p < sizeof name - 1; k++) name[p++] = *k == '-' ? '_' : (char)toupper((unsigned char)*k);
+    name[p] = '\0';
+    const char *v = getenv(name);
+    if (!v) continue;
+    char sub[1024];
+    if (lt_config_set(c, keys[i], v, sub, sizeof sub)) FAIL("%s: %s", name, sub);
+  }
+  return 0;
+}
+
+bool lt_config_loopback(const lt_config_t *c) {
+  return !strncmp(c->host, "127.", 4) || !strcmp(c->host, "::1") || !strcmp(c->host, "localhost");
+}

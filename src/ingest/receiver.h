@@ -1,0 +1,23 @@
+/* OTLP/HTTP receivers: POST /v1/traces, /v1/logs, /v1/metrics. Each
+ * checks content type and encoding, decompresses under a cap, decodes,
+ * maps every record to its canonical form (model/semconv.h) into one batch,
+ * and hands the batch to the writer. The HTTP reply is sent only when the
+ * writer reports the batch's transaction committed ("200 means stored").
+ * Per-record problems (all-zero ids) become partial_success; undecodable
+ * bodies are 400 and nothing of the request is stored. */
+#ifndef LT_RECEIVER_H
+#define LT_RECEIVER_H
+#include <stddef.h>
+#include "net/http.h"
+#include "pipeline/writer.h"
+
+typedef struct {
+  lt_writer_t *writer;
+  size_t max_decompressed;   /* 64 MiB by default → 413 past it */
+} lt_receiver_t;
+
+void lt_receiver_traces(lt_req_t *r, void *receiver);
+void lt_receiver_logs(lt_req_t *r, void *receiver);
+void lt_receiver_metrics(lt_req_t *r, void *receiver);
+
+#endif

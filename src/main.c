@@ -1,0 +1,436 @@
+/* lanterna: command-line dispatch (serve, projects, keys, version, help)
+ * and the server's start-up and graceful shutdown. */
+#include "config.h"
+#include "core/err.h"
+#include "core/log.h"
+#include "core/mem.h"
+#include "core/workq.h"
+#include "ingest/receiver.h"
+#include "net/auth.h"
+#include "net/http.h"
+#include "pipeline/writer.h"
+#include "query/api.h"
+#include "store/store.h"
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#define LT_VERSION "0.1.0"
+
+static const char usage_main[] =
+  "Lanterna " LT_VERSION " - self-hosted LLM observability\n"
+  "\n"
+  "Usage: lanterna <command> [options]\n"
+  "\n"
+  "Commands:\n"
+  "  serve      start the server (OTLP ingest, query API) on 127.0.0.1:4318\n"
+  "  projects   create and list projects\n"
+  "  keys       create, list and revoke API keys\n"
+  "  version    print the version\n"
+  "  help       show this help, or 'lanterna help <command>'\n"
+  "\n"
+  "Run 'lanterna <command> --help' for a command's options.\n";
+
+static const char usage_serve[] =
+  "Usage: lanterna serve [options]\n"
+  "\n"
+  "Every option can also be set as an environment variable LANTERNA_<OPTION>\n"
+  "(for example LANTERNA_LISTEN, LANTERNA_DATA) or in a --config file of\n"
+  "'option = value' lines. Flags win over the environment, which wins over\n"
+  "the file.\n"
+  "\n"
+  "  --listen HOST:PORT        address to serve on (default 127.0.0.1:4318)\n"
+  "  --data DIR                data directory (default ./lanterna-data)\n"
+  "  --storage sqlite          storage backend (default sqlite)\n"
+  "  --config FILE             read options from FILE\n"
+  "  --durability full|process full: a 200 survives power loss (fsync per\n"
+  "                            commit); process: survives a crash of the\n"
+  "                            process, not of the machine (default full)\n"
+  "  --retention DURATION      delete data older than this, e.g. 30d (default 0:\n"
+  "                            keep forever)\n"
+  "  --insecure-no-auth        allow requests without an API key on a\n"
+  "                            non-loopback address\n"
+  "  --log-level LEVEL         debug, info, warn or error (default info)\n"
+  "  --threads N               HTTP threads (default: number of cores)\n"
+  "  --max-body SIZE           largest request body, compressed or not (64MiB)\n"
+  "  --max-connections N       open client connections (default 4096)\n"
+  "  --idle-timeout DURATION   close idle connections after this (default 60s)\n"
+  "  --queue-bytes SIZE        write-queue memory before 503 (default 64MiB)\n"
+  "  --read-connections N      database reader connections (default 4)\n";
+
+static const char usage_projects[] =
+  "Usage: lanterna projects create NAME [--data DIR]\n"
+  "       lanterna projects list [--data DIR]\n"
+  "\n"
+  "Projects isolate data: an API key only reads and writes its own project.\n"
+  "The 'default' project always exists; requests without a key on a\n"
+  "loopback listener go there.\n";
+
+static const char usage_keys[] =
+  "Usage: lanterna keys create --project NAME [--data DIR]\n"
+  "       lanterna keys list [--project NAME] [--data DIR]\n"
+  "       lanterna keys revoke PUBLIC_KEY [--data DIR]\n"
+  "\n"
+  "A key is a public key (pk-lt-...) and a secret key (sk-lt-...). The secret\n"
+  "is printed once and stored only as a hash. Send it as\n"
+  "'Authorization: Bearer sk-lt-...' or as HTTP Basic 'pk-lt-...:sk-lt-...'.\n"
+  "Revocation takes effect on a running server within 2 seconds.\n";
+
+static int die_usage(const char *msg, const char *usage) {
+  fprintf(stderr, "lanterna: %s\n\n%s", msg, usage);
+  return 2;
+}
+
+static bool wants_help(int argc, char **argv) {
+  for (int i = 0; i < argc; i++)
+    if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) return true;
+  return false;
+}
+
+/* ---- option parsing shared by the admin commands ----------------------- */
+
+typedef struct {
+  const char *data;
+  const char *project;
+  const char *positional[4];
+  int npos;
+} admin_opts_t;
+
+static int parse_admin(int argc, char **argv, admin_opts_t *o, const char *usage) {
+  memset(o, 0, sizeof *o);
+  o->data = getenv("LANTERNA_DATA") ? getenv("LANTERNA_DATA") : "./lanterna-data";
+  for (int i = 0; i < argc; i++) {
+    const char *a = argv[i];
+    if (!strcmp(a, "--data") || !strcmp(a, "--project")) {
+      if (i + 1 >= argc) {
+        char m[128];
+        snprintf(m, sizeof m, "%s needs a value", a);
+        return die_usage(m, usage);
+      }
+      if (!strcmp(a, "--data")) o->data = argv[++i];
+      else o->project = argv[++i];
+    } else if (!strncmp(a, "--data=", 7)) o->data = a + 7;
+    else if (!strncmp(a, "--project=", 10)) o->project = a + 10;
+    else if (a[0] == '-') {
+      char m[256];
+      snprintf(m, sizeof m, "unknown option '%s'", a);
+      return die_usage(m, usage);
+    } else if (o->npos < 4) o->positional[o->npos++] = a;
+    else return die_usage("too many arguments", usage);
+  }
+  return 0;
+}
+
+static int open_store(const char *data, lt_store_t **out) {
+  if (mkdir(data, 0700) != 0 && errno != EEXIST) {
+    fprintf(stderr, "lanterna: cannot create data directory '%s': %s\n", data, strerror(errno));
+    return LT_EIO;
+  }
+  lt_store_config_t sc = {.data_dir = data, .durability = LT_DURABILITY_FULL, .read_connections = 1,
+                          .cache_bytes = 8u << 20};
+  int rc = lt_store_open(&lt_store_sqlite_ops, &sc, out);
+  if (rc) fprintf(stderr, "lanterna: cannot open the store in '%s': %s\n", data, lt_strerror(rc));
+  return rc;
+}
+
+static int print_json(json_t *j) {
+  char *s = json_dumps(j, JSON_INDENT(2));
+  if (s) puts(s);
+  free(s);
+  json_decref(j);
+  return 0;
+}
+
+/* ---- projects ------------------------------------------------------------ */
+
+static int cmd_projects(int argc, char **argv) {
+  if (wants_help(argc, argv)) return fputs(usage_projects, stdout), 0;
+  admin_opts_t o;
+  int rc = parse_admin(argc, argv, &o, usage_projects);
+  if (rc) return rc;
+  if (o.npos == 0) return die_usage("missing subcommand: create or list", usage_projects);
+  const char *sub = o.positional[0];
+  if (strcmp(sub, "create") && strcmp(sub, "list")) {
+    char m[256];
+    snprintf(m, sizeof m, "unknown subcommand 'projects %s'", sub);
+    return die_usage(m, usage_projects);
+  }
+  if (!strcmp(sub, "create") && o.npos != 2) return die_usage("projects create needs a NAME", usage_projects);
+  lt_store_t *s;
+  if (open_store(o.data, &s)) return 1;
+  int exit_code = 0;
+  if (!strcmp(sub, "create")) {
+    const char *name = o.positional[1];
+    size_t n = strlen(name);
+    bool ok = n > 0 && n <= 100;
+    for (size_t i = 0; i < n; i++)
+      if (!(name[i] == '-' || name[i] == '_' || name[i] == '.' || (name[i] >= '0' && name[i] <= '9') ||
+            (name[i] >= 'a' && name[i] <= 'z') || (name[i] >= 'A' && name[i] <= 'Z')))
+        ok = false;
+    int64_t id;
+    if (!ok) {
+      fprintf(stderr, "lanterna: a project name is 1-100 letters, digits, '-', '_' or '.'\n");
+      exit_code = 2;
+    } else if ((rc = s->ops->project_create(s, name, &id)) == LT_EEXISTS) {
+      fprintf(stderr, "lanterna: project '%s' already exists\n", name);
+      exit_code = 1;
+    } else if (rc) {
+      fprintf(stderr, "lanterna: could not create project: %s\n", lt_strerror(rc));
+      exit_code = 1;
+    } else {
+      printf("created project '%s' (id %lld)\n", name, (long long)id);
+      printf("next: lanterna keys create --project %s\n", name);
+    }
+  } else {
+    json_t *j = NULL;
+    if ((rc = s->ops->project_list(s, &j))) {
+      fprintf(stderr, "lanterna: could not list projects: %s\n", lt_strerror(rc));
+      exit_code = 1;
+    } else print_json(j);
+  }
+  lt_store_close(s);
+  return exit_code;
+}
+
+/* ---- keys ----------------------------------------------------------------- */
+
+static int cmd_keys(int argc, char **argv) {
+  if (wants_help(argc, argv)) return fputs(usage_keys, stdout), 0;
+  admin_opts_t o;
+  int rc = parse_admin(argc, argv, &o, usage_keys);
+  if (rc) return rc;
+  if (o.npos == 0) return die_usage("missing subcommand: create, list or revoke", usage_keys);
+  const char *sub = o.positional[0];
+  if (!strcmp(sub, "create")) {
+    if (!o.project) return die_usage("keys create needs --project NAME", usage_keys);
+    if (o.npos != 1) return die_usage("keys create takes no positional arguments", usage_keys);
+  } else if (!strcmp(sub, "revoke")) {
+    if (o.npos != 2) return die_usage("keys revoke needs the PUBLIC_KEY (pk-lt-...)", usage_keys);
+  } else if (!strcmp(sub, "list")) {
+    if (o.npos != 1) return die_usage("keys list takes no positional arguments", usage_keys);
+  } else {
+    char m[256];
+    snprintf(m, sizeof m, "unknown subcommand 'keys %s'", sub);
+    return die_usage(m, usage_keys);
+  }
+  lt_store_t *s;
+  if (open_store(o.data, &s)) return 1;
+  int exit_code = 0;
+  int64_t pid = 0;
+  if (o.project && (rc = s->ops->project_find(s, o.project, &pid))) {
+    fprintf(stderr, "lanterna: no project named '%s' (create it with 'lanterna projects create %s')\n",
+            o.project, o.project);
+    exit_code = 1;
+  } else if (!strcmp(sub, "create")) {
+    char pk[LT_KEY_MAX], sk[LT_KEY_MAX], hash[65];
+    int64_t id;
+    if ((rc = lt_auth_new_key(pk, sk, hash)) || (rc = s->ops->key_create(s, pid, pk, hash, &id))) {
+      fprintf(stderr, "lanterna: could not create the key: %s\n", lt_strerror(rc));
+      exit_code = 1;
+    } else {
+      printf("project: %s\npublic_key: %s\nsecret_key: %s\n", o.project, pk, sk);
+      fprintf(stderr, "Store the secret key now: it is shown only once.\n");
+    }
+  } else if (!strcmp(sub, "list")) {
+    json_t *j = NULL;
+    if ((rc = s->ops->key_list(s, o.project ? pid : 0, &j))) {
+      fprintf(stderr, "lanterna: could not list keys: %s\n", lt_strerror(rc));
+      exit_code = 1;
+    } else print_json(j);
+  } else {
+    rc = s->ops->key_revoke(s, o.positional[1]);
+    if (rc == LT_ENOTFOUND) {
+      fprintf(stderr, "lanterna: no key with public key '%s' (see 'lanterna keys list')\n", o.positional[1]);
+      exit_code = 1;
+    } else if (rc) {
+      fprintf(stderr, "lanterna: could not revoke: %s\n", lt_strerror(rc));
+      exit_code = 1;
+    } else printf("revoked %s\n", o.positional[1]);
+  }
+  lt_store_close(s);
+  return exit_code;
+}
+
+/* ---- serve ------------------------------------------------------------------ */
+
+static int parse_serve(int argc, char **argv, lt_config_t *c) {
+  char err[1200];
+  lt_config_defaults(c);
+  /* The config file comes first in precedence order, so find it first. */
+  const char *cfgfile = getenv("LANTERNA_CONFIG");
+  for (int i = 0; i < argc; i++) {
+    if (!strcmp(argv[i], "--config") && i + 1 < argc) cfgfile = argv[i + 1];
+    else if (!strncmp(argv[i], "--config=", 9)) cfgfile = argv[i] + 9;
+  }
+  if (cfgfile && lt_config_file(c, cfgfile, err, sizeof err)) return die_usage(err, usage_serve);
+  if (lt_config_env(c, err, sizeof err)) return die_usage(err, usage_serve);
+  for (int i = 0; i < argc; i++) {
+    const char *a = argv[i];
+    if (strncmp(a, "--", 2) != 0) {
+      char m[256];
+      snprintf(m, sizeof m, "unexpected argument '%s'", a);
+      return die_usage(m, usage_serve);
+    }
+    char key[64];
+    const char *val = NULL;
+    const char *eq = strchr(a + 2, '=');
+    size_t kl = eq ? (size_t)(eq - a - 2) : strlen(a + 2);
+    if (kl >= sizeof key) return die_usage("option name too long", usage_serve);
+    memcpy(key, a + 2, kl);
+    key[kl] = '\0';
+    if (eq) val = eq + 1;
+    else if (lt_config_is_flag(key)) val = "true";
+    else if (i + 1 < argc) val = argv[++i];
+    else {
+      char m[128];
+      snprintf(m, sizeof m, "--%s needs a value", key);
+      return die_usage(m, usage_serve);
+    }
+    if (!strcmp(key, "config")) continue;
+    if (lt_config_set(c, key, val, err, sizeof err)) return die_usage(err, usage_serve);
+  }
+  return 0;
+}
+
+static const lt_route_t *build_routes(lt_receiver_t *rcv, lt_api_t *api) {
+  static lt_route_t routes[16];
+  int n = 0;
+  routes[n++] = (lt_route_t){LT_POST, "/v1/traces", false, true, lt_receiver_traces, rcv};
+  routes[n++] = (lt_route_t){LT_POST, "/api/public/otel/v1/traces", false, true, lt_receiver_traces, rcv};
+  routes[n++] = (lt_route_t){LT_POST, "/v1/logs", false, true, lt_receiver_logs, rcv};
+  routes[n++] = (lt_route_t){LT_POST, "/v1/metrics", false, true, lt_receiver_metrics, rcv};
+  routes[n++] = (lt_route_t){LT_GET, "/api/v1/traces", true, true, lt_api_traces, api};
+  routes[n++] = (lt_route_t){LT_GET, "/api/v1/spans", false, true, lt_api_spans, api};
+  routes[n++] = (lt_route_t){LT_GET, "/api/v1/sessions", true, true, lt_api_sessions, api};
+  routes[n++] = (lt_route_t){LT_GET, "/api/v1/stats", false, true, lt_api_stats, api};
+  routes[n++] = (lt_route_t){LT_GET | LT_HEAD, "/healthz", false, false, lt_api_healthz, api};
+  routes[n++] = (lt_route_t){LT_GET | LT_HEAD, "/readyz", false, false, lt_api_readyz, api};
+  routes[n] = (lt_route_t){0, NULL, false, false, NULL, NULL};
+  return routes;
+}
+
+static int cmd_serve(int argc, char **argv) {
+  if (wants_help(argc, argv)) return fputs(usage_serve, stdout), 0;
+  lt_config_t c;
+  int rc = parse_serve(argc, argv, &c);
+  if (rc) return rc;
+  lt_log_set_level(lt_log_parse_level(c.log_level));
+
+  /* Signals are taken synchronously by the main thread (sigwait); every
+   * thread started from here inherits the blocked mask. */
+  sigset_t sigs;
+  sigemptyset(&sigs);
+  sigaddset(&sigs, SIGTERM);
+  sigaddset(&sigs, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+  signal(SIGPIPE, SIG_IGN);
+
+  bool loopback = lt_config_loopback(&c);
+  lt_store_t *store = NULL;
+  lt_writer_t *writer = NULL;
+  lt_workq_t *workq = NULL;
+  lt_auth_t *auth = NULL;
+  lt_server_t *srv = NULL;
+  int exit_code = 1;
+
+  if (mkdir(c.data, 0700) != 0 && errno != EEXIST) {
+    lt_error("cannot create data directory '%s': %s (set --data to a writable directory)", c.data, strerror(errno));
+    return 1;
+  }
+  lt_store_config_t sc = {
+    .data_dir = c.data,
+    .durability = strcmp(c.durability, "process") ? LT_DURABILITY_FULL : LT_DURABILITY_PROCESS,
+    .retention_ns = c.retention_ns,
+    .read_connections = c.read_connections,
+    .cache_bytes = 32u << 20,
+  };
+  if ((rc = lt_store_open(lt_store_backend(c.storage), &sc, &store))) {
+    lt_error("cannot open the %s store in '%s': %s", c.storage, c.data, lt_strerror(rc));
+    return 1;
+  }
+  if (!loopback && !c.insecure_no_auth) {
+    int64_t nkeys = 0;
+    store->ops->key_count(store, &nkeys);
+    if (nkeys == 0) {
+      lt_error("refusing to listen on %s without authentication: no API keys exist. "
+               "Create one with 'lanterna keys create --project default', "
+               "or pass --insecure-no-auth to accept anonymous requests.", c.listen);
+      goto out;
+    }
+  }
+  int64_t default_project = 1;
+  store->ops->project_find(store, "default", &default_project);
+  lt_writer_config_t wc = {.max_queue_records = 1000000, .max_queue_bytes = c.queue_bytes,
+                           .max_group_records = 20000};
+  if ((rc = lt_writer_start(store, &wc, &writer)) || (rc = lt_workq_start(c.read_connections, 1024, &workq)) ||
+      !(auth = lt_auth_new(store, loopback || c.insecure_no_auth, default_project))) {
+    lt_error("start-up failed: %s", lt_strerror(rc ? rc : LT_ENOMEM));
+    goto out;
+  }
+  lt_receiver_t rcv = {.writer = writer, .max_decompressed = 64u << 20};
+  lt_api_t api = {.store = store, .workq = workq, .writer = writer};
+  lt_http_config_t hc = {
+    .host = c.host, .port = c.port, .threads = c.threads,
+    .max_header_bytes = 64 * 1024, .max_body_bytes = c.max_body,
+    .max_connections = c.max_connections, .idle_timeout_s = c.idle_timeout_s,
+    .routes = build_routes(&rcv, &api), .auth = lt_auth_check, .auth_ud = auth,
+  };
+  if ((rc = lt_http_start(&hc, &srv))) {
+    lt_error("cannot listen on %s (is another server using the port? choose another with --listen)", c.listen);
+    goto out;
+  }
+  lt_info("lanterna %s: storage %s in %s, durability %s%s", LT_VERSION, c.storage, c.data, c.durability,
+          loopback ? "" : (c.insecure_no_auth ? ", NO AUTHENTICATION" : ", API keys required"));
+  lt_info("listening on %s:%d", c.host, lt_http_port(srv));
+
+  int sig = 0;
+  sigwait(&sigs, &sig);
+  lt_info("received %s: stopping intake and storing what was acknowledged", sig == SIGINT ? "SIGINT" : "SIGTERM");
+
+  /* Graceful order: no new connections; the writer stores and completes
+   * everything queued (replies go out); wait for in-flight replies; then
+   * tear down. Requests arriving meanwhile get 503 + Retry-After. */
+  api.shutting_down = 1;
+  lt_http_stop_accepting(srv);
+  lt_writer_stop(writer);
+  for (int i = 0; i < 1000 && lt_http_pending(srv) > 0; i++) {
+    struct timespec ts = {0, 10 * 1000000};
+    nanosleep(&ts, NULL);
+  }
+  exit_code = 0;
+out:
+  lt_workq_stop(workq);
+  lt_http_free(srv);
+  lt_writer_free(writer);
+  lt_auth_free(auth);
+  lt_store_close(store);
+  if (exit_code == 0) lt_info("stopped cleanly");
+  return exit_code;
+}
+
+int main(int argc, char **argv) {
+  json_set_alloc_funcs(lt_malloc, lt_free); /* all heap use goes through core/mem.h */
+  if (argc < 2) {
+    fputs(usage_main, stderr);
+    return 2;
+  }
+  const char *cmd = argv[1];
+  if (!strcmp(cmd, "serve")) return cmd_serve(argc - 2, argv + 2);
+  if (!strcmp(cmd, "projects")) return cmd_projects(argc - 2, argv + 2);
+  if (!strcmp(cmd, "keys")) return cmd_keys(argc - 2, argv + 2);
+  if (!strcmp(cmd, "version") || !strcmp(cmd, "--version")) return printf("lanterna %s\n", LT_VERSION), 0;
+  if (!strcmp(cmd, "help") || !strcmp(cmd, "--help") || !strcmp(cmd, "-h")) {
+    if (argc > 2 && !strcmp(argv[2], "serve")) return fputs(usage_serve, stdout), 0;
+    if (argc > 2 && !strcmp(argv[2], "projects")) return fputs(usage_projects, stdout), 0;
+    if (argc > 2 && !strcmp(argv[2], "keys")) return fputs(usage_keys, stdout), 0;
+    return fputs(usage_main, stdout), 0;
+  }
+  fprintf(stderr, "lanterna: unknown command '%s'\n\n%s", cmd, usage_main);
+  return 2;
+}

@@ -1,0 +1,77 @@
+/* Internals shared by the semantic-convention mapping files: the per-span
+ * attribute index (semconv_attr.c), value conversions and warnings
+ * (semconv_attr.c), and payload normalisation — messages and documents
+ * (semconv_msgs.c). Internal to src/model/. */
+#ifndef LT_SEMCONV_INT_H
+#define LT_SEMCONV_INT_H
+#include <stdbool.h>
+#include <stdint.h>
+#include "core/arena.h"
+#include "core/buf.h"
+#include "model/otlp.h"
+
+/* Flattened lists (`prefix.<i>.suffix`) are read up to this index; larger
+ * indexes are ignored with a warning, so a hostile key cannot make us walk
+ * a billion empty slots. */
+#define LT_SC_MAX_INDEX 1000
+#define LT_SC_BITS_LEN (LT_SC_MAX_INDEX / 8 + 1)
+/* Warnings kept per span; more are summarised as one. */
+#define LT_SC_MAX_WARN 16
+/* Longest attribute key we build for a lookup. */
+#define LT_SC_MAX_KEY 512
+
+/* The attributes of one span sorted by key, built once per span: exact
+ * lookups are binary searches, and every key under a prefix (a flattened
+ * list) is one contiguous run. */
+typedef struct {
+  const lt_kv_t **kv;
+  size_t n;
+  bool heap;
+  const lt_kv_t *small[48];
+} lt__aidx_t;
+
+/* The state of mapping one record. */
+typedef struct {
+  lt_arena_t *a;
+  lt__aidx_t ix;
+  const lt_otlp_event_t *events;
+  size_t n_events;
+  lt_buf_t buf;                    /* scratch for rendering */
+  lt_str_t warn[LT_SC_MAX_WARN];   /* in the arena */
+  size_t n_warn, n_warn_dropped;
+  lt_str_t out_finish_reason;      /* first finish reason seen in output messages */
+} lt__sc_t;
+
+/* Result of a value conversion that can reject the value (negative values
+ * are LT_E* errors). */
+enum { LT__CV_OK = 0, LT__CV_BAD = 1 };
+
+int lt__sc_init(lt__sc_t *c, lt_arena_t *a, const lt_attrs_t *attrs);
+void lt__sc_free(lt__sc_t *c);
+
+const lt_val_t *lt__idx_get(const lt__aidx_t *ix, const char *key, size_t klen);
+/* Looks up the key printf builds; NULL when absent or too long. */
+const lt_val_t *lt__idx_getf(const lt__aidx_t *ix, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Marks in bits every index i present as `prefix<i>.`; returns the highest
+ * such index plus one (0: none), the bound for walking bits. *over is set
+ * when some index exceeded LT_SC_MAX_INDEX. */
+int lt__idx_list(const lt__aidx_t *ix, const char *prefix, uint8_t bits[LT_SC_BITS_LEN], bool *over);
+static inline bool lt__bit(const uint8_t *bits, int i) { return bits[i >> 3] & (1u << (i & 7)); }
+
+/* Records a rejected attribute ("key: why") for `lanterna.warnings`. */
+int lt__sc_warn(lt__sc_t *c, const char *key, size_t klen, const char *why);
+
+/* Conversions. Each returns LT__CV_OK, LT__CV_BAD (wrong type or value,
+ * *why says what) or an LT_E* error. Strings land in the arena. */
+int lt__cv_text(lt__sc_t *c, const lt_val_t *v, lt_str_t *out, const char **why);
+int lt__cv_payload(lt__sc_t *c, const lt_val_t *v, lt_str_t *out, const char **why);
+int lt__cv_int(const lt_val_t *v, int64_t *out, const char **why);
+int lt__cv_double(const lt_val_t *v, double *out, const char **why);
+
+/* Payloads (semconv_msgs.c). Messages of one side (input or output) in the
+ * normalised schema as a JSON array, plus their plain text for previews;
+ * both empty when no source has messages. */
+int lt__sc_messages(lt__sc_t *c, bool output, lt_str_t *json, lt_str_t *text);
+int lt__sc_documents(lt__sc_t *c, lt_str_t *json);
+
+#endif

@@ -1,0 +1,736 @@
+/* Payload normalisation: chat messages and retrieved documents, whatever
+ * the dialect, into one schema (docs/semconv.md):
+ *   [{"role","content","tool_calls":[{"id","name","arguments"}],
+ *     "tool_call_id","name"}]
+ * with absent keys omitted; content is a string, or an array of parts
+ * ({"type":"text","text"} / {"type":"image","url"} ...) when the source had
+ * more than one part or a non-text part; tool-call arguments are always a
+ * string of JSON text, as chat APIs send them. Documents become
+ * [{"id","content","score","metadata"}].
+ *
+ * Each side (input/output) has an ordered table of sources; the first that
+ * yields a message wins. A source is either a flattened attribute list
+ * described by a layout table, a JSON (or structured AnyValue) attribute,
+ * or span events. Everything is built as a jansson tree in the canonical
+ * shape and rendered once by json_out.c. Malformed JSON costs only that
+ * source (with a warning); malformed elements are skipped. */
+#include "core/err.h"
+#include "model/json_out.h"
+#include "model/semconv_int.h"
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+/* A message builder: jansson reports allocation failure as NULL almost
+ * everywhere, so failures are sticky in oom and checked once at the end. */
+typedef struct {
+  lt__sc_t *c;
+  bool oom;
+  int rc; /* first LT_E* error from elsewhere (warnings) */
+} mb_t;
+
+static json_t *chk(mb_t *m, json_t *v) {
+  if (!v) m->oom = true;
+  return v;
+}
+
+static json_t *jstrn(mb_t *m, const char *p, size_t n) { return chk(m, json_stringn_nocheck(p ? p : "", n)); }
+
+/* Sets obj[key] = v, consuming v; NULL v is "absent" and sets nothing. */
+static void put(mb_t *m, json_t *obj, const char *key, json_t *v) {
+  if (!v || !obj) {
+    json_decref(v);
+    return;
+  }
+  if (json_object_set_new_nocheck(obj, key, v)) m->oom = true;
+}
+
+static void push(mb_t *m, json_t *arr, json_t *v) {
+  if (!v || !arr) {
+    json_decref(v);
+    return;
+  }
+  if (json_array_append_new(arr, v)) m->oom = true;
+}
+
+/* key may be a list prefix ("llm.input_messages."): named without the dot */
+static void warn(mb_t *m, const char *key, const char *why) {
+  size_t n = strlen(key);
+  if (n && key[n - 1] == '.') n--;
+  int rc = lt__sc_warn(m->c, key, n, why);
+  if (rc && !m->rc) m->rc = rc;
+}
+
+/* A string from JSON: strings as they are, anything else as JSON text
+ * (tool arguments and results are often objects). NULL stays NULL. */
+static json_t *as_text(mb_t *m, const json_t *v) {
+  if (!v || json_is_null(v)) return NULL;
+  if (json_is_string(v)) return jstrn(m, json_string_value(v), json_string_length(v));
+  lt_buf_t *b = &m->c->buf;
+  lt_buf_reset(b);
+  if (lt__json_tree(b, v)) {
+    m->oom = true;
+    return NULL;
+  }
+  return jstrn(m, b->ptr, b->len);
+}
+
+/* The same for an attribute value. */
+static json_t *val_text(mb_t *m, const lt_val_t *v) {
+  if (!v || v->type == LT_VAL_EMPTY) return NULL;
+  if (v->type == LT_VAL_STR) return jstrn(m, v->u.s.ptr, v->u.s.len);
+  lt_buf_t *b = &m->c->buf;
+  lt_buf_reset(b);
+  if (lt__json_val(b, v)) {
+    m->oom = true;
+    return NULL;
+  }
+  return jstrn(m, b->ptr, b->len);
+}
+
+/* A structured value from an attribute: AnyValue arrays and maps as they
+ * are; strings parsed as JSON. *bad is set for a string that looks like
+ * JSON but does not parse; other strings give NULL quietly, so a caller
+ * can take them as plain text. */
+static json_t *val_tree(mb_t *m, const lt_val_t *v, bool *bad) {
+  *bad = false;
+  if (!v) return NULL;
+  if (v->type == LT_VAL_ARRAY || v->type == LT_VAL_KVLIST) return chk(m, lt__val_tree(v));
+  if (v->type != LT_VAL_STR) return NULL;
+  size_t i = 0;
+  while (i < v->u.s.len && strchr(" \t\r\n", v->u.s.ptr[i])) i++;
+  if (i == v->u.s.len || (v->u.s.ptr[i] != '[' && v->u.s.ptr[i] != '{')) return NULL;
+  json_t *t = lt__json_parse(v->u.s.ptr, v->u.s.len);
+  if (!t) *bad = true;
+  return t;
+}
+
+/* obj[key] when it is a string, else NULL. */
+static const json_t *get_str(const json_t *obj, const char *key) {
+  const json_t *v = json_object_get(obj, key);
+  return json_is_string(v) ? v : NULL;
+}
+
+static json_t *copy_str(mb_t *m, const json_t *obj, const char *key) {
+  const json_t *v = get_str(obj, key);
+  return v ? jstrn(m, json_string_value(v), json_string_length(v)) : NULL;
+}
+
+/* A field that may hold JSON text instead of structure (event bodies and
+ * OpenAI-style tool_calls often do): the parsed tree, owned by obj. */
+static json_t *structured(mb_t *m, json_t *obj, const char *key) {
+  json_t *v = json_object_get(obj, key);
+  if (!json_is_string(v)) return v;
+  json_t *t = lt__json_parse(json_string_value(v), json_string_length(v));
+  if (!t || (!json_is_object(t) && !json_is_array(t))) {
+    json_decref(t);
+    return v;
+  }
+  if (json_object_set_new_nocheck(obj, key, t)) m->oom = true;
+  return json_object_get(obj, key);
+}
+
+/* ---- assembling canonical messages ----------------------------------------- */
+
+/* A content part list collapses to a plain string when it is one text part. */
+static json_t *finish_content(mb_t *m, json_t *parts) {
+  size_t n = json_array_size(parts);
+  if (n == 0) {
+    json_decref(parts);
+    return NULL;
+  }
+  json_t *p0 = json_array_get(parts, 0);
+  if (n == 1 && json_object_size(p0) == 2 && json_is_string(json_object_get(p0, "type")) &&
+      strcmp(json_string_value(json_object_get(p0, "type")), "text") == 0 && get_str(p0, "text")) {
+    json_t *s = json_incref(json_object_get(p0, "text"));
+    json_decref(parts);
+    return s;
+  }
+  return parts;
+}
+
+static json_t *text_part(mb_t *m, json_t *text) {
+  if (!text) return NULL;
+  json_t *p = chk(m, json_object());
+  put(m, p, "type", jstrn(m, "text", 4));
+  put(m, p, "text", text);
+  return p;
+}
+
+static json_t *tool_call(mb_t *m, json_t *id, json_t *name, json_t *args) {
+  if (!id && !name && !args) return NULL;
+  json_t *tc = chk(m, json_object());
+  put(m, tc, "id", id);
+  put(m, tc, "name", name);
+  put(m, tc, "arguments", args);
+  return tc;
+}
+
+/* Appends {role, content, tool_calls, tool_call_id, name} (in that order,
+ * absent keys omitted) to msgs, consuming every argument. An empty array
+ * of tool calls counts as absent; a message with nothing is dropped. */
+static void emit(mb_t *m, json_t *msgs, json_t *role, json_t *content, json_t *calls, json_t *call_id,
+                 json_t *name) {
+  if (calls && json_array_size(calls) == 0) {
+    json_decref(calls);
+    calls = NULL;
+  }
+  if (!role && !content && !calls && !call_id) {
+    json_decref(name);
+    return;
+  }
+  json_t *msg = chk(m, json_object());
+  put(m, msg, "role", role);
+  put(m, msg, "content", content);
+  put(m, msg, "tool_calls", calls);
+  put(m, msg, "tool_call_id", call_id);
+  put(m, msg, "name", name);
+  push(m, msgs, msg);
+}
+
+/* ---- OpenAI-shaped content (event bodies, older JSON prompts) ---------------- */
+
+static json_t *chat_content(mb_t *m, const json_t *v) {
+  if (!v || json_is_null(v)) return NULL;
+  if (!json_is_array(v)) return as_text(m, v);
+  json_t *parts = chk(m, json_array());
+  size_t i;
+  const json_t *e;
+  json_array_foreach(v, i, e) {
+    if (json_is_string(e)) {
+      push(m, parts, text_part(m, as_text(m, e)));
+      continue;
+    }
+    const json_t *type = get_str(e, "type");
+    if (!type) continue;
+    const char *t = json_string_value(type);
+    if (strcmp(t, "text") == 0 || strcmp(t, "input_text") == 0 || strcmp(t, "output_text") == 0) {
+      const json_t *txt = get_str(e, "text") ? get_str(e, "text") : get_str(e, "content");
+      push(m, parts, text_part(m, as_text(m, txt)));
+    } else if (strcmp(t, "image_url") == 0 || strcmp(t, "image") == 0) {
+      const json_t *u = json_object_get(e, "image_url");
+      if (json_is_object(u)) u = json_object_get(u, "url");
+      if (!json_is_string(u)) u = get_str(e, "url");
+      json_t *p = chk(m, json_object());
+      put(m, p, "type", jstrn(m, "image", 5));
+      put(m, p, "url", as_text(m, u));
+      push(m, parts, p);
+    } else {
+      json_t *p = chk(m, json_object());
+      put(m, p, "type", as_text(m, type));
+      push(m, parts, p);
+    }
+  }
+  return finish_content(m, parts);
+}
+
+/* [{id, type, function:{name, arguments}}] (or flat {id, name, arguments}). */
+static json_t *chat_tool_calls(mb_t *m, const json_t *v) {
+  if (!json_is_array(v)) return NULL;
+  json_t *out = chk(m, json_array());
+  size_t i;
+  const json_t *e;
+  json_array_foreach(v, i, e) {
+    if (!json_is_object(e)) continue;
+    const json_t *fn = json_object_get(e, "function");
+    const json_t *src = json_is_object(fn) ? fn : e;
+    push(m, out, tool_call(m, copy_str(m, e, "id"), copy_str(m, src, "name"),
+                           as_text(m, json_object_get(src, "arguments"))));
+  }
+  return out;
+}
+
+/* ---- GenAI parts (gen_ai.input.messages / output.messages / system_instructions) */
+
+/* A GenAI part list split into content parts, tool calls and tool-call
+ * responses ({id, response}). */
+typedef struct {
+  json_t *content, *calls, *responses;
+} parts_t;
+
+static void genai_parts(mb_t *m, const json_t *parts, parts_t *out) {
+  out->content = chk(m, json_array());
+  out->calls = chk(m, json_array());
+  out->responses = chk(m, json_array());
+  size_t i;
+  const json_t *p;
+  json_array_foreach(parts, i, p) {
+    const json_t *type = get_str(p, "type");
+    if (!type) continue;
+    const char *t = json_string_value(type);
+    if (strcmp(t, "text") == 0) {
+      push(m, out->content, text_part(m, as_text(m, json_object_get(p, "content"))));
+    } else if (strcmp(t, "tool_call") == 0) {
+      push(m, out->calls, tool_call(m, copy_str(m, p, "id"), copy_str(m, p, "name"),
+                                    as_text(m, json_object_get(p, "arguments"))));
+    } else if (strcmp(t, "tool_call_response") == 0) {
+      /* the schema says "response"; some instrumentations write "result" */
+      const json_t *r = json_object_get(p, "response");
+      if (!r) r = json_object_get(p, "result");
+      json_t *resp = chk(m, json_object());
+      put(m, resp, "id", copy_str(m, p, "id"));
+      put(m, resp, "content", as_text(m, r));
+      push(m, out->responses, resp);
+    } else {
+      json_t *q = chk(m, json_object());
+      const json_t *modality = get_str(p, "modality");
+      if (strcmp(t, "reasoning") == 0) {
+        put(m, q, "type", as_text(m, type));
+        put(m, q, "text", as_text(m, json_object_get(p, "content")));
+      } else if (strcmp(t, "uri") == 0 && modality) {
+        put(m, q, "type", as_text(m, modality));
+        put(m, q, "url", as_text(m, json_object_get(p, "uri")));
+      } else if (strcmp(t, "blob") == 0 && modality && get_str(p, "content")) {
+        /* inline data as a data: URL, as chat APIs carry images */
+        const json_t *mime = get_str(p, "mime_type"), *data = get_str(p, "content");
+        lt_buf_t *b = &m->c->buf;
+        lt_buf_reset(b);
+        int rc = lt_buf_printf(b, "data:%s;base64,", mime ? json_string_value(mime) : "application/octet-stream");
+        if (rc == 0) rc = lt_buf_append(b, json_string_value(data), json_string_length(data));
+        if (rc) m->oom = true;
+        put(m, q, "type", as_text(m, modality));
+        if (rc == 0) put(m, q, "url", jstrn(m, b->ptr, b->len));
+      } else if (strcmp(t, "file") == 0 && modality) {
+        put(m, q, "type", as_text(m, modality));
+        put(m, q, "file_id", copy_str(m, p, "file_id"));
+      } else {
+        put(m, q, "type", as_text(m, type));
+      }
+      push(m, out->content, q);
+    }
+  }
+}
+
+/* One element of a JSON message list: GenAI ({role, parts, name}) or
+ * chat-API shaped ({role, content, tool_calls, tool_call_id, name}). */
+static void json_message(mb_t *m, json_t *msgs, json_t *e, json_t **finish) {
+  if (!json_is_object(e)) return;
+  json_t *role = copy_str(m, e, "role");
+  if (*finish == NULL && get_str(e, "finish_reason")) *finish = copy_str(m, e, "finish_reason");
+  const json_t *parts = json_object_get(e, "parts");
+  if (!json_is_array(parts)) {
+    emit(m, msgs, role, chat_content(m, json_object_get(e, "content")),
+         chat_tool_calls(m, structured(m, e, "tool_calls")), copy_str(m, e, "tool_call_id"), copy_str(m, e, "name"));
+    return;
+  }
+  parts_t pt;
+  genai_parts(m, parts, &pt);
+  size_t nresp = json_array_size(pt.responses);
+  if (json_array_size(pt.content) || json_array_size(pt.calls) || nresp == 0) {
+    emit(m, msgs, json_incref(role), finish_content(m, pt.content), pt.calls, NULL, copy_str(m, e, "name"));
+  } else {
+    json_decref(pt.content);
+    json_decref(pt.calls);
+  }
+  /* each tool result becomes its own message, as chat APIs have them */
+  for (size_t i = 0; i < nresp; i++) {
+    json_t *r = json_array_get(pt.responses, i);
+    emit(m, msgs, role ? json_incref(role) : jstrn(m, "tool", 4), json_incref(json_object_get(r, "content")), NULL,
+         json_incref(json_object_get(r, "id")), NULL);
+  }
+  json_decref(pt.responses);
+  json_decref(role);
+}
+
+/* ---- sources ------------------------------------------------------------------- */
+
+/* A flattened message list: suffixes after `<prefix><i>.`. */
+typedef struct {
+  const char *role, *content, *tool_call_id, *name, *finish_reason;
+  const char *parts, *part_type, *part_text, *part_image; /* sub-list of content parts */
+  const char *calls, *call_id, *call_name, *call_args;     /* sub-list of tool calls */
+  const char *fn_name, *fn_args;                          /* legacy single function call */
+} flat_layout_t;
+
+/* OpenInference: llm.input_messages.<i>.message.* */
+static const flat_layout_t oi_layout = {
+  .role = "message.role", .content = "message.content", .tool_call_id = "message.tool_call_id",
+  .name = "message.name", .parts = "message.contents.", .part_type = "message_content.type",
+  .part_text = "message_content.text", .part_image = "message_content.image.image.url",
+  .calls = "message.tool_calls.", .call_id = "tool_call.id", .call_name = "tool_call.function.name",
+  .call_args = "tool_call.function.arguments", .fn_name = "message.function_call_name",
+  .fn_args = "message.function_call_arguments_json",
+};
+
+/* Older GenAI / OpenLLMetry: gen_ai.prompt.<i>.*, gen_ai.completion.<i>.* */
+static const flat_layout_t genai_flat_layout = {
+  .role = "role", .content = "content", .tool_call_id = "tool_call_id", .finish_reason = "finish_reason",
+  .calls = "tool_calls.", .call_id = "id", .call_name = "name", .call_args = "arguments",
+};
+
+/* Builds a lookup key; false when it would not fit (it cannot exist then). */
+static bool mkkey(char dst[LT_SC_MAX_KEY], const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static bool mkkey(char dst[LT_SC_MAX_KEY], const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  int n = vsnprintf(dst, LT_SC_MAX_KEY, fmt, ap);
+  va_end(ap);
+  return n >= 0 && n < LT_SC_MAX_KEY;
+}
+
+static const lt_val_t *sub(const lt__aidx_t *ix, const char *base, const char *suffix) {
+  return suffix ? lt__idx_getf(ix, "%s%s", base, suffix) : NULL;
+}
+
+static void flat_messages(mb_t *m, json_t *msgs, const char *prefix, const flat_layout_t *L, json_t **finish) {
+  const lt__aidx_t *ix = &m->c->ix;
+  uint8_t bits[LT_SC_BITS_LEN], bits2[LT_SC_BITS_LEN];
+  bool over = false;
+  char base[LT_SC_MAX_KEY], base2[LT_SC_MAX_KEY];
+  int n = lt__idx_list(ix, prefix, bits, &over);
+  for (int i = 0; i < n && !m->oom; i++) {
+    if (!lt__bit(bits, i)) continue;
+    if (!mkkey(base, "%s%d.", prefix, i)) continue;
+    json_t *content = NULL;
+    if (L->parts) {
+      int np = mkkey(base2, "%s%s", base, L->parts) ? lt__idx_list(ix, base2, bits2, &over) : 0;
+      if (np) {
+        json_t *parts = chk(m, json_array());
+        for (int j = 0; j < np; j++) {
+          if (!lt__bit(bits2, j)) continue;
+          char pb[LT_SC_MAX_KEY];
+          if (!mkkey(pb, "%s%d.", base2, j)) continue;
+          const lt_val_t *type = sub(ix, pb, L->part_type), *text = sub(ix, pb, L->part_text),
+                         *img = sub(ix, pb, L->part_image);
+          json_t *p = chk(m, json_object());
+          put(m, p, "type", type ? val_text(m, type) : jstrn(m, img ? "image" : "text", img ? 5 : 4));
+          put(m, p, "text", val_text(m, text));
+          put(m, p, "url", val_text(m, img));
+          push(m, parts, p);
+        }
+        content = finish_content(m, parts);
+      }
+    }
+    if (!content) content = val_text(m, sub(ix, base, L->content));
+    json_t *calls = NULL;
+    if (L->calls) {
+      int nc = mkkey(base2, "%s%s", base, L->calls) ? lt__idx_list(ix, base2, bits2, &over) : 0;
+      if (nc) {
+        calls = chk(m, json_array());
+        for (int j = 0; j < nc; j++) {
+          if (!lt__bit(bits2, j)) continue;
+          char cb[LT_SC_MAX_KEY];
+          if (!mkkey(cb, "%s%d.", base2, j)) continue;
+          push(m, calls, tool_call(m, val_text(m, sub(ix, cb, L->call_id)), val_text(m, sub(ix, cb, L->call_name)),
+                                   val_text(m, sub(ix, cb, L->call_args))));
+        }
+      }
+    }
+    const lt_val_t *fn = sub(ix, base, L->fn_name);
+    if (fn) {
+      if (!calls) calls = chk(m, json_array());
+      push(m, calls, tool_call(m, NULL, val_text(m, fn), val_text(m, sub(ix, base, L->fn_args))));
+    }
+    const lt_val_t *fr = sub(ix, base, L->finish_reason);
+    if (!*finish && fr && fr->type == LT_VAL_STR) *finish = val_text(m, fr);
+    emit(m, msgs, val_text(m, sub(ix, base, L->role)), content, calls, val_text(m, sub(ix, base, L->tool_call_id)),
+         val_text(m, sub(ix, base, L->name)));
+  }
+  if (over) warn(m, prefix, "list index above 1000 ignored");
+}
+
+/* A JSON (or structured) attribute holding a message list. */
+static void json_messages(mb_t *m, json_t *msgs, const char *key, json_t **finish) {
+  const lt_val_t *v = lt__idx_get(&m->c->ix, key, strlen(key));
+  if (!v) return;
+  bool bad;
+  json_t *t = val_tree(m, v, &bad);
+  if (json_is_array(t)) {
+    size_t i;
+    json_t *e;
+    json_array_foreach(t, i, e) json_message(m, msgs, e, finish);
+  } else if (bad) {
+    warn(m, key, "malformed JSON");
+  } else {
+    warn(m, key, "not a JSON array of messages");
+  }
+  json_decref(t);
+}
+
+/* gen_ai.system_instructions: parts (or plain text) as one system message,
+ * ahead of gen_ai.input.messages. */
+static void system_instructions(mb_t *m, json_t *msgs, const char *key) {
+  const lt_val_t *v = lt__idx_get(&m->c->ix, key, strlen(key));
+  if (!v) return;
+  bool bad;
+  json_t *t = val_tree(m, v, &bad);
+  json_t *content = NULL;
+  if (json_is_array(t)) {
+    parts_t pt;
+    genai_parts(m, t, &pt);
+    content = finish_content(m, pt.content);
+    json_decref(pt.calls);
+    json_decref(pt.responses);
+  } else if (bad) {
+    warn(m, key, "malformed JSON");
+  } else if (!t) {
+    content = val_text(m, v);
+  }
+  json_decref(t);
+  if (content) emit(m, msgs, jstrn(m, "system", 6), content, NULL, NULL, NULL);
+}
+
+/* Span events that carry one message each (the GenAI event conventions, as
+ * span events: the event body's fields are the event's attributes, or a
+ * JSON object in gen_ai.event.content), or a JSON list of messages in one
+ * attribute (the oldest gen_ai.content.prompt/completion events). */
+typedef struct {
+  const char *event, *role; /* role: the message's default role */
+  bool output;
+  const char *list_attr;    /* the attribute holding a message list */
+} msg_event_t;
+
+static const msg_event_t msg_events[] = {
+  {"gen_ai.system.message", "system", false, NULL},
+  {"gen_ai.user.message", "user", false, NULL},
+  {"gen_ai.assistant.message", "assistant", false, NULL},
+  {"gen_ai.tool.message", "tool", false, NULL},
+  {"gen_ai.choice", "assistant", true, NULL},
+  {"gen_ai.content.prompt", NULL, false, "gen_ai.prompt"},
+  {"gen_ai.content.completion", NULL, true, "gen_ai.completion"},
+};
+
+static json_t *event_body(mb_t *m, const lt_otlp_event_t *ev) {
+  lt_val_t kv = {.type = LT_VAL_KVLIST};
+  kv.u.kv.items = ev->attrs.items;
+  kv.u.kv.n = ev->attrs.n;
+  json_t *body = chk(m, lt__val_tree(&kv));
+  /* held while merging: the merge may replace the key that holds it */
+  json_t *packed = json_incref(structured(m, body, "gen_ai.event.content"));
+  if (json_is_object(packed) && json_object_update(body, packed)) m->oom = true;
+  json_decref(packed);
+  return body;
+}
+
+static void event_messages(mb_t *m, json_t *msgs, bool output, json_t **finish) {
+  for (size_t i = 0; i < m->c->n_events && !m->oom; i++) {
+    const lt_otlp_event_t *ev = &m->c->events[i];
+    const msg_event_t *me = NULL;
+    for (size_t k = 0; k < sizeof msg_events / sizeof msg_events[0]; k++)
+      if (lt_str_eq_lit(ev->name, msg_events[k].event)) me = &msg_events[k];
+    if (!me || me->output != output) continue;
+    json_t *body = event_body(m, ev);
+    if (!body) continue;
+    if (me->list_attr) {
+      json_t *list = structured(m, body, me->list_attr);
+      size_t j;
+      json_t *e;
+      if (json_is_array(list)) json_array_foreach(list, j, e) json_message(m, msgs, e, finish);
+    } else {
+      json_t *msg = body;
+      if (me->output) { /* gen_ai.choice: {index, finish_reason, message} */
+        if (!*finish && get_str(body, "finish_reason")) *finish = copy_str(m, body, "finish_reason");
+        json_t *inner = structured(m, body, "message");
+        if (json_is_object(inner)) msg = inner;
+      }
+      json_t *role = copy_str(m, msg, "role");
+      if (!role) role = jstrn(m, me->role, strlen(me->role));
+      json_t *call_id = strcmp(me->role, "tool") == 0 ? copy_str(m, msg, "id") : NULL;
+      emit(m, msgs, role, chat_content(m, json_object_get(msg, "content")),
+           chat_tool_calls(m, structured(m, msg, "tool_calls")), call_id, NULL);
+    }
+    json_decref(body);
+  }
+}
+
+/* The ordered sources of each side: the first that yields a message wins. */
+typedef enum { SRC_FLAT, SRC_JSON, SRC_SYSTEM_AND_JSON, SRC_EVENTS } src_kind_t;
+typedef struct {
+  src_kind_t kind;
+  const char *key, *key2;       /* prefix or attribute; key2: the JSON list after system */
+  const flat_layout_t *layout;
+} msg_src_t;
+
+static const msg_src_t input_srcs[] = {
+  {SRC_FLAT, "llm.input_messages.", NULL, &oi_layout},
+  {SRC_SYSTEM_AND_JSON, "gen_ai.system_instructions", "gen_ai.input.messages", NULL},
+  {SRC_FLAT, "gen_ai.prompt.", NULL, &genai_flat_layout},
+  {SRC_EVENTS, NULL, NULL, NULL},
+};
+
+static const msg_src_t output_srcs[] = {
+  {SRC_FLAT, "llm.output_messages.", NULL, &oi_layout},
+  {SRC_JSON, "gen_ai.output.messages", NULL, NULL},
+  {SRC_FLAT, "gen_ai.completion.", NULL, &genai_flat_layout},
+  {SRC_EVENTS, NULL, NULL, NULL},
+};
+
+/* Plain text of canonical messages for search and previews: text content
+ * and tool calls as name(arguments), one piece per line. */
+static int messages_text(mb_t *m, const json_t *msgs, lt_buf_t *b) {
+  size_t i, j;
+  const json_t *msg, *e;
+  int rc = 0;
+#define PIECE(p, n)                                                 \
+  do {                                                              \
+    if (rc == 0 && b->len) rc = lt_buf_append(b, "\n", 1);          \
+    if (rc == 0) rc = lt_buf_append(b, (p), (n));                   \
+  } while (0)
+  json_array_foreach(msgs, i, msg) {
+    const json_t *content = json_object_get(msg, "content");
+    if (json_is_string(content)) PIECE(json_string_value(content), json_string_length(content));
+    json_array_foreach(content, j, e) {
+      const json_t *t = get_str(e, "text");
+      if (t) PIECE(json_string_value(t), json_string_length(t));
+    }
+    json_array_foreach(json_object_get(msg, "tool_calls"), j, e) {
+      const json_t *n = get_str(e, "name"), *a = get_str(e, "arguments");
+      if (!n) continue;
+      PIECE(json_string_value(n), json_string_length(n));
+      if (rc == 0) rc = lt_buf_append(b, "(", 1);
+      if (rc == 0 && a) rc = lt_buf_append(b, json_string_value(a), json_string_length(a));
+      if (rc == 0) rc = lt_buf_append(b, ")", 1);
+    }
+  }
+#undef PIECE
+  return rc;
+}
+
+int lt__sc_messages(lt__sc_t *c, bool output, lt_str_t *json, lt_str_t *text) {
+  mb_t m = {.c = c};
+  const msg_src_t *srcs = output ? output_srcs : input_srcs;
+  size_t nsrc = output ? sizeof output_srcs / sizeof output_srcs[0] : sizeof input_srcs / sizeof input_srcs[0];
+  json_t *msgs = chk(&m, json_array()), *finish = NULL;
+  int rc = 0;
+  *json = *text = LT_STR_NULL;
+  for (size_t s = 0; s < nsrc && !m.oom && json_array_size(msgs) == 0; s++) {
+    const msg_src_t *src = &srcs[s];
+    switch (src->kind) {
+    case SRC_FLAT: flat_messages(&m, msgs, src->key, src->layout, &finish); break;
+    case SRC_JSON: json_messages(&m, msgs, src->key, &finish); break;
+    case SRC_SYSTEM_AND_JSON:
+      system_instructions(&m, msgs, src->key);
+      json_messages(&m, msgs, src->key2, &finish);
+      break;
+    case SRC_EVENTS: event_messages(&m, msgs, output, &finish); break;
+    }
+    /* a source that yielded nothing must not leave a finish reason behind */
+    if (json_array_size(msgs) == 0 && finish) {
+      json_decref(finish);
+      finish = NULL;
+    }
+  }
+  if (m.oom) rc = LT_ENOMEM;
+  if (rc == 0 && m.rc) rc = m.rc;
+  if (rc == 0 && json_array_size(msgs)) {
+    lt_buf_t *b = &c->buf;
+    lt_buf_reset(b);
+    rc = lt__json_tree(b, msgs);
+    if (rc == 0) rc = lt__buf_to_arena(c->a, b, json);
+    if (rc == 0) {
+      lt_buf_reset(b);
+      rc = messages_text(&m, msgs, b);
+    }
+    if (rc == 0) rc = lt__buf_to_arena(c->a, b, text);
+  }
+  if (rc == 0 && finish && output) {
+    c->out_finish_reason = lt_arena_strdup(c->a, json_string_value(finish), json_string_length(finish));
+    if (!c->out_finish_reason.ptr) rc = LT_ETOOBIG;
+  }
+  json_decref(finish);
+  json_decref(msgs);
+  return rc;
+}
+
+/* ---- documents ------------------------------------------------------------------- */
+
+/* One document in canonical order; values consumed. Metadata given as
+ * JSON text becomes structure when it parses (Python-repr text stays a
+ * string). */
+static void emit_doc(mb_t *m, json_t *docs, json_t *id, json_t *content, json_t *score, json_t *meta) {
+  if (!id && !content && !score && !meta) return;
+  if (json_is_string(meta)) {
+    json_t *t = lt__json_parse(json_string_value(meta), json_string_length(meta));
+    if (json_is_object(t) || json_is_array(t)) {
+      json_decref(meta);
+      meta = t;
+    } else {
+      json_decref(t);
+    }
+  }
+  json_t *d = chk(m, json_object());
+  put(m, d, "id", id);
+  put(m, d, "content", content);
+  put(m, d, "score", score);
+  put(m, d, "metadata", meta);
+  push(m, docs, d);
+}
+
+static json_t *val_score(mb_t *m, const lt_val_t *v) {
+  double d;
+  const char *why;
+  if (!v || lt__cv_double(v, &d, &why) != LT__CV_OK) return NULL;
+  return chk(m, json_real(d));
+}
+
+static void flat_documents(mb_t *m, json_t *docs, const char *prefix) {
+  const lt__aidx_t *ix = &m->c->ix;
+  uint8_t bits[LT_SC_BITS_LEN];
+  bool over = false;
+  char base[LT_SC_MAX_KEY];
+  int n = lt__idx_list(ix, prefix, bits, &over);
+  if (n) {
+    for (int i = 0; i < n && !m->oom; i++) {
+      if (!lt__bit(bits, i)) continue;
+      if (!mkkey(base, "%s%d.document.", prefix, i)) continue;
+      const lt_val_t *meta = sub(ix, base, "metadata");
+      emit_doc(m, docs, val_text(m, sub(ix, base, "id")), val_text(m, sub(ix, base, "content")),
+               val_score(m, sub(ix, base, "score")),
+               meta && (meta->type == LT_VAL_KVLIST || meta->type == LT_VAL_ARRAY) ? chk(m, lt__val_tree(meta))
+                                                                                   : val_text(m, meta));
+    }
+  }
+  if (over) warn(m, prefix, "list index above 1000 ignored");
+}
+
+static void json_documents(mb_t *m, json_t *docs, const char *key) {
+  const lt_val_t *v = lt__idx_get(&m->c->ix, key, strlen(key));
+  if (!v) return;
+  bool bad;
+  json_t *t = val_tree(m, v, &bad);
+  if (json_is_array(t)) {
+    size_t i;
+    json_t *e;
+    json_array_foreach(t, i, e) {
+      if (!json_is_object(e)) continue;
+      const json_t *score = json_object_get(e, "score");
+      json_t *meta = json_object_get(e, "metadata");
+      emit_doc(m, docs, as_text(m, json_object_get(e, "id")), as_text(m, json_object_get(e, "content")),
+               json_is_number(score) ? chk(m, json_real(json_number_value(score))) : NULL,
+               meta && !json_is_null(meta) ? json_incref(meta) : NULL);
+    }
+  } else {
+    warn(m, key, bad ? "malformed JSON" : "not a JSON array of documents");
+  }
+  json_decref(t);
+}
+
+/* Documents: the first source with any wins. */
+static const struct {
+  bool flat;
+  const char *key;
+} doc_srcs[] = {
+  {true, "retrieval.documents."},
+  {false, "gen_ai.retrieval.documents"},
+  {true, "reranker.output_documents."},
+};
+
+int lt__sc_documents(lt__sc_t *c, lt_str_t *json) {
+  mb_t m = {.c = c};
+  json_t *docs = chk(&m, json_array());
+  int rc = 0;
+  *json = LT_STR_NULL;
+  for (size_t s = 0; s < sizeof doc_srcs / sizeof doc_srcs[0] && !m.oom && json_array_size(docs) == 0; s++) {
+    if (doc_srcs[s].flat) flat_documents(&m, docs, doc_srcs[s].key);
+    else json_documents(&m, docs, doc_srcs[s].key);
+  }
+  if (m.oom) rc = LT_ENOMEM;
+  if (rc == 0 && m.rc) rc = m.rc;
+  if (rc == 0 && json_array_size(docs)) {
+    lt_buf_reset(&c->buf);
+    rc = lt__json_tree(&c->buf, docs);
+    if (rc == 0) rc = lt__buf_to_arena(c->a, &c->buf, json);
+  }
+  json_decref(docs);
+  return rc;
+}

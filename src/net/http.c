@@ -1,0 +1,496 @@
+/* HTTP edge on libevent evhttp: loop threads, routing, limits, deferred
+ * replies through a per-loop mailbox, and connection tracking so that a
+ * reply to a vanished client never touches freed memory. */
+#include "net/http.h"
+#include "core/err.h"
+#include "core/log.h"
+#include "core/mem.h"
+#include <arpa/inet.h>
+#include <errno.h>
+#include <event2/buffer.h>
+#include <event2/event.h>
+#include <event2/http.h>
+#include <event2/keyvalq_struct.h>
+#include <event2/thread.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/queue.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+typedef struct mail {
+  void (*fn)(void *arg);
+  void *arg;
+  struct mail *next;
+} mail_t;
+
+typedef struct loop loop_t;
+
+/* One tracked client connection; lives until libevent closes it. */
+typedef struct conn {
+  struct evhttp_connection *evcon;
+  lt_req_t *pending; /* a deferred request waiting for its reply */
+  loop_t *loop;
+  struct conn *next; /* hash chain */
+} conn_t;
+
+#define CONN_BUCKETS 1024
+
+struct loop {
+  lt_server_t *srv;
+  int index;
+  pthread_t thread;
+  struct event_base *base;
+  struct evhttp *http;
+  struct evhttp_bound_socket *bound;
+  struct event *wake;
+  pthread_mutex_t mu;
+  mail_t *head, *tail;
+  conn_t *conns[CONN_BUCKETS];
+};
+
+struct lt_server {
+  lt_http_config_t cfg;
+  int port;
+  int nloops;
+  loop_t *loops;
+  atomic_int nconns;
+  atomic_long pending;
+};
+
+struct lt_req {
+  struct evhttp_request *ev; /* NULL once the client is gone */
+  loop_t *loop;
+  conn_t *conn;
+  int method;
+  char *path;                /* decoded, owned */
+  struct evkeyvalq query;
+  bool query_parsed, deferred, replied, has_creds;
+  int64_t project_id;
+  lt_post_fn post_fn;
+  void *post_arg;
+  mail_t mail;
+};
+
+/* ---- mailbox ---------------------------------------------------------- */
+
+static void mailbox_post(loop_t *l, mail_t *m) {
+  m->next = NULL;
+  pthread_mutex_lock(&l->mu);
+  if (l->tail) l->tail->next = m;
+  else l->head = m;
+  l->tail = m;
+  pthread_mutex_unlock(&l->mu);
+  event_active(l->wake, EV_READ, 0); /* thread-safe: evthread_use_pthreads */
+}
+
+static void on_wake(evutil_socket_t fd, short what, void *arg) {
+  loop_t *l = arg;
+  pthread_mutex_lock(&l->mu);
+  mail_t *m = l->head;
+  l->head = l->tail = NULL;
+  pthread_mutex_unlock(&l->mu);
+  while (m) {
+    mail_t *next = m->next; /* fn may free m */
+    m->fn(m->arg);
+    m = next;
+  }
+}
+
+/* ---- connections ------------------------------------------------------ */
+
+static size_t conn_slot(struct evhttp_connection *c) {
+  uintptr_t x = (uintptr_t)c;
+  x ^= x >> 17;
+  x *= 0x9E3779B97F4A7C15ull;
+  return (size_t)(x >> 40) % CONN_BUCKETS;
+}
+
+static conn_t *conn_find(loop_t *l, struct evhttp_connection *c) {
+  for (conn_t *k = l->conns[conn_slot(c)]; k; k = k->next)
+    if (k->evcon == c) return k;
+  return NULL;
+}
+
+static void on_conn_close(struct evhttp_connection *c, void *arg) {
+  conn_t *k = arg;
+  loop_t *l = k->loop;
+  if (k->pending) k->pending->ev = NULL; /* libevent frees the request */
+  conn_t **pp = &l->conns[conn_slot(c)];
+  while (*pp && *pp != k) pp = &(*pp)->next;
+  if (*pp) *pp = k->next;
+  atomic_fetch_sub(&l->srv->nconns, 1);
+  lt_free(k);
+}
+
+/* ---- request ---------------------------------------------------------- */
+
+static int method_bit(enum evhttp_cmd_type t) {
+  switch (t) {
+  case EVHTTP_REQ_GET: return LT_GET;
+  case EVHTTP_REQ_POST: return LT_POST;
+  case EVHTTP_REQ_PUT: return LT_PUT;
+  case EVHTTP_REQ_DELETE: return LT_DELETE;
+  case EVHTTP_REQ_HEAD: return LT_HEAD;
+  case EVHTTP_REQ_OPTIONS: return LT_OPTIONS;
+  case EVHTTP_REQ_PATCH: return LT_PATCH;
+  default: return 0;
+  }
+}
+
+static void req_free(lt_req_t *r) {
+  if (r->query_parsed) evhttp_clear_headers(&r->query);
+  free(r->path); /* from evhttp_uridecode: libevent's allocator */
+  lt_free(r);
+}
+
+int lt_req_method(lt_req_t *r) { return r->method; }
+lt_str_t lt_req_path(lt_req_t *r) { return lt_str_from(r->path); }
+int64_t lt_req_project(lt_req_t *r) { return r->project_id; }
+bool lt_req_has_credentials(lt_req_t *r) { return r->has_creds; }
+
+const char *lt_req_query(lt_req_t *r, const char *name) {
+  if (!r->ev) return NULL;
+  if (!r->query_parsed) {
+    TAILQ_INIT(&r->query);
+    const char *q = evhttp_uri_get_query(evhttp_request_get_evhttp_uri(r->ev));
+    if (q && evhttp_parse_query_str(q, &r->query) != 0) evhttp_clear_headers(&r->query);
+    r->query_parsed = true;
+  }
+  return evhttp_find_header(&r->query, name);
+}
+
+const char *lt_req_header(lt_req_t *r, const char *name) {
+  return r->ev ? evhttp_find_header(evhttp_request_get_input_headers(r->ev), name) : NULL;
+}
+
+lt_str_t lt_req_body(lt_req_t *r) {
+  if (!r->ev) return LT_STR_NULL;
+  struct evbuffer *b = evhttp_request_get_input_buffer(r->ev);
+  size_t n = evbuffer_get_length(b);
+  if (!n) return (lt_str_t){"", 0};
+  return (lt_str_t){(const char *)evbuffer_pullup(b, -1), n};
+}
+
+void lt_req_set_header(lt_req_t *r, const char *name, const char *value) {
+  if (r->ev) evhttp_add_header(evhttp_request_get_output_headers(r->ev), name, value);
+}
+
+static const char *reason(int status) {
+  switch (status) {
+  case 200: return "OK";
+  case 201: return "Created";
+  case 204: return "No Content";
+  case 400: return "Bad Request";
+  case 401: return "Unauthorized";
+  case 403: return "Forbidden";
+  case 404: return "Not Found";
+  case 405: return "Method Not Allowed";
+  case 413: return "Payload Too Large";
+  case 415: return "Unsupported Media Type";
+  case 429: return "Too Many Requests";
+  case 500: return "Internal Server Error";
+  case 503: return "Service Unavailable";
+  default: return "Status";
+  }
+}
+
+void lt_reply(lt_req_t *r, int status, const char *content_type, const void *body, size_t len) {
+  if (r->replied) return;
+  r->replied = true;
+  if (r->conn && r->conn->pending == r) r->conn->pending = NULL;
+  if (r->deferred) atomic_fetch_sub(&r->loop->srv->pending, 1);
+  if (r->ev) {
+    struct evkeyvalq *h = evhttp_request_get_output_headers(r->ev);
+    if (content_type) evhttp_add_header(h, "Content-Type", content_type);
+    struct evbuffer *out = evbuffer_new();
+    if (out && len) evbuffer_add(out, body, len);
+    evhttp_send_reply(r->ev, status, reason(status), out);
+    if (out) evbuffer_free(out);
+  }
+  req_free(r);
+}
+
+void lt_reply_json(lt_req_t *r, int status, const lt_buf_t *json) {
+  lt_reply(r, status, "application/json", json->ptr, json->len);
+}
+
+void lt_reply_error(lt_req_t *r, int status, const char *code, const char *message) {
+  lt_buf_t b;
+  lt_buf_init(&b, 1 << 16);
+  int rc = lt_buf_puts(&b, "{\"error\":{\"code\":");
+  if (!rc) rc = lt_buf_json_str(&b, code, strlen(code));
+  if (!rc) rc = lt_buf_puts(&b, ",\"message\":");
+  if (!rc) rc = lt_buf_json_str(&b, message, strlen(message));
+  if (!rc) rc = lt_buf_puts(&b, "}}");
+  if (status == 503 || status == 429) lt_req_set_header(r, "Retry-After", "1");
+  if (status == 401) lt_req_set_header(r, "WWW-Authenticate", "Bearer realm=\"lanterna\"");
+  if (rc) lt_reply(r, status, "application/json", "{}", 2);
+  else lt_reply_json(r, status, &b);
+  lt_buf_free(&b);
+}
+
+void lt_req_defer(lt_req_t *r) {
+  r->deferred = true;
+  atomic_fetch_add(&r->loop->srv->pending, 1);
+  if (r->conn) r->conn->pending = r;
+}
+
+static void run_post(void *arg) {
+  lt_req_t *r = arg;
+  r->post_fn(r, r->post_arg);
+}
+
+void lt_req_post(lt_req_t *r, lt_post_fn fn, void *arg) {
+  r->post_fn = fn;
+  r->post_arg = arg;
+  r->mail.fn = run_post;
+  r->mail.arg = r;
+  mailbox_post(r->loop, &r->mail);
+}
+
+/* ---- dispatch --------------------------------------------------------- */
+
+static bool path_matches(const lt_route_t *rt, const char *path) {
+  size_t n = strlen(rt->path);
+  return rt->prefix ? strncmp(path, rt->path, n) == 0 : strcmp(path, rt->path) == 0;
+}
+
+static void on_request(struct evhttp_request *ev, void *arg) {
+  loop_t *l = arg;
+  lt_server_t *s = l->srv;
+  struct evhttp_connection *evcon = evhttp_request_get_connection(ev);
+  conn_t *k = conn_find(l, evcon);
+  if (!k) {
+    if (atomic_load(&s->nconns) >= s->cfg.max_connections) {
+      evhttp_add_header(evhttp_request_get_output_headers(ev), "Connection", "close");
+      evhttp_add_header(evhttp_request_get_output_headers(ev), "Retry-After", "1");
+      evhttp_send_reply(ev, 503, "Service Unavailable", NULL);
+      return;
+    }
+    k = lt_calloc(1, sizeof *k);
+    if (!k) {
+      evhttp_send_reply(ev, 503, "Service Unavailable", NULL);
+      return;
+    }
+    k->evcon = evcon;
+    k->loop = l;
+    size_t slot = conn_slot(evcon);
+    k->next = l->conns[slot];
+    l->conns[slot] = k;
+    atomic_fetch_add(&s->nconns, 1);
+    evhttp_connection_set_closecb(evcon, on_conn_close, k);
+  }
+
+  lt_req_t *r = lt_calloc(1, sizeof *r);
+  if (!r) {
+    evhttp_send_reply(ev, 503, "Service Unavailable", NULL);
+    return;
+  }
+  r->ev = ev;
+  r->loop = l;
+  r->conn = k;
+  r->method = method_bit(evhttp_request_get_command(ev));
+  const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(ev);
+  const char *raw = uri ? evhttp_uri_get_path(uri) : NULL;
+  r->path = evhttp_uridecode(raw && *raw ? raw : "/", 0, NULL);
+  if (!r->path) {
+    lt_reply_error(r, 400, "bad_request", "the request path could not be decoded");
+    return;
+  }
+
+  const lt_route_t *match = NULL;
+  int allowed = 0;
+  for (const lt_route_t *rt = s->cfg.routes; rt->path; rt++) {
+    if (!path_matches(rt, r->path)) continue;
+    allowed |= rt->methods;
+    if (rt->methods & r->method) {
+      match = rt;
+      break;
+    }
+  }
+  if (!match) {
+    if (allowed) {
+      char allow[96] = "";
+      static const char *names[] = {"GET", "POST", "PUT", "DELETE", "HEAD", "OPTIONS", "PATCH"};
+      for (int i = 0; i < 7; i++)
+        if (allowed & (1 << i)) {
+          if (*allow) strcat(allow, ", ");
+          strcat(allow, names[i]);
+        }
+      lt_req_set_header(r, "Allow", allow);
+      lt_reply_error(r, 405, "method_not_allowed", "this path does not accept that method");
+    } else {
+      lt_reply_error(r, 404, "not_found", "no such endpoint");
+    }
+    return;
+  }
+  if (match->auth) {
+    const char *authz = lt_req_header(r, "Authorization");
+    r->has_creds = authz != NULL;
+    if (!s->cfg.auth || s->cfg.auth(s->cfg.auth_ud, authz, &r->project_id) != 0) {
+      lt_reply_error(r, 401, "unauthorized",
+                     authz ? "the API key is not valid (revoked or unknown)"
+                           : "credentials required: send Authorization: Bearer sk-lt-...");
+      return;
+    }
+  }
+  match->fn(r, match->ud);
+  if (!r->deferred && !r->replied) lt_reply_error(r, 500, "internal", "handler did not reply");
+}
+
+/* ---- loops and sockets ------------------------------------------------ */
+
+static int open_listener(const char *host, int port, int *bound_port) {
+  struct addrinfo hints = {0}, *res = NULL;
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_STREAM;
+  hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
+  char ports[16];
+  snprintf(ports, sizeof ports, "%d", port);
+  int gai = getaddrinfo(host, ports, &hints, &res);
+  if (gai != 0) {
+    lt_error("listen: cannot resolve %s: %s", host, gai_strerror(gai));
+    return -1;
+  }
+  int fd = socket(res->ai_family, res->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  int one = 1;
+  if (fd >= 0) {
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one);
+    if (bind(fd, res->ai_addr, res->ai_addrlen) != 0 || listen(fd, 1024) != 0) {
+      lt_error("listen: cannot bind %s:%d: %s", host, port, strerror(errno));
+      close(fd);
+      fd = -1;
+    }
+  }
+  if (fd >= 0 && bound_port) {
+    struct sockaddr_storage ss;
+    socklen_t sl = sizeof ss;
+    getsockname(fd, (struct sockaddr *)&ss, &sl);
+    *bound_port = ntohs(ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port
+                                                 : ((struct sockaddr_in *)&ss)->sin_port);
+  }
+  freeaddrinfo(res);
+  return fd;
+}
+
+static void *loop_main(void *arg) {
+  loop_t *l = arg;
+  event_base_loop(l->base, EVLOOP_NO_EXIT_ON_EMPTY);
+  return NULL;
+}
+
+static int loop_init(lt_server_t *s, loop_t *l, int fd) {
+  l->srv = s;
+  pthread_mutex_init(&l->mu, NULL);
+  l->base = event_base_new();
+  if (!l->base) return LT_ENOMEM;
+  l->wake = event_new(l->base, -1, 0, on_wake, l);
+  l->http = evhttp_new(l->base);
+  if (!l->wake || !l->http) return LT_ENOMEM;
+  evhttp_set_allowed_methods(l->http, EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_PUT |
+                                          EVHTTP_REQ_DELETE | EVHTTP_REQ_HEAD |
+                                          EVHTTP_REQ_OPTIONS | EVHTTP_REQ_PATCH);
+  evhttp_set_max_headers_size(l->http, (ev_ssize_t)s->cfg.max_header_bytes);
+  evhttp_set_max_body_size(l->http, (ev_ssize_t)s->cfg.max_body_bytes);
+  evhttp_set_timeout(l->http, s->cfg.idle_timeout_s);
+  evhttp_set_gencb(l->http, on_request, l);
+  l->bound = evhttp_accept_socket_with_handle(l->http, fd);
+  if (!l->bound) return LT_EIO;
+  return 0;
+}
+
+static void use_pthreads(void) { evthread_use_pthreads(); }
+
+int lt_http_start(const lt_http_config_t *cfg, lt_server_t **out) {
+  static pthread_once_t once = PTHREAD_ONCE_INIT;
+  pthread_once(&once, use_pthreads);
+  lt_server_t *s = lt_calloc(1, sizeof *s);
+  if (!s) return LT_ENOMEM;
+  s->cfg = *cfg;
+  s->nloops = cfg->threads > 0 ? (cfg->threads > 64 ? 64 : cfg->threads) : 1;
+  s->loops = lt_calloc((size_t)s->nloops, sizeof *s->loops);
+  if (!s->loops) {
+    lt_free(s);
+    return LT_ENOMEM;
+  }
+  int port = cfg->port;
+  for (int i = 0; i < s->nloops; i++) {
+    /* With port 0 the first socket picks the port and the rest share it. */
+    int fd = open_listener(cfg->host, port, i == 0 ? &port : NULL);
+    if (fd < 0 || loop_init(s, &s->loops[i], fd) != 0) {
+      if (fd >= 0) close(fd);
+      s->nloops = i;
+      lt_http_free(s);
+      return LT_EIO;
+    }
+    s->loops[i].index = i;
+  }
+  s->port = port;
+  for (int i = 0; i < s->nloops; i++)
+    pthread_create(&s->loops[i].thread, NULL, loop_main, &s->loops[i]);
+  *out = s;
+  return 0;
+}
+
+int lt_http_port(lt_server_t *s) { return s->port; }
+long lt_http_pending(lt_server_t *s) { return atomic_load(&s->pending); }
+
+typedef struct {
+  mail_t m;
+  loop_t *l;
+} ctl_mail_t;
+
+static void do_stop_accepting(void *arg) {
+  ctl_mail_t *cm = arg;
+  loop_t *l = cm->l;
+  lt_free(cm);
+  if (l->bound) {
+    evhttp_del_accept_socket(l->http, l->bound);
+    l->bound = NULL;
+  }
+}
+
+void lt_http_stop_accepting(lt_server_t *s) {
+  for (int i = 0; i < s->nloops; i++) {
+    ctl_mail_t *cm = lt_calloc(1, sizeof *cm);
+    if (!cm) continue;
+    /* The mail frees itself when it runs. */
+    cm->l = &s->loops[i];
+    cm->m.fn = do_stop_accepting;
+    cm->m.arg = cm;
+    mailbox_post(&s->loops[i], &cm->m);
+  }
+}
+
+static void do_exit(void *arg) {
+  loop_t *l = arg;
+  event_base_loopexit(l->base, NULL);
+}
+
+void lt_http_free(lt_server_t *s) {
+  if (!s) return;
+  mail_t exits[64];
+  for (int i = 0; i < s->nloops && i < 64; i++) {
+    if (!s->loops[i].thread) continue;
+    exits[i].fn = do_exit;
+    exits[i].arg = &s->loops[i];
+    mailbox_post(&s->loops[i], &exits[i]);
+  }
+  for (int i = 0; i < s->nloops; i++) {
+    loop_t *l = &s->loops[i];
+    if (l->thread) pthread_join(l->thread, NULL);
+    if (l->http) evhttp_free(l->http); /* closes connections: close callbacks run */
+    if (l->wake) event_free(l->wake);
+    if (l->base) event_base_free(l->base);
+    pthread_mutex_destroy(&l->mu);
+  }
+  lt_free(s->loops);
+  lt_free(s);
+}

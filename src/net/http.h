@@ -1,0 +1,97 @@
+/* The HTTP edge, on libevent's evhttp. N loop threads (one per core by
+ * default) each run an event base and an evhttp instance on their own
+ * SO_REUSEPORT socket bound to the same address, so the kernel spreads
+ * connections across cores and no lock sits between them.
+ *
+ * A request is routed through a table of lt_route_t; the handler runs on
+ * the loop thread and must not block. It either replies at once, or calls
+ * lt_req_defer() and later — from any thread — lt_req_post() a function
+ * that runs back on the loop thread and replies. Exactly one reply per
+ * request; a reply to a request whose client has gone is a silent no-op.
+ * lt_req_t objects are owned by the server and freed after their reply. */
+#ifndef LT_HTTP_H
+#define LT_HTTP_H
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include "core/buf.h"
+#include "core/slice.h"
+
+typedef struct lt_server lt_server_t;
+typedef struct lt_req lt_req_t;
+
+enum {
+  LT_GET = 1 << 0,
+  LT_POST = 1 << 1,
+  LT_PUT = 1 << 2,
+  LT_DELETE = 1 << 3,
+  LT_HEAD = 1 << 4,
+  LT_OPTIONS = 1 << 5,
+  LT_PATCH = 1 << 6
+};
+
+typedef void (*lt_handler_fn)(lt_req_t *req, void *ud);
+typedef void (*lt_post_fn)(lt_req_t *req, void *arg);
+
+typedef struct {
+  int methods;          /* LT_GET | LT_POST ... */
+  const char *path;     /* exact path, or a prefix when prefix is true */
+  bool prefix;
+  bool auth;            /* resolve the caller's project before the handler */
+  lt_handler_fn fn;
+  void *ud;
+} lt_route_t;
+
+/* Resolves credentials to a project. authz is the Authorization header or
+ * NULL. Returns 0 and sets *project_id, or LT_EAUTH. Called on loop threads:
+ * must not block. */
+typedef int (*lt_auth_fn)(void *ud, const char *authz, int64_t *project_id);
+
+typedef struct {
+  const char *host;            /* listen address */
+  int port;
+  int threads;                 /* loop threads, >= 1 */
+  size_t max_header_bytes;
+  size_t max_body_bytes;       /* on the wire; the decompressed cap is the receiver's */
+  int max_connections;         /* per server; over it new connections get 503 and close */
+  int idle_timeout_s;
+  const lt_route_t *routes;    /* terminated by an entry with path NULL */
+  lt_auth_fn auth;
+  void *auth_ud;
+} lt_http_config_t;
+
+/* Binds and starts the loop threads. Returns 0, or LT_EIO after logging
+ * why (address in use, bad address...). */
+int lt_http_start(const lt_http_config_t *cfg, lt_server_t **out);
+/* Stops accepting new connections; requests already received still run. */
+void lt_http_stop_accepting(lt_server_t *s);
+/* Number of deferred requests still waiting for their reply. */
+long lt_http_pending(lt_server_t *s);
+/* Ends the loops, joins the threads and frees s. */
+void lt_http_free(lt_server_t *s);
+/* The port actually bound (useful with port 0). */
+int lt_http_port(lt_server_t *s);
+
+/* Request accessors. Strings returned stay valid until the reply. */
+int lt_req_method(lt_req_t *r);
+lt_str_t lt_req_path(lt_req_t *r);              /* without the query */
+const char *lt_req_query(lt_req_t *r, const char *name); /* decoded, or NULL */
+const char *lt_req_header(lt_req_t *r, const char *name);
+lt_str_t lt_req_body(lt_req_t *r);              /* raw bytes as received */
+int64_t lt_req_project(lt_req_t *r);
+bool lt_req_has_credentials(lt_req_t *r);
+void lt_req_set_header(lt_req_t *r, const char *name, const char *value);
+
+/* Replies (on the loop thread). body may be NULL for an empty body. */
+void lt_reply(lt_req_t *r, int status, const char *content_type, const void *body, size_t len);
+void lt_reply_json(lt_req_t *r, int status, const lt_buf_t *json);
+/* {"error":{"code":code,"message":message}} */
+void lt_reply_error(lt_req_t *r, int status, const char *code, const char *message);
+
+/* Deferral. After lt_req_defer the handler returns without replying;
+ * lt_req_post (callable from any thread, never blocks) runs fn(r, arg) on
+ * r's loop thread, where fn must reply. */
+void lt_req_defer(lt_req_t *r);
+void lt_req_post(lt_req_t *r, lt_post_fn fn, void *arg);
+
+#endif

@@ -1,0 +1,194 @@
+/* Writer thread with group commit. The queue is a singly linked FIFO of
+ * batches under one mutex; the thread swaps out a group at a time so
+ * submitters hold the lock only for a pointer append. Idle time goes to
+ * lt_store_maintain (full-text indexing, retention). */
+#include "pipeline/writer.h"
+#include "core/err.h"
+#include "core/log.h"
+#include "core/mem.h"
+#include <pthread.h>
+#include <stdbool.h>
+#include <time.h>
+
+struct lt_writer {
+  lt_store_t *store;
+  lt_writer_config_t cfg;
+  pthread_t thread;
+  pthread_mutex_t mu;
+  pthread_cond_t cv;
+  lt_batch_t *head, *tail;
+  size_t q_records, q_bytes;
+  bool stopping;
+  lt_writer_stats_t st; /* guarded by mu */
+};
+
+static int64_t now_ns(int clock) {
+  struct timespec ts;
+  clock_gettime(clock, &ts);
+  return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+int lt_writer_submit(lt_writer_t *w, lt_batch_t *b) {
+  size_t recs = lt_batch_count(b), bytes = lt_arena_used(b->arena);
+  int rc = 0;
+  pthread_mutex_lock(&w->mu);
+  if (w->stopping) {
+    rc = LT_ESHUTDOWN;
+  } else if (w->q_records > 0 && (w->q_records + recs > w->cfg.max_queue_records ||
+                                  w->q_bytes + bytes > w->cfg.max_queue_bytes)) {
+    /* An empty queue always takes one batch, so a single request larger
+     * than the cap can still make progress instead of failing forever. */
+    rc = LT_EFULL;
+    w->st.rejected_full++;
+  } else {
+    b->next = NULL;
+    if (w->tail) w->tail->next = b;
+    else w->head = b;
+    w->tail = b;
+    w->q_records += recs;
+    w->q_bytes += bytes;
+    pthread_cond_signal(&w->cv);
+  }
+  pthread_mutex_unlock(&w->mu);
+  if (rc) lt_batch_free(b);
+  return rc;
+}
+
+int lt_writer_ready(lt_writer_t *w) {
+  pthread_mutex_lock(&w->mu);
+  int ok = !w->stopping && w->q_records < w->cfg.max_queue_records && w->q_bytes < w->cfg.max_queue_bytes;
+  pthread_mutex_unlock(&w->mu);
+  return ok;
+}
+
+void lt_writer_stats(lt_writer_t *w, lt_writer_stats_t *out) {
+  pthread_mutex_lock(&w->mu);
+  *out = w->st;
+  out->queue_records = w->q_records;
+  out->queue_bytes = w->q_bytes;
+  pthread_mutex_unlock(&w->mu);
+}
+
+/* Commits one group and completes its batches. Called without the lock. */
+static void commit_group(lt_writer_t *w, lt_batch_t **group, size_t n) {
+  int64_t t0 = now_ns(CLOCK_MONOTONIC);
+  int rc = lt_store_write(w->store, group, n);
+  int64_t dt = now_ns(CLOCK_MONOTONIC) - t0;
+  if (rc) lt_error("writer: storing %zu batches failed: %s", n, lt_strerror(rc));
+  uint64_t recs = 0, ins = 0;
+  for (size_t i = 0; i < n; i++) {
+    recs += lt_batch_count(group[i]);
+    ins += rc ? 0 : group[i]->n_inserted;
+    if (group[i]->done) group[i]->done(group[i], rc, group[i]->done_ud);
+    lt_batch_free(group[i]);
+  }
+  pthread_mutex_lock(&w->mu);
+  w->st.batches += n;
+  w->st.records += recs;
+  w->st.inserted_spans += ins;
+  w->st.commits++;
+  if (rc) w->st.failed_commits++;
+  w->st.commit_ns_total += (uint64_t)dt;
+  if ((uint64_t)dt > w->st.commit_ns_max) w->st.commit_ns_max = (uint64_t)dt;
+  pthread_mutex_unlock(&w->mu);
+}
+
+static void *writer_main(void *arg) {
+  lt_writer_t *w = arg;
+  size_t cap = 256;
+  lt_batch_t **group = lt_malloc(cap * sizeof *group);
+  bool more_maintenance = true;
+  int64_t last_maintain = 0;
+  pthread_mutex_lock(&w->mu);
+  for (;;) {
+    while (!w->head && !w->stopping) {
+      int64_t now = now_ns(CLOCK_REALTIME);
+      if (more_maintenance || now - last_maintain > 1000000000LL) {
+        /* Idle: do a bounded slice of background work, then look again. */
+        pthread_mutex_unlock(&w->mu);
+        bool more = false;
+        int rc = lt_store_maintain(w->store, now, &more);
+        if (rc) lt_warn("writer: maintenance failed: %s", lt_strerror(rc));
+        more_maintenance = more && rc == 0;
+        last_maintain = now;
+        pthread_mutex_lock(&w->mu);
+        continue;
+      }
+      struct timespec ts;
+      clock_gettime(CLOCK_REALTIME, &ts);
+      ts.tv_sec += 1;
+      pthread_cond_timedwait(&w->cv, &w->mu, &ts);
+    }
+    if (!w->head && w->stopping) break;
+    if (now_ns(CLOCK_REALTIME) - last_maintain > 1000000000LL) {
+      /* Under sustained load the queue is never empty: still give background
+       * work (full-text indexing, retention) one slice a second. */
+      pthread_mutex_unlock(&w->mu);
+      bool more = false;
+      last_maintain = now_ns(CLOCK_REALTIME);
+      int rc = lt_store_maintain(w->store, last_maintain, &more);
+      if (rc) lt_warn("writer: maintenance failed: %s", lt_strerror(rc));
+      pthread_mutex_lock(&w->mu);
+    }
+    size_t n = 0, recs = 0, bytes = 0;
+    while (w->head && (n == 0 || recs + lt_batch_count(w->head) <= w->cfg.max_group_records)) {
+      if (n == cap && group) {
+        lt_batch_t **g = lt_realloc(group, cap * 2 * sizeof *g);
+        if (!g) break;
+        group = g;
+        cap *= 2;
+      }
+      if (!group) break;
+      lt_batch_t *b = w->head;
+      w->head = b->next;
+      if (!w->head) w->tail = NULL;
+      b->next = NULL;
+      recs += lt_batch_count(b);
+      bytes += lt_arena_used(b->arena);
+      group[n++] = b;
+    }
+    w->q_records -= recs;
+    w->q_bytes -= bytes;
+    pthread_mutex_unlock(&w->mu);
+    if (n) commit_group(w, group, n);
+    more_maintenance = true;
+    pthread_mutex_lock(&w->mu);
+  }
+  pthread_mutex_unlock(&w->mu);
+  lt_free(group);
+  return NULL;
+}
+
+int lt_writer_start(lt_store_t *s, const lt_writer_config_t *cfg, lt_writer_t **out) {
+  lt_writer_t *w = lt_calloc(1, sizeof *w);
+  if (!w) return LT_ENOMEM;
+  w->store = s;
+  w->cfg = *cfg;
+  if (!w->cfg.max_group_records) w->cfg.max_group_records = 20000;
+  pthread_mutex_init(&w->mu, NULL);
+  pthread_cond_init(&w->cv, NULL);
+  if (pthread_create(&w->thread, NULL, writer_main, w) != 0) {
+    lt_free(w);
+    return LT_ENOMEM;
+  }
+  *out = w;
+  return 0;
+}
+
+void lt_writer_stop(lt_writer_t *w) {
+  if (!w) return;
+  pthread_mutex_lock(&w->mu);
+  bool was = w->stopping;
+  w->stopping = true;
+  pthread_cond_signal(&w->cv);
+  pthread_mutex_unlock(&w->mu);
+  if (!was) pthread_join(w->thread, NULL);
+}
+
+void lt_writer_free(lt_writer_t *w) {
+  if (!w) return;
+  lt_writer_stop(w);
+  pthread_mutex_destroy(&w->mu);
+  pthread_cond_destroy(&w->cv);
+  lt_free(w);
+}

@@ -1,0 +1,45 @@
+/* The writer: one thread that owns the store's write side. Ingest threads
+ * submit batches into a bounded queue; the writer takes everything queued
+ * (up to a group limit), stores it in ONE transaction (group commit), then
+ * completes every batch. That is how "200 means stored" stays fast: many
+ * requests share one commit (and one fsync).
+ * Ownership: lt_writer_submit takes the batch. On success the batch's done
+ * callback is called exactly once, on the writer thread, after the commit
+ * (or failure) of its transaction, and the writer frees the batch after
+ * done returns. On failure (queue full, shutting down) submit frees the
+ * batch itself and never calls done. */
+#ifndef LT_WRITER_H
+#define LT_WRITER_H
+#include <stddef.h>
+#include <stdint.h>
+#include "pipeline/batch.h"
+#include "store/store.h"
+
+typedef struct lt_writer lt_writer_t;
+
+typedef struct {
+  size_t max_queue_records;  /* spans+logs+points waiting; over it → LT_EFULL */
+  size_t max_queue_bytes;    /* arena bytes waiting; over it → LT_EFULL */
+  size_t max_group_records;  /* records per transaction */
+} lt_writer_config_t;
+
+typedef struct {
+  uint64_t batches, records, inserted_spans, commits, failed_commits, rejected_full;
+  uint64_t commit_ns_total, commit_ns_max;
+  size_t queue_records, queue_bytes;
+} lt_writer_stats_t;
+
+/* Starts the writer thread over store s (not owned). Returns 0 or LT_E*. */
+int lt_writer_start(lt_store_t *s, const lt_writer_config_t *cfg, lt_writer_t **out);
+/* Queues b (moved). Returns 0, LT_EFULL (queue at its cap) or LT_ESHUTDOWN. */
+int lt_writer_submit(lt_writer_t *w, lt_batch_t *b);
+/* True when the queue is below its caps (used by /readyz). */
+int lt_writer_ready(lt_writer_t *w);
+void lt_writer_stats(lt_writer_t *w, lt_writer_stats_t *out);
+/* Stops intake (later submits get LT_ESHUTDOWN), stores and completes
+ * everything queued, and joins the thread. w stays valid until freed. */
+void lt_writer_stop(lt_writer_t *w);
+/* Stops (if not yet stopped) and frees w. NULL is a no-op. */
+void lt_writer_free(lt_writer_t *w);
+
+#endif

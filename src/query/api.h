@@ -1,0 +1,31 @@
+/* The query API (/api/v1/...) and health endpoints. Handlers parse and
+ * validate parameters on the loop thread, run the store call on the worker
+ * pool (database reads block), and reply back on the loop thread. Shapes
+ * and errors are documented in docs/api.md. */
+#ifndef LT_API_H
+#define LT_API_H
+#include "core/workq.h"
+#include "net/http.h"
+#include "pipeline/writer.h"
+#include "store/store.h"
+
+typedef struct {
+  lt_store_t *store;
+  lt_workq_t *workq;
+  lt_writer_t *writer;
+  volatile int shutting_down;
+} lt_api_t;
+
+void lt_api_traces(lt_req_t *r, void *api);   /* /api/v1/traces and /api/v1/traces/{id} */
+void lt_api_spans(lt_req_t *r, void *api);    /* /api/v1/spans */
+void lt_api_sessions(lt_req_t *r, void *api); /* /api/v1/sessions and /api/v1/sessions/{id} */
+/* Server-wide counters (all projects): store sizes, writer throughput. */
+void lt_api_stats(lt_req_t *r, void *api);
+void lt_api_healthz(lt_req_t *r, void *api);
+void lt_api_readyz(lt_req_t *r, void *api);
+
+/* Parses an RFC 3339 time ("2026-01-02T03:04:05.123Z", offsets allowed) or
+ * an integer of nanoseconds. Returns 0 or LT_EINVAL. */
+int lt_parse_time(const char *s, int64_t *ns);
+
+#endif

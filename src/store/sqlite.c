@@ -1,0 +1,465 @@
+/* The SQLite backend: opening (connection settings, versioned migrations),
+ * the reader pool, shared helpers and the operations table. The write path
+ * lives in sqlite_write.c, queries in sqlite_query.c, projects and keys in
+ * sqlite_admin.c; docs/storage.md explains the schema.
+ *
+ * Connections: one writer (used only by the writer thread, through write
+ * and maintain), read_connections readers checked out under a mutex by
+ * every query, and a short-lived connection per admin write. WAL lets the
+ * readers run while the writer commits. */
+#include "store/sqlite_internal.h"
+#include "core/err.h"
+#include "core/log.h"
+#include "core/mem.h"
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+/* Marks the file as Lanterna's so we never migrate someone else's database. */
+#define APPLICATION_ID 0x4C544E41 /* "LTNA" */
+#define BUSY_TIMEOUT_MS 5000
+#define ADMIN_BUSY_TIMEOUT_MS 10000
+/* Checkpoint the WAL into the database every this many pages. Larger than
+ * SQLite's 1000 because pages rewritten by several commits (index tails,
+ * the trace-id index) are then copied once instead of once per 4 MB. */
+#define WAL_AUTOCHECKPOINT_PAGES 4000
+/* After a checkpoint, truncate a WAL that grew past this. */
+#define WAL_SIZE_LIMIT (64LL << 20)
+#define READER_MMAP_BYTES (256LL << 20)
+#define MAX_READERS 64
+/* Largest decompressed payload a reader accepts (the ingest cap is lower). */
+#define MAX_PAYLOAD (256u << 20)
+/* Payload compression level; docs/storage.md has the measurements. */
+#ifndef ZSTD_LEVEL
+#define ZSTD_LEVEL 1
+#endif
+
+/* Migration n takes user_version n to n+1. Append only; never edit one
+ * that has shipped. */
+static const char *const migrations[] = {
+  /* 1: the initial schema. */
+  "CREATE TABLE projects("
+  "  id INTEGER PRIMARY KEY,"
+  "  name TEXT NOT NULL UNIQUE,"
+  "  created_ns INTEGER NOT NULL);"
+  "INSERT INTO projects(id, name, created_ns)"
+  "  VALUES(1, 'default', CAST(strftime('%s','now') AS INTEGER) * 1000000000);"
+  "CREATE TABLE api_keys("
+  "  id INTEGER PRIMARY KEY,"
+  "  project_id INTEGER NOT NULL,"
+  "  public_key TEXT NOT NULL UNIQUE,"
+  "  secret_hash TEXT NOT NULL UNIQUE,"
+  "  created_ns INTEGER NOT NULL,"
+  "  revoked_ns INTEGER);"
+  /* One row per trace: the only random-key index of the write path. */
+  "CREATE TABLE traces("
+  "  id INTEGER PRIMARY KEY,"
+  "  project_id INTEGER NOT NULL,"
+  "  trace_id BLOB NOT NULL,"
+  "  name TEXT,"
+  "  start_ns INTEGER NOT NULL,"
+  "  end_ns INTEGER NOT NULL,"
+  "  status INTEGER NOT NULL,"
+  "  error_count INTEGER NOT NULL,"
+  "  span_count INTEGER NOT NULL,"
+  "  user_id TEXT,"
+  "  session_id TEXT,"
+  "  models TEXT,"
+  "  input_tokens INTEGER,"
+  "  output_tokens INTEGER,"
+  "  total_tokens INTEGER,"
+  "  cost_nusd INTEGER,"
+  "  service TEXT,"
+  "  environment TEXT,"
+  "  tags TEXT,"
+  "  UNIQUE(project_id, trace_id));"
+  "CREATE INDEX traces_start ON traces(project_id, start_ns);"
+  "CREATE INDEX traces_session ON traces(project_id, session_id, start_ns) WHERE session_id IS NOT NULL;"
+  "CREATE INDEX traces_user ON traces(project_id, user_id, start_ns) WHERE user_id IS NOT NULL;"
+  "CREATE TABLE trace_models("
+  "  project_id INTEGER NOT NULL,"
+  "  model TEXT NOT NULL,"
+  "  trace_ref INTEGER NOT NULL,"
+  "  PRIMARY KEY(project_id, model, trace_ref)) WITHOUT ROWID;"
+  /* Spans: thin columns for filters, everything large in payload. The
+   * unique key is (trace row, span id): trace rows are numbered in arrival
+   * order, so inserts land at the right edge of the index. */
+  "CREATE TABLE spans("
+  "  id INTEGER PRIMARY KEY,"
+  "  trace_ref INTEGER NOT NULL,"
+  "  span_id INTEGER NOT NULL,"
+  "  parent_id INTEGER,"
+  "  project_id INTEGER NOT NULL,"
+  "  start_ns INTEGER NOT NULL,"
+  "  end_ns INTEGER NOT NULL,"
+  "  name TEXT NOT NULL,"
+  "  kind INTEGER NOT NULL,"
+  "  otel_kind INTEGER NOT NULL,"
+  "  status INTEGER NOT NULL,"
+  "  service TEXT,"
+  "  request_model TEXT,"
+  "  response_model TEXT,"
+  "  input_tokens INTEGER,"
+  "  output_tokens INTEGER,"
+  "  total_tokens INTEGER,"
+  "  cost_nusd INTEGER,"
+  "  cost_source INTEGER NOT NULL,"
+  "  ttft_ns INTEGER,"
+  "  user_id TEXT,"
+  "  session_id TEXT,"
+  "  tags TEXT,"
+  "  payload BLOB,"
+  "  UNIQUE(trace_ref, span_id));"
+  "CREATE INDEX spans_start ON spans(project_id, start_ns);"
+  /* Contentless: the text lives (compressed) in spans.payload only. */
+  "CREATE VIRTUAL TABLE span_fts USING fts5(input, output, content='');"
+  "CREATE TABLE logs("
+  "  id INTEGER PRIMARY KEY,"
+  "  project_id INTEGER NOT NULL,"
+  "  trace_id BLOB,"
+  "  span_id INTEGER,"
+  "  time_ns INTEGER NOT NULL,"
+  "  severity INTEGER NOT NULL,"
+  "  severity_text TEXT,"
+  "  event_name TEXT,"
+  "  body TEXT,"
+  "  attributes TEXT,"
+  "  resource TEXT,"
+  "  service TEXT,"
+  "  scope TEXT);"
+  "CREATE INDEX logs_trace ON logs(project_id, trace_id) WHERE trace_id IS NOT NULL;"
+  "CREATE INDEX logs_time ON logs(time_ns);"
+  "CREATE TABLE metric_points("
+  "  id INTEGER PRIMARY KEY,"
+  "  project_id INTEGER NOT NULL,"
+  "  name TEXT NOT NULL,"
+  "  type INTEGER NOT NULL,"
+  "  temporality INTEGER NOT NULL,"
+  "  unit TEXT,"
+  "  time_ns INTEGER NOT NULL,"
+  "  start_ns INTEGER NOT NULL,"
+  "  value REAL,"
+  "  count INTEGER,"
+  "  attributes TEXT,"
+  "  data TEXT,"
+  "  service TEXT,"
+  "  scope TEXT);"
+  "CREATE INDEX points_time ON metric_points(time_ns);"
+  "CREATE TABLE meta(key TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID;"
+  "INSERT INTO meta(key, value) VALUES('fts_hwm', 0), ('n_spans', 0), ('n_traces', 0),"
+  "  ('n_logs', 0), ('n_points', 0);",
+};
+#define N_MIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))
+
+/* ---- helpers ------------------------------------------------------------- */
+
+int lt__sq_fail(sqlite3 *db, int src, const char *what) {
+  lt_error("sqlite: %s: %s (%d)", what, db ? sqlite3_errmsg(db) : sqlite3_errstr(src), src);
+  return (src & 0xff) == SQLITE_NOMEM ? LT_ENOMEM : LT_EDB;
+}
+
+int lt__sq_exec(sqlite3 *db, const char *sql) {
+  int src = sqlite3_exec(db, sql, NULL, NULL, NULL);
+  return src == SQLITE_OK ? 0 : lt__sq_fail(db, src, "exec");
+}
+
+int lt__sq_bind_text(sqlite3_stmt *st, int i, lt_str_t s) {
+  if (s.len == 0) return sqlite3_bind_null(st, i);
+  return sqlite3_bind_text64(st, i, s.ptr, s.len, SQLITE_STATIC, SQLITE_UTF8);
+}
+
+int lt__sq_bind_text_nn(sqlite3_stmt *st, int i, lt_str_t s) {
+  return sqlite3_bind_text64(st, i, s.len ? s.ptr : "", s.len, SQLITE_STATIC, SQLITE_UTF8);
+}
+
+int lt__sq_bind_known(sqlite3_stmt *st, int i, int64_t v) {
+  return v < 0 ? sqlite3_bind_null(st, i) : sqlite3_bind_int64(st, i, v);
+}
+
+int lt__sq_meta_get(sqlite3 *db, const char *key, int64_t *v) {
+  sqlite3_stmt *st = NULL;
+  int src = sqlite3_prepare_v2(db, "SELECT value FROM meta WHERE key = ?1", -1, &st, NULL);
+  if (src == SQLITE_OK) src = sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
+  if (src == SQLITE_OK) src = sqlite3_step(st);
+  int rc = 0;
+  if (src == SQLITE_ROW) *v = sqlite3_column_int64(st, 0);
+  else if (src == SQLITE_DONE) *v = 0;
+  else rc = lt__sq_fail(db, src, "reading meta");
+  sqlite3_finalize(st);
+  return rc;
+}
+
+static int pragma_int(sqlite3 *db, const char *sql, int64_t *v) {
+  sqlite3_stmt *st = NULL;
+  int src = sqlite3_prepare_v2(db, sql, -1, &st, NULL);
+  if (src == SQLITE_OK) src = sqlite3_step(st);
+  int rc = 0;
+  if (src == SQLITE_ROW) *v = sqlite3_column_int64(st, 0);
+  else rc = lt__sq_fail(db, src, sql);
+  sqlite3_finalize(st);
+  return rc;
+}
+
+typedef enum { ROLE_WRITER, ROLE_READER, ROLE_ADMIN } role_t;
+
+/* Per-connection settings; journal_mode (persistent in the file) is set
+ * once by the writer before migrating. */
+static int configure(lt__sq_t *s, sqlite3 *db, role_t role) {
+  char sql[512];
+  const char *sync = s->durability == LT_DURABILITY_FULL ? "FULL" : "NORMAL";
+  sqlite3_busy_timeout(db, role == ROLE_ADMIN ? ADMIN_BUSY_TIMEOUT_MS : BUSY_TIMEOUT_MS);
+  int n;
+  if (role == ROLE_READER)
+    n = snprintf(sql, sizeof sql,
+                 "PRAGMA foreign_keys=OFF; PRAGMA cache_size=-%lld; PRAGMA temp_store=MEMORY;"
+                 "PRAGMA mmap_size=%lld; PRAGMA query_only=1;",
+                 (long long)s->cache_kib, (long long)READER_MMAP_BYTES);
+  else
+    n = snprintf(sql, sizeof sql,
+                 "PRAGMA foreign_keys=OFF; PRAGMA synchronous=%s; PRAGMA cache_size=-%lld;"
+                 "PRAGMA temp_store=MEMORY; PRAGMA wal_autocheckpoint=%d; PRAGMA journal_size_limit=%lld;",
+                 sync, (long long)(role == ROLE_WRITER ? s->cache_kib : 2048), WAL_AUTOCHECKPOINT_PAGES,
+                 (long long)WAL_SIZE_LIMIT);
+  if (n < 0 || (size_t)n >= sizeof sql) return LT_EINVAL;
+  return lt__sq_exec(db, sql);
+}
+
+static int open_conn(lt__sq_t *s, role_t role, sqlite3 **out) {
+  sqlite3 *db = NULL;
+  int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX | (role == ROLE_WRITER ? SQLITE_OPEN_CREATE : 0);
+  int src = sqlite3_open_v2(s->path, &db, flags, NULL);
+  if (src != SQLITE_OK) {
+    lt_error("sqlite: cannot open %s: %s", s->path, db ? sqlite3_errmsg(db) : sqlite3_errstr(src));
+    sqlite3_close(db);
+    return (src & 0xff) == SQLITE_CANTOPEN ? LT_EIO : LT_EDB;
+  }
+  sqlite3_extended_result_codes(db, 1);
+  int rc = configure(s, db, role);
+  if (rc) {
+    sqlite3_close(db);
+    return rc;
+  }
+  *out = db;
+  return 0;
+}
+
+/* Brings the schema to the newest version, each step in one transaction
+ * with its version bump. */
+static int migrate(sqlite3 *db) {
+  int64_t version = 0, app = 0;
+  int rc = pragma_int(db, "PRAGMA user_version", &version);
+  if (rc == 0) rc = pragma_int(db, "PRAGMA application_id", &app);
+  if (rc) return rc;
+  if (app != 0 && app != APPLICATION_ID) {
+    lt_error("sqlite: the database file belongs to another application (application_id %lld)", (long long)app);
+    return LT_ECONFIG;
+  }
+  if (version > N_MIGRATIONS) {
+    lt_error("sqlite: the database has schema version %lld, newer than this build knows (%d); "
+             "run a newer Lanterna", (long long)version, N_MIGRATIONS);
+    return LT_ECONFIG;
+  }
+  while (rc == 0 && version < N_MIGRATIONS) {
+    /* Re-read under the write lock: another process may have migrated. */
+    rc = lt__sq_exec(db, "BEGIN IMMEDIATE");
+    if (rc == 0) rc = pragma_int(db, "PRAGMA user_version", &version);
+    if (rc == 0 && version < N_MIGRATIONS) {
+      char bump[96];
+      snprintf(bump, sizeof bump, "PRAGMA user_version=%d; PRAGMA application_id=%d;", (int)version + 1,
+               APPLICATION_ID);
+      rc = lt__sq_exec(db, migrations[version]);
+      if (rc == 0) rc = lt__sq_exec(db, bump);
+      if (rc == 0) lt_info("sqlite: migrated the schema to version %d", (int)version + 1);
+    }
+    if (rc == 0) rc = lt__sq_exec(db, "COMMIT");
+    if (rc) sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+    version++;
+  }
+  return rc;
+}
+
+/* ---- reader pool --------------------------------------------------------- */
+
+lt__sq_reader_t *lt__sq_reader_get(lt__sq_t *s) {
+  pthread_mutex_lock(&s->mu);
+  while (s->n_free == 0) pthread_cond_wait(&s->cv, &s->mu);
+  lt__sq_reader_t *r = &s->readers[s->free_idx[--s->n_free]];
+  pthread_mutex_unlock(&s->mu);
+  return r;
+}
+
+void lt__sq_reader_put(lt__sq_t *s, lt__sq_reader_t *r) {
+  /* A reader that failed mid-transaction must not keep its snapshot. */
+  if (!sqlite3_get_autocommit(r->db)) sqlite3_exec(r->db, "ROLLBACK", NULL, NULL, NULL);
+  if (r->scratch.alloc > (4u << 20)) lt_buf_free(&r->scratch);
+  pthread_mutex_lock(&s->mu);
+  s->free_idx[s->n_free++] = (int)(r - s->readers);
+  pthread_cond_signal(&s->cv);
+  pthread_mutex_unlock(&s->mu);
+}
+
+int lt__sq_admin_open(lt__sq_t *s, sqlite3 **out) { return open_conn(s, ROLE_ADMIN, out); }
+
+/* One packing helper per core beyond the writer's own, at most three. */
+static int pack_helpers(void) {
+#ifdef BENCH_HELPERS
+  return BENCH_HELPERS;
+#endif
+  long n = sysconf(_SC_NPROCESSORS_ONLN) - 1;
+  return n < 0 ? 0 : n > 3 ? 3 : (int)n;
+}
+
+/* ---- open / close -------------------------------------------------------- */
+
+static void sq_close(lt_store_t *st) {
+  lt__sq_t *s = LT__SQ(st);
+  if (!s) return;
+  for (int i = 0; i < WS__COUNT; i++) sqlite3_finalize(s->ws[i]);
+  for (int i = 0; i < s->n_readers; i++) {
+    sqlite3_close(s->readers[i].db);
+    ZSTD_freeDCtx(s->readers[i].dz);
+    lt_buf_free(&s->readers[i].scratch);
+  }
+  if (s->wdb) {
+    /* Keeps the planner's statistics fresh; cheap when nothing changed. */
+    sqlite3_exec(s->wdb, "PRAGMA optimize", NULL, NULL, NULL);
+    sqlite3_close(s->wdb);
+  }
+  lt__sq_packer_stop(s->packer);
+  ZSTD_freeDCtx(s->wdz);
+  lt_buf_free(&s->unpacked);
+  lt_free(s->readers);
+  lt_free(s->free_idx);
+  lt_free(s->path);
+  pthread_mutex_destroy(&s->mu);
+  pthread_cond_destroy(&s->cv);
+  lt_free(s);
+}
+
+static int sq_open(const lt_store_config_t *cfg, lt_store_t **out) {
+  if (!cfg->data_dir || !*cfg->data_dir) {
+    lt_error("sqlite: no data directory configured");
+    return LT_ECONFIG;
+  }
+  if (cfg->read_connections < 1 || cfg->read_connections > MAX_READERS) {
+    lt_error("sqlite: read connections must be between 1 and %d (got %d)", MAX_READERS, cfg->read_connections);
+    return LT_ECONFIG;
+  }
+  if (!sqlite3_compileoption_used("ENABLE_FTS5")) {
+    lt_error("sqlite: this SQLite library lacks FTS5, which full-text search needs");
+    return LT_ECONFIG;
+  }
+  int rc = LT_ENOMEM;
+  lt__sq_t *s = lt_calloc(1, sizeof *s);
+  if (!s) return LT_ENOMEM;
+  pthread_mutex_init(&s->mu, NULL);
+  pthread_cond_init(&s->cv, NULL);
+  s->base.ops = &lt_store_sqlite_ops;
+  s->durability = cfg->durability;
+  s->retention_ns = cfg->retention_ns > 0 ? cfg->retention_ns : 0;
+  s->cache_kib = cfg->cache_bytes >= 1024 ? (int64_t)(cfg->cache_bytes / 1024) : 2048;
+  lt_buf_init(&s->unpacked, MAX_PAYLOAD);
+  size_t dl = strlen(cfg->data_dir);
+  s->path = lt_malloc(dl + sizeof "/lanterna.db");
+  s->readers = lt_calloc((size_t)cfg->read_connections, sizeof *s->readers);
+  s->free_idx = lt_calloc((size_t)cfg->read_connections, sizeof *s->free_idx);
+  s->wdz = ZSTD_createDCtx();
+  if (!s->path || !s->readers || !s->free_idx || !s->wdz) goto out;
+  memcpy(s->path, cfg->data_dir, dl);
+  memcpy(s->path + dl, "/lanterna.db", sizeof "/lanterna.db");
+
+  if ((rc = open_conn(s, ROLE_WRITER, &s->wdb))) goto out;
+  if (getenv("LT_PAGE_SIZE")) { char ps[64]; snprintf(ps, sizeof ps, "PRAGMA page_size=%s", getenv("LT_PAGE_SIZE")); lt__sq_exec(s->wdb, ps); }
+  char mode[16] = "";
+  sqlite3_stmt *jm = NULL;
+  int src = sqlite3_prepare_v2(s->wdb, "PRAGMA journal_mode=WAL", -1, &jm, NULL);
+  if (src == SQLITE_OK && (src = sqlite3_step(jm)) == SQLITE_ROW)
+    snprintf(mode, sizeof mode, "%s", (const char *)sqlite3_column_text(jm, 0));
+  sqlite3_finalize(jm);
+  if (strcmp(mode, "wal") != 0) {
+    rc = lt__sq_fail(s->wdb, src == SQLITE_ROW ? SQLITE_ERROR : src, "switching to WAL mode");
+    goto out;
+  }
+  if ((rc = migrate(s->wdb))) goto out;
+  if ((rc = lt__sq_prepare_writer(s))) goto out;
+  if ((rc = lt__sq_packer_start(pack_helpers(), ZSTD_LEVEL, &s->packer))) goto out;
+  for (int i = 0; i < cfg->read_connections; i++) {
+    lt__sq_reader_t *r = &s->readers[i];
+    lt_buf_init(&r->scratch, MAX_PAYLOAD);
+    if ((rc = open_conn(s, ROLE_READER, &r->db))) goto out;
+    s->n_readers++;
+    if (!(r->dz = ZSTD_createDCtx())) {
+      rc = LT_ENOMEM;
+      goto out;
+    }
+    s->free_idx[s->n_free++] = i;
+  }
+  *out = &s->base;
+  s = NULL;
+  rc = 0;
+out:
+  if (s) sq_close(&s->base);
+  return rc;
+}
+
+/* ---- stats --------------------------------------------------------------- */
+
+static int64_t file_size(const char *path, const char *suffix) {
+  char p[4096];
+  struct stat sb;
+  if (snprintf(p, sizeof p, "%s%s", path, suffix) >= (int)sizeof p) return 0;
+  return stat(p, &sb) == 0 ? (int64_t)sb.st_size : 0;
+}
+
+int lt__sq_stats(lt_store_t *st, lt_store_stats_t *out) {
+  lt__sq_t *s = LT__SQ(st);
+  memset(out, 0, sizeof *out);
+  lt__sq_reader_t *r = lt__sq_reader_get(s);
+  sqlite3_stmt *q = NULL;
+  int rc = 0;
+  int src = sqlite3_prepare_v2(r->db,
+                               "SELECT (SELECT value FROM meta WHERE key='n_spans'),"
+                               " (SELECT value FROM meta WHERE key='n_traces'),"
+                               " (SELECT value FROM meta WHERE key='n_logs'),"
+                               " (SELECT value FROM meta WHERE key='n_points'),"
+                               " (SELECT count(*) FROM spans WHERE id > (SELECT value FROM meta WHERE key='fts_hwm'))",
+                               -1, &q, NULL);
+  if (src == SQLITE_OK) src = sqlite3_step(q);
+  if (src == SQLITE_ROW) {
+    out->spans = sqlite3_column_int64(q, 0);
+    out->traces = sqlite3_column_int64(q, 1);
+    out->logs = sqlite3_column_int64(q, 2);
+    out->points = sqlite3_column_int64(q, 3);
+    out->fts_lag = sqlite3_column_int64(q, 4);
+  } else {
+    rc = lt__sq_fail(r->db, src, "reading stats");
+  }
+  sqlite3_finalize(q);
+  lt__sq_reader_put(s, r);
+  out->db_bytes = file_size(s->path, "") + file_size(s->path, "-wal");
+  return rc;
+}
+
+const lt_store_ops_t lt_store_sqlite_ops = {
+  .name = "sqlite",
+  .open = sq_open,
+  .close = sq_close,
+  .write = lt__sq_write,
+  .maintain = lt__sq_maintain,
+  .traces_list = lt__sq_traces_list,
+  .trace_get = lt__sq_trace_get,
+  .spans_list = lt__sq_spans_list,
+  .sessions_list = lt__sq_sessions_list,
+  .session_get = lt__sq_session_get,
+  .project_create = lt__sq_project_create,
+  .project_find = lt__sq_project_find,
+  .project_list = lt__sq_project_list,
+  .key_create = lt__sq_key_create,
+  .key_find = lt__sq_key_find,
+  .key_list = lt__sq_key_list,
+  .key_revoke = lt__sq_key_revoke,
+  .key_count = lt__sq_key_count,
+  .stats = lt__sq_stats,
+};

@@ -1,0 +1,220 @@
+/* Private to the SQLite backend (store/sqlite*.c): the store object, the
+ * reader pool, the span payload codec and small helpers shared by the
+ * schema, write, query and admin files. docs/storage.md explains the
+ * schema and why the write path looks the way it does. */
+#ifndef LT_SQLITE_INTERNAL_H
+#define LT_SQLITE_INTERNAL_H
+#include <pthread.h>
+#include <sqlite3.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <zstd.h>
+#include "core/buf.h"
+#include "core/slice.h"
+#include "store/store.h"
+
+/* Statements cached on the writer connection (write and maintain only). */
+enum {
+  WS_BEGIN,
+  WS_COMMIT,
+  WS_ROLLBACK,
+  WS_NEXT_TRACE_ID,
+  WS_TRACE_FIND,
+  WS_TRACE_INSERT,
+  WS_TRACE_UPDATE,
+  WS_MODEL_INSERT,
+  WS_SPAN_INSERT,
+  WS_LOG_INSERT,
+  WS_POINT_INSERT,
+  WS_META_GET,
+  WS_META_SET,
+  WS_META_ADD,
+  WS_FTS_CHUNK,
+  WS_FTS_INSERT,
+  WS_FTS_DELETE,
+  WS_MAX_SPAN_ID,
+  WS_PROJECT_IDS,
+  WS_OLD_TRACES,
+  WS_TRACE_SPANS,
+  WS_SPAN_DELETE,
+  WS_MODEL_DELETE,
+  WS_TRACE_DELETE,
+  WS_LOGS_EXPIRE,
+  WS_POINTS_EXPIRE,
+  WS__COUNT
+};
+
+/* One pooled read connection with its own decompression state. */
+typedef struct {
+  sqlite3 *db;
+  ZSTD_DCtx *dz;
+  lt_buf_t scratch; /* decompressed payloads */
+} lt__sq_reader_t;
+
+typedef struct lt__sq_packer lt__sq_packer_t;
+
+typedef struct {
+  lt_store_t base; /* first: the store is handed out as &base */
+  char *path;
+  lt_durability_t durability;
+  int64_t retention_ns;
+  int64_t cache_kib;
+  /* Writer side: touched only from the writer thread. */
+  sqlite3 *wdb;
+  sqlite3_stmt *ws[WS__COUNT];
+  lt__sq_packer_t *packer;
+  ZSTD_DCtx *wdz;
+  lt_buf_t unpacked;
+  /* Reader pool. */
+  pthread_mutex_t mu;
+  pthread_cond_t cv;
+  lt__sq_reader_t *readers;
+  int n_readers;
+  int *free_idx;
+  int n_free;
+} lt__sq_t;
+
+#define LT__SQ(s) ((lt__sq_t *)(s))
+
+/* Meta keys (table meta). */
+#define LT__SQ_META_FTS_HWM "fts_hwm"
+#define LT__SQ_META_SPANS "n_spans"
+#define LT__SQ_META_TRACES "n_traces"
+#define LT__SQ_META_LOGS "n_logs"
+#define LT__SQ_META_POINTS "n_points"
+
+/* Spans indexed for full-text search per maintain call, and rows deleted
+ * by retention per call. */
+#define LT__SQ_FTS_CHUNK 2000
+#define LT__SQ_RETENTION_CHUNK 5000
+/* trace_get returns at most this many spans (in start order). */
+#define LT__SQ_TRACE_MAX_SPANS 10000
+/* session_get returns at most this many traces (oldest first). */
+#define LT__SQ_SESSION_MAX_TRACES 1000
+/* A trace keeps at most this many distinct models and tags. */
+#define LT__SQ_SET_MAX 64
+
+/* ---- errors and statements (sqlite.c) ---------------------------------- */
+
+/* Logs what failed (with SQLite's message) and maps the SQLite result code
+ * to an LT_E* error: LT_ENOMEM for SQLITE_NOMEM, else LT_EDB. */
+int lt__sq_fail(sqlite3 *db, int src, const char *what);
+/* Runs SQL text with no parameters and no result rows. */
+int lt__sq_exec(sqlite3 *db, const char *sql);
+/* Binds a slice as TEXT (NULL when empty) with an explicit length; the
+ * bytes must stay valid until the statement is reset. */
+int lt__sq_bind_text(sqlite3_stmt *st, int i, lt_str_t s);
+/* Binds a slice as TEXT, empty included (never NULL). */
+int lt__sq_bind_text_nn(sqlite3_stmt *st, int i, lt_str_t s);
+/* Binds v, or NULL when v is negative (an unknown count). */
+int lt__sq_bind_known(sqlite3_stmt *st, int i, int64_t v);
+/* Reads one integer meta value on db. */
+int lt__sq_meta_get(sqlite3 *db, const char *key, int64_t *v);
+
+/* ---- operations, one file per group ------------------------------------- */
+
+/* sqlite_write.c: the writer's statements, write and maintain. */
+int lt__sq_prepare_writer(lt__sq_t *s);
+int lt__sq_write(lt_store_t *st, lt_batch_t *const *batches, size_t n);
+int lt__sq_maintain(lt_store_t *st, int64_t now_ns, bool *more);
+/* sqlite_query.c */
+int lt__sq_traces_list(lt_store_t *st, const lt_query_t *q, json_t **out);
+int lt__sq_trace_get(lt_store_t *st, int64_t project_id, const uint8_t trace_id[16], json_t **out);
+int lt__sq_spans_list(lt_store_t *st, const lt_query_t *q, json_t **out);
+int lt__sq_sessions_list(lt_store_t *st, const lt_query_t *q, json_t **out);
+int lt__sq_session_get(lt_store_t *st, int64_t project_id, lt_str_t session_id, json_t **out);
+/* sqlite_admin.c */
+int lt__sq_project_create(lt_store_t *st, const char *name, int64_t *id);
+int lt__sq_project_find(lt_store_t *st, const char *name, int64_t *id);
+int lt__sq_project_list(lt_store_t *st, json_t **out);
+int lt__sq_key_create(lt_store_t *st, int64_t project_id, const char *public_key, const char *secret_hash,
+                      int64_t *id);
+int lt__sq_key_find(lt_store_t *st, const char *secret_hash, lt_key_info_t *out);
+int lt__sq_key_list(lt_store_t *st, int64_t project_id, json_t **out);
+int lt__sq_key_revoke(lt_store_t *st, const char *public_key);
+int lt__sq_key_count(lt_store_t *st, int64_t *n);
+int lt__sq_stats(lt_store_t *st, lt_store_stats_t *out);
+
+/* ---- reader pool (sqlite.c) -------------------------------------------- */
+
+/* Takes a read connection, waiting while all are in use; never fails. */
+lt__sq_reader_t *lt__sq_reader_get(lt__sq_t *s);
+void lt__sq_reader_put(lt__sq_t *s, lt__sq_reader_t *r);
+/* Opens a short-lived read-write connection for a rare admin write. */
+int lt__sq_admin_open(lt__sq_t *s, sqlite3 **out);
+
+/* ---- span payload (sqlite_payload.c) ----------------------------------- */
+
+/* Fields of a span that live in the compressed payload blob rather than in
+ * columns. The tag numbers are part of the on-disk format: never reuse
+ * one. */
+typedef enum {
+  LT__P_STATUS_MESSAGE = 1,
+  LT__P_ENVIRONMENT = 2,
+  LT__P_RELEASE = 3,
+  LT__P_SCOPE = 4,
+  LT__P_PROVIDER = 5,
+  LT__P_OPERATION = 6,
+  LT__P_FINISH_REASON = 7,
+  LT__P_PROMPT_NAME = 8,
+  LT__P_PROMPT_VERSION = 9,
+  LT__P_METADATA = 10,
+  LT__P_INPUT = 11,
+  LT__P_OUTPUT = 12,
+  LT__P_INPUT_MESSAGES = 13,
+  LT__P_OUTPUT_MESSAGES = 14,
+  LT__P_DOCUMENTS = 15,
+  LT__P_ATTRIBUTES = 16,
+  LT__P_RESOURCE = 17,
+  LT__P_EVENTS = 18,
+  LT__P_LINKS = 19,
+  LT__P_CACHE_READ_TOKENS = 20, /* numbers: 8 bytes little-endian */
+  LT__P_CACHE_WRITE_TOKENS = 21,
+  LT__P_REASONING_TOKENS = 22,
+  LT__P_COST_INPUT = 23,
+  LT__P_COST_OUTPUT = 24,
+  LT__P__COUNT
+} lt__p_field_t;
+
+/* A decoded payload: slices into the buffer it was decoded from. Numbers
+ * absent from the payload are -1. */
+typedef struct {
+  lt_str_t f[LT__P__COUNT];
+  int64_t cache_read, cache_write, reasoning, cost_input, cost_output;
+} lt__sq_payload_t;
+
+/* Encodes the payload fields of sp into raw (reset first). */
+int lt__sq_payload_encode(const lt_span_t *sp, lt_buf_t *raw);
+/* Frames raw for storage into out (reset first): compressed with zstd at
+ * level when that is smaller, else stored as is. level 0 never compresses. */
+int lt__sq_payload_pack(ZSTD_CCtx *zc, int level, const lt_buf_t *raw, lt_buf_t *out);
+/* Decodes a stored blob; *p's slices point into blob or into scratch.
+ * Returns 0 or LT_EDECODE / LT_ENOMEM. */
+int lt__sq_payload_decode(ZSTD_DCtx *dz, const void *blob, size_t len, lt_buf_t *scratch,
+                          lt__sq_payload_t *p);
+/* The text full-text search indexes for a span: its input (or, when it has
+ * none, its input messages) and likewise its output. Inserting and deleting
+ * index entries must use exactly the same text, so both go through here. */
+void lt__sq_fts_text(const lt__sq_payload_t *p, lt_str_t *input, lt_str_t *output);
+
+/* ---- parallel packing (sqlite_pack.c) ----------------------------------- */
+
+/* Starts helpers threads that pack payloads at zstd level (0: store them
+ * uncompressed). With 0 helpers the writer packs alone. */
+int lt__sq_packer_start(int helpers, int level, lt__sq_packer_t **out);
+void lt__sq_packer_stop(lt__sq_packer_t *p);
+/* Starts packing every span of the batches (the writer thread only). */
+int lt__sq_pack_begin(lt__sq_packer_t *p, lt_batch_t *const *batches, size_t n);
+/* The packed payload of the i-th span (counting across the batches in
+ * order), NULL/0 when empty; packs or waits as needed. Valid until end. */
+int lt__sq_pack_get(lt__sq_packer_t *p, size_t i, const void **blob, size_t *len);
+/* Ends the job: no helper touches it afterwards; frees the payloads. */
+void lt__sq_pack_end(lt__sq_packer_t *p);
+
+/* ---- ids and small helpers (sqlite_payload.c) -------------------------- */
+
+/* A span id's 8 bytes as a big-endian int64 (a smaller key than a blob). */
+int64_t lt__sq_id8_to_int(const uint8_t id[8]);
+void lt__sq_int_to_id8(int64_t v, uint8_t id[8]);
+
+#endif

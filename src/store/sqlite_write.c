@@ -1,0 +1,768 @@
+/* The SQLite write path (writer thread only): write stores a group of
+ * batches in one transaction; maintain does bounded background work
+ * (full-text indexing, retention).
+ *
+ * Per transaction, every distinct (project, trace_id) is looked up once in
+ * the traces table (the only random-key index we touch) and given a row id;
+ * new traces get ids in arrival order, so the spans' unique key
+ * (trace_ref, span_id) is time-local. Spans go in with ON CONFLICT DO
+ * NOTHING; the ones that really were new are folded into an in-memory
+ * summary of their trace, which is written once per trace at the end. */
+#include "store/sqlite_internal.h"
+#include "core/arena.h"
+#include "core/err.h"
+#include "core/log.h"
+#include "core/mem.h"
+#include <jansson.h>
+#include <string.h>
+
+static const char *const writer_sql[WS__COUNT] = {
+  [WS_BEGIN] = "BEGIN IMMEDIATE",
+  [WS_COMMIT] = "COMMIT",
+  [WS_ROLLBACK] = "ROLLBACK",
+  [WS_NEXT_TRACE_ID] = "SELECT coalesce(max(id), 0) + 1 FROM traces",
+  [WS_TRACE_FIND] =
+    "SELECT id, name, start_ns, end_ns, status, error_count, span_count, user_id, session_id, models,"
+    " input_tokens, output_tokens, total_tokens, cost_nusd, service, environment, tags"
+    " FROM traces WHERE project_id = ?1 AND trace_id = ?2",
+  [WS_TRACE_INSERT] =
+    "INSERT INTO traces(id, project_id, trace_id, name, start_ns, end_ns, status, error_count, span_count,"
+    " user_id, session_id, models, input_tokens, output_tokens, total_tokens, cost_nusd, service,"
+    " environment, tags) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17,"
+    " ?18, ?19)",
+  /* Same parameter numbers as the insert (?2 and ?3 unused). */
+  [WS_TRACE_UPDATE] =
+    "UPDATE traces SET name = ?4, start_ns = ?5, end_ns = ?6, status = ?7, error_count = ?8,"
+    " span_count = ?9, user_id = ?10, session_id = ?11, models = ?12, input_tokens = ?13,"
+    " output_tokens = ?14, total_tokens = ?15, cost_nusd = ?16, service = ?17, environment = ?18,"
+    " tags = ?19 WHERE id = ?1",
+  [WS_MODEL_INSERT] = "INSERT OR IGNORE INTO trace_models(project_id, model, trace_ref) VALUES(?1, ?2, ?3)",
+  [WS_SPAN_INSERT] =
+    "INSERT INTO spans(trace_ref, span_id, parent_id, project_id, start_ns, end_ns, name, kind, otel_kind,"
+    " status, service, request_model, response_model, input_tokens, output_tokens, total_tokens, cost_nusd,"
+    " cost_source, ttft_ns, user_id, session_id, tags, payload) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9,"
+    " ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23)"
+    " ON CONFLICT(trace_ref, span_id) DO NOTHING",
+  [WS_LOG_INSERT] =
+    "INSERT INTO logs(project_id, trace_id, span_id, time_ns, severity, severity_text, event_name, body,"
+    " attributes, resource, service, scope) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+  [WS_POINT_INSERT] =
+    "INSERT INTO metric_points(project_id, name, type, temporality, unit, time_ns, start_ns, value, count,"
+    " attributes, data, service, scope) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+  [WS_META_GET] = "SELECT value FROM meta WHERE key = ?1",
+  [WS_META_SET] = "INSERT INTO meta(key, value) VALUES(?1, ?2) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+  [WS_META_ADD] = "UPDATE meta SET value = value + ?2 WHERE key = ?1",
+  [WS_FTS_CHUNK] = "SELECT id, payload FROM spans WHERE id > ?1 ORDER BY id LIMIT ?2",
+  [WS_FTS_INSERT] = "INSERT INTO span_fts(rowid, input, output) VALUES(?1, ?2, ?3)",
+  [WS_FTS_DELETE] = "INSERT INTO span_fts(span_fts, rowid, input, output) VALUES('delete', ?1, ?2, ?3)",
+  [WS_MAX_SPAN_ID] = "SELECT coalesce(max(id), 0) FROM spans",
+  [WS_PROJECT_IDS] = "SELECT id FROM projects ORDER BY id",
+  [WS_OLD_TRACES] =
+    "SELECT id, models FROM traces WHERE project_id = ?1 AND start_ns < ?2 ORDER BY start_ns LIMIT ?3",
+  [WS_TRACE_SPANS] = "SELECT id, payload FROM spans WHERE trace_ref = ?1 LIMIT ?2",
+  [WS_SPAN_DELETE] = "DELETE FROM spans WHERE id = ?1",
+  [WS_MODEL_DELETE] = "DELETE FROM trace_models WHERE project_id = ?1 AND model = ?2 AND trace_ref = ?3",
+  [WS_TRACE_DELETE] = "DELETE FROM traces WHERE id = ?1",
+  [WS_LOGS_EXPIRE] =
+    "DELETE FROM logs WHERE id IN (SELECT id FROM logs WHERE time_ns < ?1 ORDER BY time_ns LIMIT ?2)",
+  [WS_POINTS_EXPIRE] =
+    "DELETE FROM metric_points WHERE id IN"
+    " (SELECT id FROM metric_points WHERE time_ns < ?1 ORDER BY time_ns LIMIT ?2)",
+};
+
+int lt__sq_prepare_writer(lt__sq_t *s) {
+  for (int i = 0; i < WS__COUNT; i++) {
+    int src = sqlite3_prepare_v3(s->wdb, writer_sql[i], -1, SQLITE_PREPARE_PERSISTENT, &s->ws[i], NULL);
+    if (src != SQLITE_OK) return lt__sq_fail(s->wdb, src, writer_sql[i]);
+  }
+  return 0;
+}
+
+/* Steps a cached statement that returns no row, then resets it. */
+static int run(lt__sq_t *s, int which) {
+  sqlite3_stmt *st = s->ws[which];
+  int src = sqlite3_step(st);
+  sqlite3_reset(st);
+  return src == SQLITE_DONE || src == SQLITE_ROW ? 0 : lt__sq_fail(s->wdb, src, writer_sql[which]);
+}
+
+/* Binding only fails on misuse or out of memory; the step reports it. */
+#define BIND(expr) (void)(expr)
+
+/* ---- trace summaries ---------------------------------------------------- */
+
+typedef struct str_node {
+  lt_str_t s;
+  bool fresh; /* added in this transaction */
+  struct str_node *next;
+} str_node_t;
+
+typedef struct {
+  int64_t project_id;
+  uint8_t trace_id[16];
+  int64_t id;
+  bool created;  /* no row existed before this transaction */
+  bool changed;  /* a new span was folded in */
+  bool has_root; /* a span without parent has been seen: name is its name */
+  lt_str_t name, user_id, session_id, service, environment;
+  int64_t start_ns, end_ns, error_count, span_count;
+  int status;
+  int64_t tok_in, tok_out, tok_total; /* -1 = no span reported any */
+  int64_t cost;
+  bool has_cost;
+  str_node_t *models, *tags;
+  int n_models, n_tags;
+  lt_str_t last_tags; /* the tags text merged last, to skip re-parsing it */
+} agg_t;
+
+typedef struct {
+  lt_arena_t *arena; /* copies of strings read back from existing rows */
+  agg_t *aggs;
+  size_t n, cap;
+  uint32_t *slots; /* open addressing: index + 1 into aggs, 0 = empty */
+  size_t nslots;
+  lt_buf_t models_json, tags_json;
+} wctx_t;
+
+static uint32_t hash_key(int64_t project_id, const uint8_t id[16]) {
+  uint64_t h;
+  memcpy(&h, id + 8, 8); /* trace ids are random: their bytes hash well */
+  h ^= (uint64_t)project_id * 0x9E3779B97F4A7C15ull;
+  h ^= h >> 29;
+  return (uint32_t)h;
+}
+
+static int map_grow(wctx_t *w) {
+  size_t ns = w->nslots ? w->nslots * 2 : 1024;
+  uint32_t *slots = lt_calloc(ns, sizeof *slots);
+  if (!slots) return LT_ENOMEM;
+  for (size_t i = 0; i < w->n; i++) {
+    size_t j = hash_key(w->aggs[i].project_id, w->aggs[i].trace_id) & (ns - 1);
+    while (slots[j]) j = (j + 1) & (ns - 1);
+    slots[j] = (uint32_t)(i + 1);
+  }
+  lt_free(w->slots);
+  w->slots = slots;
+  w->nslots = ns;
+  return 0;
+}
+
+/* Finds the summary of (project, trace_id), or adds an empty one and sets
+ * *added. */
+static int map_get(wctx_t *w, int64_t project_id, const uint8_t id[16], agg_t **out, bool *added) {
+  *added = false;
+  if ((w->n + 1) * 2 > w->nslots) {
+    int rc = map_grow(w);
+    if (rc) return rc;
+  }
+  size_t j = hash_key(project_id, id) & (w->nslots - 1);
+  while (w->slots[j]) {
+    agg_t *a = &w->aggs[w->slots[j] - 1];
+    if (a->project_id == project_id && memcmp(a->trace_id, id, 16) == 0) {
+      *out = a;
+      return 0;
+    }
+    j = (j + 1) & (w->nslots - 1);
+  }
+  if (w->n == w->cap) {
+    size_t nc = w->cap ? w->cap * 2 : 256;
+    agg_t *p = lt_realloc(w->aggs, nc * sizeof *p);
+    if (!p) return LT_ENOMEM;
+    w->aggs = p;
+    w->cap = nc;
+  }
+  agg_t *a = &w->aggs[w->n];
+  memset(a, 0, sizeof *a);
+  a->project_id = project_id;
+  memcpy(a->trace_id, id, 16);
+  a->tok_in = a->tok_out = a->tok_total = -1;
+  w->slots[j] = (uint32_t)++w->n;
+  *out = a;
+  *added = true;
+  return 0;
+}
+
+/* Adds s to a string set unless present or full; s must outlive the
+ * transaction (batch arena or w->arena). */
+static int set_add(wctx_t *w, str_node_t **set, int *n, lt_str_t s, bool fresh) {
+  if (s.len == 0 || *n >= LT__SQ_SET_MAX) return 0;
+  str_node_t **tail = set;
+  for (; *tail; tail = &(*tail)->next)
+    if (lt_str_eq((*tail)->s, s)) return 0;
+  str_node_t *node = lt_arena_alloc(w->arena, sizeof *node);
+  if (!node) return LT_ENOMEM;
+  node->s = s;
+  node->fresh = fresh;
+  node->next = NULL;
+  *tail = node;
+  (*n)++;
+  return 0;
+}
+
+/* Adds the strings of a JSON array to a set (copied into w->arena: they
+ * die with the parsed tree). Anything but strings, and text that is not a
+ * JSON array, is ignored. */
+static int set_add_json(wctx_t *w, str_node_t **set, int *n, const char *text, size_t len, bool fresh) {
+  json_t *arr = json_loadb(text, len, 0, NULL);
+  if (!arr) return 0;
+  int rc = 0;
+  size_t i;
+  json_t *v;
+  json_array_foreach(arr, i, v) {
+    if (!json_is_string(v)) continue;
+    lt_str_t str = lt_arena_strdup(w->arena, json_string_value(v), json_string_length(v));
+    if (!str.ptr) rc = LT_ENOMEM;
+    if (rc == 0) rc = set_add(w, set, n, str, fresh);
+    if (rc) break;
+  }
+  json_decref(arr);
+  return rc;
+}
+
+static lt_str_t col_copy(wctx_t *w, sqlite3_stmt *st, int col, int *rc) {
+  const char *p = (const char *)sqlite3_column_text(st, col);
+  size_t n = (size_t)sqlite3_column_bytes(st, col);
+  if (!p) return LT_STR_NULL;
+  lt_str_t s = lt_arena_strdup(w->arena, p, n);
+  if (!s.ptr) *rc = LT_ENOMEM;
+  return s;
+}
+
+static int64_t col_known(sqlite3_stmt *st, int col) {
+  return sqlite3_column_type(st, col) == SQLITE_NULL ? -1 : sqlite3_column_int64(st, col);
+}
+
+/* Gives a trace seen for the first time in this transaction its row id:
+ * the existing row's (whose summary is loaded to merge into) or the next
+ * free one. */
+static int resolve(lt__sq_t *s, wctx_t *w, agg_t *a, int64_t *next_id) {
+  sqlite3_stmt *st = s->ws[WS_TRACE_FIND];
+  BIND(sqlite3_bind_int64(st, 1, a->project_id));
+  BIND(sqlite3_bind_blob(st, 2, a->trace_id, 16, SQLITE_STATIC));
+  int src = sqlite3_step(st);
+  int rc = 0;
+  if (src == SQLITE_DONE) {
+    a->id = (*next_id)++;
+    a->created = true;
+  } else if (src == SQLITE_ROW) {
+    a->id = sqlite3_column_int64(st, 0);
+    a->has_root = sqlite3_column_type(st, 1) != SQLITE_NULL;
+    a->name = col_copy(w, st, 1, &rc);
+    a->start_ns = sqlite3_column_int64(st, 2);
+    a->end_ns = sqlite3_column_int64(st, 3);
+    a->status = sqlite3_column_int(st, 4);
+    a->error_count = sqlite3_column_int64(st, 5);
+    a->span_count = sqlite3_column_int64(st, 6);
+    a->user_id = col_copy(w, st, 7, &rc);
+    a->session_id = col_copy(w, st, 8, &rc);
+    if (rc == 0 && sqlite3_column_type(st, 9) != SQLITE_NULL)
+      rc = set_add_json(w, &a->models, &a->n_models, (const char *)sqlite3_column_text(st, 9),
+                        (size_t)sqlite3_column_bytes(st, 9), false);
+    a->tok_in = col_known(st, 10);
+    a->tok_out = col_known(st, 11);
+    a->tok_total = col_known(st, 12);
+    a->has_cost = sqlite3_column_type(st, 13) != SQLITE_NULL;
+    a->cost = sqlite3_column_int64(st, 13);
+    a->service = col_copy(w, st, 14, &rc);
+    a->environment = col_copy(w, st, 15, &rc);
+    if (rc == 0 && sqlite3_column_type(st, 16) != SQLITE_NULL)
+      rc = set_add_json(w, &a->tags, &a->n_tags, (const char *)sqlite3_column_text(st, 16),
+                        (size_t)sqlite3_column_bytes(st, 16), false);
+  } else {
+    rc = lt__sq_fail(s->wdb, src, "looking up a trace");
+  }
+  sqlite3_reset(st);
+  return rc;
+}
+
+static void add_known(int64_t *sum, int64_t v) {
+  if (v < 0) return;
+  *sum = (*sum < 0 ? 0 : *sum) + v;
+}
+
+/* Context strings: the root span's value wins; otherwise the first one
+ * seen fills an empty field. */
+static void take(lt_str_t *field, lt_str_t v, bool root_now) {
+  if (v.len && (root_now || field->len == 0)) *field = v;
+}
+
+/* Folds a newly stored span into its trace's summary. */
+static int fold(wctx_t *w, agg_t *a, const lt_span_t *sp) {
+  if (a->span_count == 0) {
+    a->start_ns = sp->start_ns;
+    a->end_ns = sp->end_ns;
+  } else {
+    if (sp->start_ns < a->start_ns) a->start_ns = sp->start_ns;
+    if (sp->end_ns > a->end_ns) a->end_ns = sp->end_ns;
+  }
+  a->span_count++;
+  a->changed = true;
+  if (sp->status == LT_STATUS_ERROR) a->error_count++;
+  /* unset < ok < error: the trace shows the worst status reported. */
+  if ((int)sp->status > a->status) a->status = (int)sp->status;
+  add_known(&a->tok_in, sp->tokens[LT_TOK_INPUT]);
+  add_known(&a->tok_out, sp->tokens[LT_TOK_OUTPUT]);
+  add_known(&a->tok_total, sp->tokens[LT_TOK_TOTAL]);
+  if (sp->cost_source != LT_COST_UNKNOWN) {
+    a->cost += sp->cost_total;
+    a->has_cost = true;
+  }
+  bool root_now = !sp->has_parent && !a->has_root;
+  if (root_now) {
+    a->has_root = true;
+    a->name = sp->name;
+  }
+  take(&a->user_id, sp->user_id, root_now);
+  take(&a->session_id, sp->session_id, root_now);
+  take(&a->service, sp->service, root_now);
+  take(&a->environment, sp->environment, root_now);
+  int rc = set_add(w, &a->models, &a->n_models, sp->request_model, true);
+  if (rc == 0) rc = set_add(w, &a->models, &a->n_models, sp->response_model, true);
+  if (rc == 0 && sp->tags.len && !lt_str_eq(sp->tags, a->last_tags)) {
+    rc = set_add_json(w, &a->tags, &a->n_tags, sp->tags.ptr, sp->tags.len, true);
+    a->last_tags = sp->tags;
+  }
+  return rc;
+}
+
+static int set_json(lt_buf_t *b, const str_node_t *n) {
+  lt_buf_reset(b);
+  if (!n) return 0;
+  int rc = lt_buf_append(b, "[", 1);
+  for (bool first = true; rc == 0 && n; n = n->next, first = false) {
+    if (!first) rc = lt_buf_append(b, ",", 1);
+    if (rc == 0) rc = lt_buf_json_str(b, n->s.ptr, n->s.len);
+  }
+  if (rc == 0) rc = lt_buf_append(b, "]", 1);
+  return rc;
+}
+
+/* Writes a changed summary: one INSERT or UPDATE per trace, plus its new
+ * (trace, model) pairs for the model filter. */
+static int store_trace(lt__sq_t *s, wctx_t *w, const agg_t *a) {
+  int rc = set_json(&w->models_json, a->models);
+  if (rc == 0) rc = set_json(&w->tags_json, a->tags);
+  if (rc) return rc;
+  int which = a->created ? WS_TRACE_INSERT : WS_TRACE_UPDATE;
+  sqlite3_stmt *st = s->ws[which];
+  BIND(sqlite3_bind_int64(st, 1, a->id));
+  if (a->created) {
+    BIND(sqlite3_bind_int64(st, 2, a->project_id));
+    BIND(sqlite3_bind_blob(st, 3, a->trace_id, 16, SQLITE_STATIC));
+  }
+  if (a->has_root) BIND(lt__sq_bind_text_nn(st, 4, a->name));
+  else BIND(sqlite3_bind_null(st, 4));
+  BIND(sqlite3_bind_int64(st, 5, a->start_ns));
+  BIND(sqlite3_bind_int64(st, 6, a->end_ns));
+  BIND(sqlite3_bind_int(st, 7, a->status));
+  BIND(sqlite3_bind_int64(st, 8, a->error_count));
+  BIND(sqlite3_bind_int64(st, 9, a->span_count));
+  BIND(lt__sq_bind_text(st, 10, a->user_id));
+  BIND(lt__sq_bind_text(st, 11, a->session_id));
+  BIND(lt__sq_bind_text(st, 12, (lt_str_t){w->models_json.ptr, w->models_json.len}));
+  BIND(lt__sq_bind_known(st, 13, a->tok_in));
+  BIND(lt__sq_bind_known(st, 14, a->tok_out));
+  BIND(lt__sq_bind_known(st, 15, a->tok_total));
+  if (a->has_cost) BIND(sqlite3_bind_int64(st, 16, a->cost));
+  else BIND(sqlite3_bind_null(st, 16));
+  BIND(lt__sq_bind_text(st, 17, a->service));
+  BIND(lt__sq_bind_text(st, 18, a->environment));
+  BIND(lt__sq_bind_text(st, 19, (lt_str_t){w->tags_json.ptr, w->tags_json.len}));
+  if ((rc = run(s, which))) return rc;
+  sqlite3_stmt *m = s->ws[WS_MODEL_INSERT];
+  for (const str_node_t *n = a->models; rc == 0 && n; n = n->next) {
+    if (!n->fresh) continue;
+    BIND(sqlite3_bind_int64(m, 1, a->project_id));
+    BIND(lt__sq_bind_text_nn(m, 2, n->s));
+    BIND(sqlite3_bind_int64(m, 3, a->id));
+    rc = run(s, WS_MODEL_INSERT);
+  }
+  return rc;
+}
+
+/* ---- spans, logs, points ------------------------------------------------- */
+
+/* Inserts the span with global index gi (its payload comes from the
+ * packer); *inserted is false when it was already stored. */
+static int insert_span(lt__sq_t *s, int64_t project_id, const lt_span_t *sp, size_t gi, int64_t trace_ref,
+                       bool *inserted) {
+  const void *blob;
+  size_t blob_len;
+  int rc = lt__sq_pack_get(s->packer, gi, &blob, &blob_len);
+  if (rc) return rc;
+  sqlite3_stmt *st = s->ws[WS_SPAN_INSERT];
+  BIND(sqlite3_bind_int64(st, 1, trace_ref));
+  BIND(sqlite3_bind_int64(st, 2, lt__sq_id8_to_int(sp->span_id)));
+  if (sp->has_parent) BIND(sqlite3_bind_int64(st, 3, lt__sq_id8_to_int(sp->parent_span_id)));
+  else BIND(sqlite3_bind_null(st, 3));
+  BIND(sqlite3_bind_int64(st, 4, project_id));
+  BIND(sqlite3_bind_int64(st, 5, sp->start_ns));
+  BIND(sqlite3_bind_int64(st, 6, sp->end_ns));
+  BIND(lt__sq_bind_text_nn(st, 7, sp->name));
+  BIND(sqlite3_bind_int(st, 8, (int)sp->kind));
+  BIND(sqlite3_bind_int(st, 9, sp->otel_kind));
+  BIND(sqlite3_bind_int(st, 10, (int)sp->status));
+  BIND(lt__sq_bind_text(st, 11, sp->service));
+  BIND(lt__sq_bind_text(st, 12, sp->request_model));
+  BIND(lt__sq_bind_text(st, 13, sp->response_model));
+  BIND(lt__sq_bind_known(st, 14, sp->tokens[LT_TOK_INPUT]));
+  BIND(lt__sq_bind_known(st, 15, sp->tokens[LT_TOK_OUTPUT]));
+  BIND(lt__sq_bind_known(st, 16, sp->tokens[LT_TOK_TOTAL]));
+  if (sp->cost_source != LT_COST_UNKNOWN) BIND(sqlite3_bind_int64(st, 17, sp->cost_total));
+  else BIND(sqlite3_bind_null(st, 17));
+  BIND(sqlite3_bind_int(st, 18, (int)sp->cost_source));
+  BIND(lt__sq_bind_known(st, 19, sp->ttft_ns));
+  BIND(lt__sq_bind_text(st, 20, sp->user_id));
+  BIND(lt__sq_bind_text(st, 21, sp->session_id));
+  BIND(lt__sq_bind_text(st, 22, sp->tags));
+  if (blob) BIND(sqlite3_bind_blob64(st, 23, blob, blob_len, SQLITE_STATIC));
+  else BIND(sqlite3_bind_null(st, 23));
+  int src = sqlite3_step(st);
+  sqlite3_reset(st);
+  if (src != SQLITE_DONE) return lt__sq_fail(s->wdb, src, "inserting a span");
+  *inserted = sqlite3_changes(s->wdb) > 0;
+  return 0;
+}
+
+static int insert_log(lt__sq_t *s, int64_t project_id, const lt_log_t *lg) {
+  sqlite3_stmt *st = s->ws[WS_LOG_INSERT];
+  BIND(sqlite3_bind_int64(st, 1, project_id));
+  if (lg->has_trace) BIND(sqlite3_bind_blob(st, 2, lg->trace_id, 16, SQLITE_STATIC));
+  else BIND(sqlite3_bind_null(st, 2));
+  if (lg->has_span) BIND(sqlite3_bind_int64(st, 3, lt__sq_id8_to_int(lg->span_id)));
+  else BIND(sqlite3_bind_null(st, 3));
+  BIND(sqlite3_bind_int64(st, 4, lg->time_ns));
+  BIND(sqlite3_bind_int(st, 5, lg->severity_number));
+  BIND(lt__sq_bind_text(st, 6, lg->severity_text));
+  BIND(lt__sq_bind_text(st, 7, lg->event_name));
+  BIND(lt__sq_bind_text(st, 8, lg->body));
+  BIND(lt__sq_bind_text(st, 9, lg->attributes));
+  BIND(lt__sq_bind_text(st, 10, lg->resource));
+  BIND(lt__sq_bind_text(st, 11, lg->service));
+  BIND(lt__sq_bind_text(st, 12, lg->scope));
+  return run(s, WS_LOG_INSERT);
+}
+
+static int insert_point(lt__sq_t *s, int64_t project_id, const lt_point_t *pt) {
+  sqlite3_stmt *st = s->ws[WS_POINT_INSERT];
+  BIND(sqlite3_bind_int64(st, 1, project_id));
+  BIND(lt__sq_bind_text_nn(st, 2, pt->name));
+  BIND(sqlite3_bind_int(st, 3, pt->type));
+  BIND(sqlite3_bind_int(st, 4, pt->temporality));
+  BIND(lt__sq_bind_text(st, 5, pt->unit));
+  BIND(sqlite3_bind_int64(st, 6, pt->time_ns));
+  BIND(sqlite3_bind_int64(st, 7, pt->start_ns));
+  BIND(sqlite3_bind_double(st, 8, pt->value));
+  BIND(lt__sq_bind_known(st, 9, pt->count));
+  BIND(lt__sq_bind_text(st, 10, pt->attributes));
+  BIND(lt__sq_bind_text(st, 11, pt->data));
+  BIND(lt__sq_bind_text(st, 12, pt->service));
+  BIND(lt__sq_bind_text(st, 13, pt->scope));
+  return run(s, WS_POINT_INSERT);
+}
+
+static int meta_add(lt__sq_t *s, const char *key, int64_t delta) {
+  if (delta == 0) return 0;
+  sqlite3_stmt *st = s->ws[WS_META_ADD];
+  BIND(sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC));
+  BIND(sqlite3_bind_int64(st, 2, delta));
+  return run(s, WS_META_ADD);
+}
+
+static int meta_set(lt__sq_t *s, const char *key, int64_t v) {
+  sqlite3_stmt *st = s->ws[WS_META_SET];
+  BIND(sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC));
+  BIND(sqlite3_bind_int64(st, 2, v));
+  return run(s, WS_META_SET);
+}
+
+static int one_int(lt__sq_t *s, int which, int64_t *v) {
+  sqlite3_stmt *st = s->ws[which];
+  int src = sqlite3_step(st);
+  if (src == SQLITE_ROW) *v = sqlite3_column_int64(st, 0);
+  sqlite3_reset(st);
+  return src == SQLITE_ROW ? 0 : lt__sq_fail(s->wdb, src, writer_sql[which]);
+}
+
+static int meta_get(lt__sq_t *s, const char *key, int64_t *v) {
+  BIND(sqlite3_bind_text(s->ws[WS_META_GET], 1, key, -1, SQLITE_STATIC));
+  return one_int(s, WS_META_GET, v);
+}
+
+/* Rolls back whatever the writer connection has open. */
+static void rollback(lt__sq_t *s) {
+  if (!sqlite3_get_autocommit(s->wdb)) {
+    int src = sqlite3_step(s->ws[WS_ROLLBACK]);
+    sqlite3_reset(s->ws[WS_ROLLBACK]);
+    if (src != SQLITE_DONE) lt__sq_fail(s->wdb, src, "rolling back");
+  }
+}
+
+int lt__sq_write(lt_store_t *st, lt_batch_t *const *batches, size_t n) {
+  lt__sq_t *s = LT__SQ(st);
+  wctx_t w = {0};
+  int64_t next_id = 0, new_spans = 0, new_traces = 0, logs = 0, points = 0;
+  int rc = LT_ENOMEM;
+  lt_buf_init(&w.models_json, SIZE_MAX / 2);
+  lt_buf_init(&w.tags_json, SIZE_MAX / 2);
+  for (size_t i = 0; i < n; i++) batches[i]->n_inserted = 0;
+  bool packing = false;
+  size_t gi = 0;
+  if (!(w.arena = lt_arena_create(SIZE_MAX / 2))) goto out;
+  /* Helpers start compressing while we open the transaction. */
+  if ((rc = lt__sq_pack_begin(s->packer, batches, n))) goto out;
+  packing = true;
+  if ((rc = run(s, WS_BEGIN))) goto out;
+  if ((rc = one_int(s, WS_NEXT_TRACE_ID, &next_id))) goto out;
+
+  for (size_t i = 0; i < n; i++) {
+    lt_batch_t *b = batches[i];
+    for (size_t k = 0; k < b->n_spans; k++, gi++) {
+      const lt_span_t *sp = &b->spans[k];
+      agg_t *a;
+      bool added, inserted = false;
+      if ((rc = map_get(&w, b->project_id, sp->trace_id, &a, &added))) goto out;
+      if (added && (rc = resolve(s, &w, a, &next_id))) goto out;
+      if ((rc = insert_span(s, b->project_id, sp, gi, a->id, &inserted))) goto out;
+      if (!inserted) continue;
+      b->n_inserted++;
+      new_spans++;
+      /* a may move when the map grows, but not during fold. */
+      if ((rc = fold(&w, a, sp))) goto out;
+    }
+  }
+  for (size_t i = 0; i < w.n; i++) {
+    const agg_t *a = &w.aggs[i];
+    if (!a->changed) continue;
+    if ((rc = store_trace(s, &w, a))) goto out;
+    if (a->created) new_traces++;
+  }
+  for (size_t i = 0; i < n; i++) {
+    lt_batch_t *b = batches[i];
+    for (size_t k = 0; k < b->n_logs; k++, logs++)
+      if ((rc = insert_log(s, b->project_id, &b->logs[k]))) goto out;
+    for (size_t k = 0; k < b->n_points; k++, points++)
+      if ((rc = insert_point(s, b->project_id, &b->points[k]))) goto out;
+  }
+  if ((rc = meta_add(s, LT__SQ_META_SPANS, new_spans)) || (rc = meta_add(s, LT__SQ_META_TRACES, new_traces)) ||
+      (rc = meta_add(s, LT__SQ_META_LOGS, logs)) || (rc = meta_add(s, LT__SQ_META_POINTS, points)))
+    goto out;
+  rc = run(s, WS_COMMIT);
+out:
+  if (packing) lt__sq_pack_end(s->packer);
+  if (rc) {
+    rollback(s);
+    for (size_t i = 0; i < n; i++) batches[i]->n_inserted = 0;
+    rc = rc == LT_ENOMEM ? LT_ENOMEM : LT_EDB;
+  }
+  lt_arena_destroy(w.arena);
+  lt_free(w.aggs);
+  lt_free(w.slots);
+  lt_buf_free(&w.models_json);
+  lt_buf_free(&w.tags_json);
+  return rc;
+}
+
+/* ---- maintenance --------------------------------------------------------- */
+
+/* Reads a stored payload's full-text input and output (slices into
+ * s->unpacked). A payload that does not decode indexes nothing. */
+static void fts_text_of(lt__sq_t *s, sqlite3_stmt *st, int col, lt_str_t *in, lt_str_t *out) {
+  lt__sq_payload_t p;
+  *in = *out = LT_STR_NULL;
+  if (lt__sq_payload_decode(s->wdz, sqlite3_column_blob(st, col), (size_t)sqlite3_column_bytes(st, col),
+                            &s->unpacked, &p) == 0)
+    lt__sq_fts_text(&p, in, out);
+}
+
+/* Indexes up to LT__SQ_FTS_CHUNK spans above the high-water mark. */
+static int fts_index(lt__sq_t *s, int64_t *hwm, bool *more) {
+  sqlite3_stmt *q = s->ws[WS_FTS_CHUNK];
+  BIND(sqlite3_bind_int64(q, 1, *hwm));
+  BIND(sqlite3_bind_int(q, 2, LT__SQ_FTS_CHUNK));
+  int rc = 0, src, rows = 0;
+  int64_t last = *hwm;
+  while (rc == 0 && (src = sqlite3_step(q)) == SQLITE_ROW) {
+    rows++;
+    last = sqlite3_column_int64(q, 0);
+    lt_str_t in, out;
+    fts_text_of(s, q, 1, &in, &out);
+    if (!in.len && !out.len) continue;
+    sqlite3_stmt *ins = s->ws[WS_FTS_INSERT];
+    BIND(sqlite3_bind_int64(ins, 1, last));
+    BIND(lt__sq_bind_text(ins, 2, in));
+    BIND(lt__sq_bind_text(ins, 3, out));
+    rc = run(s, WS_FTS_INSERT);
+  }
+  if (rc == 0 && src != SQLITE_DONE) rc = lt__sq_fail(s->wdb, src, "reading spans to index");
+  sqlite3_reset(q);
+  if (rc == 0 && last != *hwm) {
+    rc = meta_set(s, LT__SQ_META_FTS_HWM, last);
+    *hwm = last;
+  }
+  if (rows == LT__SQ_FTS_CHUNK) *more = true;
+  return rc;
+}
+
+typedef struct {
+  int64_t id;
+  lt_str_t models; /* JSON text, copied */
+} old_trace_t;
+
+/* Deletes up to *budget spans of one trace (taking their text out of the
+ * full-text index when it was indexed); *done when none is left. */
+static int expire_spans(lt__sq_t *s, int64_t trace_ref, int64_t hwm, int *budget, int64_t *deleted, bool *done) {
+  int64_t ids[256];
+  *done = false;
+  while (*budget > 0) {
+    int want = *budget < 256 ? *budget : 256, got = 0, rc = 0, src;
+    sqlite3_stmt *q = s->ws[WS_TRACE_SPANS];
+    BIND(sqlite3_bind_int64(q, 1, trace_ref));
+    BIND(sqlite3_bind_int(q, 2, want));
+    while (rc == 0 && (src = sqlite3_step(q)) == SQLITE_ROW) {
+      int64_t id = sqlite3_column_int64(q, 0);
+      ids[got++] = id;
+      if (id > hwm) continue;
+      lt_str_t in, out;
+      fts_text_of(s, q, 1, &in, &out);
+      if (!in.len && !out.len) continue;
+      sqlite3_stmt *del = s->ws[WS_FTS_DELETE];
+      BIND(sqlite3_bind_int64(del, 1, id));
+      BIND(lt__sq_bind_text(del, 2, in));
+      BIND(lt__sq_bind_text(del, 3, out));
+      rc = run(s, WS_FTS_DELETE);
+    }
+    if (rc == 0 && src != SQLITE_DONE) rc = lt__sq_fail(s->wdb, src, "reading spans to expire");
+    sqlite3_reset(q);
+    for (int i = 0; rc == 0 && i < got; i++) {
+      BIND(sqlite3_bind_int64(s->ws[WS_SPAN_DELETE], 1, ids[i]));
+      rc = run(s, WS_SPAN_DELETE);
+    }
+    if (rc) return rc;
+    *budget -= got;
+    *deleted += got;
+    if (got < want) {
+      *done = true;
+      break;
+    }
+  }
+  return 0;
+}
+
+/* Deletes whole traces that started before cutoff (their spans, model
+ * rows and full-text entries with them), at most *budget rows. */
+static int expire_traces(lt__sq_t *s, wctx_t *w, int64_t cutoff, int64_t hwm, int *budget, bool *more) {
+  int64_t projects[64];
+  int np = 0, rc = 0, src;
+  int64_t spans = 0, traces = 0, after = 0;
+  sqlite3_stmt *pq = s->ws[WS_PROJECT_IDS];
+  for (;;) {
+    /* Projects in pages of 64, resuming after the last one seen. */
+    np = 0;
+    while ((src = sqlite3_step(pq)) == SQLITE_ROW) {
+      int64_t id = sqlite3_column_int64(pq, 0);
+      if (id > after && np < 64) projects[np++] = id;
+    }
+    sqlite3_reset(pq);
+    if (src != SQLITE_DONE) return lt__sq_fail(s->wdb, src, "listing projects");
+    if (np == 0) break;
+    after = projects[np - 1];
+    for (int p = 0; p < np && *budget > 0; p++) {
+      old_trace_t old[128];
+      int n_old = 0;
+      sqlite3_stmt *q = s->ws[WS_OLD_TRACES];
+      BIND(sqlite3_bind_int64(q, 1, projects[p]));
+      BIND(sqlite3_bind_int64(q, 2, cutoff));
+      BIND(sqlite3_bind_int(q, 3, *budget < 128 ? *budget : 128));
+      while (rc == 0 && (src = sqlite3_step(q)) == SQLITE_ROW) {
+        old[n_old].id = sqlite3_column_int64(q, 0);
+        old[n_old].models = col_copy(w, q, 1, &rc);
+        n_old++;
+      }
+      if (rc == 0 && src != SQLITE_DONE) rc = lt__sq_fail(s->wdb, src, "finding expired traces");
+      sqlite3_reset(q);
+      for (int i = 0; rc == 0 && i < n_old; i++) {
+        bool done;
+        if ((rc = expire_spans(s, old[i].id, hwm, budget, &spans, &done))) break;
+        if (!done) {
+          *more = true;
+          break;
+        }
+        str_node_t *models = NULL;
+        int nm = 0;
+        if (old[i].models.len)
+          rc = set_add_json(w, &models, &nm, old[i].models.ptr, old[i].models.len, false);
+        for (str_node_t *m = models; rc == 0 && m; m = m->next) {
+          sqlite3_stmt *d = s->ws[WS_MODEL_DELETE];
+          BIND(sqlite3_bind_int64(d, 1, projects[p]));
+          BIND(lt__sq_bind_text_nn(d, 2, m->s));
+          BIND(sqlite3_bind_int64(d, 3, old[i].id));
+          rc = run(s, WS_MODEL_DELETE);
+        }
+        if (rc == 0) {
+          BIND(sqlite3_bind_int64(s->ws[WS_TRACE_DELETE], 1, old[i].id));
+          rc = run(s, WS_TRACE_DELETE);
+        }
+        traces++;
+        (*budget)--;
+      }
+      if (rc) return rc;
+      if (n_old == 128) *more = true;
+    }
+    if (*budget <= 0) {
+      *more = true;
+      break;
+    }
+  }
+  if (rc == 0) rc = meta_add(s, LT__SQ_META_SPANS, -spans);
+  if (rc == 0) rc = meta_add(s, LT__SQ_META_TRACES, -traces);
+  return rc;
+}
+
+static int expire_rows(lt__sq_t *s, int which, const char *counter, int64_t cutoff, int *budget, bool *more) {
+  if (*budget <= 0) return 0;
+  sqlite3_stmt *st = s->ws[which];
+  BIND(sqlite3_bind_int64(st, 1, cutoff));
+  BIND(sqlite3_bind_int(st, 2, *budget));
+  int rc = run(s, which);
+  if (rc) return rc;
+  int got = sqlite3_changes(s->wdb);
+  if (got >= *budget) *more = true;
+  *budget -= got;
+  return meta_add(s, counter, -(int64_t)got);
+}
+
+int lt__sq_maintain(lt_store_t *st, int64_t now_ns, bool *more) {
+  lt__sq_t *s = LT__SQ(st);
+  wctx_t w = {0};
+  int64_t hwm = 0, max_id = 0;
+  int rc = LT_ENOMEM;
+  *more = false;
+  if (!(w.arena = lt_arena_create(SIZE_MAX / 2))) goto out;
+  if ((rc = run(s, WS_BEGIN))) goto out;
+  if ((rc = meta_get(s, LT__SQ_META_FTS_HWM, &hwm))) goto out;
+  if (s->retention_ns > 0 && now_ns > s->retention_ns) {
+    int64_t cutoff = now_ns - s->retention_ns;
+    int budget = LT__SQ_RETENTION_CHUNK;
+    if ((rc = expire_traces(s, &w, cutoff, hwm, &budget, more))) goto out;
+    if ((rc = expire_rows(s, WS_LOGS_EXPIRE, LT__SQ_META_LOGS, cutoff, &budget, more))) goto out;
+    if ((rc = expire_rows(s, WS_POINTS_EXPIRE, LT__SQ_META_POINTS, cutoff, &budget, more))) goto out;
+    /* If the newest spans went, new rowids could fall at or below the
+     * mark and never be indexed: pull the mark down to the largest id. */
+    if ((rc = one_int(s, WS_MAX_SPAN_ID, &max_id))) goto out;
+    if (max_id < hwm) {
+      hwm = max_id;
+      if ((rc = meta_set(s, LT__SQ_META_FTS_HWM, hwm))) goto out;
+    }
+  }
+  if ((rc = fts_index(s, &hwm, more))) goto out;
+  rc = run(s, WS_COMMIT);
+out:
+  if (rc) {
+    rollback(s);
+    *more = false;
+    rc = rc == LT_ENOMEM ? LT_ENOMEM : LT_EDB;
+  }
+  lt_arena_destroy(w.arena);
+  return rc;
+}

@@ -1,0 +1,202 @@
+"""OTLP/HTTP receiver rules: encodings, content types, limits, bad input,
+partial success, idempotency, tree order and orphans, error shape."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import zlib
+
+import pytest
+
+from ltlib import (JSON, PB, assert_error, make_span, now_ns, parse_export_response, span_id, to_otlp_json,
+                   trace_id, traces_request)
+
+
+def three_spans(tid=None, base=None, names=("root", "child-a", "child-b")):
+    tid = tid or trace_id()
+    base = base or now_ns()
+    ids = [span_id() for _ in names]
+    spans = [make_span(tid, ids[0], names[0], base, base + 50_000_000, attrs={"openinference.span.kind": "CHAIN"}),
+             make_span(tid, ids[1], names[1], base + 1_000_000, base + 20_000_000, parent=ids[0],
+                       attrs={"gen_ai.operation.name": "chat", "gen_ai.request.model": "gpt-4o-mini",
+                              "gen_ai.usage.input_tokens": 11, "gen_ai.usage.output_tokens": 3}),
+             make_span(tid, ids[2], names[2], base + 21_000_000, base + 40_000_000, parent=ids[0])]
+    return tid, ids, traces_request(spans)
+
+
+def assert_empty(server):
+    assert server.traces() == []
+    assert server.stats()["store"]["spans"] == 0
+
+
+@pytest.mark.parametrize("fmt", ["pb", "json"])
+@pytest.mark.parametrize("encoding", [None, "gzip", "deflate"])
+def test_encodings(server, fmt, encoding):
+    tid, ids, req = three_spans()
+    r = server.export(req, fmt, encoding=encoding)
+    assert r.status_code == 200, r.text
+    assert r.headers["Content-Type"].startswith(PB if fmt == "pb" else JSON), r.headers
+    res = parse_export_response(r)
+    assert res["rejected"] == 0 and not res["has_partial"], res
+    d = server.trace(tid)
+    assert [s["span_id"] for s in d["spans"]] == ids
+    assert d["spans"][1]["input_tokens"] == 11
+
+
+def test_alias_path_and_content_type_parameters(server):
+    tid, ids, req = three_spans()
+    r = server.post("/api/public/otel/v1/traces", data=to_otlp_json(req),
+                    headers={"Content-Type": "application/json; charset=utf-8"})
+    assert r.status_code == 200, r.text
+    assert server.trace(tid)["trace"]["span_count"] == 3
+
+
+def test_undecodable_protobuf_is_400_and_stores_nothing(server):
+    _, _, req = three_spans()
+    good = req.SerializeToString()
+    # A valid first ResourceSpans, then a field 1 that claims 200 bytes and has 3.
+    trailing_garbage = good + b"\x0a\xc8\x01abc"
+    for body in (b"\xff\xff\xff\xff", good[: len(good) // 2], trailing_garbage):
+        r = server.post("/v1/traces", data=body, headers={"Content-Type": PB})
+        assert_error(r, 400, "bad_request")
+    assert_empty(server)
+
+
+def test_undecodable_json_is_400_and_stores_nothing(server):
+    _, _, req = three_spans()
+    good = to_otlp_json(req)
+    for body in ('{"resourceSpans":[{', "not json at all", good[:-5], good + "garbage"):
+        r = server.post("/v1/traces", data=body, headers={"Content-Type": JSON})
+        assert_error(r, 400, "bad_request")
+    assert_empty(server)
+
+
+def test_undecodable_gzip_is_400(server):
+    r = server.post("/v1/traces", data=b"\x1f\x8b\x08\x00garbage-not-gzip",
+                    headers={"Content-Type": PB, "Content-Encoding": "gzip"})
+    assert_error(r, 400, "bad_request")
+    assert_empty(server)
+
+
+def test_unsupported_content_type_is_415(server):
+    _, _, req = three_spans()
+    for ct in ("text/plain", "application/xml"):
+        r = server.post("/v1/traces", data=req.SerializeToString(), headers={"Content-Type": ct})
+        assert_error(r, 415, "unsupported_media_type")
+    assert_empty(server)
+
+
+def test_gzip_bomb_is_413(server):
+    # 65 MiB of zeros in ~65 KB: past the 64 MiB decompressed limit.
+    bomb = gzip.compress(b"\0" * (65 << 20), compresslevel=9)
+    assert len(bomb) < 200_000
+    r = server.post("/v1/traces", data=bomb, headers={"Content-Type": PB, "Content-Encoding": "gzip"})
+    assert_error(r, 413, "payload_too_large")
+    bomb = zlib.compress(b"\0" * (65 << 20), 9)
+    r = server.post("/v1/traces", data=bomb, headers={"Content-Type": PB, "Content-Encoding": "deflate"})
+    assert_error(r, 413, "payload_too_large")
+    assert_empty(server)
+    # The server is still healthy and ingests afterwards.
+    tid, _, req = three_spans()
+    server.export_ok(req)
+    assert server.trace(tid)["trace"]["span_count"] == 3
+
+
+def test_unknown_path_is_404_json(server):
+    assert_error(server.get("/nope"), 404, "not_found")
+    assert_error(server.post("/v1/nothing", data=b"{}", headers={"Content-Type": JSON}), 404, "not_found")
+    assert_error(server.get("/api/v1/nothing"), 404, "not_found")
+
+
+def test_wrong_method_is_405(server):
+    assert_error(server.get("/v1/traces"), 405, "method_not_allowed")
+    assert_error(server.get("/v1/logs"), 405, "method_not_allowed")
+    assert_error(server.post("/api/v1/traces", data=b"{}", headers={"Content-Type": JSON}),
+                 405, "method_not_allowed")
+
+
+def test_health(server):
+    assert server.api("/healthz") == {"status": "ok"}
+    assert server.api("/readyz")["status"] == "ready"
+
+
+@pytest.mark.parametrize("fmt", ["pb", "json"])
+@pytest.mark.parametrize("zero", ["span_id", "trace_id"])
+def test_partial_success_for_zero_ids(server, fmt, zero):
+    tid, ids, req = three_spans()
+    bad = req.resource_spans[0].scope_spans[0].spans[2]
+    if zero == "span_id":
+        bad.span_id = b"\0" * 8
+    else:
+        bad.trace_id = b"\0" * 16
+    r = server.export(req, fmt)
+    assert r.status_code == 200, r.text
+    res = parse_export_response(r)
+    assert res["has_partial"] and res["rejected"] == 1, res
+    assert res["error_message"], "partial_success without an error_message"
+    d = server.trace(tid)
+    assert [s["span_id"] for s in d["spans"]] == ids[:2]
+    assert d["trace"]["span_count"] == 2
+    assert server.stats()["store"]["spans"] == 2
+
+
+def test_idempotent_retry(server):
+    tid, ids, req = three_spans()
+    for fmt in ("pb", "pb", "json"):
+        r = server.export_ok(req, fmt)
+        res = parse_export_response(r)
+        assert res["rejected"] == 0 and not res["has_partial"], f"a retry is a plain success: {res}"
+    d = server.trace(tid)
+    assert d["trace"]["span_count"] == 3 and len(d["spans"]) == 3
+    assert server.stats()["store"]["spans"] == 3
+    assert len(server.traces()) == 1
+    # A retry that adds a new span to the same trace stores only the new one.
+    extra = make_span(tid, span_id(), "late", now_ns(), now_ns() + 1000, parent=ids[0])
+    req.resource_spans[0].scope_spans[0].spans.append(extra)
+    server.export_ok(req)
+    assert server.trace(tid)["trace"]["span_count"] == 4
+    assert server.stats()["store"]["spans"] == 4
+
+
+def test_tree_order_and_orphans(server):
+    """Depth first, children by start time whatever the arrival order;
+    spans whose parent never arrived follow the tree as orphan roots."""
+    tid, base = trace_id(), now_ns()
+    root, a, b, a1, a2, orphan, missing = (span_id() for _ in range(7))
+    spans = [
+        make_span(tid, a2, "a2", base + 30, base + 40, parent=a),
+        make_span(tid, orphan, "orphan", base + 5, base + 6, parent=missing),
+        make_span(tid, b, "b", base + 50, base + 60, parent=root),
+        make_span(tid, a1, "a1", base + 20, base + 25, parent=a),
+        make_span(tid, root, "root", base, base + 100),
+        make_span(tid, a, "a", base + 10, base + 45, parent=root),
+    ]
+    server.export_ok(traces_request(spans[:3]))
+    server.export_ok(traces_request(spans[3:]))
+    d = server.trace(tid)
+    got = [(s["name"], s["depth"], s["orphan"]) for s in d["spans"]]
+    assert got == [("root", 0, False), ("a", 1, False), ("a1", 2, False), ("a2", 2, False), ("b", 1, False),
+                   ("orphan", 0, True)]
+    assert d["spans"][-1]["parent_span_id"] == missing
+    assert d["trace"]["name"] == "root" and d["trace"]["span_count"] == 6
+
+
+def test_attribute_types_and_links(server):
+    tid, sid, other_t, other_s = trace_id(), span_id(), trace_id(), span_id()
+    attrs = {"s": "x", "i": -5, "big": 2 ** 62, "d": 1.5, "b": True, "arr": ["a", "b"], "ints": [1, 2],
+             "kv": {"k": "v", "n": 1}, "unicode": "żółw 🐢"}
+    t = now_ns()
+    sp = make_span(tid, sid, "typed", t, t + 10, attrs=attrs,
+                   links=[{"trace_id": other_t, "span_id": other_s, "attributes": {"why": "retry-of"}}])
+    server.export_ok(traces_request([sp], resource={"service.name": "typed-svc", "host.name": "h1"}))
+    s = server.trace(tid)["spans"][0]
+    a = s["attributes"]
+    assert a["s"] == "x" and a["d"] == 1.5 and a["b"] is True
+    assert int(a["i"]) == -5 and int(a["big"]) == 2 ** 62
+    assert a["arr"] == ["a", "b"] and [int(x) for x in a["ints"]] == [1, 2]
+    assert a["kv"]["k"] == "v"
+    assert a["unicode"] == "żółw 🐢"
+    assert s["resource"]["host.name"] == "h1"
+    assert len(s["links"]) == 1 and json.dumps(s["links"]).count(other_t) == 1 and other_s in json.dumps(s["links"])
+    assert s["kind"] == "UNKNOWN"

@@ -1,0 +1,167 @@
+/* Unit tests for the leaf modules of src/core: arena, buffers and JSON
+ * escaping, hex, bounded inflate, errors, the worker queue. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <zlib.h>
+#include "core/arena.h"
+#include "core/buf.h"
+#include "core/err.h"
+#include "core/inflate.h"
+#include "core/mem.h"
+#include "core/workq.h"
+
+static void arena_caps_and_aligns(void **st) {
+  lt_arena_t *a = lt_arena_create(1000);
+  assert_non_null(a);
+  void *p = lt_arena_alloc(a, 10);
+  assert_non_null(p);
+  assert_int_equal((uintptr_t)p % 16, 0);
+  assert_int_equal(lt_arena_used(a), 16);
+  assert_null(lt_arena_alloc(a, 1000)); /* over the cap */
+  lt_str_t s = lt_arena_strdup(a, "hello", 5);
+  assert_int_equal(s.len, 5);
+  assert_string_equal(s.ptr, "hello");
+  lt_arena_destroy(a);
+}
+
+static void arena_big_allocations(void **st) {
+  lt_arena_t *a = lt_arena_create(10u << 20);
+  char *small = lt_arena_alloc(a, 100);
+  char *big = lt_arena_alloc(a, 1u << 20); /* its own block */
+  char *small2 = lt_arena_alloc(a, 100);
+  assert_non_null(small);
+  assert_non_null(big);
+  assert_non_null(small2);
+  memset(big, 1, 1u << 20);
+  memset(small2, 2, 100);
+  assert_int_equal(big[0], 1);
+  assert_null(lt_arena_calloc(a, SIZE_MAX / 2, 4)); /* overflow */
+  lt_arena_destroy(a);
+}
+
+static void buf_cap_is_enforced(void **st) {
+  lt_buf_t b;
+  lt_buf_init(&b, 8);
+  assert_int_equal(lt_buf_puts(&b, "12345678"), 0);
+  assert_int_equal(lt_buf_puts(&b, "9"), LT_ETOOBIG);
+  assert_int_equal(b.len, 8);
+  assert_string_equal(b.ptr, "12345678");
+  lt_buf_free(&b);
+}
+
+static void json_escaping(void **st) {
+  lt_buf_t b;
+  lt_buf_init(&b, 1 << 20);
+  const char in[] = "a\"b\\c\n\x01\xc3\xa9\xff";
+  assert_int_equal(lt_buf_json_str(&b, in, sizeof in - 1), 0);
+  assert_string_equal(b.ptr, "\"a\\\"b\\\\c\\n\\u0001\xc3\xa9\xef\xbf\xbd\"");
+  lt_buf_free(&b);
+  /* Surrogates encoded in UTF-8 and overlong forms are invalid. */
+  lt_buf_init(&b, 1 << 20);
+  assert_int_equal(lt_buf_json_str(&b, "\xed\xa0\x80\xc0\xaf", 5), 0);
+  assert_string_equal(b.ptr, "\"\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd\"");
+  lt_buf_free(&b);
+}
+
+static void hex_round_trip(void **st) {
+  uint8_t id[4] = {0xde, 0xad, 0x00, 0x1f}, back[4];
+  char hex[9];
+  lt_hex_encode(hex, id, 4);
+  assert_string_equal(hex, "dead001f");
+  assert_int_equal(lt_hex_decode(back, 4, "DEAD001F", 8), 0);
+  assert_memory_equal(id, back, 4);
+  assert_int_equal(lt_hex_decode(back, 4, "dead001", 7), LT_EDECODE);
+  assert_int_equal(lt_hex_decode(back, 4, "dead001g", 8), LT_EDECODE);
+}
+
+static size_t compress_with(int window_bits, const char *in, size_t len, unsigned char *out, size_t cap) {
+  z_stream zs = {0};
+  deflateInit2(&zs, 6, Z_DEFLATED, window_bits, 8, Z_DEFAULT_STRATEGY);
+  zs.next_in = (Bytef *)in;
+  zs.avail_in = (uInt)len;
+  zs.next_out = out;
+  zs.avail_out = (uInt)cap;
+  deflate(&zs, Z_FINISH);
+  size_t n = cap - zs.avail_out;
+  deflateEnd(&zs);
+  return n;
+}
+
+static void inflate_all_encodings(void **st) {
+  const char text[] = "the quick brown fox jumps over the lazy dog, again and again and again";
+  unsigned char z[512];
+  int windows[] = {15 + 16, 15, -15};
+  lt_encoding_t encs[] = {LT_ENC_GZIP, LT_ENC_DEFLATE, LT_ENC_DEFLATE};
+  for (int i = 0; i < 3; i++) {
+    size_t n = compress_with(windows[i], text, sizeof text - 1, z, sizeof z);
+    lt_buf_t out;
+    lt_buf_init(&out, 1 << 20);
+    assert_int_equal(lt_inflate(encs[i], z, n, &out), 0);
+    assert_int_equal(out.len, sizeof text - 1);
+    assert_memory_equal(out.ptr, text, out.len);
+    lt_buf_free(&out);
+    /* Truncated input is corrupt, not a crash. */
+    lt_buf_init(&out, 1 << 20);
+    assert_int_equal(lt_inflate(encs[i], z, n / 2, &out), LT_EDECODE);
+    lt_buf_free(&out);
+  }
+}
+
+static void inflate_bomb_stops_at_cap(void **st) {
+  size_t len = 8u << 20;
+  char *zeros = calloc(1, len);
+  size_t cap = compressBound(len);
+  unsigned char *z = malloc(cap);
+  size_t n = compress_with(15 + 16, zeros, len, z, cap);
+  lt_buf_t out;
+  lt_buf_init(&out, 1u << 20);
+  assert_int_equal(lt_inflate(LT_ENC_GZIP, z, n, &out), LT_ETOOBIG);
+  assert_true(out.len <= 1u << 20);
+  lt_buf_free(&out);
+  lt_buf_init(&out, 4);
+  assert_int_equal(lt_inflate(LT_ENC_GZIP, "garbage!", 8, &out), LT_EDECODE);
+  lt_buf_free(&out);
+  free(zeros);
+  free(z);
+}
+
+static void errors_have_names(void **st) {
+  assert_string_equal(lt_errname(LT_ENOTFOUND), "NOTFOUND");
+  assert_string_equal(lt_strerror(LT_ETOOBIG), "input exceeds a size limit");
+  assert_string_equal(lt_strerror(0), "ok");
+}
+
+static int counter;
+static void bump(void *arg) { __atomic_add_fetch(&counter, *(int *)arg, __ATOMIC_SEQ_CST); }
+
+static void workq_runs_everything_and_caps(void **st) {
+  lt_workq_t *q;
+  assert_int_equal(lt_workq_start(2, 1000, &q), 0);
+  int one = 1;
+  for (int i = 0; i < 500; i++) assert_int_equal(lt_workq_submit(q, bump, &one), 0);
+  lt_workq_stop(q); /* runs what is queued before joining */
+  assert_int_equal(counter, 500);
+  assert_int_equal(lt_workq_start(0, 1, &q), 0);
+  lt_workq_stop(q);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+    cmocka_unit_test(arena_caps_and_aligns),
+    cmocka_unit_test(arena_big_allocations),
+    cmocka_unit_test(buf_cap_is_enforced),
+    cmocka_unit_test(json_escaping),
+    cmocka_unit_test(hex_round_trip),
+    cmocka_unit_test(inflate_all_encodings),
+    cmocka_unit_test(inflate_bomb_stops_at_cap),
+    cmocka_unit_test(errors_have_names),
+    cmocka_unit_test(workq_runs_everything_and_caps),
+  };
+  return cmocka_run_group_tests_name("core", tests, NULL, NULL);
+}

@@ -1,0 +1,678 @@
+/* Unit tests for the semantic-convention mapping (model/semconv.h): one
+ * span per dialect and shape built as decoded OTLP structures, with the
+ * canonical fields and JSON payloads checked byte for byte. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "core/arena.h"
+#include "core/err.h"
+#include "model/semconv.h"
+
+/* ---- building decoded OTLP by hand ---------------------------------------------- */
+
+#define S(x) ((lt_val_t){.type = LT_VAL_STR, .u.s = LT_STR(x)})
+#define I(x) ((lt_val_t){.type = LT_VAL_INT, .u.i = (x)})
+#define D(x) ((lt_val_t){.type = LT_VAL_DOUBLE, .u.d = (x)})
+#define B(x) ((lt_val_t){.type = LT_VAL_BOOL, .u.b = (x)})
+#define COUNT_OF(T, ...) (sizeof((T[]){__VA_ARGS__}) / sizeof(T))
+#define ARR(...) \
+  ((lt_val_t){.type = LT_VAL_ARRAY, .u.arr = {(lt_val_t[]){__VA_ARGS__}, COUNT_OF(lt_val_t, __VA_ARGS__)}})
+#define KVL(...) \
+  ((lt_val_t){.type = LT_VAL_KVLIST, .u.kv = {(lt_kv_t[]){__VA_ARGS__}, COUNT_OF(lt_kv_t, __VA_ARGS__)}})
+#define KV(k, v) {LT_STR(k), v}
+#define ATTRS(...) ((lt_attrs_t){(lt_kv_t[]){__VA_ARGS__}, COUNT_OF(lt_kv_t, __VA_ARGS__)})
+#define EVENT(n, t, ...) {(t), LT_STR(n), ATTRS(__VA_ARGS__)}
+#define NO_ATTRS ((lt_attrs_t){NULL, 0})
+
+static const lt_otlp_scope_t scope = {LT_STR("openinference.instrumentation.openai"), LT_STR("1.0"), {NULL, 0}};
+
+static lt_otlp_span_t mkspan(lt_attrs_t attrs) {
+  lt_otlp_span_t s;
+  memset(&s, 0, sizeof s);
+  for (int i = 0; i < 16; i++) s.trace_id[i] = (uint8_t)(i + 1);
+  for (int i = 0; i < 8; i++) s.span_id[i] = (uint8_t)(0xa0 + i);
+  s.name = LT_STR("span");
+  s.kind = 3;
+  s.start_ns = 1000;
+  s.end_ns = 5000;
+  s.attrs = attrs;
+  return s;
+}
+
+/* Asserts a slice equals want (NULL: empty), showing both when not. */
+static void eq(lt_str_t s, const char *want) {
+  size_t n = want ? strlen(want) : 0;
+  bool same = s.len == n && (n == 0 || memcmp(s.ptr, want, n) == 0);
+  if (!same) fprintf(stderr, "got:  %.*s\nwant: %s\n", (int)s.len, s.len ? s.ptr : "", want ? want : "(empty)");
+  assert_true(same);
+}
+
+static lt_arena_t *arena;
+static lt_semconv_resource_t res;
+
+static int setup(void **st) {
+  arena = lt_arena_create(64u << 20);
+  if (!arena) return -1;
+  static lt_attrs_t rattrs;
+  rattrs = ATTRS(KV("service.name", S("chatbot")), KV("deployment.environment.name", S("prod")),
+                 KV("service.version", S("1.2.3")));
+  return lt_semconv_resource(arena, &rattrs, &res) == 0 ? 0 : -1;
+}
+
+static int teardown(void **st) {
+  lt_arena_destroy(arena);
+  arena = NULL;
+  return 0;
+}
+
+static lt_span_t map(const lt_otlp_span_t *in) {
+  lt_span_t out;
+  assert_int_equal(lt_semconv_span(arena, &res, &scope, in, &out), 0);
+  return out;
+}
+
+/* ---- spans ------------------------------------------------------------------------------ */
+
+static void resource_context(void **st) {
+  eq(res.service, "chatbot");
+  eq(res.environment, "prod");
+  eq(res.release, "1.2.3");
+  eq(res.resource_json, "{\"service.name\":\"chatbot\",\"deployment.environment.name\":\"prod\","
+                        "\"service.version\":\"1.2.3\"}");
+  lt_semconv_resource_t empty;
+  assert_int_equal(lt_semconv_resource(arena, NULL, &empty), 0);
+  eq(empty.resource_json, NULL);
+  eq(empty.service, NULL);
+}
+
+static void openinference_llm(void **st) {
+  lt_otlp_span_t in = mkspan(ATTRS(
+      KV("openinference.span.kind", S("LLM")), KV("llm.model_name", S("gpt-4o-mini")),
+      KV("llm.provider", S("azure")), KV("llm.system", S("openai")),
+      KV("llm.input_messages.0.message.role", S("system")),
+      KV("llm.input_messages.0.message.content", S("Be brief.")),
+      KV("llm.input_messages.1.message.role", S("user")),
+      KV("llm.input_messages.1.message.contents.0.message_content.type", S("text")),
+      KV("llm.input_messages.1.message.contents.0.message_content.text", S("What is in this image?")),
+      KV("llm.input_messages.1.message.contents.1.message_content.type", S("image")),
+      KV("llm.input_messages.1.message.contents.1.message_content.image.image.url", S("https://x/cat.png")),
+      /* index 10 sorts before 2 as text; messages must come out in numeric order */
+      KV("llm.input_messages.10.message.role", S("tool")),
+      KV("llm.input_messages.10.message.content", S("18C")),
+      KV("llm.input_messages.10.message.tool_call_id", S("call_0")),
+      KV("llm.input_messages.2.message.role", S("user")), KV("llm.input_messages.2.message.content", S("two")),
+      KV("llm.output_messages.0.message.role", S("assistant")),
+      KV("llm.output_messages.0.message.tool_calls.0.tool_call.id", S("call_1")),
+      KV("llm.output_messages.0.message.tool_calls.0.tool_call.function.name", S("get_weather")),
+      KV("llm.output_messages.0.message.tool_calls.0.tool_call.function.arguments", S("{\"city\":\"Paris\"}")),
+      KV("llm.token_count.prompt", I(12)), KV("llm.token_count.completion", I(5)),
+      KV("llm.token_count.prompt_details.cache_read", I(4)),
+      KV("llm.token_count.completion_details.reasoning", I(2)), KV("llm.cost.total", D(0.0066)),
+      KV("llm.cost.prompt", D(0.0021)), KV("llm.finish_reason", S("tool_calls")),
+      KV("llm.prompt_template.version", S("v2")), KV("session.id", S("s1")), KV("user.id", I(42)),
+      KV("metadata", S("{\"team\":\"search\",\"n\":1}")), KV("tag.tags", ARR(S("a"), S("b"))),
+      KV("input.value", S("What is in this image?")), KV("deployment.environment", S("staging"))));
+  lt_span_t s = map(&in);
+  assert_int_equal(s.kind, LT_KIND_LLM);
+  assert_int_equal(s.otel_kind, 3);
+  assert_int_equal(s.start_ns, 1000);
+  assert_int_equal(s.end_ns, 5000);
+  assert_int_equal(s.status, LT_STATUS_UNSET);
+  assert_memory_equal(s.trace_id, in.trace_id, 16);
+  assert_memory_equal(s.span_id, in.span_id, 8);
+  assert_false(s.has_parent);
+  eq(s.name, "span");
+  eq(s.scope, "openinference.instrumentation.openai");
+  eq(s.service, "chatbot");
+  eq(s.environment, "staging"); /* the span's value beats the resource's */
+  eq(s.release, "1.2.3");
+  eq(s.request_model, "gpt-4o-mini");
+  eq(s.response_model, "gpt-4o-mini");
+  eq(s.provider, "azure");
+  eq(s.operation, NULL);
+  assert_int_equal(s.tokens[LT_TOK_INPUT], 12);
+  assert_int_equal(s.tokens[LT_TOK_OUTPUT], 5);
+  assert_int_equal(s.tokens[LT_TOK_TOTAL], 17); /* not reported: input + output */
+  assert_int_equal(s.tokens[LT_TOK_CACHE_READ], 4);
+  assert_int_equal(s.tokens[LT_TOK_CACHE_WRITE], -1);
+  assert_int_equal(s.tokens[LT_TOK_REASONING], 2);
+  assert_int_equal(s.cost_source, LT_COST_REPORTED);
+  assert_int_equal(s.cost_total, 6600000);
+  assert_int_equal(s.cost_input, 2100000);
+  assert_int_equal(s.cost_output, -1);
+  assert_int_equal(s.ttft_ns, -1);
+  eq(s.finish_reason, "tool_calls");
+  eq(s.prompt_version, "v2");
+  eq(s.session_id, "s1");
+  eq(s.user_id, "42");
+  eq(s.tags, "[\"a\",\"b\"]");
+  eq(s.metadata, "{\"team\":\"search\",\"n\":1}");
+  eq(s.input, "What is in this image?");
+  eq(s.input_messages,
+     "[{\"role\":\"system\",\"content\":\"Be brief.\"},"
+     "{\"role\":\"user\",\"content\":[{\"type\":\"text\",\"text\":\"What is in this image?\"},"
+     "{\"type\":\"image\",\"url\":\"https://x/cat.png\"}]},"
+     "{\"role\":\"user\",\"content\":\"two\"},"
+     "{\"role\":\"tool\",\"content\":\"18C\",\"tool_call_id\":\"call_0\"}]");
+  eq(s.output_messages, "[{\"role\":\"assistant\",\"tool_calls\":[{\"id\":\"call_1\",\"name\":\"get_weather\","
+                        "\"arguments\":\"{\\\"city\\\":\\\"Paris\\\"}\"}]}]");
+  eq(s.output, "get_weather({\"city\":\"Paris\"})"); /* from the messages */
+  eq(s.documents, NULL);
+  eq(s.resource, res.resource_json.ptr);
+  eq(s.events, NULL);
+  eq(s.links, NULL);
+  /* raw attributes are kept, typed, in their order */
+  assert_non_null(strstr(s.attributes.ptr, "{\"openinference.span.kind\":\"LLM\",\"llm.model_name\":\"gpt-4o-mini\","));
+  assert_non_null(strstr(s.attributes.ptr, "\"llm.cost.total\":0.0066,"));
+  assert_non_null(strstr(s.attributes.ptr, "\"tag.tags\":[\"a\",\"b\"],"));
+  assert_null(strstr(s.attributes.ptr, "lanterna.warnings"));
+}
+
+static void openinference_retriever(void **st) {
+  lt_otlp_span_t in = mkspan(ATTRS(
+      KV("openinference.span.kind", S("RETRIEVER")), KV("input.value", S("capital of France")),
+      KV("retrieval.documents.0.document.id", S("doc-1")),
+      KV("retrieval.documents.0.document.content", S("Paris is the capital.")),
+      KV("retrieval.documents.0.document.score", D(0.98)),
+      KV("retrieval.documents.0.document.metadata", S("{\"source\":\"wiki\"}")),
+      KV("retrieval.documents.1.document.id", I(7)),
+      KV("retrieval.documents.1.document.content", S("France is in Europe.")),
+      KV("retrieval.documents.1.document.score", I(1)),
+      KV("retrieval.documents.1.document.metadata", S("{'author': 'John Doe'}")),
+      KV("retrieval.documents.2.document.content", S("Lyon is big.")),
+      KV("retrieval.documents.2.document.score", S("not a score"))));
+  lt_span_t s = map(&in);
+  assert_int_equal(s.kind, LT_KIND_RETRIEVER);
+  eq(s.input, "capital of France");
+  eq(s.documents, "[{\"id\":\"doc-1\",\"content\":\"Paris is the capital.\",\"score\":0.98,"
+                  "\"metadata\":{\"source\":\"wiki\"}},"
+                  "{\"id\":\"7\",\"content\":\"France is in Europe.\",\"score\":1.0,"
+                  "\"metadata\":\"{'author': 'John Doe'}\"},"
+                  "{\"content\":\"Lyon is big.\"}]");
+  eq(s.input_messages, NULL);
+  eq(s.output, NULL);
+  eq(s.request_model, NULL);
+  assert_int_equal(s.tokens[LT_TOK_TOTAL], -1);
+  assert_int_equal(s.cost_source, LT_COST_UNKNOWN);
+  assert_int_equal(s.cost_total, 0);
+
+  /* GenAI's own form: one JSON attribute; unusable elements are skipped */
+  lt_otlp_span_t in2 = mkspan(ATTRS(
+      KV("gen_ai.operation.name", S("retrieval")),
+      KV("gen_ai.retrieval.documents", S("[{\"id\":\"d1\",\"score\":0.9},{\"id\":2,\"score\":\"x\","
+                                         "\"content\":\"c\"},5]"))));
+  lt_span_t s2 = map(&in2);
+  assert_int_equal(s2.kind, LT_KIND_RETRIEVER);
+  eq(s2.documents, "[{\"id\":\"d1\",\"score\":0.9},{\"id\":\"2\",\"content\":\"c\"}]");
+}
+
+static void genai_current_chat(void **st) {
+  /* input messages as a JSON string, output messages structured, as the
+   * spec allows either */
+  lt_val_t out_msgs = ARR(KVL(KV("role", S("assistant")),
+                              KV("parts", ARR(KVL(KV("type", S("text")), KV("content", S("It is rainy."))))),
+                              KV("finish_reason", S("stop"))));
+  lt_otlp_span_t in = mkspan(ATTRS(
+      KV("gen_ai.operation.name", S("chat")), KV("gen_ai.provider.name", S("openai")),
+      KV("gen_ai.request.model", S("gpt-4o")), KV("gen_ai.response.model", S("gpt-4o-2024-08-06")),
+      KV("gen_ai.system_instructions", S("[{\"type\":\"text\",\"content\":\"You are a weather bot.\"}]")),
+      KV("gen_ai.input.messages",
+         S("[{\"role\":\"user\",\"parts\":[{\"type\":\"text\",\"content\":\"Weather in Paris?\"},"
+           "{\"type\":\"uri\",\"modality\":\"image\",\"uri\":\"https://x/sky.png\"}]},"
+           "{\"role\":\"assistant\",\"parts\":[{\"type\":\"tool_call\",\"id\":\"call_1\",\"name\":\"get_weather\","
+           "\"arguments\":{\"location\":\"Paris\"}}]},"
+           "{\"role\":\"tool\",\"parts\":[{\"type\":\"tool_call_response\",\"id\":\"call_1\","
+           "\"response\":\"rainy, 57\xc2\xb0" "F\"}]}]")),
+      KV("gen_ai.output.messages", out_msgs), KV("gen_ai.usage.input_tokens", I(100)),
+      KV("gen_ai.usage.output_tokens", I(20)), KV("gen_ai.usage.cache_read.input_tokens", I(50)),
+      KV("gen_ai.usage.cache_creation.input_tokens", I(10)),
+      KV("gen_ai.usage.reasoning.output_tokens", I(8)), KV("gen_ai.response.finish_reasons", ARR(S("length"))),
+      KV("gen_ai.response.time_to_first_chunk", D(0.25)), KV("gen_ai.conversation.id", S("conv_1")),
+      KV("gen_ai.prompt.name", S("weather"))));
+  lt_span_t s = map(&in);
+  assert_int_equal(s.kind, LT_KIND_LLM);
+  eq(s.operation, "chat");
+  eq(s.provider, "openai");
+  eq(s.request_model, "gpt-4o");
+  eq(s.response_model, "gpt-4o-2024-08-06");
+  assert_int_equal(s.tokens[LT_TOK_INPUT], 100);
+  assert_int_equal(s.tokens[LT_TOK_OUTPUT], 20);
+  assert_int_equal(s.tokens[LT_TOK_TOTAL], 120);
+  assert_int_equal(s.tokens[LT_TOK_CACHE_READ], 50);
+  assert_int_equal(s.tokens[LT_TOK_CACHE_WRITE], 10);
+  assert_int_equal(s.tokens[LT_TOK_REASONING], 8);
+  assert_int_equal(s.ttft_ns, 250000000);
+  eq(s.finish_reason, "length"); /* the attribute beats the message's */
+  eq(s.session_id, "conv_1");
+  eq(s.prompt_name, "weather");
+  eq(s.environment, "prod"); /* from the resource */
+  eq(s.input_messages,
+     "[{\"role\":\"system\",\"content\":\"You are a weather bot.\"},"
+     "{\"role\":\"user\",\"content\":[{\"type\":\"text\",\"text\":\"Weather in Paris?\"},"
+     "{\"type\":\"image\",\"url\":\"https://x/sky.png\"}]},"
+     "{\"role\":\"assistant\",\"tool_calls\":[{\"id\":\"call_1\",\"name\":\"get_weather\","
+     "\"arguments\":\"{\\\"location\\\":\\\"Paris\\\"}\"}]},"
+     "{\"role\":\"tool\",\"content\":\"rainy, 57\xc2\xb0" "F\",\"tool_call_id\":\"call_1\"}]");
+  eq(s.input, "You are a weather bot.\nWeather in Paris?\nget_weather({\"location\":\"Paris\"})\n"
+              "rainy, 57\xc2\xb0" "F");
+  eq(s.output_messages, "[{\"role\":\"assistant\",\"content\":\"It is rainy.\"}]");
+  eq(s.output, "It is rainy.");
+  /* structured attribute values stay structured in the raw JSON */
+  assert_non_null(strstr(s.attributes.ptr, "\"gen_ai.output.messages\":[{\"role\":\"assistant\",\"parts\":["));
+}
+
+static void genai_finish_reason_from_messages_and_json_string(void **st) {
+  lt_otlp_span_t in = mkspan(ATTRS(
+      KV("gen_ai.operation.name", S("text_completion")),
+      KV("gen_ai.output.messages", S("[{\"role\":\"assistant\",\"parts\":[{\"type\":\"text\",\"content\":\"a\"},"
+                                     "{\"type\":\"text\",\"content\":\"b\"}],\"finish_reason\":\"stop\"}]"))));
+  lt_span_t s = map(&in);
+  assert_int_equal(s.kind, LT_KIND_LLM);
+  eq(s.finish_reason, "stop");
+  eq(s.output_messages, "[{\"role\":\"assistant\",\"content\":[{\"type\":\"text\",\"text\":\"a\"},"
+                        "{\"type\":\"text\",\"text\":\"b\"}]}]");
+  eq(s.output, "a\nb");
+
+  lt_otlp_span_t in2 = mkspan(ATTRS(KV("gen_ai.response.finish_reasons", S("[\"content_filter\",\"stop\"]")),
+                                    KV("gen_ai.system", S("anthropic"))));
+  lt_span_t s2 = map(&in2);
+  eq(s2.finish_reason, "content_filter");
+  eq(s2.provider, "anthropic");
+  assert_int_equal(s2.kind, LT_KIND_UNKNOWN);
+}
+
+static void genai_older_flattened(void **st) {
+  lt_otlp_span_t in = mkspan(ATTRS(
+      KV("gen_ai.system", S("openai")), KV("gen_ai.request.model", S("gpt-3.5-turbo")),
+      KV("gen_ai.prompt.0.role", S("user")), KV("gen_ai.prompt.0.content", S("Hi")),
+      KV("gen_ai.prompt.1.role", S("tool")), KV("gen_ai.prompt.1.content", S("42")),
+      KV("gen_ai.prompt.1.tool_call_id", S("c9")), KV("gen_ai.completion.0.role", S("assistant")),
+      KV("gen_ai.completion.0.content", S("Hello!")), KV("gen_ai.completion.0.finish_reason", S("stop")),
+      KV("gen_ai.completion.0.tool_calls.0.id", S("c1")), KV("gen_ai.completion.0.tool_calls.0.name", S("f")),
+      KV("gen_ai.completion.0.tool_calls.0.arguments", S("{\"x\":1}")),
+      KV("gen_ai.usage.prompt_tokens", I(3)), KV("gen_ai.usage.completion_tokens", I(2)),
+      KV("llm.usage.total_tokens", I(6)), KV("gen_ai.user", S("u7"))));
+  lt_span_t s = map(&in);
+  assert_int_equal(s.kind, LT_KIND_LLM); /* from the model attribute */
+  eq(s.provider, "openai");
+  eq(s.request_model, "gpt-3.5-turbo");
+  eq(s.response_model, NULL);
+  assert_int_equal(s.tokens[LT_TOK_INPUT], 3);
+  assert_int_equal(s.tokens[LT_TOK_OUTPUT], 2);
+  assert_int_equal(s.tokens[LT_TOK_TOTAL], 6); /* reported wins over the sum */
+  eq(s.user_id, "u7");
+  eq(s.finish_reason, "stop");
+  eq(s.input_messages, "[{\"role\":\"user\",\"content\":\"Hi\"},"
+                       "{\"role\":\"tool\",\"content\":\"42\",\"tool_call_id\":\"c9\"}]");
+  eq(s.input, "Hi\n42");
+  eq(s.output_messages, "[{\"role\":\"assistant\",\"content\":\"Hello!\","
+                        "\"tool_calls\":[{\"id\":\"c1\",\"name\":\"f\",\"arguments\":\"{\\\"x\\\":1}\"}]}]");
+  eq(s.output, "Hello!\nf({\"x\":1})");
+}
+
+static void genai_events(void **st) {
+  lt_val_t choice_msg = KVL(KV("content", S("done")));
+  lt_otlp_event_t evs[] = {
+      EVENT("gen_ai.system.message", 1001, KV("gen_ai.system", S("openai")), KV("content", S("sys"))),
+      EVENT("gen_ai.user.message", 1002, KV("content", S("hi"))),
+      EVENT("gen_ai.assistant.message", 1003,
+            KV("tool_calls", S("[{\"id\":\"c1\",\"type\":\"function\",\"function\":{\"name\":\"f\","
+                               "\"arguments\":\"{}\"}}]"))),
+      EVENT("gen_ai.tool.message", 1004, KV("content", S("42")), KV("id", S("c1"))),
+      /* Azure SDKs pack the body as JSON in gen_ai.event.content */
+      EVENT("gen_ai.user.message", 1005,
+            KV("gen_ai.event.content", S("{\"content\":[{\"type\":\"text\",\"text\":\"packed\"},"
+                                         "{\"type\":\"image_url\",\"image_url\":{\"url\":\"u\"}}],"
+                                         "\"role\":\"user\"}"))),
+      EVENT("First Token Stream Event", 1100, KV("x", I(1))),
+      EVENT("gen_ai.choice", 1200, KV("index", I(0)), KV("finish_reason", S("stop")), KV("message", choice_msg)),
+      EVENT("exception", 1300, KV("exception.type", S("ValueError")), KV("exception.message", S("boom"))),
+  };
+  lt_otlp_span_t in = mkspan(ATTRS(KV("gen_ai.operation.name", S("chat"))));
+  in.events = evs;
+  in.n_events = sizeof evs / sizeof evs[0];
+  in.status_code = 2;
+  lt_span_t s = map(&in);
+  assert_int_equal(s.status, LT_STATUS_ERROR);
+  eq(s.status_message, "boom");
+  assert_int_equal(s.ttft_ns, 100);
+  eq(s.finish_reason, "stop");
+  eq(s.input_messages, "[{\"role\":\"system\",\"content\":\"sys\"},{\"role\":\"user\",\"content\":\"hi\"},"
+                       "{\"role\":\"assistant\",\"tool_calls\":[{\"id\":\"c1\",\"name\":\"f\",\"arguments\":\"{}\"}]},"
+                       "{\"role\":\"tool\",\"content\":\"42\",\"tool_call_id\":\"c1\"},"
+                       "{\"role\":\"user\",\"content\":[{\"type\":\"text\",\"text\":\"packed\"},"
+                       "{\"type\":\"image\",\"url\":\"u\"}]}]");
+  eq(s.output_messages, "[{\"role\":\"assistant\",\"content\":\"done\"}]");
+  eq(s.output, "done");
+  eq(s.events, "[{\"name\":\"gen_ai.system.message\",\"time_ns\":1001,\"attributes\":{\"gen_ai.system\":\"openai\","
+               "\"content\":\"sys\"}},{\"name\":\"gen_ai.user.message\",\"time_ns\":1002,\"attributes\":"
+               "{\"content\":\"hi\"}},{\"name\":\"gen_ai.assistant.message\",\"time_ns\":1003,\"attributes\":"
+               "{\"tool_calls\":\"[{\\\"id\\\":\\\"c1\\\",\\\"type\\\":\\\"function\\\",\\\"function\\\":"
+               "{\\\"name\\\":\\\"f\\\",\\\"arguments\\\":\\\"{}\\\"}}]\"}},{\"name\":\"gen_ai.tool.message\","
+               "\"time_ns\":1004,\"attributes\":{\"content\":\"42\",\"id\":\"c1\"}},{\"name\":"
+               "\"gen_ai.user.message\",\"time_ns\":1005,\"attributes\":{\"gen_ai.event.content\":\"{\\\"content\\\":"
+               "[{\\\"type\\\":\\\"text\\\",\\\"text\\\":\\\"packed\\\"},{\\\"type\\\":\\\"image_url\\\","
+               "\\\"image_url\\\":{\\\"url\\\":\\\"u\\\"}}],\\\"role\\\":\\\"user\\\"}\"}},{\"name\":"
+               "\"First Token Stream Event\",\"time_ns\":1100,\"attributes\":{\"x\":1}},{\"name\":\"gen_ai.choice\","
+               "\"time_ns\":1200,\"attributes\":{\"index\":0,\"finish_reason\":\"stop\",\"message\":"
+               "{\"content\":\"done\"}}},{\"name\":\"exception\",\"time_ns\":1300,\"attributes\":"
+               "{\"exception.type\":\"ValueError\",\"exception.message\":\"boom\"}}]");
+
+  /* attributes win over events; the status message from OTLP wins over the exception */
+  lt_otlp_span_t in2 = mkspan(ATTRS(KV("gen_ai.input.messages", S("[{\"role\":\"user\",\"content\":\"attr\"}]"))));
+  in2.events = evs;
+  in2.n_events = sizeof evs / sizeof evs[0];
+  in2.status_code = 2;
+  in2.status_message = LT_STR("explicit");
+  lt_span_t s2 = map(&in2);
+  eq(s2.input_messages, "[{\"role\":\"user\",\"content\":\"attr\"}]");
+  eq(s2.status_message, "explicit");
+  in2.status_code = 1;
+  in2.status_message = LT_STR_NULL;
+  s2 = map(&in2);
+  assert_int_equal(s2.status, LT_STATUS_OK);
+  eq(s2.status_message, NULL); /* an OK span's handled exception is not its error */
+}
+
+static void tool_span_and_links(void **st) {
+  lt_otlp_link_t links[] = {{{0}, {0}, LT_STR("k=v"), ATTRS(KV("rel", S("follows")))}};
+  links[0].trace_id[15] = 0xff;
+  links[0].span_id[0] = 0x01;
+  lt_otlp_span_t in = mkspan(ATTRS(KV("gen_ai.operation.name", S("execute_tool")),
+                                   KV("gen_ai.tool.name", S("get_weather")),
+                                   KV("gen_ai.tool.call.arguments", KVL(KV("location", S("Paris")), KV("days", I(2)))),
+                                   KV("gen_ai.tool.call.result", S("rainy"))));
+  in.links = links;
+  in.n_links = 1;
+  in.has_parent = true;
+  in.parent_span_id[7] = 9;
+  lt_span_t s = map(&in);
+  assert_int_equal(s.kind, LT_KIND_TOOL);
+  assert_true(s.has_parent);
+  assert_int_equal(s.parent_span_id[7], 9);
+  eq(s.input, "{\"location\":\"Paris\",\"days\":2}");
+  eq(s.output, "rainy");
+  eq(s.input_messages, NULL);
+  eq(s.request_model, NULL);
+  eq(s.links, "[{\"trace_id\":\"000000000000000000000000000000ff\",\"span_id\":\"0100000000000000\","
+              "\"trace_state\":\"k=v\",\"attributes\":{\"rel\":\"follows\"}}]");
+}
+
+static void kind_precedence(void **st) {
+  const struct {
+    lt_attrs_t attrs;
+    lt_kind_t want;
+    bool warns;
+  } cases[] = {
+      {{(lt_kv_t[]){KV("openinference.span.kind", S("chain")), KV("gen_ai.operation.name", S("chat"))}, 2},
+       LT_KIND_CHAIN, false},
+      {{(lt_kv_t[]){KV("gen_ai.operation.name", S("embeddings")), KV("gen_ai.request.model", S("m"))}, 2},
+       LT_KIND_EMBEDDING, false},
+      {{(lt_kv_t[]){KV("gen_ai.operation.name", S("retrieval"))}, 1}, LT_KIND_RETRIEVER, false},
+      {{(lt_kv_t[]){KV("gen_ai.operation.name", S("invoke_agent"))}, 1}, LT_KIND_AGENT, false},
+      {{(lt_kv_t[]){KV("gen_ai.operation.name", S("create_agent"))}, 1}, LT_KIND_AGENT, false},
+      {{(lt_kv_t[]){KV("gen_ai.operation.name", S("invoke_workflow"))}, 1}, LT_KIND_CHAIN, false},
+      {{(lt_kv_t[]){KV("gen_ai.operation.name", S("generate_content"))}, 1}, LT_KIND_LLM, false},
+      /* a custom operation leaves the kind to the next source */
+      {{(lt_kv_t[]){KV("gen_ai.operation.name", S("plan")), KV("gen_ai.tool.name", S("t"))}, 2}, LT_KIND_TOOL,
+       false},
+      {{(lt_kv_t[]){KV("llm.model_name", S("m")), KV("gen_ai.tool.name", S("t"))}, 2}, LT_KIND_TOOL, false},
+      {{(lt_kv_t[]){KV("llm.model_name", S("m"))}, 1}, LT_KIND_LLM, false},
+      {{(lt_kv_t[]){KV("embedding.model_name", S("e5"))}, 1}, LT_KIND_EMBEDDING, false},
+      {{(lt_kv_t[]){KV("openinference.span.kind", S("GUARDRAIL"))}, 1}, LT_KIND_GUARDRAIL, false},
+      {{(lt_kv_t[]){KV("openinference.span.kind", S("bogus")), KV("gen_ai.operation.name", S("invoke_agent"))}, 2},
+       LT_KIND_AGENT, true},
+      {{(lt_kv_t[]){KV("openinference.span.kind", I(5))}, 1}, LT_KIND_UNKNOWN, true},
+      {{(lt_kv_t[]){KV("http.method", S("GET"))}, 1}, LT_KIND_UNKNOWN, false},
+      {{NULL, 0}, LT_KIND_UNKNOWN, false},
+  };
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    lt_otlp_span_t in = mkspan(cases[i].attrs);
+    lt_span_t s = map(&in);
+    if (s.kind != cases[i].want) fprintf(stderr, "case %zu: got %s\n", i, lt_kind_name(s.kind));
+    assert_int_equal(s.kind, cases[i].want);
+    bool warned = s.attributes.ptr && strstr(s.attributes.ptr, "lanterna.warnings");
+    assert_int_equal(warned, cases[i].warns);
+  }
+}
+
+static void bad_values_are_unknown_with_warnings(void **st) {
+  lt_otlp_span_t in = mkspan(ATTRS(
+      KV("gen_ai.usage.input_tokens", I(-5)), KV("gen_ai.usage.output_tokens", S("many")),
+      KV("llm.token_count.total", I(2000000000)), KV("gen_ai.usage.cache_read.input_tokens", D(1.5)),
+      KV("llm.token_count.prompt_details.cache_read", S("30")), /* decimal strings are accepted */
+      KV("llm.cost.total", D(-1.0)), KV("gen_ai.response.time_to_first_chunk", S("soon")),
+      KV("session.id", ARR(S("x"))), KV("metadata", S("{not json")), KV("tag.tags", S("[oops")),
+      KV("gen_ai.input.messages", S("[{\"role\":\"user\",")),
+      KV("gen_ai.output.messages", I(3)),
+      KV("llm.input_messages.5000.message.role", S("user")), KV("gen_ai.response.finish_reasons", ARR(I(1)))));
+  lt_span_t s = map(&in);
+  for (int t = 0; t < LT_TOK__COUNT; t++)
+    if (t != LT_TOK_CACHE_READ) assert_int_equal(s.tokens[t], -1);
+  assert_int_equal(s.tokens[LT_TOK_CACHE_READ], 30);
+  assert_int_equal(s.cost_source, LT_COST_UNKNOWN);
+  assert_int_equal(s.ttft_ns, -1);
+  eq(s.session_id, NULL);
+  eq(s.metadata, NULL);
+  eq(s.tags, NULL);
+  eq(s.input_messages, NULL);
+  eq(s.output_messages, NULL);
+  eq(s.finish_reason, NULL);
+  eq(s.attributes,
+     "{\"gen_ai.usage.input_tokens\":-5,\"gen_ai.usage.output_tokens\":\"many\","
+     "\"llm.token_count.total\":2000000000,\"gen_ai.usage.cache_read.input_tokens\":1.5,"
+     "\"llm.token_count.prompt_details.cache_read\":\"30\",\"llm.cost.total\":-1.0,"
+     "\"gen_ai.response.time_to_first_chunk\":\"soon\",\"session.id\":[\"x\"],\"metadata\":\"{not json\","
+     "\"tag.tags\":\"[oops\",\"gen_ai.input.messages\":\"[{\\\"role\\\":\\\"user\\\",\","
+     "\"gen_ai.output.messages\":3,\"llm.input_messages.5000.message.role\":\"user\","
+     "\"gen_ai.response.finish_reasons\":[1],"
+     "\"lanterna.warnings\":[\"gen_ai.usage.input_tokens: negative\","
+     "\"gen_ai.usage.output_tokens: not an integer\",\"llm.token_count.total: above 10^9\","
+     "\"gen_ai.usage.cache_read.input_tokens: not an integer\",\"llm.cost.total: negative\","
+     "\"gen_ai.response.time_to_first_chunk: not a number\","
+     "\"gen_ai.response.finish_reasons: not an array of strings\",\"session.id: not a string\","
+     "\"tag.tags: malformed JSON\",\"metadata: malformed JSON\","
+     "\"llm.input_messages: list index above 1000 ignored\",\"gen_ai.input.messages: malformed JSON\","
+     "\"gen_ai.output.messages: not a JSON array of messages\"]}");
+}
+
+static void hostile_shapes_do_not_crash(void **st) {
+  lt_val_t deep = S("leaf");
+  lt_val_t chain[100];
+  lt_kv_t kvs[100];
+  for (int i = 0; i < 100; i++) { /* nesting far past the render limit */
+    kvs[i] = (lt_kv_t){LT_STR("k"), i ? chain[i - 1] : deep};
+    chain[i] = (lt_val_t){.type = LT_VAL_KVLIST, .u.kv = {&kvs[i], 1}};
+  }
+  lt_otlp_event_t evs[] = {
+      EVENT("gen_ai.user.message", 1, KV("gen_ai.event.content", S("[1,2")), KV("content", I(5))),
+      EVENT("gen_ai.choice", 2, KV("message", S("{\"content\":{\"a\":1},\"tool_calls\":7}"))),
+      EVENT("gen_ai.content.prompt", 3, KV("gen_ai.prompt", S("[{\"role\":\"user\",\"content\":\"old\"}, 5]"))),
+  };
+  lt_otlp_span_t in = mkspan(ATTRS(
+      KV("llm.input_messages.0.message.role", KVL(KV("a", I(1)))),
+      KV("llm.input_messages.0.message.contents.99999999999999999999.message_content.text", S("x")),
+      KV("llm.input_messages.00.message.role", S("dup")), KV("llm.input_messages.x.message.role", S("nan")),
+      KV("llm.input_messages.", S("empty index")), KV("llm.input_messages.7", S("no dot")),
+      KV("llm.output_messages.0.message.tool_calls.0.tool_call.function.arguments", chain[99]),
+      KV("gen_ai.output.messages", S("{\"role\":\"assistant\"}")),
+      KV("retrieval.documents.0.document.metadata", chain[99]),
+      KV("bytes", ((lt_val_t){.type = LT_VAL_BYTES, .u.s = {"\x00\xff", 2}})),
+      KV("nan", D(NAN)), KV("empty", ((lt_val_t){.type = LT_VAL_EMPTY})), KV("deep", chain[99]),
+      KV("\xff\xfe", S("bad utf8 \xc3")), KV("gen_ai.request.model", S(""))));
+  in.events = evs;
+  in.n_events = 3;
+  lt_span_t s = map(&in);
+  assert_non_null(s.attributes.ptr);
+  assert_non_null(strstr(s.attributes.ptr, "\"bytes\":\"AP8=\",\"nan\":null,\"empty\":null,"));
+  assert_non_null(strstr(s.attributes.ptr, "\"\xef\xbf\xbd\xef\xbf\xbd\":\"bad utf8 \xef\xbf\xbd\""));
+  eq(s.input_messages, "[{\"role\":\"{\\\"a\\\":1}\"}]");
+  eq(s.request_model, NULL);
+  assert_int_equal(s.kind, LT_KIND_UNKNOWN);
+  /* rendering stops at the nesting limit: 63 levels fit below the array,
+   * the document and its metadata object */
+  char want[1024] = "[{\"metadata\":";
+  for (int i = 0; i < 63; i++) strcat(want, "{\"k\":");
+  strcat(want, "null");
+  for (int i = 0; i < 63; i++) strcat(want, "}");
+  strcat(want, "}]");
+  eq(s.documents, want);
+
+  /* events alone: the malformed packed body is ignored, odd shapes skipped */
+  lt_otlp_span_t in2 = mkspan(NO_ATTRS);
+  in2.events = evs;
+  in2.n_events = 3;
+  lt_span_t s2 = map(&in2);
+  eq(s2.input_messages, "[{\"role\":\"user\",\"content\":\"5\"},{\"role\":\"user\",\"content\":\"old\"}]");
+  eq(s2.output_messages, "[{\"role\":\"assistant\",\"content\":\"{\\\"a\\\":1}\"}]");
+  eq(s2.attributes, NULL);
+}
+
+static void arena_exhaustion_is_an_error(void **st) {
+  lt_arena_t *small = lt_arena_create(256);
+  assert_non_null(small);
+  lt_otlp_span_t in = mkspan(ATTRS(KV("input.value", S("a fairly long input value that will not fit in the arena "
+                                                       "once the attributes are rendered as JSON too")),
+                                   KV("gen_ai.input.messages", S("[{\"role\":\"user\",\"content\":\"hi\"}]"))));
+  lt_span_t s;
+  assert_int_equal(lt_semconv_span(small, &res, &scope, &in, &s), LT_ETOOBIG);
+  lt_arena_destroy(small);
+}
+
+/* ---- logs, points, raw JSON ----------------------------------------------------------- */
+
+static void log_mapping(void **st) {
+  lt_otlp_log_t in;
+  memset(&in, 0, sizeof in);
+  in.observed_ns = 77;
+  in.severity_number = 9;
+  in.severity_text = LT_STR("INFO");
+  in.body = KVL(KV("content", S("hi")), KV("role", S("user")));
+  in.attrs = ATTRS(KV("event.name", S("gen_ai.user.message")), KV("gen_ai.system", S("openai")));
+  in.has_trace = in.has_span = true;
+  in.trace_id[0] = 1;
+  in.span_id[7] = 2;
+  lt_log_t out;
+  assert_int_equal(lt_semconv_log(arena, &res, &scope, &in, &out), 0);
+  assert_int_equal(out.time_ns, 77); /* no event time: the observed time */
+  assert_int_equal(out.severity_number, 9);
+  assert_true(out.has_trace && out.has_span);
+  assert_int_equal(out.trace_id[0], 1);
+  assert_int_equal(out.span_id[7], 2);
+  eq(out.severity_text, "INFO");
+  eq(out.event_name, "gen_ai.user.message");
+  eq(out.body, "{\"content\":\"hi\",\"role\":\"user\"}");
+  eq(out.attributes, "{\"event.name\":\"gen_ai.user.message\",\"gen_ai.system\":\"openai\"}");
+  eq(out.resource, res.resource_json.ptr);
+  eq(out.service, "chatbot");
+  eq(out.scope, "openinference.instrumentation.openai");
+
+  in.time_ns = 50;
+  in.event_name = LT_STR("gen_ai.choice"); /* the LogRecord field beats the attribute */
+  in.body = S("plain");
+  assert_int_equal(lt_semconv_log(arena, NULL, NULL, &in, &out), 0);
+  assert_int_equal(out.time_ns, 50);
+  eq(out.event_name, "gen_ai.choice");
+  eq(out.body, "\"plain\"");
+  eq(out.service, NULL);
+
+  in.body = (lt_val_t){.type = LT_VAL_EMPTY};
+  in.attrs = NO_ATTRS;
+  assert_int_equal(lt_semconv_log(arena, NULL, NULL, &in, &out), 0);
+  eq(out.body, NULL);
+  eq(out.attributes, NULL);
+}
+
+static void point_mapping(void **st) {
+  uint64_t buckets[] = {1, 2, 3};
+  double bounds[] = {0.5, 1.0};
+  lt_otlp_point_t hp;
+  memset(&hp, 0, sizeof hp);
+  hp.attrs = ATTRS(KV("gen_ai.token.type", S("input")));
+  hp.start_ns = 10;
+  hp.time_ns = 20;
+  hp.count = 6;
+  hp.sum = 3.75;
+  hp.min = 0.1;
+  hp.max = 2.5;
+  hp.has_sum = hp.has_min = hp.has_max = true;
+  hp.bucket_counts = buckets;
+  hp.n_buckets = 3;
+  hp.explicit_bounds = bounds;
+  hp.n_bounds = 2;
+  lt_otlp_metric_t hm = {LT_STR("gen_ai.client.token.usage"), LT_STR("d"), LT_STR("{token}"), LT_METRIC_HISTOGRAM,
+                         1, false, &hp, 1};
+  lt_point_t out;
+  assert_int_equal(lt_semconv_point(arena, &res, &scope, &hm, &hp, &out), 0);
+  eq(out.name, "gen_ai.client.token.usage");
+  eq(out.unit, "{token}");
+  eq(out.service, "chatbot");
+  eq(out.scope, "openinference.instrumentation.openai");
+  assert_int_equal(out.type, LT_METRIC_HISTOGRAM);
+  assert_int_equal(out.temporality, 1);
+  assert_int_equal(out.start_ns, 10);
+  assert_int_equal(out.time_ns, 20);
+  assert_int_equal(out.count, 6);
+  assert_true(out.value == 3.75);
+  eq(out.attributes, "{\"gen_ai.token.type\":\"input\"}");
+  eq(out.data, "{\"bucket_counts\":[1,2,3],\"explicit_bounds\":[0.5,1.0],\"min\":0.1,\"max\":2.5,\"sum\":3.75}");
+
+  lt_otlp_point_t gp;
+  memset(&gp, 0, sizeof gp);
+  gp.value = 1.5;
+  gp.time_ns = 30;
+  lt_otlp_metric_t gm = {LT_STR("queue.depth"), LT_STR(""), LT_STR(""), LT_METRIC_GAUGE, 0, false, &gp, 1};
+  assert_int_equal(lt_semconv_point(arena, NULL, NULL, &gm, &gp, &out), 0);
+  assert_true(out.value == 1.5);
+  assert_int_equal(out.count, -1);
+  eq(out.data, NULL);
+  eq(out.attributes, NULL);
+  eq(out.unit, NULL);
+}
+
+static void raw_json_is_typed(void **st) {
+  lt_attrs_t attrs = ATTRS(KV("s", S("x\"y\n")), KV("i", I(-7)), KV("b", B(true)), KV("d", D(2.0)), KV("e", D(1e-7)),
+                           KV("big", D(1e300)), KV("pi", D(3.14159)), KV("arr", ARR(I(1), S("two"), ARR())),
+                           KV("map", KVL(KV("k", B(false)))),
+                           KV("bytes", ((lt_val_t){.type = LT_VAL_BYTES, .u.s = {"hello", 5}})));
+  lt_str_t out;
+  assert_int_equal(lt_attrs_json(arena, &attrs, &out), 0);
+  eq(out, "{\"s\":\"x\\\"y\\n\",\"i\":-7,\"b\":true,\"d\":2.0,\"e\":1e-07,\"big\":1e+300,\"pi\":3.14159,"
+          "\"arr\":[1,\"two\",[]],\"map\":{\"k\":false},\"bytes\":\"aGVsbG8=\"}");
+  lt_val_t v = ARR(D(0.1), I(3));
+  assert_int_equal(lt_val_json(arena, &v, &out), 0);
+  eq(out, "[0.1,3]");
+  lt_val_t e = {.type = LT_VAL_EMPTY};
+  assert_int_equal(lt_val_json(arena, &e, &out), 0);
+  eq(out, NULL);
+  lt_attrs_t none = NO_ATTRS;
+  assert_int_equal(lt_attrs_json(arena, &none, &out), 0);
+  eq(out, NULL);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(resource_context),
+      cmocka_unit_test(openinference_llm),
+      cmocka_unit_test(openinference_retriever),
+      cmocka_unit_test(genai_current_chat),
+      cmocka_unit_test(genai_finish_reason_from_messages_and_json_string),
+      cmocka_unit_test(genai_older_flattened),
+      cmocka_unit_test(genai_events),
+      cmocka_unit_test(tool_span_and_links),
+      cmocka_unit_test(kind_precedence),
+      cmocka_unit_test(bad_values_are_unknown_with_warnings),
+      cmocka_unit_test(hostile_shapes_do_not_crash),
+      cmocka_unit_test(arena_exhaustion_is_an_error),
+      cmocka_unit_test(log_mapping),
+      cmocka_unit_test(point_mapping),
+      cmocka_unit_test(raw_json_is_typed),
+  };
+  return cmocka_run_group_tests_name("semconv", tests, setup, teardown);
+}
