@@ -41,27 +41,32 @@ deps:
 	@bash scripts/deps-debian.sh
 
 $(OUT)/lanterna: $(OBJS)
-	$(CC) $(OPT) -o $@ $^ $(LDLIBS_ALL)
+	@echo "  LINK  $@"
+	@$(CC) $(OPT) -o $@ $^ $(LDLIBS_ALL)
 
 $(GEN)/%.pb-c.c $(GEN)/%.pb-c.h: proto/%.proto
 	@mkdir -p $(GEN)
-	protoc-c --proto_path=proto --c_out=$(GEN) $<
+	@echo "  PROTO $<"
+	@protoc-c --proto_path=proto --c_out=$(GEN) $<
 
 # Every object waits for the generated protobuf headers.
 $(OUT)/obj/%.o: src/%.c $(PROTO_C) | deps
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS_ALL) -MMD -MP -c -o $@ $<
+	@echo "  CC    $<"
+	@$(CC) $(CFLAGS_ALL) -MMD -MP -c -o $@ $<
 
 # Generated sources are kept (not intermediate) and every generated object
 # waits for all of them: a generated file includes the headers it imports.
-.SECONDARY: $(PROTO_C) $(PROTO_C:.c=.h)
+.SECONDARY:
 $(OUT)/obj/gen/%.o: $(GEN)/%.c $(PROTO_C)
 	@mkdir -p $(dir $@)
-	$(CC) $(filter-out -Wshadow,$(CFLAGS_ALL)) -Wno-unused-parameter -MMD -MP -c -o $@ $<
+	@echo "  CC    $<"
+	@$(CC) $(filter-out -Wshadow,$(CFLAGS_ALL)) -Wno-unused-parameter -MMD -MP -c -o $@ $<
 
 $(OUT)/tests/%: tests/unit/%.c $(LIBOBJS)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS_ALL) -o $@ $< $(LIBOBJS) $(LDLIBS_ALL) -lcmocka
+	@echo "  TEST  $@"
+	@$(CC) $(CFLAGS_ALL) -o $@ $< $(LIBOBJS) $(LDLIBS_ALL) -lcmocka
 
 -include $(OBJS:.o=.d)
 
@@ -72,14 +77,24 @@ run: all
 unit: deps $(UNITS)
 	@bash scripts/run-unit.sh $(UNITS)
 
-# Fuzz targets build with clang's libFuzzer into build/fuzz/.
+# Fuzz targets build with clang's libFuzzer into build/fuzz/: the library
+# objects once (instrumented, no main), then one small link per target.
 FUZZ_SECONDS ?= 0
 FUZZ_BIN := $(patsubst fuzz/%.c,build/fuzz/%,$(FUZZ_SRC))
-FUZZ_LIBSRCS = $(filter-out src/main.c,$(SRCS))
-build/fuzz/%: fuzz/%.c $(FUZZ_LIBSRCS) $(PROTO_C)
+FUZZ_CFLAGS = $(CSTD) -O1 -g -fsanitize=fuzzer-no-link,address,undefined -Isrc -I$(GEN) $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+FUZZ_OBJS := $(patsubst src/%.c,build/fuzz/obj/%.o,$(filter-out src/main.c,$(SRCS))) \
+             $(patsubst $(GEN)/%.c,build/fuzz/obj/gen/%.o,$(PROTO_C))
+build/fuzz/obj/gen/%.o: $(GEN)/%.c $(PROTO_C)
 	@mkdir -p $(dir $@)
-	clang $(CSTD) -O1 -g -fsanitize=fuzzer,address,undefined -Isrc -I$(GEN) \
-	  $(shell pkg-config --cflags $(PKGS)) -o $@ $< $(FUZZ_LIBSRCS) $(PROTO_C) $(LDLIBS_ALL)
+	@clang $(FUZZ_CFLAGS) -c -o $@ $<
+build/fuzz/obj/%.o: src/%.c $(PROTO_C)
+	@mkdir -p $(dir $@)
+	@echo "  CC    $< (fuzz)"
+	@clang $(FUZZ_CFLAGS) -MMD -MP -c -o $@ $<
+build/fuzz/%: fuzz/%.c $(FUZZ_OBJS)
+	@echo "  FUZZ  $@"
+	@clang $(FUZZ_CFLAGS) -fsanitize=fuzzer -o $@ $< $(FUZZ_OBJS) $(LDLIBS_ALL)
+-include $(FUZZ_OBJS:.o=.d)
 
 fuzz: deps $(FUZZ_BIN)
 

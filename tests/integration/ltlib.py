@@ -182,7 +182,14 @@ class Server:
             return ""
 
     def log_tail(self, n: int = 40) -> str:
-        return "\n".join(self.log_text().splitlines()[-n:])
+        """The log's last lines; a sanitizer report's head first, if any."""
+        lines = self.log_text().splitlines()
+        head = []
+        for i, ln in enumerate(lines):
+            if "ERROR: AddressSanitizer" in ln or "ERROR: LeakSanitizer" in ln or "runtime error:" in ln:
+                head = lines[i:i + 25] + ["..."]
+                break
+        return "\n".join(head + lines[-n:])
 
     # ---- HTTP
 

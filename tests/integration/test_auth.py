@@ -220,3 +220,28 @@ def test_non_loopback_with_keys_requires_them(lanterna, tmp_path):
     server.export_ok(req, headers=bearer(key))
     assert tids(server.traces(headers=basic(key))) == [tid]
     assert server.api("/healthz") == {"status": "ok"}
+
+
+def test_sdk_exporter_with_key(two_projects):
+    """A stock OTLP exporter configured with the key as a header."""
+    from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+
+    server, _, acme, globex = two_projects
+    results = []
+
+    class Rec(OTLPSpanExporter):
+        def export(self, spans):
+            results.append(super().export(spans).name)
+            return results[-1]
+
+    tp = TracerProvider()
+    tp.add_span_processor(SimpleSpanProcessor(Rec(endpoint=server.url + "/v1/traces", headers=bearer(acme))))
+    with tp.get_tracer("t").start_as_current_span("with-key") as s:
+        s.set_attribute("gen_ai.request.model", "gpt-4o-mini")
+    tp.shutdown()
+    assert results == ["SUCCESS"]
+    tid = format(s.get_span_context().trace_id, "032x")
+    assert tids(server.traces(headers=basic(acme))) == [tid]
+    assert server.traces(headers=bearer(globex)) == [] and server.traces() == []
