@@ -115,8 +115,8 @@ test: all unit
 	$(MAKE) check-asan
 
 bench: all
-	@bash scripts/deps-python.sh bench
-	.venv/bin/python bench/ingest_bench.py
+	@bash scripts/deps-bench.sh
+	.venv-bench/bin/python bench/ingest_bench.py
 
 clean:
 	rm -rf build

@@ -293,7 +293,10 @@ static int parse_serve(int argc, char **argv, lt_config_t *c) {
       return die_usage(m, usage_serve);
     }
     if (!strcmp(key, "config")) continue;
-    if (lt_config_set(c, key, val, err, sizeof err)) return die_usage(err, usage_serve);
+    if (lt_config_set(c, key, val, err, sizeof err)) {
+      if (!strncmp(err, "unknown option '", 16)) snprintf(err, sizeof err, "unknown option '--%s' (see 'lanterna serve --help')", key);
+      return die_usage(err, usage_serve);
+    }
   }
   return 0;
 }

@@ -71,6 +71,7 @@ struct lt_req {
   char *path;                /* decoded, owned */
   struct evkeyvalq query;
   bool query_parsed, deferred, replied, has_creds;
+  bool in_handler; /* freed by on_request after the handler, not by lt_reply */
   int64_t project_id;
   lt_post_fn post_fn;
   void *post_arg;
@@ -213,7 +214,7 @@ void lt_reply(lt_req_t *r, int status, const char *content_type, const void *bod
     evhttp_send_reply(r->ev, status, reason(status), out);
     if (out) evbuffer_free(out);
   }
-  req_free(r);
+  if (!r->in_handler) req_free(r);
 }
 
 void lt_reply_json(lt_req_t *r, int status, const lt_buf_t *json) {
@@ -340,11 +341,36 @@ static void on_request(struct evhttp_request *ev, void *arg) {
       return;
     }
   }
+  r->in_handler = true;
   match->fn(r, match->ud);
+  r->in_handler = false;
   if (!r->deferred && !r->replied) lt_reply_error(r, 500, "internal", "handler did not reply");
+  else if (r->replied) req_free(r);
 }
 
 /* ---- loops and sockets ------------------------------------------------ */
+
+/* SO_REUSEPORT would let a second server share our port silently. A probe
+ * bound without it fails with EADDRINUSE when anyone listens there. */
+static bool port_in_use(const char *host, int port) {
+  struct addrinfo hints = {0}, *res = NULL;
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_STREAM;
+  hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
+  char ports[16];
+  snprintf(ports, sizeof ports, "%d", port);
+  if (getaddrinfo(host, ports, &hints, &res) != 0) return false;
+  bool busy = false;
+  int fd = socket(res->ai_family, res->ai_socktype | SOCK_CLOEXEC, 0);
+  int one = 1;
+  if (fd >= 0) {
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    busy = bind(fd, res->ai_addr, res->ai_addrlen) != 0 && errno == EADDRINUSE;
+    close(fd);
+  }
+  freeaddrinfo(res);
+  return busy;
+}
 
 static int open_listener(const char *host, int port, int *bound_port) {
   struct addrinfo hints = {0}, *res = NULL;
@@ -421,6 +447,12 @@ int lt_http_start(const lt_http_config_t *cfg, lt_server_t **out) {
     return LT_ENOMEM;
   }
   int port = cfg->port;
+  if (port != 0 && port_in_use(cfg->host, port)) {
+    lt_error("listen: %s:%d is already in use by another process", cfg->host, port);
+    lt_free(s->loops);
+    lt_free(s);
+    return LT_EIO;
+  }
   for (int i = 0; i < s->nloops; i++) {
     /* With port 0 the first socket picks the port and the rest share it. */
     int fd = open_listener(cfg->host, port, i == 0 ? &port : NULL);

@@ -25,7 +25,7 @@ typedef struct {
 int lt_parse_time(const char *s, int64_t *ns) {
   if (!s || !*s) return LT_EINVAL;
   char *end;
-  if (isdigit((unsigned char)s[0]) && strlen(s) > 10 && !strchr(s, '-')) {
+  if (strspn(s, "0123456789") == strlen(s)) { /* integer nanoseconds */
     errno = 0;
     long long v = strtoll(s, &end, 10);
     if (errno || *end) return LT_EINVAL;

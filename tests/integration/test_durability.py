@@ -138,6 +138,7 @@ def test_sigterm_during_burst(server):
     assert rc == 0, f"exit code {rc} on SIGTERM during a burst:\n{server.log_tail()}"
     acked = list(burst.acked)
     assert len(acked) >= 15
+    print(f"sigterm: {len(acked)} acked, refused: {burst.other}")
     # What was refused was refused cleanly (503 while draining, or no connection).
     assert all(o in (503, "ConnectionError") for o in burst.other), burst.other
     server.start()
@@ -168,6 +169,7 @@ def test_kill_9_during_burst(lanterna):
     server.kill()
     burst.join()
     acked = list(burst.acked)
+    print(f"kill -9: {len(acked)} acked, failed: {burst.other}")
     server.start()
     verify(server, payloads, acked)
 

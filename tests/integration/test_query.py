@@ -148,6 +148,13 @@ def test_time_range(seeded):
     assert keys_of(server.traces(**{"from": T0 + 3 * S, "to": T0 + 3 * S + 1}), ids) == ["f3"]
 
 
+def test_time_range_small_integers(seeded):
+    """Integer nanoseconds of any size: from=0 means the epoch."""
+    server, ids, _ = seeded
+    assert keys_of(server.traces(**{"from": 0, "to": T0 + 10 * S}), ids) == ["f4", "f3", "f2", "f1"]
+    assert keys_of(server.traces(**{"from": T0, "to": 1}), ids) == []
+
+
 def test_sort_by_cost(seeded):
     server, ids, _ = seeded
     got = q(server, ids, sort="cost")

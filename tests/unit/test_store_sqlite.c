@@ -1,0 +1,970 @@
+/* Unit tests for the SQLite store: schema and reopen, the write path
+ * (idempotency, trace summaries), every list filter, cursors, the trace
+ * tree, sessions, projects and keys, isolation between projects, full-text
+ * search and retention. Each test gets a fresh store in a temp directory. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include "core/err.h"
+#include "store/store.h"
+
+#define T0 1767323045000000000LL /* 2026-01-02T03:04:05Z */
+#define MS 1000000LL
+#define SEC 1000000000LL
+
+typedef struct {
+  char dir[64];
+  lt_store_t *store;
+} fixture_t;
+
+static int open_store(fixture_t *f, int64_t retention_ns) {
+  lt_store_config_t sc = {.data_dir = f->dir, .durability = LT_DURABILITY_PROCESS, .retention_ns = retention_ns,
+                          .read_connections = 2, .cache_bytes = 4u << 20};
+  return lt_store_open(&lt_store_sqlite_ops, &sc, &f->store);
+}
+
+static int setup(void **st) {
+  fixture_t *f = calloc(1, sizeof *f);
+  snprintf(f->dir, sizeof f->dir, "/tmp/lt-store-XXXXXX");
+  if (!mkdtemp(f->dir) || open_store(f, 0)) return -1;
+  *st = f;
+  return 0;
+}
+
+static int teardown(void **st) {
+  fixture_t *f = *st;
+  lt_store_close(f->store);
+  char cmd[128];
+  snprintf(cmd, sizeof cmd, "rm -rf %s", f->dir);
+  if (system(cmd) != 0) return -1;
+  free(f);
+  return 0;
+}
+
+/* ---- building batches ---------------------------------------------------- */
+
+static lt_str_t S(lt_batch_t *b, const char *s) { return lt_arena_strdup(b->arena, s, strlen(s)); }
+
+static void tid_of(uint8_t out[16], int trace) {
+  memset(out, 0, 16);
+  out[0] = 0xab;
+  out[14] = (uint8_t)(trace >> 8);
+  out[15] = (uint8_t)trace;
+}
+
+static void sid_of(uint8_t out[8], int trace, int span) {
+  memset(out, 0, 8);
+  out[0] = 0x80; /* high bit set: the int64 form is negative */
+  out[5] = (uint8_t)trace;
+  out[7] = (uint8_t)span;
+}
+
+/* Adds a span; parent 0 = root. Strings are copied into the batch. */
+static lt_span_t *add(lt_batch_t *b, int trace, int span, int parent, const char *name, int64_t start,
+                      int64_t end) {
+  lt_span_t *s = lt_batch_add_span(b);
+  assert_non_null(s);
+  tid_of(s->trace_id, trace);
+  sid_of(s->span_id, trace, span);
+  if (parent) {
+    s->has_parent = true;
+    sid_of(s->parent_span_id, trace, parent);
+  }
+  s->name = S(b, name);
+  s->start_ns = start;
+  s->end_ns = end;
+  s->otel_kind = 1;
+  return s;
+}
+
+static lt_span_t *add_llm(lt_batch_t *b, int trace, int span, int parent, const char *model, int64_t start,
+                          int64_t end, int64_t in, int64_t out, int64_t cost_nusd) {
+  lt_span_t *s = add(b, trace, span, parent, "chat", start, end);
+  s->kind = LT_KIND_LLM;
+  s->otel_kind = 3;
+  s->request_model = S(b, model);
+  s->provider = S(b, "openai");
+  s->tokens[LT_TOK_INPUT] = in;
+  s->tokens[LT_TOK_OUTPUT] = out;
+  s->tokens[LT_TOK_TOTAL] = in + out;
+  if (cost_nusd >= 0) {
+    s->cost_source = LT_COST_REPORTED;
+    s->cost_total = cost_nusd;
+  }
+  return s;
+}
+
+static void write1(fixture_t *f, lt_batch_t *b, size_t expect_inserted) {
+  assert_int_equal(lt_store_write(f->store, &b, 1), 0);
+  assert_int_equal(b->n_inserted, expect_inserted);
+  lt_batch_free(b);
+}
+
+/* Runs maintenance until it reports nothing more to do. */
+static void maintain_all(fixture_t *f, int64_t now) {
+  bool more = true;
+  for (int i = 0; more && i < 1000; i++) assert_int_equal(lt_store_maintain(f->store, now, &more), 0);
+  assert_false(more);
+}
+
+/* A 3-span tree (root r, children a then b, a's child a1 is not here) plus
+ * an orphan whose parent never arrives; logs for child a. */
+static lt_batch_t *tree_batch(int trace) {
+  lt_batch_t *b = lt_batch_new(1, 1 << 20);
+  int64_t t = T0 + trace * SEC;
+  lt_span_t *r = add(b, trace, 1, 0, "agent-run", t, t + 900 * MS);
+  r->kind = LT_KIND_AGENT;
+  r->status = LT_STATUS_OK;
+  r->user_id = S(b, "alice");
+  r->session_id = S(b, "sess-1");
+  r->service = S(b, "svc");
+  r->environment = S(b, "prod");
+  r->tags = S(b, "[\"prod\",\"beta\"]");
+  r->input = S(b, "What is the capital of France?");
+  r->output = S(b, "Paris is the capital.");
+  r->metadata = S(b, "{\"k\":1}");
+  r->attributes = S(b, "{\"input.value\":\"What is the capital of France?\"}");
+  /* b starts before a in the batch order, but after it in time. */
+  lt_span_t *cb = add_llm(b, trace, 3, 1, "gpt-4o", t + 500 * MS, t + 800 * MS, 10, 5, 2000);
+  cb->status = LT_STATUS_ERROR;
+  cb->status_message = S(b, "rate limited");
+  cb->response_model = S(b, "gpt-4o-2024-08-06");
+  lt_span_t *ca = add_llm(b, trace, 2, 1, "gpt-4o-mini", t + 100 * MS, t + 400 * MS, 100, 20, 3000);
+  ca->input_messages = S(b, "[{\"role\":\"user\",\"content\":\"hello there\"}]");
+  ca->tokens[LT_TOK_CACHE_READ] = 7;
+  ca->ttft_ns = 50 * MS;
+  lt_span_t *o = add(b, trace, 9, 8, "orphan", t + 50 * MS, t + 60 * MS);
+  o->kind = LT_KIND_TOOL;
+  for (int i = 0; i < 2; i++) {
+    lt_log_t *lg = lt_batch_add_log(b);
+    tid_of(lg->trace_id, trace);
+    sid_of(lg->span_id, trace, 2);
+    lg->has_trace = lg->has_span = true;
+    lg->time_ns = t + (i ? 300 : 150) * MS;
+    lg->severity_number = 9;
+    lg->event_name = S(b, i ? "gen_ai.choice" : "gen_ai.user.message");
+    lg->body = S(b, i ? "{\"content\":\"hi back\"}" : "{\"content\":\"hello there\"}");
+    lg->attributes = S(b, "{\"gen_ai.system\":\"openai\"}");
+  }
+  return b;
+}
+
+static json_t *traces(fixture_t *f, lt_query_t *q) {
+  json_t *out = NULL;
+  assert_int_equal(f->store->ops->traces_list(f->store, q, &out), 0);
+  return out;
+}
+
+/* The names of the rows of a list result, joined by ',' (for compact asserts). */
+static char *names(json_t *res, const char *field) {
+  static char buf[4096];
+  buf[0] = 0;
+  size_t i;
+  json_t *row;
+  json_array_foreach(json_object_get(res, "data"), i, row) {
+    if (i) strcat(buf, ",");
+    json_t *v = json_object_get(row, field);
+    if (json_is_string(v)) strcat(buf, json_string_value(v));
+    else if (json_is_integer(v)) sprintf(buf + strlen(buf), "%lld", (long long)json_integer_value(v));
+    else strcat(buf, "?");
+  }
+  return buf;
+}
+
+/* ---- tests --------------------------------------------------------------- */
+
+static void opens_migrates_and_reopens(void **st) {
+  fixture_t *f = *st;
+  int64_t id = 0;
+  assert_int_equal(f->store->ops->project_find(f->store, "default", &id), 0);
+  assert_int_equal(id, 1);
+  write1(f, tree_batch(1), 4);
+  lt_store_close(f->store);
+  f->store = NULL;
+  assert_int_equal(open_store(f, 0), 0);
+  lt_store_stats_t ss;
+  assert_int_equal(f->store->ops->stats(f->store, &ss), 0);
+  assert_int_equal(ss.spans, 4);
+  assert_int_equal(ss.traces, 1);
+  assert_int_equal(ss.logs, 2);
+  assert_true(ss.db_bytes > 0);
+  assert_int_equal(ss.fts_lag, 4);
+  /* The schema version is recorded in the file. */
+  char path[128];
+  snprintf(path, sizeof path, "%s/lanterna.db", f->dir);
+  sqlite3 *db;
+  assert_int_equal(sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+  sqlite3_stmt *q;
+  assert_int_equal(sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &q, NULL), SQLITE_OK);
+  assert_int_equal(sqlite3_step(q), SQLITE_ROW);
+  assert_true(sqlite3_column_int(q, 0) >= 1);
+  sqlite3_finalize(q);
+  sqlite3_close(db);
+}
+
+static void trace_summary(void **st) {
+  fixture_t *f = *st;
+  write1(f, tree_batch(1), 4);
+  lt_query_t q;
+  lt_query_init(&q, 1);
+  json_t *res = traces(f, &q);
+  json_t *rows = json_object_get(res, "data");
+  assert_int_equal(json_array_size(rows), 1);
+  json_t *r = json_array_get(rows, 0);
+  assert_string_equal(json_string_value(json_object_get(r, "trace_id")), "ab00000000000000000000000000" "0001");
+  assert_string_equal(json_string_value(json_object_get(r, "name")), "agent-run");
+  assert_int_equal(json_integer_value(json_object_get(r, "start_ns")), T0 + SEC);
+  assert_int_equal(json_integer_value(json_object_get(r, "end_ns")), T0 + SEC + 900 * MS);
+  assert_true(json_real_value(json_object_get(r, "duration_ms")) == 900.0);
+  assert_string_equal(json_string_value(json_object_get(r, "start_time")), "2026-01-02T03:04:06.000Z");
+  assert_string_equal(json_string_value(json_object_get(r, "status")), "error");
+  assert_int_equal(json_integer_value(json_object_get(r, "error_count")), 1);
+  assert_int_equal(json_integer_value(json_object_get(r, "span_count")), 4);
+  assert_string_equal(json_string_value(json_object_get(r, "user_id")), "alice");
+  assert_string_equal(json_string_value(json_object_get(r, "session_id")), "sess-1");
+  assert_string_equal(json_string_value(json_object_get(r, "service")), "svc");
+  assert_string_equal(json_string_value(json_object_get(r, "environment")), "prod");
+  char *models = json_dumps(json_object_get(r, "models"), JSON_COMPACT);
+  assert_string_equal(models, "[\"gpt-4o\",\"gpt-4o-2024-08-06\",\"gpt-4o-mini\"]");
+  free(models);
+  char *tags = json_dumps(json_object_get(r, "tags"), JSON_COMPACT);
+  assert_string_equal(tags, "[\"prod\",\"beta\"]");
+  free(tags);
+  assert_int_equal(json_integer_value(json_object_get(r, "input_tokens")), 110);
+  assert_int_equal(json_integer_value(json_object_get(r, "output_tokens")), 25);
+  assert_int_equal(json_integer_value(json_object_get(r, "total_tokens")), 135);
+  assert_true(json_real_value(json_object_get(r, "cost_usd")) > 4.99e-6 &&
+              json_real_value(json_object_get(r, "cost_usd")) < 5.01e-6);
+  assert_true(json_is_null(json_object_get(res, "next_cursor")));
+  json_decref(res);
+}
+
+static void unknown_cost_and_tokens_are_null(void **st) {
+  fixture_t *f = *st;
+  lt_batch_t *b = lt_batch_new(1, 1 << 20);
+  add(b, 5, 1, 0, "plain", T0, T0 + MS);
+  write1(f, b, 1);
+  lt_query_t q;
+  lt_query_init(&q, 1);
+  json_t *res = traces(f, &q);
+  json_t *r = json_array_get(json_object_get(res, "data"), 0);
+  assert_true(json_is_null(json_object_get(r, "cost_usd")));
+  assert_true(json_is_null(json_object_get(r, "input_tokens")));
+  assert_true(json_is_null(json_object_get(r, "user_id")));
+  assert_string_equal(json_string_value(json_object_get(r, "status")), "unset");
+  assert_int_equal(json_array_size(json_object_get(r, "models")), 0);
+  json_decref(res);
+}
+
+static void rewrite_is_idempotent(void **st) {
+  fixture_t *f = *st;
+  write1(f, tree_batch(1), 4);
+  lt_query_t q;
+  lt_query_init(&q, 1);
+  json_t *before = traces(f, &q);
+  write1(f, tree_batch(1), 0);
+  /* The same spans twice in one group: stored once. */
+  lt_batch_t *g[2] = {tree_batch(2), tree_batch(2)};
+  assert_int_equal(lt_store_write(f->store, g, 2), 0);
+  assert_int_equal(g[0]->n_inserted + g[1]->n_inserted, 4);
+  lt_batch_free(g[0]);
+  lt_batch_free(g[1]);
+  json_t *after = traces(f, &q);
+  /* Trace 1 (now the second row) is unchanged. */
+  assert_true(json_equal(json_array_get(json_object_get(before, "data"), 0),
+                         json_array_get(json_object_get(after, "data"), 1)));
+  lt_store_stats_t ss;
+  assert_int_equal(f->store->ops->stats(f->store, &ss), 0);
+  assert_int_equal(ss.spans, 8);
+  assert_int_equal(ss.traces, 2);
+  json_decref(before);
+  json_decref(after);
+}
+
+static void late_root_and_new_spans_update_the_summary(void **st) {
+  fixture_t *f = *st;
+  lt_batch_t *b = lt_batch_new(1, 1 << 20);
+  lt_span_t *c = add_llm(b, 7, 2, 1, "m1", T0 + 10 * MS, T0 + 20 * MS, 1, 1, -1);
+  c->service = S(b, "child-svc");
+  write1(f, b, 1);
+  b = lt_batch_new(1, 1 << 20);
+  lt_span_t *r = add(b, 7, 1, 0, "late-root", T0, T0 + 30 * MS);
+  r->service = S(b, "root-svc");
+  add_llm(b, 7, 2, 1, "m1", T0 + 10 * MS, T0 + 20 * MS, 1, 1, -1); /* retry: skipped */
+  add_llm(b, 7, 3, 1, "m2", T0 + 21 * MS, T0 + 25 * MS, 2, 2, 5);
+  write1(f, b, 2);
+  lt_query_t q;
+  lt_query_init(&q, 1);
+  json_t *res = traces(f, &q);
+  json_t *row = json_array_get(json_object_get(res, "data"), 0);
+  assert_string_equal(json_string_value(json_object_get(row, "name")), "late-root");
+  assert_string_equal(json_string_value(json_object_get(row, "service")), "root-svc");
+  assert_int_equal(json_integer_value(json_object_get(row, "span_count")), 3);
+  assert_int_equal(json_integer_value(json_object_get(row, "start_ns")), T0);
+  assert_int_equal(json_integer_value(json_object_get(row, "input_tokens")), 3);
+  assert_int_equal(json_array_size(json_object_get(row, "models")), 2);
+  assert_true(json_real_value(json_object_get(row, "cost_usd")) > 0);
+  json_decref(res);
+}
+
+static void trace_tree_logs_and_404(void **st) {
+  fixture_t *f = *st;
+  /* a's child arrives in a later write. */
+  write1(f, tree_batch(1), 4);
+  lt_batch_t *b = lt_batch_new(1, 1 << 20);
+  add(b, 1, 4, 2, "a-child", T0 + SEC + 200 * MS, T0 + SEC + 300 * MS);
+  write1(f, b, 1);
+  uint8_t tid[16];
+  tid_of(tid, 1);
+  json_t *out = NULL;
+  assert_int_equal(f->store->ops->trace_get(f->store, 1, tid, &out), 0);
+  json_t *spans = json_object_get(out, "spans");
+  assert_int_equal(json_array_size(spans), 5);
+  const char *want[] = {"agent-run", "chat", "a-child", "chat", "orphan"};
+  const int depth[] = {0, 1, 2, 1, 0};
+  for (int i = 0; i < 5; i++) {
+    json_t *s = json_array_get(spans, (size_t)i);
+    assert_string_equal(json_string_value(json_object_get(s, "name")), want[i]);
+    assert_int_equal(json_integer_value(json_object_get(s, "depth")), depth[i]);
+    assert_int_equal(json_is_true(json_object_get(s, "orphan")), i == 4);
+  }
+  json_t *root = json_array_get(spans, 0), *a = json_array_get(spans, 1), *bb = json_array_get(spans, 3);
+  assert_true(json_is_null(json_object_get(root, "parent_span_id")));
+  assert_string_equal(json_string_value(json_object_get(a, "span_id")), "8000000000010002");
+  assert_string_equal(json_string_value(json_object_get(a, "parent_span_id")), "8000000000010001");
+  assert_string_equal(json_string_value(json_object_get(root, "input")), "What is the capital of France?");
+  assert_string_equal(json_string_value(json_object_get(root, "kind")), "AGENT");
+  assert_int_equal(json_integer_value(json_object_get(json_object_get(root, "metadata"), "k")), 1);
+  assert_string_equal(json_string_value(json_object_get(json_object_get(root, "attributes"), "input.value")),
+                      "What is the capital of France?");
+  assert_string_equal(json_string_value(json_object_get(bb, "status_message")), "rate limited");
+  assert_string_equal(json_string_value(json_object_get(bb, "cost_source")), "reported");
+  assert_true(json_is_null(json_object_get(root, "cost_usd")));
+  assert_string_equal(json_string_value(json_object_get(root, "cost_source")), "unknown");
+  assert_int_equal(json_integer_value(json_object_get(a, "cache_read_tokens")), 7);
+  assert_true(json_is_null(json_object_get(a, "reasoning_tokens")));
+  assert_true(json_real_value(json_object_get(a, "ttft_ms")) == 50.0);
+  assert_string_equal(json_string_value(json_object_get(json_array_get(json_object_get(a, "input_messages"), 0),
+                                                        "content")),
+                      "hello there");
+  /* Logs attach to their span in time order; others have none. */
+  json_t *logs = json_object_get(a, "logs");
+  assert_int_equal(json_array_size(logs), 2);
+  assert_string_equal(json_string_value(json_object_get(json_array_get(logs, 0), "event_name")),
+                      "gen_ai.user.message");
+  assert_string_equal(json_string_value(json_object_get(json_object_get(json_array_get(logs, 1), "body"), "content")),
+                      "hi back");
+  assert_int_equal(json_integer_value(json_object_get(json_array_get(logs, 0), "severity_number")), 9);
+  assert_int_equal(json_array_size(json_object_get(root, "logs")), 0);
+  assert_int_equal(json_integer_value(json_object_get(json_object_get(out, "trace"), "span_count")), 5);
+  json_decref(out);
+  tid_of(tid, 2);
+  assert_int_equal(f->store->ops->trace_get(f->store, 1, tid, &out), LT_ENOTFOUND);
+}
+
+static void logs_before_spans_attach(void **st) {
+  fixture_t *f = *st;
+  lt_batch_t *b = tree_batch(3);
+  lt_batch_t *logs = lt_batch_new(1, 1 << 20);
+  for (size_t i = 0; i < b->n_logs; i++) {
+    lt_log_t *lg = lt_batch_add_log(logs);
+    *lg = b->logs[i];
+    lg->event_name = S(logs, "early");
+    lg->body = S(logs, "\"plain\"");
+    lg->attributes = LT_STR_NULL;
+  }
+  b->n_logs = 0;
+  assert_int_equal(lt_store_write(f->store, &logs, 1), 0);
+  lt_batch_free(logs);
+  write1(f, b, 4);
+  uint8_t tid[16];
+  tid_of(tid, 3);
+  json_t *out = NULL;
+  assert_int_equal(f->store->ops->trace_get(f->store, 1, tid, &out), 0);
+  json_t *a = json_array_get(json_object_get(out, "spans"), 1);
+  json_t *lg = json_array_get(json_object_get(a, "logs"), 0);
+  assert_string_equal(json_string_value(json_object_get(lg, "event_name")), "early");
+  assert_string_equal(json_string_value(json_object_get(lg, "body")), "plain");
+  assert_int_equal(json_object_size(json_object_get(lg, "attributes")), 0);
+  json_decref(out);
+}
+
+/* Four traces with distinct attributes (like the API's filter table). */
+static void seed_filters(fixture_t *f) {
+  struct {
+    const char *name, *user, *session, *model, *tags;
+    lt_status_t status;
+    int64_t dur_ms, cost;
+    const char *input;
+  } t[] = {
+    {"support-chat", "alice", "sess-A", "gpt-4o-mini", "[\"prod\"]", LT_STATUS_OK, 50, 2000000, "reset my password"},
+    {"support-chat", "bob", "sess-A", "claude-3-5-sonnet", "[\"prod\",\"escalated\"]", LT_STATUS_ERROR, 1500,
+     50000000, "my invoice is wrong"},
+    {"summarize", "alice", NULL, "gpt-4o", "[\"batch\"]", LT_STATUS_OK, 800, -1, "quarterly report about zebras"},
+    {"summarize", "carol", "sess-B", "gpt-4o-mini", NULL, LT_STATUS_UNSET, 10, 100000, "summarize this tweet"},
+  };
+  lt_batch_t *b = lt_batch_new(1, 1 << 20);
+  for (int i = 0; i < 4; i++) {
+    int64_t start = T0 + (i + 1) * SEC;
+    lt_span_t *r = add(b, 100 + i, 1, 0, t[i].name, start, start + t[i].dur_ms * MS);
+    r->kind = LT_KIND_CHAIN;
+    r->status = t[i].status;
+    r->user_id = S(b, t[i].user);
+    if (t[i].session) r->session_id = S(b, t[i].session);
+    if (t[i].tags) r->tags = S(b, t[i].tags);
+    r->input = S(b, t[i].input);
+    lt_span_t *l = add_llm(b, 100 + i, 2, 1, t[i].model, start + MS, start + t[i].dur_ms * MS / 2, 10, 5, t[i].cost);
+    l->status = t[i].status;
+  }
+  write1(f, b, 8);
+  maintain_all(f, T0 + 100 * SEC);
+}
+
+static char *list_names(fixture_t *f, lt_query_t *q) {
+  json_t *res = traces(f, q);
+  static char out[4096];
+  snprintf(out, sizeof out, "%s", names(res, "user_id"));
+  json_decref(res);
+  return out;
+}
+
+static void traces_list_filters(void **st) {
+  fixture_t *f = *st;
+  seed_filters(f);
+  lt_query_t q;
+#define CHECK(setup, expect)         \
+  do {                               \
+    lt_query_init(&q, 1);            \
+    setup;                           \
+    assert_string_equal(list_names(f, &q), expect); \
+  } while (0)
+  CHECK((void)0, "carol,alice,bob,alice");
+  CHECK(q.ascending = true, "alice,bob,alice,carol");
+  CHECK(q.name = LT_STR("support-chat"), "bob,alice");
+  CHECK(q.name = LT_STR("nope"), "");
+  CHECK(q.user_id = LT_STR("alice"), "alice,alice");
+  CHECK(q.session_id = LT_STR("sess-A"), "bob,alice");
+  CHECK(q.model = LT_STR("gpt-4o-mini"), "carol,alice");
+  CHECK(q.model = LT_STR("gpt-4o"), "alice");
+  CHECK(q.status = LT_STATUS_ERROR, "bob");
+  CHECK(q.status = LT_STATUS_UNSET, "carol");
+  CHECK(q.tag = LT_STR("prod"), "bob,alice");
+  CHECK(q.tag = LT_STR("escalated"), "bob");
+  CHECK(q.min_duration_ns = 500 * MS, "alice,bob");
+  CHECK((q.user_id = LT_STR("alice"), q.name = LT_STR("summarize")), "alice");
+  CHECK((q.from_ns = T0 + 2 * SEC, q.to_ns = T0 + 4 * SEC), "alice,bob");
+  CHECK((q.from_ns = T0 + 3 * SEC, q.to_ns = T0 + 3 * SEC + 1), "alice");
+  CHECK(q.q = LT_STR("zebras"), "alice");
+  CHECK(q.q = LT_STR("invoice OR password"), "bob,alice");
+  CHECK(q.q = LT_STR("quokka"), "");
+  CHECK(q.sort = LT_SORT_DURATION, "bob,alice,alice,carol");
+  CHECK((q.sort = LT_SORT_DURATION, q.ascending = true), "carol,alice,alice,bob");
+  /* Unknown cost sorts below every known one. */
+  CHECK(q.sort = LT_SORT_COST, "bob,alice,carol,alice");
+  CHECK((q.sort = LT_SORT_COST, q.ascending = true), "alice,carol,alice,bob");
+#undef CHECK
+}
+
+static void search_errors_and_bad_cursors_are_einval(void **st) {
+  fixture_t *f = *st;
+  seed_filters(f);
+  lt_query_t q;
+  json_t *out = NULL;
+  const char *bad[] = {"\"unbalanced", "AND", "nocolumn: x", "a NEAR("};
+  for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+    lt_query_init(&q, 1);
+    q.q = lt_str_from(bad[i]);
+    assert_int_equal(f->store->ops->traces_list(f->store, &q, &out), LT_EINVAL);
+    assert_int_equal(f->store->ops->spans_list(f->store, &q, &out), LT_EINVAL);
+  }
+  const char *cursors[] = {"not-a-cursor", "eyJ4IjoxfQ", "0102", "zz0000000000000000000000000000000000"};
+  for (size_t i = 0; i < sizeof cursors / sizeof cursors[0]; i++) {
+    lt_query_init(&q, 1);
+    q.cursor = lt_str_from(cursors[i]);
+    assert_int_equal(f->store->ops->traces_list(f->store, &q, &out), LT_EINVAL);
+    assert_int_equal(f->store->ops->spans_list(f->store, &q, &out), LT_EINVAL);
+    assert_int_equal(f->store->ops->sessions_list(f->store, &q, &out), LT_EINVAL);
+  }
+  /* A cursor from one ordering is refused by another. */
+  lt_query_init(&q, 1);
+  q.limit = 1;
+  json_t *page = traces(f, &q);
+  const char *c = json_string_value(json_object_get(page, "next_cursor"));
+  assert_non_null(c);
+  lt_query_init(&q, 1);
+  q.cursor = lt_str_from(c);
+  q.sort = LT_SORT_COST;
+  assert_int_equal(f->store->ops->traces_list(f->store, &q, &out), LT_EINVAL);
+  json_decref(page);
+}
+
+/* Follows next_cursor to the end; checks every id shows up exactly once and
+ * the sort order holds across pages. */
+static void paginate(fixture_t *f, lt_sort_t sort, bool asc, int limit, int total, bool spans) {
+  lt_query_t q;
+  lt_query_init(&q, 1);
+  q.sort = sort;
+  q.ascending = asc;
+  q.limit = limit;
+  char seen[200] = {0};
+  char cursor[128] = "";
+  int count = 0, pages = 0;
+  double last = asc ? -1e30 : 1e30;
+  for (;;) {
+    json_t *res = NULL;
+    q.cursor = lt_str_from(cursor);
+    int rc = spans ? f->store->ops->spans_list(f->store, &q, &res) : f->store->ops->traces_list(f->store, &q, &res);
+    assert_int_equal(rc, 0);
+    pages++;
+    size_t i;
+    json_t *row;
+    json_array_foreach(json_object_get(res, "data"), i, row) {
+      const char *id = json_string_value(json_object_get(row, spans ? "span_id" : "trace_id"));
+      int n = (int)strtol(id + strlen(id) - 2, NULL, 16);
+      assert_true(n >= 0 && n < 200);
+      assert_int_equal(seen[n], 0);
+      seen[n] = 1;
+      count++;
+      double v = sort == LT_SORT_DURATION ? json_real_value(json_object_get(row, "duration_ms"))
+                                          : (double)json_integer_value(json_object_get(row, "start_ns"));
+      assert_true(asc ? v >= last : v <= last);
+      last = v;
+    }
+    json_t *next = json_object_get(res, "next_cursor");
+    if (json_is_null(next)) {
+      json_decref(res);
+      break;
+    }
+    snprintf(cursor, sizeof cursor, "%s", json_string_value(next));
+    json_decref(res);
+    assert_true(pages < 100);
+  }
+  assert_int_equal(count, total);
+  assert_int_equal(pages, (total + limit - 1) / limit);
+}
+
+static void cursor_pagination(void **st) {
+  fixture_t *f = *st;
+  lt_batch_t *b = lt_batch_new(1, 1 << 20);
+  /* 45 one-span traces; durations repeat every 7 (ties), two equal starts. */
+  for (int i = 0; i < 45; i++) {
+    int64_t start = T0 + (i == 44 ? 43 : i) * MS;
+    add(b, i, i, 0, "page", start, start + (i % 7) * MS);
+  }
+  write1(f, b, 45);
+  paginate(f, LT_SORT_START, false, 10, 45, false);
+  paginate(f, LT_SORT_START, true, 10, 45, false);
+  paginate(f, LT_SORT_DURATION, false, 7, 45, false);
+  paginate(f, LT_SORT_DURATION, true, 45, 45, false);
+  paginate(f, LT_SORT_COST, false, 4, 45, false);
+  paginate(f, LT_SORT_START, false, 10, 45, true);
+  paginate(f, LT_SORT_DURATION, true, 8, 45, true);
+}
+
+static void spans_list_filters(void **st) {
+  fixture_t *f = *st;
+  seed_filters(f);
+  write1(f, tree_batch(1), 4);
+  lt_query_t q;
+  json_t *res = NULL;
+  lt_query_init(&q, 1);
+  q.kind = LT_KIND_LLM;
+  q.from_ns = T0 + 2 * SEC;
+  assert_int_equal(f->store->ops->spans_list(f->store, &q, &res), 0);
+  assert_int_equal(json_array_size(json_object_get(res, "data")), 3);
+  json_t *row = json_array_get(json_object_get(res, "data"), 0);
+  assert_string_equal(json_string_value(json_object_get(row, "kind")), "LLM");
+  assert_null(json_object_get(row, "attributes"));
+  assert_null(json_object_get(row, "logs"));
+  assert_null(json_object_get(row, "input_messages"));
+  assert_non_null(json_object_get(row, "input"));
+  json_decref(res);
+
+  lt_query_init(&q, 1);
+  q.has_trace_id = true;
+  tid_of(q.trace_id, 1);
+  assert_int_equal(f->store->ops->spans_list(f->store, &q, &res), 0);
+  assert_int_equal(json_array_size(json_object_get(res, "data")), 4);
+  json_decref(res);
+
+  lt_query_init(&q, 1);
+  q.model = LT_STR("gpt-4o-2024-08-06");
+  assert_int_equal(f->store->ops->spans_list(f->store, &q, &res), 0);
+  assert_string_equal(names(res, "status"), "error");
+  json_decref(res);
+
+  lt_query_init(&q, 1);
+  q.status = LT_STATUS_ERROR;
+  q.kind = LT_KIND_CHAIN;
+  assert_int_equal(f->store->ops->spans_list(f->store, &q, &res), 0);
+  assert_string_equal(names(res, "user_id"), "bob");
+  json_decref(res);
+
+  lt_query_init(&q, 1);
+  q.q = LT_STR("zebras");
+  assert_int_equal(f->store->ops->spans_list(f->store, &q, &res), 0);
+  assert_string_equal(names(res, "name"), "summarize");
+  json_decref(res);
+
+  lt_query_init(&q, 1);
+  q.tag = LT_STR("beta");
+  assert_int_equal(f->store->ops->spans_list(f->store, &q, &res), 0);
+  assert_string_equal(names(res, "name"), "agent-run");
+  json_decref(res);
+}
+
+static void span_list_cuts_long_text(void **st) {
+  fixture_t *f = *st;
+  lt_batch_t *b = lt_batch_new(1, 1 << 20);
+  lt_span_t *s = add(b, 9, 1, 0, "long", T0, T0 + MS);
+  char text[3001];
+  /* Two-byte characters: the cut must not split one. */
+  for (int i = 0; i < 1500; i++) memcpy(text + 2 * i, "\xc3\xa9", 2);
+  text[3000] = 0;
+  s->input = S(b, text);
+  write1(f, b, 1);
+  lt_query_t q;
+  lt_query_init(&q, 1);
+  json_t *res = NULL;
+  assert_int_equal(f->store->ops->spans_list(f->store, &q, &res), 0);
+  const char *in = json_string_value(json_object_get(json_array_get(json_object_get(res, "data"), 0), "input"));
+  assert_int_equal(strlen(in), 2000);
+  json_decref(res);
+  uint8_t tid[16];
+  tid_of(tid, 9);
+  assert_int_equal(f->store->ops->trace_get(f->store, 1, tid, &res), 0);
+  in = json_string_value(json_object_get(json_array_get(json_object_get(res, "spans"), 0), "input"));
+  assert_int_equal(strlen(in), 3000);
+  json_decref(res);
+}
+
+static void sessions(void **st) {
+  fixture_t *f = *st;
+  seed_filters(f);
+  lt_query_t q;
+  lt_query_init(&q, 1);
+  json_t *res = NULL;
+  assert_int_equal(f->store->ops->sessions_list(f->store, &q, &res), 0);
+  assert_string_equal(names(res, "session_id"), "sess-B,sess-A");
+  json_t *a = json_array_get(json_object_get(res, "data"), 1);
+  assert_int_equal(json_integer_value(json_object_get(a, "trace_count")), 2);
+  assert_int_equal(json_integer_value(json_object_get(a, "first_start_ns")), T0 + SEC);
+  assert_int_equal(json_integer_value(json_object_get(a, "last_end_ns")), T0 + 2 * SEC + 1500 * MS);
+  assert_int_equal(json_integer_value(json_object_get(a, "total_tokens")), 30);
+  assert_int_equal(json_integer_value(json_object_get(a, "error_count")), 2);
+  assert_true(json_real_value(json_object_get(a, "cost_usd")) > 0.05199 &&
+              json_real_value(json_object_get(a, "cost_usd")) < 0.05201);
+  json_decref(res);
+
+  lt_query_init(&q, 1);
+  q.user_id = LT_STR("carol");
+  assert_int_equal(f->store->ops->sessions_list(f->store, &q, &res), 0);
+  assert_string_equal(names(res, "session_id"), "sess-B");
+  json_decref(res);
+
+  /* One per page, following the cursor. */
+  lt_query_init(&q, 1);
+  q.limit = 1;
+  assert_int_equal(f->store->ops->sessions_list(f->store, &q, &res), 0);
+  assert_string_equal(names(res, "session_id"), "sess-B");
+  char cur[128];
+  snprintf(cur, sizeof cur, "%s", json_string_value(json_object_get(res, "next_cursor")));
+  json_decref(res);
+  q.cursor = lt_str_from(cur);
+  assert_int_equal(f->store->ops->sessions_list(f->store, &q, &res), 0);
+  assert_string_equal(names(res, "session_id"), "sess-A");
+  assert_true(json_is_null(json_object_get(res, "next_cursor")));
+  json_decref(res);
+
+  assert_int_equal(f->store->ops->session_get(f->store, 1, LT_STR("sess-A"), &res), 0);
+  assert_string_equal(json_string_value(json_object_get(res, "session_id")), "sess-A");
+  json_t *tr = json_object_get(res, "traces");
+  assert_int_equal(json_array_size(tr), 2);
+  assert_string_equal(json_string_value(json_object_get(json_array_get(tr, 0), "user_id")), "alice");
+  assert_string_equal(json_string_value(json_object_get(json_array_get(tr, 1), "status")), "error");
+  json_decref(res);
+  assert_int_equal(f->store->ops->session_get(f->store, 1, LT_STR("no-such"), &res), LT_ENOTFOUND);
+  assert_int_equal(f->store->ops->session_get(f->store, 2, LT_STR("sess-A"), &res), LT_ENOTFOUND);
+}
+
+static void projects_and_keys(void **st) {
+  fixture_t *f = *st;
+  const lt_store_ops_t *o = f->store->ops;
+  int64_t acme = 0, id = 0, n = -1;
+  assert_int_equal(o->project_create(f->store, "acme", &acme), 0);
+  assert_true(acme > 1);
+  assert_int_equal(o->project_create(f->store, "acme", &id), LT_EEXISTS);
+  assert_int_equal(o->project_find(f->store, "acme", &id), 0);
+  assert_int_equal(id, acme);
+  assert_int_equal(o->project_find(f->store, "nope", &id), LT_ENOTFOUND);
+  json_t *list = NULL;
+  assert_int_equal(o->project_list(f->store, &list), 0);
+  assert_int_equal(json_array_size(list), 2);
+  assert_string_equal(json_string_value(json_object_get(json_array_get(list, 1), "name")), "acme");
+  json_decref(list);
+
+  assert_int_equal(o->key_count(f->store, &n), 0);
+  assert_int_equal(n, 0);
+  assert_int_equal(o->key_create(f->store, acme, "pk-lt-1", "hash1", &id), 0);
+  assert_int_equal(o->key_create(f->store, 1, "pk-lt-2", "hash2", &id), 0);
+  assert_int_equal(o->key_create(f->store, 1, "pk-lt-2", "hash3", &id), LT_EEXISTS);
+  assert_int_equal(o->key_create(f->store, 999, "pk-lt-4", "hash4", &id), LT_ENOTFOUND);
+  assert_int_equal(o->key_count(f->store, &n), 0);
+  assert_int_equal(n, 2);
+  lt_key_info_t k;
+  assert_int_equal(o->key_find(f->store, "hash1", &k), 0);
+  assert_int_equal(k.project_id, acme);
+  assert_string_equal(k.public_key, "pk-lt-1");
+  assert_string_equal(k.project_name, "acme");
+  assert_int_equal(k.revoked_ns, 0);
+  assert_true(k.created_ns > 0);
+  assert_int_equal(o->key_find(f->store, "nohash", &k), LT_ENOTFOUND);
+
+  assert_int_equal(o->key_list(f->store, acme, &list), 0);
+  assert_int_equal(json_array_size(list), 1);
+  json_t *row = json_array_get(list, 0);
+  assert_string_equal(json_string_value(json_object_get(row, "public_key")), "pk-lt-1");
+  assert_string_equal(json_string_value(json_object_get(row, "project")), "acme");
+  assert_true(json_is_null(json_object_get(row, "revoked_ns")));
+  json_decref(list);
+  assert_int_equal(o->key_list(f->store, 0, &list), 0);
+  assert_int_equal(json_array_size(list), 2);
+  json_decref(list);
+
+  assert_int_equal(o->key_revoke(f->store, "pk-lt-1"), 0);
+  assert_int_equal(o->key_revoke(f->store, "pk-lt-nope"), LT_ENOTFOUND);
+  assert_int_equal(o->key_find(f->store, "hash1", &k), 0);
+  assert_true(k.revoked_ns > 0);
+  assert_int_equal(o->key_count(f->store, &n), 0);
+  assert_int_equal(n, 1);
+  assert_int_equal(o->key_list(f->store, acme, &list), 0);
+  assert_true(json_is_integer(json_object_get(json_array_get(list, 0), "revoked_ns")));
+  json_decref(list);
+}
+
+static void projects_are_isolated(void **st) {
+  fixture_t *f = *st;
+  int64_t b_id;
+  assert_int_equal(f->store->ops->project_create(f->store, "b", &b_id), 0);
+  write1(f, tree_batch(1), 4);
+  /* The same trace and span ids in project B are B's own. */
+  lt_batch_t *bb = lt_batch_new(b_id, 1 << 20);
+  add(bb, 1, 1, 0, "b-root", T0, T0 + MS);
+  write1(f, bb, 1);
+  maintain_all(f, T0);
+  uint8_t tid[16];
+  tid_of(tid, 1);
+  json_t *res = NULL;
+  assert_int_equal(f->store->ops->trace_get(f->store, b_id, tid, &res), 0);
+  assert_int_equal(json_array_size(json_object_get(res, "spans")), 1);
+  json_decref(res);
+  lt_query_t q;
+  lt_query_init(&q, b_id);
+  res = traces(f, &q);
+  assert_string_equal(names(res, "name"), "b-root");
+  json_decref(res);
+  q.q = LT_STR("France");
+  res = traces(f, &q);
+  assert_int_equal(json_array_size(json_object_get(res, "data")), 0);
+  json_decref(res);
+  assert_int_equal(f->store->ops->spans_list(f->store, &q, &res), 0);
+  assert_int_equal(json_array_size(json_object_get(res, "data")), 0);
+  json_decref(res);
+  lt_query_init(&q, b_id);
+  q.model = LT_STR("gpt-4o");
+  res = traces(f, &q);
+  assert_int_equal(json_array_size(json_object_get(res, "data")), 0);
+  json_decref(res);
+  lt_query_init(&q, b_id);
+  assert_int_equal(f->store->ops->sessions_list(f->store, &q, &res), 0);
+  assert_int_equal(json_array_size(json_object_get(res, "data")), 0);
+  json_decref(res);
+  /* Project A still sees its own. */
+  lt_query_init(&q, 1);
+  q.q = LT_STR("France");
+  res = traces(f, &q);
+  assert_string_equal(names(res, "name"), "agent-run");
+  json_decref(res);
+}
+
+static int64_t count_rows(fixture_t *f, const char *sql) {
+  char path[128];
+  snprintf(path, sizeof path, "%s/lanterna.db", f->dir);
+  sqlite3 *db;
+  sqlite3_stmt *q;
+  assert_int_equal(sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+  assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &q, NULL), SQLITE_OK);
+  assert_int_equal(sqlite3_step(q), SQLITE_ROW);
+  int64_t n = sqlite3_column_int64(q, 0);
+  sqlite3_finalize(q);
+  sqlite3_close(db);
+  return n;
+}
+
+static void fts_integrity(fixture_t *f) {
+  char path[128];
+  snprintf(path, sizeof path, "%s/lanterna.db", f->dir);
+  sqlite3 *db;
+  assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+  char *err = NULL;
+  int src = sqlite3_exec(db, "INSERT INTO span_fts(span_fts) VALUES('integrity-check')", NULL, NULL, &err);
+  if (src != SQLITE_OK) fprintf(stderr, "integrity-check: %s\n", err ? err : "?");
+  assert_int_equal(src, SQLITE_OK);
+  sqlite3_free(err);
+  sqlite3_close(db);
+}
+
+static void retention_deletes_old_rows_and_their_index(void **st) {
+  fixture_t *f = *st;
+  lt_store_close(f->store);
+  assert_int_equal(open_store(f, 3600 * SEC), 0);
+  int64_t now = T0 + 7200 * SEC;
+  /* 30 old traces (with text, logs, points) and 2 recent ones. */
+  for (int i = 0; i < 30; i++) {
+    lt_batch_t *b = tree_batch(10 + i);
+    lt_point_t *p = lt_batch_add_point(b);
+    p->name = S(b, "m");
+    p->time_ns = T0;
+    p->value = 1;
+    write1(f, b, 4);
+  }
+  maintain_all(f, T0); /* index everything while it is still young */
+  lt_batch_t *b = tree_batch(1);
+  for (int i = 0; i < 4; i++) b->spans[i].start_ns += 7000 * SEC, b->spans[i].end_ns += 7000 * SEC;
+  for (int i = 0; i < 2; i++) b->logs[i].time_ns += 7000 * SEC;
+  write1(f, b, 4);
+  b = lt_batch_new(1, 1 << 20);
+  lt_span_t *s = add(b, 2, 1, 0, "fresh", now - 10 * SEC, now);
+  s->input = S(b, "France fresh");
+  write1(f, b, 1);
+  lt_store_stats_t ss;
+  assert_int_equal(f->store->ops->stats(f->store, &ss), 0);
+  assert_int_equal(ss.spans, 125);
+  assert_int_equal(ss.points, 30);
+  assert_int_equal(ss.fts_lag, 5);
+
+  maintain_all(f, now);
+  assert_int_equal(f->store->ops->stats(f->store, &ss), 0);
+  assert_int_equal(ss.spans, 5);
+  assert_int_equal(ss.traces, 2);
+  assert_int_equal(ss.logs, 2);
+  assert_int_equal(ss.points, 0);
+  assert_int_equal(ss.fts_lag, 0);
+  assert_int_equal(count_rows(f, "SELECT count(*) FROM spans"), 5);
+  assert_int_equal(count_rows(f, "SELECT count(*) FROM trace_models"), 3);
+  assert_int_equal(count_rows(f, "SELECT count(*) FROM span_fts WHERE span_fts MATCH 'France'"), 2);
+  fts_integrity(f);
+  uint8_t tid[16];
+  tid_of(tid, 10);
+  json_t *res = NULL;
+  assert_int_equal(f->store->ops->trace_get(f->store, 1, tid, &res), LT_ENOTFOUND);
+  lt_query_t q;
+  lt_query_init(&q, 1);
+  q.q = LT_STR("France");
+  res = traces(f, &q);
+  assert_int_equal(json_array_size(json_object_get(res, "data")), 2);
+  json_decref(res);
+
+  /* Everything expires: new spans must still be indexed afterwards. */
+  maintain_all(f, now + 10000 * SEC);
+  assert_int_equal(count_rows(f, "SELECT count(*) FROM spans"), 0);
+  b = lt_batch_new(1, 1 << 20);
+  s = add(b, 3, 1, 0, "after", now + 10000 * SEC, now + 10000 * SEC + 1);
+  s->input = S(b, "France again");
+  write1(f, b, 1);
+  maintain_all(f, now + 10000 * SEC);
+  assert_int_equal(count_rows(f, "SELECT count(*) FROM span_fts WHERE span_fts MATCH 'France'"), 1);
+  fts_integrity(f);
+}
+
+static void write_failure_stores_nothing(void **st) {
+  fixture_t *f = *st;
+  /* Hold the write lock from another connection: the write must fail
+   * (after the busy timeout) and leave nothing behind. */
+  char path[128];
+  snprintf(path, sizeof path, "%s/lanterna.db", f->dir);
+  sqlite3 *db;
+  assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+  assert_int_equal(sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL), SQLITE_OK);
+  lt_batch_t *b = tree_batch(1);
+  assert_int_equal(lt_store_write(f->store, &b, 1), LT_EDB);
+  assert_int_equal(b->n_inserted, 0);
+  sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+  sqlite3_close(db);
+  lt_store_stats_t ss;
+  assert_int_equal(f->store->ops->stats(f->store, &ss), 0);
+  assert_int_equal(ss.spans, 0);
+  assert_int_equal(lt_store_write(f->store, &b, 1), 0);
+  assert_int_equal(b->n_inserted, 4);
+  lt_batch_free(b);
+}
+
+static void big_group_packs_in_parallel(void **st) {
+  fixture_t *f = *st;
+  /* Enough spans for the packing helpers; payloads large enough to be
+   * compressed, and every one must read back intact. */
+  lt_batch_t *g[3];
+  char text[2048];
+  for (int i = 0; i < 3; i++) {
+    g[i] = lt_batch_new(1, 16 << 20);
+    for (int k = 0; k < 400; k++) {
+      int n = i * 400 + k;
+      lt_span_t *s = add(g[i], 50 + n / 100, n % 100 + 1, 0, "bulk", T0 + n, T0 + n + 1);
+      snprintf(text, sizeof text, "span %d says: %.*s", n, 1500,
+               "lorem ipsum dolor sit amet consectetur adipiscing elit sed do eiusmod tempor incididunt ut labore et "
+               "dolore magna aliqua ut enim ad minim veniam quis nostrud exercitation ullamco laboris nisi ut aliquip "
+               "ex ea commodo consequat duis aute irure dolor in reprehenderit in voluptate velit esse cillum dolore "
+               "eu fugiat nulla pariatur excepteur sint occaecat cupidatat non proident sunt in culpa qui officia");
+      s->input = S(g[i], text);
+    }
+  }
+  assert_int_equal(lt_store_write(f->store, g, 3), 0);
+  assert_int_equal(g[0]->n_inserted + g[1]->n_inserted + g[2]->n_inserted, 1200);
+  for (int i = 0; i < 3; i++) lt_batch_free(g[i]);
+  lt_query_t q;
+  lt_query_init(&q, 1);
+  q.limit = 1000;
+  q.ascending = true;
+  json_t *res = NULL;
+  assert_int_equal(f->store->ops->spans_list(f->store, &q, &res), 0);
+  size_t i;
+  json_t *row;
+  json_array_foreach(json_object_get(res, "data"), i, row) {
+    char want[32];
+    snprintf(want, sizeof want, "span %d says: lorem", (int)i);
+    assert_memory_equal(json_string_value(json_object_get(row, "input")), want, strlen(want));
+  }
+  assert_int_equal(i, 1000);
+  json_decref(res);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+    cmocka_unit_test_setup_teardown(opens_migrates_and_reopens, setup, teardown),
+    cmocka_unit_test_setup_teardown(trace_summary, setup, teardown),
+    cmocka_unit_test_setup_teardown(unknown_cost_and_tokens_are_null, setup, teardown),
+    cmocka_unit_test_setup_teardown(rewrite_is_idempotent, setup, teardown),
+    cmocka_unit_test_setup_teardown(late_root_and_new_spans_update_the_summary, setup, teardown),
+    cmocka_unit_test_setup_teardown(trace_tree_logs_and_404, setup, teardown),
+    cmocka_unit_test_setup_teardown(logs_before_spans_attach, setup, teardown),
+    cmocka_unit_test_setup_teardown(traces_list_filters, setup, teardown),
+    cmocka_unit_test_setup_teardown(search_errors_and_bad_cursors_are_einval, setup, teardown),
+    cmocka_unit_test_setup_teardown(cursor_pagination, setup, teardown),
+    cmocka_unit_test_setup_teardown(spans_list_filters, setup, teardown),
+    cmocka_unit_test_setup_teardown(span_list_cuts_long_text, setup, teardown),
+    cmocka_unit_test_setup_teardown(sessions, setup, teardown),
+    cmocka_unit_test_setup_teardown(projects_and_keys, setup, teardown),
+    cmocka_unit_test_setup_teardown(projects_are_isolated, setup, teardown),
+    cmocka_unit_test_setup_teardown(retention_deletes_old_rows_and_their_index, setup, teardown),
+    cmocka_unit_test_setup_teardown(write_failure_stores_nothing, setup, teardown),
+    cmocka_unit_test_setup_teardown(big_group_packs_in_parallel, setup, teardown),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}
