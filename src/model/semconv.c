@@ -632,6 +632,27 @@ out:
   return rc;
 }
 
+/* A GenAI event sent as a log record carries its message in the body (or,
+ * for the operation-details event, message lists in its attributes). The
+ * body is presented to the message normaliser as a one-event span, so the
+ * same tables serve span events and log records. */
+static int log_messages(lt__sc_t *c, const lt_otlp_log_t *in, lt_log_t *out) {
+  if (!lt_str_starts(out->event_name, "gen_ai.")) return 0;
+  lt_otlp_event_t ev = {.time_ns = in->time_ns, .name = out->event_name};
+  if (in->body.type == LT_VAL_KVLIST) {
+    ev.attrs.items = in->body.u.kv.items;
+    ev.attrs.n = in->body.u.kv.n;
+  }
+  c->events = &ev;
+  c->n_events = 1;
+  lt_str_t text;
+  int rc = lt__sc_messages(c, false, &out->input_messages, &text);
+  if (rc == 0) rc = lt__sc_messages(c, true, &out->output_messages, &text);
+  c->events = NULL;
+  c->n_events = 0;
+  return rc;
+}
+
 int lt_semconv_log(lt_arena_t *a, const lt_semconv_resource_t *res, const lt_otlp_scope_t *scope,
                    const lt_otlp_log_t *in, lt_log_t *out) {
   lt__sc_t c;
@@ -651,6 +672,7 @@ int lt_semconv_log(lt_arena_t *a, const lt_semconv_resource_t *res, const lt_otl
   else if (rc == 0) rc = apply_rules(&c, log_rules, sizeof log_rules / sizeof log_rules[0], out);
   if (rc == 0) rc = lt_val_json(a, &in->body, &out->body);
   if (rc == 0) rc = attributes_json(&c, &in->attrs, &out->attributes);
+  if (rc == 0 && out->event_name.len) rc = log_messages(&c, in, out);
   if (res) {
     out->resource = res->resource_json;
     out->service = res->service;

@@ -96,6 +96,11 @@ typedef struct {
   lt_str_t attributes;   /* JSON object */
   lt_str_t resource;     /* JSON object */
   lt_str_t service, scope;
+  /* GenAI content carried by the record (gen_ai.user.message, gen_ai.choice,
+   * gen_ai.client.inference.operation.details ...), normalised like span
+   * messages: JSON arrays, or empty. The query layer gives them to the
+   * span the record belongs to when the span has no messages of its own. */
+  lt_str_t input_messages, output_messages;
 } lt_log_t;
 
 /* A canonical metric data point. */

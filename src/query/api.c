@@ -100,6 +100,11 @@ static int parse_query(lt_req_t *r, lt_query_t *q, bool spans, const char **msg)
       return *msg = "kind: expected LLM, CHAIN, RETRIEVER, EMBEDDING, TOOL, AGENT, RERANKER, GUARDRAIL, EVALUATOR, PROMPT or UNKNOWN", LT_EINVAL;
     q->kind = (int)k;
   }
+  if ((v = lt_req_query(r, "trace_id"))) {
+    if (!spans) return *msg = "trace_id: only /api/v1/spans filters by trace id", LT_EINVAL;
+    if (lt_hex_decode(q->trace_id, 16, v, strlen(v))) return *msg = "trace_id: expected 32 hexadecimal characters", LT_EINVAL;
+    q->has_trace_id = true;
+  }
   if ((v = lt_req_query(r, "min_duration_ms"))) {
     char *end;
     double ms = strtod(v, &end);

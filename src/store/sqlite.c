@@ -12,13 +12,16 @@
 #include "core/log.h"
 #include "core/mem.h"
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 /* Marks the file as Lanterna's so we never migrate someone else's database. */
 #define APPLICATION_ID 0x4C544E41 /* "LTNA" */
+/* 16 KiB pages: measured ~20% more spans/s than 4 KiB on multi-KB rows
+ * (fewer pages, frames and write calls per byte); the random-key trace
+ * index dirties bigger pages, which costs less than that. */
+#define PAGE_SIZE_TEXT "16384"
 #define BUSY_TIMEOUT_MS 5000
 #define ADMIN_BUSY_TIMEOUT_MS 10000
 /* Checkpoint the WAL into the database every this many pages. Larger than
@@ -128,7 +131,9 @@ static const char *const migrations[] = {
   "  attributes TEXT,"
   "  resource TEXT,"
   "  service TEXT,"
-  "  scope TEXT);"
+  "  scope TEXT,"
+  "  input_messages TEXT,"   /* normalised at ingest (model/semconv.c) */
+  "  output_messages TEXT);"
   "CREATE INDEX logs_trace ON logs(project_id, trace_id) WHERE trace_id IS NOT NULL;"
   "CREATE INDEX logs_time ON logs(time_ns);"
   "CREATE TABLE metric_points("
@@ -304,9 +309,6 @@ int lt__sq_admin_open(lt__sq_t *s, sqlite3 **out) { return open_conn(s, ROLE_ADM
 
 /* One packing helper per core beyond the writer's own, at most three. */
 static int pack_helpers(void) {
-#ifdef BENCH_HELPERS
-  return BENCH_HELPERS;
-#endif
   long n = sysconf(_SC_NPROCESSORS_ONLN) - 1;
   return n < 0 ? 0 : n > 3 ? 3 : (int)n;
 }
@@ -322,11 +324,7 @@ static void sq_close(lt_store_t *st) {
     ZSTD_freeDCtx(s->readers[i].dz);
     lt_buf_free(&s->readers[i].scratch);
   }
-  if (s->wdb) {
-    /* Keeps the planner's statistics fresh; cheap when nothing changed. */
-    sqlite3_exec(s->wdb, "PRAGMA optimize", NULL, NULL, NULL);
-    sqlite3_close(s->wdb);
-  }
+  sqlite3_close(s->wdb);
   lt__sq_packer_stop(s->packer);
   ZSTD_freeDCtx(s->wdz);
   lt_buf_free(&s->unpacked);
@@ -371,7 +369,8 @@ static int sq_open(const lt_store_config_t *cfg, lt_store_t **out) {
   memcpy(s->path + dl, "/lanterna.db", sizeof "/lanterna.db");
 
   if ((rc = open_conn(s, ROLE_WRITER, &s->wdb))) goto out;
-  if (getenv("LT_PAGE_SIZE")) { char ps[64]; snprintf(ps, sizeof ps, "PRAGMA page_size=%s", getenv("LT_PAGE_SIZE")); lt__sq_exec(s->wdb, ps); }
+  /* Only takes effect on a new, empty file (see PAGE_SIZE). */
+  if ((rc = lt__sq_exec(s->wdb, "PRAGMA page_size=" PAGE_SIZE_TEXT))) goto out;
   char mode[16] = "";
   sqlite3_stmt *jm = NULL;
   int src = sqlite3_prepare_v2(s->wdb, "PRAGMA journal_mode=WAL", -1, &jm, NULL);

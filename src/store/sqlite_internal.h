@@ -8,6 +8,7 @@
 #include <sqlite3.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <jansson.h>
 #include <zstd.h>
 #include "core/buf.h"
 #include "core/slice.h"
@@ -86,6 +87,7 @@ typedef struct {
 /* Spans indexed for full-text search per maintain call, and rows deleted
  * by retention per call. */
 #define LT__SQ_FTS_CHUNK 2000
+#define LT__SQ_FTS_BUDGET_NS (100 * 1000000LL)
 #define LT__SQ_RETENTION_CHUNK 5000
 /* trace_get returns at most this many spans (in start order). */
 #define LT__SQ_TRACE_MAX_SPANS 10000
@@ -210,6 +212,41 @@ int lt__sq_pack_begin(lt__sq_packer_t *p, lt_batch_t *const *batches, size_t n);
 int lt__sq_pack_get(lt__sq_packer_t *p, size_t i, const void **blob, size_t *len);
 /* Ends the job: no helper touches it afterwards; frees the payloads. */
 void lt__sq_pack_end(lt__sq_packer_t *p);
+
+/* ---- JSON rows (sqlite_rows.c) ------------------------------------------ */
+
+/* What an empty stored JSON field renders as. */
+typedef enum { LT__SQ_EMPTY_NULL, LT__SQ_EMPTY_OBJECT, LT__SQ_EMPTY_ARRAY } lt__sq_empty_t;
+
+/* Sets o[key] = v (taking v); a NULL v or a failed set sets *rc to
+ * LT_ENOMEM, so a row is built in straight-line code and checked once. */
+void lt__sq_put(json_t *o, const char *key, json_t *v, int *rc);
+/* A JSON string from bytes that should be UTF-8 (invalid bytes → U+FFFD). */
+json_t *lt__sq_jstr(const char *p, size_t n);
+/* Column helpers: NULL columns become JSON null. */
+json_t *lt__sq_jcol_str(sqlite3_stmt *st, int col);
+json_t *lt__sq_jcol_known(sqlite3_stmt *st, int col);
+json_t *lt__sq_jcol_cost(sqlite3_stmt *st, int col); /* nano-dollars → USD */
+/* A stored JSON document; text that does not parse comes back as a string. */
+json_t *lt__sq_jcol_doc(sqlite3_stmt *st, int col, lt__sq_empty_t empty);
+json_t *lt__sq_jhex(const void *p, size_t n);
+
+/* The trace list row: select LT__SQ_TRACE_COLS from traces t. */
+#define LT__SQ_TRACE_COLS                                                                                        \
+  "t.id, t.trace_id, t.name, t.start_ns, t.end_ns, t.status, t.error_count, t.span_count, t.user_id,"   \
+  " t.session_id, t.models, t.input_tokens, t.output_tokens, t.total_tokens, t.cost_nusd, t.service,"   \
+  " t.environment, t.tags"
+#define LT__SQ_TRACE_NCOLS 18
+json_t *lt__sq_trace_row(sqlite3_stmt *st, int *rc);
+/* The span object: select LT__SQ_SPAN_COLS from spans s joined to traces t.
+ * full: the trace view (tree fields, payload JSON fields, an empty logs
+ * array); otherwise the list view (input/output cut to 1,000 chars). */
+#define LT__SQ_SPAN_COLS                                                                                         \
+  "s.id, t.trace_id, s.span_id, s.parent_id, s.name, s.kind, s.otel_kind, s.start_ns, s.end_ns,"        \
+  " s.status, s.service, s.request_model, s.response_model, s.input_tokens, s.output_tokens,"           \
+  " s.total_tokens, s.cost_nusd, s.cost_source, s.ttft_ns, s.user_id, s.session_id, s.tags, s.payload"
+#define LT__SQ_SPAN_NCOLS 23
+json_t *lt__sq_span_row(lt__sq_reader_t *r, sqlite3_stmt *st, bool full, int *rc);
 
 /* ---- ids and small helpers (sqlite_payload.c) -------------------------- */
 

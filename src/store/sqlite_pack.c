@@ -112,6 +112,7 @@ static void *helper_main(void *arg) {
   lt__sq_packer_t *p = ((helper_arg_t *)arg)->p;
   worker_t *w = &p->workers[((helper_arg_t *)arg)->index];
   lt_free(arg);
+  pthread_setname_np(pthread_self(), "lt-pack");
   unsigned seen = 0;
   pthread_mutex_lock(&p->mu);
   for (;;) {

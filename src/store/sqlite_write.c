@@ -15,6 +15,7 @@
 #include "core/mem.h"
 #include <jansson.h>
 #include <string.h>
+#include <time.h>
 
 static const char *const writer_sql[WS__COUNT] = {
   [WS_BEGIN] = "BEGIN IMMEDIATE",
@@ -45,7 +46,8 @@ static const char *const writer_sql[WS__COUNT] = {
     " ON CONFLICT(trace_ref, span_id) DO NOTHING",
   [WS_LOG_INSERT] =
     "INSERT INTO logs(project_id, trace_id, span_id, time_ns, severity, severity_text, event_name, body,"
-    " attributes, resource, service, scope) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+    " attributes, resource, service, scope, input_messages, output_messages)"
+    " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
   [WS_POINT_INSERT] =
     "INSERT INTO metric_points(project_id, name, type, temporality, unit, time_ns, start_ns, value, count,"
     " attributes, data, service, scope) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
@@ -440,6 +442,8 @@ static int insert_log(lt__sq_t *s, int64_t project_id, const lt_log_t *lg) {
   BIND(lt__sq_bind_text(st, 10, lg->resource));
   BIND(lt__sq_bind_text(st, 11, lg->service));
   BIND(lt__sq_bind_text(st, 12, lg->scope));
+  BIND(lt__sq_bind_text(st, 13, lg->input_messages));
+  BIND(lt__sq_bind_text(st, 14, lg->output_messages));
   return run(s, WS_LOG_INSERT);
 }
 
@@ -505,9 +509,13 @@ int lt__sq_write(lt_store_t *st, lt_batch_t *const *batches, size_t n) {
   int rc = LT_ENOMEM;
   lt_buf_init(&w.models_json, SIZE_MAX / 2);
   lt_buf_init(&w.tags_json, SIZE_MAX / 2);
-  for (size_t i = 0; i < n; i++) batches[i]->n_inserted = 0;
   bool packing = false;
-  size_t gi = 0;
+  size_t gi = 0, records = 0;
+  for (size_t i = 0; i < n; i++) {
+    batches[i]->n_inserted = 0;
+    records += lt_batch_count(batches[i]);
+  }
+  if (records == 0) return 0;
   if (!(w.arena = lt_arena_create(SIZE_MAX / 2))) goto out;
   /* Helpers start compressing while we open the transaction. */
   if ((rc = lt__sq_pack_begin(s->packer, batches, n))) goto out;
@@ -575,14 +583,27 @@ static void fts_text_of(lt__sq_t *s, sqlite3_stmt *st, int col, lt_str_t *in, lt
     lt__sq_fts_text(&p, in, out);
 }
 
-/* Indexes up to LT__SQ_FTS_CHUNK spans above the high-water mark. */
+static int64_t mono_ns(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+/* Indexes the spans above the high-water mark: at most LT__SQ_FTS_CHUNK,
+ * and stops early after LT__SQ_FTS_BUDGET_NS so ingest never waits long
+ * behind the index (long texts cost ~0.1 ms each here). */
 static int fts_index(lt__sq_t *s, int64_t *hwm, bool *more) {
   sqlite3_stmt *q = s->ws[WS_FTS_CHUNK];
   BIND(sqlite3_bind_int64(q, 1, *hwm));
   BIND(sqlite3_bind_int(q, 2, LT__SQ_FTS_CHUNK));
-  int rc = 0, src, rows = 0;
-  int64_t last = *hwm;
+  int rc = 0, src = SQLITE_DONE, rows = 0;
+  int64_t last = *hwm, deadline = mono_ns() + LT__SQ_FTS_BUDGET_NS;
+  bool stopped = false;
   while (rc == 0 && (src = sqlite3_step(q)) == SQLITE_ROW) {
+    if (rows % 64 == 63 && mono_ns() > deadline) {
+      stopped = true;
+      break;
+    }
     rows++;
     last = sqlite3_column_int64(q, 0);
     lt_str_t in, out;
@@ -594,13 +615,13 @@ static int fts_index(lt__sq_t *s, int64_t *hwm, bool *more) {
     BIND(lt__sq_bind_text(ins, 3, out));
     rc = run(s, WS_FTS_INSERT);
   }
-  if (rc == 0 && src != SQLITE_DONE) rc = lt__sq_fail(s->wdb, src, "reading spans to index");
+  if (rc == 0 && !stopped && src != SQLITE_DONE) rc = lt__sq_fail(s->wdb, src, "reading spans to index");
   sqlite3_reset(q);
   if (rc == 0 && last != *hwm) {
     rc = meta_set(s, LT__SQ_META_FTS_HWM, last);
     *hwm = last;
   }
-  if (rows == LT__SQ_FTS_CHUNK) *more = true;
+  if (stopped || rows == LT__SQ_FTS_CHUNK) *more = true;
   return rc;
 }
 

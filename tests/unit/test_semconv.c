@@ -572,6 +572,8 @@ static void log_mapping(void **st) {
   eq(out.resource, res.resource_json.ptr);
   eq(out.service, "chatbot");
   eq(out.scope, "openinference.instrumentation.openai");
+  eq(out.input_messages, "[{\"role\":\"user\",\"content\":\"hi\"}]");
+  eq(out.output_messages, NULL);
 
   in.time_ns = 50;
   in.event_name = LT_STR("gen_ai.choice"); /* the LogRecord field beats the attribute */
@@ -587,6 +589,41 @@ static void log_mapping(void **st) {
   assert_int_equal(lt_semconv_log(arena, NULL, NULL, &in, &out), 0);
   eq(out.body, NULL);
   eq(out.attributes, NULL);
+}
+
+/* GenAI content sent as log records is normalised like span messages. */
+static void log_content_messages(void **st) {
+  lt_otlp_log_t in;
+  lt_log_t out;
+  memset(&in, 0, sizeof in);
+  in.time_ns = 5;
+  in.event_name = LT_STR("gen_ai.choice");
+  in.body = KVL(KV("index", I(0)), KV("finish_reason", S("stop")),
+                KV("message", KVL(KV("role", S("assistant")), KV("content", S("Paris.")))));
+  assert_int_equal(lt_semconv_log(arena, NULL, NULL, &in, &out), 0);
+  eq(out.input_messages, NULL);
+  eq(out.output_messages, "[{\"role\":\"assistant\",\"content\":\"Paris.\"}]");
+
+  memset(&in, 0, sizeof in);
+  in.time_ns = 6;
+  in.event_name = LT_STR("gen_ai.client.inference.operation.details");
+  in.attrs = ATTRS(KV("gen_ai.system_instructions", S("[{\"type\":\"text\",\"content\":\"Be brief.\"}]")),
+                   KV("gen_ai.input.messages",
+                      S("[{\"role\":\"user\",\"parts\":[{\"type\":\"text\",\"content\":\"Capital?\"}]}]")),
+                   KV("gen_ai.output.messages",
+                      S("[{\"role\":\"assistant\",\"parts\":[{\"type\":\"text\",\"content\":\"Paris.\"}],"
+                        "\"finish_reason\":\"stop\"}]")));
+  assert_int_equal(lt_semconv_log(arena, NULL, NULL, &in, &out), 0);
+  eq(out.input_messages, "[{\"role\":\"system\",\"content\":\"Be brief.\"},{\"role\":\"user\",\"content\":\"Capital?\"}]");
+  eq(out.output_messages, "[{\"role\":\"assistant\",\"content\":\"Paris.\"}]");
+
+  /* Records that are not GenAI content carry no messages. */
+  memset(&in, 0, sizeof in);
+  in.event_name = LT_STR("app.started");
+  in.body = KVL(KV("content", S("hi")));
+  assert_int_equal(lt_semconv_log(arena, NULL, NULL, &in, &out), 0);
+  eq(out.input_messages, NULL);
+  eq(out.output_messages, NULL);
 }
 
 static void point_mapping(void **st) {
@@ -671,7 +708,8 @@ int main(void) {
       cmocka_unit_test(hostile_shapes_do_not_crash),
       cmocka_unit_test(arena_exhaustion_is_an_error),
       cmocka_unit_test(log_mapping),
-      cmocka_unit_test(point_mapping),
+      cmocka_unit_test(log_content_messages),
+    cmocka_unit_test(point_mapping),
       cmocka_unit_test(raw_json_is_typed),
   };
   return cmocka_run_group_tests_name("semconv", tests, setup, teardown);

@@ -7,6 +7,8 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -152,6 +154,9 @@ static lt_batch_t *tree_batch(int trace) {
     lg->event_name = S(b, i ? "gen_ai.choice" : "gen_ai.user.message");
     lg->body = S(b, i ? "{\"content\":\"hi back\"}" : "{\"content\":\"hello there\"}");
     lg->attributes = S(b, "{\"gen_ai.system\":\"openai\"}");
+    /* as model/semconv.c normalises them at ingest */
+    if (i) lg->output_messages = S(b, "[{\"role\":\"assistant\",\"content\":\"hi back\"}]");
+    else lg->input_messages = S(b, "[{\"role\":\"user\",\"content\":\"hello there\"}]");
   }
   return b;
 }
@@ -363,10 +368,50 @@ static void trace_tree_logs_and_404(void **st) {
                       "hi back");
   assert_int_equal(json_integer_value(json_object_get(json_array_get(logs, 0), "severity_number")), 9);
   assert_int_equal(json_array_size(json_object_get(root, "logs")), 0);
+  /* a has input messages of its own; its output messages come from the
+   * gen_ai.choice log record. */
+  assert_int_equal(json_array_size(json_object_get(a, "input_messages")), 1);
+  json_t *om = json_array_get(json_object_get(a, "output_messages"), 0);
+  assert_string_equal(json_string_value(json_object_get(om, "role")), "assistant");
+  assert_string_equal(json_string_value(json_object_get(om, "content")), "hi back");
+  assert_true(json_is_null(json_object_get(root, "output_messages")));
   assert_int_equal(json_integer_value(json_object_get(json_object_get(out, "trace"), "span_count")), 5);
   json_decref(out);
   tid_of(tid, 2);
   assert_int_equal(f->store->ops->trace_get(f->store, 1, tid, &out), LT_ENOTFOUND);
+}
+
+static void operation_details_log_fills_messages(void **st) {
+  fixture_t *f = *st;
+  lt_batch_t *b = lt_batch_new(1, 1 << 20);
+  add_llm(b, 4, 1, 0, "gpt-4o-mini", T0, T0 + MS, 1, 1, -1);
+  lt_log_t *lg = lt_batch_add_log(b);
+  tid_of(lg->trace_id, 4);
+  sid_of(lg->span_id, 4, 1);
+  lg->has_trace = lg->has_span = true;
+  lg->time_ns = T0 + 1;
+  lg->event_name = S(b, "gen_ai.client.inference.operation.details");
+  /* The messages as model/semconv.c normalises this record at ingest; the
+   * store keeps them and folds them into the span, in time order. */
+  lg->input_messages = S(b, "[{\"role\":\"system\",\"content\":\"Be brief.\"},"
+                            "{\"role\":\"user\",\"content\":\"Capital of France?\"}]");
+  lg->output_messages = S(b, "[{\"role\":\"assistant\",\"content\":\"Paris.\",\"tool_calls\":"
+                             "[{\"id\":\"c1\",\"name\":\"lookup\",\"arguments\":\"{\\\"q\\\":1}\"}]}]");
+  write1(f, b, 1);
+  uint8_t tid[16];
+  tid_of(tid, 4);
+  json_t *res = NULL;
+  assert_int_equal(f->store->ops->trace_get(f->store, 1, tid, &res), 0);
+  json_t *sp = json_array_get(json_object_get(res, "spans"), 0);
+  char *in = json_dumps(json_object_get(sp, "input_messages"), JSON_COMPACT);
+  char *out = json_dumps(json_object_get(sp, "output_messages"), JSON_COMPACT);
+  assert_string_equal(in, "[{\"role\":\"system\",\"content\":\"Be brief.\"},"
+                          "{\"role\":\"user\",\"content\":\"Capital of France?\"}]");
+  assert_string_equal(out, "[{\"role\":\"assistant\",\"content\":\"Paris.\",\"tool_calls\":"
+                           "[{\"id\":\"c1\",\"name\":\"lookup\",\"arguments\":\"{\\\"q\\\":1}\"}]}]");
+  free(in);
+  free(out);
+  json_decref(res);
 }
 
 static void logs_before_spans_attach(void **st) {
@@ -945,6 +990,54 @@ static void big_group_packs_in_parallel(void **st) {
   json_decref(res);
 }
 
+typedef struct {
+  fixture_t *f;
+  atomic_int stop;
+  int queries, failures;
+} reader_arg_t;
+
+static void *reader_main(void *p) {
+  reader_arg_t *a = p;
+  while (!atomic_load(&a->stop)) {
+    lt_query_t q;
+    lt_query_init(&q, 1);
+    json_t *res = NULL;
+    if (a->f->store->ops->traces_list(a->f->store, &q, &res) != 0) a->failures++;
+    json_decref(res);
+    res = NULL;
+    uint8_t tid[16];
+    tid_of(tid, 1);
+    int rc = a->f->store->ops->trace_get(a->f->store, 1, tid, &res);
+    if (rc != 0 && rc != LT_ENOTFOUND) a->failures++;
+    json_decref(res);
+    a->queries++;
+  }
+  return NULL;
+}
+
+static void readers_run_while_writing(void **st) {
+  fixture_t *f = *st;
+  reader_arg_t args[3];
+  for (int i = 0; i < 3; i++) {
+    args[i].f = f;
+    atomic_init(&args[i].stop, 0);
+    args[i].queries = args[i].failures = 0;
+  }
+  pthread_t th[3];
+  for (int i = 0; i < 3; i++) assert_int_equal(pthread_create(&th[i], NULL, reader_main, &args[i]), 0);
+  for (int i = 1; i <= 40; i++) {
+    write1(f, tree_batch(i), 4);
+    bool more;
+    assert_int_equal(lt_store_maintain(f->store, T0, &more), 0);
+  }
+  for (int i = 0; i < 3; i++) {
+    atomic_store(&args[i].stop, 1);
+    pthread_join(th[i], NULL);
+    assert_int_equal(args[i].failures, 0);
+    assert_true(args[i].queries > 0);
+  }
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
     cmocka_unit_test_setup_teardown(opens_migrates_and_reopens, setup, teardown),
@@ -954,6 +1047,7 @@ int main(void) {
     cmocka_unit_test_setup_teardown(late_root_and_new_spans_update_the_summary, setup, teardown),
     cmocka_unit_test_setup_teardown(trace_tree_logs_and_404, setup, teardown),
     cmocka_unit_test_setup_teardown(logs_before_spans_attach, setup, teardown),
+    cmocka_unit_test_setup_teardown(operation_details_log_fills_messages, setup, teardown),
     cmocka_unit_test_setup_teardown(traces_list_filters, setup, teardown),
     cmocka_unit_test_setup_teardown(search_errors_and_bad_cursors_are_einval, setup, teardown),
     cmocka_unit_test_setup_teardown(cursor_pagination, setup, teardown),
@@ -965,6 +1059,7 @@ int main(void) {
     cmocka_unit_test_setup_teardown(retention_deletes_old_rows_and_their_index, setup, teardown),
     cmocka_unit_test_setup_teardown(write_failure_stores_nothing, setup, teardown),
     cmocka_unit_test_setup_teardown(big_group_packs_in_parallel, setup, teardown),
+    cmocka_unit_test_setup_teardown(readers_run_while_writing, setup, teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
