@@ -14,7 +14,7 @@ for bin in "$@"; do
   if [ "$secs" -gt 0 ]; then
     work=$(mktemp -d)
     cp -r "$dir"/. "$work"/
-    if ! "$bin" -max_total_time="$secs" -rss_limit_mb=2048 -artifact_prefix="$work/" "$work" >"$work.log" 2>&1; then
+    if ! "$bin" -max_total_time="$secs" -print_final_stats=1 -rss_limit_mb=2048 -artifact_prefix="$work/" "$work" >"$work.log" 2>&1; then
       tail -n 40 "$work.log"
       echo "fuzz: $name found a crash; the input is in $work" >&2
       exit 1

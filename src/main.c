@@ -369,8 +369,11 @@ static int cmd_serve(int argc, char **argv) {
   }
   int64_t default_project = 1;
   store->ops->project_find(store, "default", &default_project);
+  /* Groups of ~4 typical requests: large enough to share commits under
+   * load, small enough that a request never waits behind a huge group
+   * (measured: p99 at half load 144 → 111 ms against 20,000, same max). */
   lt_writer_config_t wc = {.max_queue_records = 1000000, .max_queue_bytes = c.queue_bytes,
-                           .max_group_records = 20000};
+                           .max_group_records = 2000};
   if ((rc = lt_writer_start(store, &wc, &writer)) || (rc = lt_workq_start(c.read_connections, 1024, &workq)) ||
       !(auth = lt_auth_new(store, loopback || c.insecure_no_auth, default_project))) {
     lt_error("start-up failed: %s", lt_strerror(rc ? rc : LT_ENOMEM));
