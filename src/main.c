@@ -351,7 +351,7 @@ static int cmd_serve(int argc, char **argv) {
     .durability = strcmp(c.durability, "process") ? LT_DURABILITY_FULL : LT_DURABILITY_PROCESS,
     .retention_ns = c.retention_ns,
     .read_connections = c.read_connections,
-    .cache_bytes = 32u << 20,
+    .cache_bytes = 16u << 20,
   };
   if ((rc = lt_store_open(lt_store_backend(c.storage), &sc, &store))) {
     lt_error("cannot open the %s store in '%s': %s", c.storage, c.data, lt_strerror(rc));

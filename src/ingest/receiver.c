@@ -133,25 +133,36 @@ static int map_metrics(lt_batch_t *b, const lt_otlp_metrics_t *t, pending_t *p) 
   return 0;
 }
 
-static int decode_and_map(lt_batch_t *b, signal_t sig, bool json, const char *body, size_t len, pending_t *p) {
+/* Decodes into a scratch arena and maps into the batch's, then drops the
+ * scratch: the decoded OTLP tree is dead once mapped, and a queued batch
+ * then holds only canonical records (about half the memory). */
+static int decode_and_map(lt_batch_t *b, signal_t sig, bool json, const char *body, size_t len, size_t cap,
+                          pending_t *p) {
+  lt_arena_t *tmp = lt_arena_create(cap);
+  if (!tmp) return LT_ENOMEM;
   int rc;
   switch (sig) {
   case SIG_TRACES: {
     lt_otlp_traces_t t = {0};
-    rc = json ? lt_decode_traces_json(b->arena, body, len, &t) : lt_decode_traces_pb(b->arena, body, len, &t);
-    return rc ? rc : map_traces(b, &t, p);
+    rc = json ? lt_decode_traces_json(tmp, body, len, &t) : lt_decode_traces_pb(tmp, body, len, &t);
+    if (rc == 0) rc = map_traces(b, &t, p);
+    break;
   }
   case SIG_LOGS: {
     lt_otlp_logs_t t = {0};
-    rc = json ? lt_decode_logs_json(b->arena, body, len, &t) : lt_decode_logs_pb(b->arena, body, len, &t);
-    return rc ? rc : map_logs(b, &t, p);
+    rc = json ? lt_decode_logs_json(tmp, body, len, &t) : lt_decode_logs_pb(tmp, body, len, &t);
+    if (rc == 0) rc = map_logs(b, &t, p);
+    break;
   }
   default: {
     lt_otlp_metrics_t t = {0};
-    rc = json ? lt_decode_metrics_json(b->arena, body, len, &t) : lt_decode_metrics_pb(b->arena, body, len, &t);
-    return rc ? rc : map_metrics(b, &t, p);
+    rc = json ? lt_decode_metrics_json(tmp, body, len, &t) : lt_decode_metrics_pb(tmp, body, len, &t);
+    if (rc == 0) rc = map_metrics(b, &t, p);
+    break;
   }
   }
+  lt_arena_destroy(tmp);
+  return rc;
 }
 
 /* ---- the shared handler ------------------------------------------------ */
@@ -216,7 +227,7 @@ static void receive(lt_req_t *r, lt_receiver_t *rcv, signal_t sig) {
   p->req = r;
   p->sig = sig;
   p->json = json;
-  int rc = decode_and_map(b, sig, json, data, len, p);
+  int rc = decode_and_map(b, sig, json, data, len, cap, p);
   lt_buf_free(&plain);
   if (rc) {
     lt_batch_free(b);
