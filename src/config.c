@@ -39,6 +39,7 @@ int lt_parse_size(const char *s, size_t *out) {
   else if (!strcasecmp(end, "m") || !strcasecmp(end, "mb") || !strcasecmp(end, "mib")) mul = 1024.0 * 1024;
   else if (!strcasecmp(end, "g") || !strcasecmp(end, "gb") || !strcasecmp(end, "gib")) mul = 1024.0 * 1024 * 1024;
   else return LT_EINVAL;
+  if (v * mul > (double)(1ull << 40)) return LT_EINVAL; /* 1 TiB: no real limit is larger */
   *out = (size_t)(v * mul);
   return 0;
 }
@@ -49,6 +50,7 @@ int lt_parse_duration(const char *s, int64_t *ns) {
   double v = strtod(s, &end);
   if (errno || end == s || v < 0) return LT_EINVAL;
   double mul;
+  if (v > 1e7) return LT_EINVAL; /* keeps v * mul inside int64 */
   if (!strcmp(end, "s") || !*end) mul = 1e9;
   else if (!strcmp(end, "ms")) mul = 1e6;
   else if (!strcmp(end, "m")) mul = 60e9;

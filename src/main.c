@@ -402,7 +402,7 @@ static int cmd_serve(int argc, char **argv) {
   /* Graceful order: no new connections; the writer stores and completes
    * everything queued (replies go out); wait for in-flight replies; then
    * tear down. Requests arriving meanwhile get 503 + Retry-After. */
-  api.shutting_down = 1;
+  atomic_store(&api.shutting_down, 1);
   lt_http_stop_accepting(srv);
   lt_writer_stop(writer);
   for (int i = 0; i < 1000 && lt_http_pending(srv) > 0; i++) {
@@ -411,6 +411,8 @@ static int cmd_serve(int argc, char **argv) {
   }
   exit_code = 0;
 out:
+  /* The pool first: handlers stopped submitting when shutting_down was set,
+   * and its last jobs may still post replies to the (still running) loops. */
   lt_workq_stop(workq);
   lt_http_free(srv);
   lt_writer_free(writer);

@@ -4,6 +4,7 @@
  * Semantics match malloc/calloc/realloc/free/strdup. */
 #ifndef LT_MEM_H
 #define LT_MEM_H
+#include <stdbool.h>
 #include <stddef.h>
 
 void *lt_malloc(size_t n);
@@ -12,6 +13,13 @@ void *lt_realloc(void *p, size_t n);
 void lt_free(void *p);
 char *lt_strdup(const char *s);
 char *lt_strndup(const char *s, size_t n);
+/* A per-thread allocation budget: while set (non-zero), allocations on
+ * this thread fail once they would take more than `bytes` in total (frees
+ * are not credited). Used to bound third-party parse trees (jansson) by
+ * the size of the request that made them. lt_mem_budget_end returns true
+ * when the budget ran out. */
+void lt_mem_budget_begin(size_t bytes);
+bool lt_mem_budget_end(void);
 /* Number of allocations made through lt_malloc & co. so far (all builds). */
 unsigned long lt_mem_allocs(void);
 

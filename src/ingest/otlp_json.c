@@ -11,6 +11,7 @@
 #include "ingest/decode.h"
 #include "core/buf.h"
 #include "core/err.h"
+#include "core/mem.h"
 #include <jansson.h>
 #include <math.h>
 #include <stdint.h>
@@ -429,8 +430,15 @@ static int load(const void *body, size_t len, json_t **root) {
   json_error_t err;
   /* JSON_ALLOW_NUL: "\u0000" is valid JSON and every string we keep is a
    * slice, so there is no reason to refuse it. */
+  /* The parse tree lives outside the request arena (jansson allocates it),
+   * so bound it by the body size: a crafted body like [0,0,0,...] would
+   * otherwise take ~20x its size. (Effective when jansson allocates through
+   * lt_malloc, as the server sets up.) */
+  lt_mem_budget_begin(len * 8 + (1u << 20));
   json_t *r = json_loadb(body, len, JSON_ALLOW_NUL, &err);
+  bool over = lt_mem_budget_end();
   *root = NULL;
+  if (!r && over) return LT_ETOOBIG;
   if (!r) return json_error_code(&err) == json_error_out_of_memory ? LT_ENOMEM : LT_EDECODE;
   if (!json_is_object(r)) {
     json_decref(r);

@@ -121,7 +121,10 @@ static conn_t *conn_find(loop_t *l, struct evhttp_connection *c) {
 static void on_conn_close(struct evhttp_connection *c, void *arg) {
   conn_t *k = arg;
   loop_t *l = k->loop;
-  if (k->pending) k->pending->ev = NULL; /* libevent frees the request */
+  if (k->pending) {
+    k->pending->ev = NULL; /* the request goes with its connection */
+    k->pending->conn = NULL;
+  }
   conn_t **pp = &l->conns[conn_slot(c)];
   while (*pp && *pp != k) pp = &(*pp)->next;
   if (*pp) *pp = k->next;
@@ -268,7 +271,8 @@ static void on_request(struct evhttp_request *ev, void *arg) {
   struct evhttp_connection *evcon = evhttp_request_get_connection(ev);
   conn_t *k = conn_find(l, evcon);
   if (!k) {
-    if (atomic_load(&s->nconns) >= s->cfg.max_connections) {
+    if (atomic_fetch_add(&s->nconns, 1) >= s->cfg.max_connections) {
+      atomic_fetch_sub(&s->nconns, 1);
       evhttp_add_header(evhttp_request_get_output_headers(ev), "Connection", "close");
       evhttp_add_header(evhttp_request_get_output_headers(ev), "Retry-After", "1");
       evhttp_send_reply(ev, 503, "Service Unavailable", NULL);
@@ -276,6 +280,7 @@ static void on_request(struct evhttp_request *ev, void *arg) {
     }
     k = lt_calloc(1, sizeof *k);
     if (!k) {
+      atomic_fetch_sub(&s->nconns, 1);
       evhttp_send_reply(ev, 503, "Service Unavailable", NULL);
       return;
     }
@@ -284,7 +289,6 @@ static void on_request(struct evhttp_request *ev, void *arg) {
     size_t slot = conn_slot(evcon);
     k->next = l->conns[slot];
     l->conns[slot] = k;
-    atomic_fetch_add(&s->nconns, 1);
     evhttp_connection_set_closecb(evcon, on_conn_close, k);
   }
 

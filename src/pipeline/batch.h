@@ -43,6 +43,12 @@ void lt_batch_free(lt_batch_t *b);
 lt_span_t *lt_batch_add_span(lt_batch_t *b);
 lt_log_t *lt_batch_add_log(lt_batch_t *b);
 lt_point_t *lt_batch_add_point(lt_batch_t *b);
+/* Memory the batch holds: its arena plus its record arrays. Queue caps
+ * count this, so no part of a queued batch escapes the limit. */
+static inline size_t lt_batch_bytes(const lt_batch_t *b) {
+  return lt_arena_used(b->arena) + b->cap_spans * sizeof(lt_span_t) + b->cap_logs * sizeof(lt_log_t) +
+         b->cap_points * sizeof(lt_point_t);
+}
 /* Total records (spans + logs + points). */
 static inline size_t lt_batch_count(const lt_batch_t *b) {
   return b->n_spans + b->n_logs + b->n_points;

@@ -17,6 +17,7 @@ struct lt_writer {
   pthread_mutex_t mu;
   pthread_cond_t cv;
   lt_batch_t *head, *tail;
+  lt_batch_t **group; /* the writer thread's scratch, 256 entries to start */
   size_t q_records, q_bytes;
   bool stopping;
   lt_writer_stats_t st; /* guarded by mu */
@@ -29,7 +30,7 @@ static int64_t now_ns(int clock) {
 }
 
 int lt_writer_submit(lt_writer_t *w, lt_batch_t *b) {
-  size_t recs = lt_batch_count(b), bytes = lt_arena_used(b->arena);
+  size_t recs = lt_batch_count(b), bytes = lt_batch_bytes(b);
   int rc = 0;
   pthread_mutex_lock(&w->mu);
   if (w->stopping) {
@@ -96,7 +97,7 @@ static void commit_group(lt_writer_t *w, lt_batch_t **group, size_t n) {
 static void *writer_main(void *arg) {
   lt_writer_t *w = arg;
   size_t cap = 256;
-  lt_batch_t **group = lt_malloc(cap * sizeof *group);
+  lt_batch_t **group = w->group; /* allocated by lt_writer_start */
   bool more_maintenance = true;
   int64_t last_maintain = 0;
   pthread_mutex_lock(&w->mu);
@@ -144,7 +145,7 @@ static void *writer_main(void *arg) {
       if (!w->head) w->tail = NULL;
       b->next = NULL;
       recs += lt_batch_count(b);
-      bytes += lt_arena_used(b->arena);
+      bytes += lt_batch_bytes(b);
       group[n++] = b;
     }
     w->q_records -= recs;
@@ -164,10 +165,16 @@ int lt_writer_start(lt_store_t *s, const lt_writer_config_t *cfg, lt_writer_t **
   if (!w) return LT_ENOMEM;
   w->store = s;
   w->cfg = *cfg;
+  w->group = lt_malloc(256 * sizeof *w->group);
+  if (!w->group) {
+    lt_free(w);
+    return LT_ENOMEM;
+  }
   if (!w->cfg.max_group_records) w->cfg.max_group_records = 20000;
   pthread_mutex_init(&w->mu, NULL);
   pthread_cond_init(&w->cv, NULL);
   if (pthread_create(&w->thread, NULL, writer_main, w) != 0) {
+    lt_free(w->group);
     lt_free(w);
     return LT_ENOMEM;
   }

@@ -57,8 +57,12 @@ int lt_parse_time(const char *s, int64_t *ns) {
   int64_t off = 0;
   if (*end == 'Z' || *end == 'z') end++;
   else if (*end == '+' || *end == '-') {
-    int sign = *end == '-' ? -1 : 1, hh, mm;
-    if (sscanf(end + 1, "%2d:%2d", &hh, &mm) != 2) return LT_EINVAL;
+    /* exactly [+-]HH:MM */
+    if (!isdigit((unsigned char)end[1]) || !isdigit((unsigned char)end[2]) || end[3] != ':' ||
+        !isdigit((unsigned char)end[4]) || !isdigit((unsigned char)end[5]))
+      return LT_EINVAL;
+    int sign = *end == '-' ? -1 : 1;
+    int hh = (end[1] - '0') * 10 + (end[2] - '0'), mm = (end[4] - '0') * 10 + (end[5] - '0');
     off = sign * (hh * 3600 + mm * 60);
     end += 6;
   } else return LT_EINVAL;
@@ -189,7 +193,16 @@ static void job_run(void *arg) {
 static void run(lt_req_t *r, lt_api_t *api, job_t *j) {
   j->api = api;
   j->req = r;
+  /* Defer (counted as pending) before looking at the flag: shutdown sets
+   * the flag, then waits for pending to reach zero, so either we see the
+   * flag or shutdown waits for our reply — the worker pool is never used
+   * after it stopped. */
   lt_req_defer(r);
+  if (atomic_load(&api->shutting_down)) {
+    lt_free(j);
+    lt_reply_error(r, 503, "overloaded", "the server is shutting down");
+    return;
+  }
   int rc = lt_workq_submit(api->workq, job_run, j);
   if (rc) {
     lt_free(j);
@@ -285,11 +298,11 @@ void lt_api_readyz(lt_req_t *r, void *ud) {
   lt_api_t *api = ud;
   lt_writer_stats_t st;
   lt_writer_stats(api->writer, &st);
-  bool ready = !api->shutting_down && lt_writer_ready(api->writer);
+  bool ready = !atomic_load(&api->shutting_down) && lt_writer_ready(api->writer);
   lt_buf_t b;
   lt_buf_init(&b, 4096);
   lt_buf_printf(&b, "{\"status\":\"%s\",\"queue_records\":%zu,\"queue_bytes\":%zu}",
-                ready ? "ready" : (api->shutting_down ? "shutting_down" : "overloaded"),
+                ready ? "ready" : (atomic_load(&api->shutting_down) ? "shutting_down" : "overloaded"),
                 st.queue_records, st.queue_bytes);
   if (!ready) lt_req_set_header(r, "Retry-After", "1");
   lt_reply_json(r, ready ? 200 : 503, &b);

@@ -4,6 +4,7 @@
  * and errors are documented in docs/api.md. */
 #ifndef LT_API_H
 #define LT_API_H
+#include <stdatomic.h>
 #include "core/workq.h"
 #include "net/http.h"
 #include "pipeline/writer.h"
@@ -13,7 +14,7 @@ typedef struct {
   lt_store_t *store;
   lt_workq_t *workq;
   lt_writer_t *writer;
-  volatile int shutting_down;
+  atomic_int shutting_down;     /* set once by the main thread at shutdown */
 } lt_api_t;
 
 void lt_api_traces(lt_req_t *r, void *api);   /* /api/v1/traces and /api/v1/traces/{id} */

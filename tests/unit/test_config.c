@@ -83,6 +83,10 @@ static void times_parse(void **st) {
   assert_int_equal(ns, 1767323045LL * 1000000000LL);
   assert_int_equal(lt_parse_time("yesterday", &ns), LT_EINVAL);
   assert_int_equal(lt_parse_time("2026-01-02T03:04:05", &ns), LT_EINVAL); /* no zone */
+  assert_int_equal(lt_parse_time("2024-01-01T00:00:00+1:2", &ns), LT_EINVAL); /* short offset */
+  assert_int_equal(lt_parse_time("2024-01-01T00:00:00+01", &ns), LT_EINVAL);
+  assert_int_equal(lt_parse_time("0", &ns), 0);
+  assert_int_equal(ns, 0);
 }
 
 static void keys_have_the_documented_shape(void **st) {
