@@ -81,7 +81,7 @@ unit: deps $(UNITS)
 # objects once (instrumented, no main), then one small link per target.
 FUZZ_SECONDS ?= 0
 FUZZ_BIN := $(patsubst fuzz/%.c,build/fuzz/%,$(FUZZ_SRC))
-FUZZ_CFLAGS = $(CSTD) -O1 -g -fsanitize=fuzzer-no-link,address,undefined -Isrc -I$(GEN) $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+FUZZ_CFLAGS = $(CSTD) -O1 -g -fsanitize=fuzzer-no-link,address,undefined -Ifuzz -Isrc -I$(GEN) $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 FUZZ_OBJS := $(patsubst src/%.c,build/fuzz/obj/%.o,$(filter-out src/main.c,$(SRCS))) \
              $(patsubst $(GEN)/%.c,build/fuzz/obj/gen/%.o,$(PROTO_C))
 build/fuzz/obj/gen/%.o: $(GEN)/%.c $(PROTO_C)
@@ -91,7 +91,7 @@ build/fuzz/obj/%.o: src/%.c $(PROTO_C)
 	@mkdir -p $(dir $@)
 	@echo "  CC    $< (fuzz)"
 	@clang $(FUZZ_CFLAGS) -MMD -MP -c -o $@ $<
-build/fuzz/%: fuzz/%.c $(FUZZ_OBJS)
+build/fuzz/%: fuzz/%.c fuzz/otlp_walk.h $(FUZZ_OBJS)
 	@echo "  FUZZ  $@"
 	@clang $(FUZZ_CFLAGS) -fsanitize=fuzzer -o $@ $< $(FUZZ_OBJS) $(LDLIBS_ALL)
 -include $(FUZZ_OBJS:.o=.d)
