@@ -205,6 +205,64 @@ static void page_clause(qb_t *b, const lt_query_t *q, const char *key, const cha
 
 static int clamp_limit(int limit) { return limit < 1 ? 1 : limit > 1000 ? 1000 : limit; }
 
+/* Filters that traces and spans share, on the table aliased by `col`
+ * ("t." or "s."): the column names are the same in both tables. Only
+ * fixed SQL text is appended; every value is bound. */
+static void col_cond(qb_t *b, const char *col, const char *field, const char *op) {
+  qb_sql(b, " AND ");
+  qb_sql(b, col);
+  qb_sql(b, field);
+  qb_sql(b, op);
+}
+
+static void common_filters(qb_t *b, const lt_query_t *q, const char *col) {
+  if (q->from_ns) {
+    col_cond(b, col, "start_ns", " >= ");
+    qb_int(b, q->from_ns);
+  }
+  if (q->to_ns) {
+    col_cond(b, col, "start_ns", " < ");
+    qb_int(b, q->to_ns);
+  }
+  if (q->name.len) {
+    col_cond(b, col, "name", " = ");
+    qb_text(b, q->name);
+  }
+  if (q->user_id.len) {
+    col_cond(b, col, "user_id", " = ");
+    qb_text(b, q->user_id);
+  }
+  if (q->session_id.len) {
+    col_cond(b, col, "session_id", " = ");
+    qb_text(b, q->session_id);
+  }
+}
+
+static void status_filter(qb_t *b, const lt_query_t *q, const char *col) {
+  if (q->status >= 0) {
+    col_cond(b, col, "status", " = ");
+    qb_int(b, q->status);
+  }
+}
+
+static void tag_and_duration_filters(qb_t *b, const lt_query_t *q, const char *col) {
+  if (q->tag.len) {
+    qb_sql(b, " AND EXISTS (SELECT 1 FROM json_each(");
+    qb_sql(b, col);
+    qb_sql(b, "tags) j WHERE j.value = ");
+    qb_text(b, q->tag);
+    qb_sql(b, ")");
+  }
+  if (q->min_duration_ns >= 0) {
+    qb_sql(b, " AND ");
+    qb_sql(b, col);
+    qb_sql(b, "end_ns - ");
+    qb_sql(b, col);
+    qb_sql(b, "start_ns >= ");
+    qb_int(b, q->min_duration_ns);
+  }
+}
+
 /* ---- traces -------------------------------------------------------------- */
 
 int lt__sq_traces_list(lt_store_t *st, const lt_query_t *qin, json_t **out) {
@@ -225,26 +283,7 @@ int lt__sq_traces_list(lt_store_t *st, const lt_query_t *qin, json_t **out) {
   qb_sql(&b, key);
   qb_sql(&b, " FROM traces t WHERE t.project_id = ");
   qb_int(&b, q.project_id);
-  if (q.from_ns) {
-    qb_sql(&b, " AND t.start_ns >= ");
-    qb_int(&b, q.from_ns);
-  }
-  if (q.to_ns) {
-    qb_sql(&b, " AND t.start_ns < ");
-    qb_int(&b, q.to_ns);
-  }
-  if (q.name.len) {
-    qb_sql(&b, " AND t.name = ");
-    qb_text(&b, q.name);
-  }
-  if (q.user_id.len) {
-    qb_sql(&b, " AND t.user_id = ");
-    qb_text(&b, q.user_id);
-  }
-  if (q.session_id.len) {
-    qb_sql(&b, " AND t.session_id = ");
-    qb_text(&b, q.session_id);
-  }
+  common_filters(&b, &q, "t.");
   if (q.model.len) {
     qb_sql(&b, " AND t.id IN (SELECT m.trace_ref FROM trace_models m WHERE m.project_id = ");
     qb_int(&b, q.project_id);
@@ -252,19 +291,8 @@ int lt__sq_traces_list(lt_store_t *st, const lt_query_t *qin, json_t **out) {
     qb_text(&b, q.model);
     qb_sql(&b, ")");
   }
-  if (q.status >= 0) {
-    qb_sql(&b, " AND t.status = ");
-    qb_int(&b, q.status);
-  }
-  if (q.tag.len) {
-    qb_sql(&b, " AND EXISTS (SELECT 1 FROM json_each(t.tags) j WHERE j.value = ");
-    qb_text(&b, q.tag);
-    qb_sql(&b, ")");
-  }
-  if (q.min_duration_ns >= 0) {
-    qb_sql(&b, " AND t.end_ns - t.start_ns >= ");
-    qb_int(&b, q.min_duration_ns);
-  }
+  status_filter(&b, &q, "t.");
+  tag_and_duration_filters(&b, &q, "t.");
   if (q.q.len) {
     qb_sql(&b, " AND t.id IN (SELECT s.trace_ref FROM spans s WHERE s.project_id = ");
     qb_int(&b, q.project_id);
@@ -309,26 +337,7 @@ int lt__sq_spans_list(lt_store_t *st, const lt_query_t *qin, json_t **out) {
     qb_blob(&b, qin->trace_id, 16);
     qb_sql(&b, ")");
   }
-  if (q.from_ns) {
-    qb_sql(&b, " AND s.start_ns >= ");
-    qb_int(&b, q.from_ns);
-  }
-  if (q.to_ns) {
-    qb_sql(&b, " AND s.start_ns < ");
-    qb_int(&b, q.to_ns);
-  }
-  if (q.name.len) {
-    qb_sql(&b, " AND s.name = ");
-    qb_text(&b, q.name);
-  }
-  if (q.user_id.len) {
-    qb_sql(&b, " AND s.user_id = ");
-    qb_text(&b, q.user_id);
-  }
-  if (q.session_id.len) {
-    qb_sql(&b, " AND s.session_id = ");
-    qb_text(&b, q.session_id);
-  }
+  common_filters(&b, &q, "s.");
   if (q.model.len) {
     qb_sql(&b, " AND (s.request_model = ");
     qb_text(&b, q.model);
@@ -336,23 +345,12 @@ int lt__sq_spans_list(lt_store_t *st, const lt_query_t *qin, json_t **out) {
     qb_text(&b, q.model);
     qb_sql(&b, ")");
   }
-  if (q.status >= 0) {
-    qb_sql(&b, " AND s.status = ");
-    qb_int(&b, q.status);
-  }
+  status_filter(&b, &q, "s.");
   if (q.kind >= 0) {
     qb_sql(&b, " AND s.kind = ");
     qb_int(&b, q.kind);
   }
-  if (q.tag.len) {
-    qb_sql(&b, " AND EXISTS (SELECT 1 FROM json_each(s.tags) j WHERE j.value = ");
-    qb_text(&b, q.tag);
-    qb_sql(&b, ")");
-  }
-  if (q.min_duration_ns >= 0) {
-    qb_sql(&b, " AND s.end_ns - s.start_ns >= ");
-    qb_int(&b, q.min_duration_ns);
-  }
+  tag_and_duration_filters(&b, &q, "s.");
   if (q.q.len) {
     qb_sql(&b, " AND s.id IN (SELECT rowid FROM span_fts WHERE span_fts MATCH ");
     qb_text(&b, q.q);
