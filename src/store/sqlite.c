@@ -324,6 +324,7 @@ static void sq_close(lt_store_t *st) {
     ZSTD_freeDCtx(s->readers[i].dz);
     lt_buf_free(&s->readers[i].scratch);
   }
+  sqlite3_close(s->key_db);
   sqlite3_close(s->wdb);
   lt__sq_packer_stop(s->packer);
   ZSTD_freeDCtx(s->wdz);
@@ -332,6 +333,7 @@ static void sq_close(lt_store_t *st) {
   lt_free(s->free_idx);
   lt_free(s->path);
   pthread_mutex_destroy(&s->mu);
+  pthread_mutex_destroy(&s->key_mu);
   pthread_cond_destroy(&s->cv);
   lt_free(s);
 }
@@ -353,6 +355,7 @@ static int sq_open(const lt_store_config_t *cfg, lt_store_t **out) {
   lt__sq_t *s = lt_calloc(1, sizeof *s);
   if (!s) return LT_ENOMEM;
   pthread_mutex_init(&s->mu, NULL);
+  pthread_mutex_init(&s->key_mu, NULL);
   pthread_cond_init(&s->cv, NULL);
   s->base.ops = &lt_store_sqlite_ops;
   s->durability = cfg->durability;
@@ -395,6 +398,7 @@ static int sq_open(const lt_store_config_t *cfg, lt_store_t **out) {
     }
     s->free_idx[s->n_free++] = i;
   }
+  if ((rc = open_conn(s, ROLE_READER, &s->key_db))) goto out;
   *out = &s->base;
   s = NULL;
   rc = 0;

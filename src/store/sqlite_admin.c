@@ -144,10 +144,11 @@ static void copy_text(char *dst, size_t cap, sqlite3_stmt *q, int col) {
 
 int lt__sq_key_find(lt_store_t *st, const char *secret_hash, lt_key_info_t *out) {
   lt__sq_t *s = LT__SQ(st);
-  lt__sq_reader_t *r = lt__sq_reader_get(s);
+  pthread_mutex_lock(&s->key_mu);
+  sqlite3 *db = s->key_db;
   sqlite3_stmt *q = NULL;
   int rc = 0;
-  int src = sqlite3_prepare_v2(r->db,
+  int src = sqlite3_prepare_v2(db,
                                "SELECT k.id, k.project_id, k.public_key, p.name, k.created_ns,"
                                " coalesce(k.revoked_ns, 0) FROM api_keys k JOIN projects p ON p.id = k.project_id"
                                " WHERE k.secret_hash = ?1",
@@ -165,10 +166,10 @@ int lt__sq_key_find(lt_store_t *st, const char *secret_hash, lt_key_info_t *out)
   } else if (src == SQLITE_DONE) {
     rc = LT_ENOTFOUND;
   } else {
-    rc = lt__sq_fail(r->db, src, "finding a key");
+    rc = lt__sq_fail(db, src, "finding a key");
   }
   sqlite3_finalize(q);
-  lt__sq_reader_put(s, r);
+  pthread_mutex_unlock(&s->key_mu);
   return rc;
 }
 

@@ -73,6 +73,11 @@ typedef struct {
   int n_readers;
   int *free_idx;
   int n_free;
+  /* Key lookups (auth-cache misses, which run on HTTP loop threads) get a
+   * connection of their own, so slow queries holding every pooled reader
+   * can never stall request handling. */
+  pthread_mutex_t key_mu;
+  sqlite3 *key_db;
 } lt__sq_t;
 
 #define LT__SQ(s) ((lt__sq_t *)(s))
