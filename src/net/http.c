@@ -460,9 +460,14 @@ int lt_http_start(const lt_http_config_t *cfg, lt_server_t **out) {
   for (int i = 0; i < s->nloops; i++) {
     /* With port 0 the first socket picks the port and the rest share it. */
     int fd = open_listener(cfg->host, port, i == 0 ? &port : NULL);
-    if (fd < 0 || loop_init(s, &s->loops[i], fd) != 0) {
-      if (fd >= 0) close(fd);
+    if (fd < 0) {
       s->nloops = i;
+      lt_http_free(s);
+      return LT_EIO;
+    }
+    if (loop_init(s, &s->loops[i], fd) != 0) {
+      if (!s->loops[i].bound) close(fd); /* a bound socket is closed by evhttp_free */
+      s->nloops = i + 1;                 /* free what loop_init made, too */
       lt_http_free(s);
       return LT_EIO;
     }
