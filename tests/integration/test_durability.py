@@ -185,8 +185,8 @@ def test_full_queue_is_503_with_retry_after(lanterna):
         # Fresh traces every round: a round without any 503 stored all of
         # its requests, and resending them could not tell "refused" apart
         # from "stored earlier".
-        todo = burst_payloads(48)
-        payloads += todo
+        this_round = burst_payloads(48)
+        payloads += this_round
         results = {}
 
         def send(p, results=results):
@@ -194,7 +194,7 @@ def test_full_queue_is_503_with_retry_after(lanterna):
                               timeout=HTTP_TIMEOUT)
             results[p[0]] = r
 
-        threads = [threading.Thread(target=lambda chunk=todo[i::8]: [send(p) for p in chunk]) for i in range(8)]
+        threads = [threading.Thread(target=lambda chunk=this_round[i::8]: [send(p) for p in chunk]) for i in range(8)]
         for t in threads:
             t.start()
         for t in threads:
