@@ -205,6 +205,47 @@ static void page_clause(qb_t *b, const lt_query_t *q, const char *key, const cha
 
 static int clamp_limit(int limit) { return limit < 1 ? 1 : limit > 1000 ? 1000 : limit; }
 
+/* ---- list plumbing ---------------------------------------------------------- */
+
+/* What every list query holds: the clamped query, its decoded cursor, a
+ * pooled reader, the SQL being built and its statement. */
+typedef struct {
+  lt__sq_t *s;
+  lt_query_t q;
+  int tag;
+  int64_t ckey, cid;
+  lt__sq_reader_t *r;
+  qb_t b;
+  sqlite3_stmt *stmt;
+} list_t;
+
+static void list_close(list_t *l);
+
+/* Clamps the limit, decodes the cursor (LT_EINVAL before any reader is
+ * taken), checks a full-text query's syntax (LT_EINVAL), then holds a
+ * reader until list_close. On error nothing is held. */
+static int list_open(list_t *l, lt_store_t *st, const lt_query_t *qin, int what) {
+  memset(l, 0, sizeof *l);
+  l->s = LT__SQ(st);
+  l->q = *qin;
+  l->q.limit = clamp_limit(l->q.limit);
+  l->tag = cursor_tag(what, &l->q);
+  if (l->q.cursor.len && cursor_decode(l->q.cursor, l->tag, &l->ckey, &l->cid)) return LT_EINVAL;
+  l->r = lt__sq_reader_get(l->s);
+  qb_init(&l->b);
+  int rc = l->q.q.len ? check_fts(l->r->db, l->q.q) : 0;
+  if (rc) list_close(l);
+  return rc;
+}
+
+static void list_close(list_t *l) {
+  sqlite3_finalize(l->stmt);
+  l->stmt = NULL;
+  qb_free(&l->b);
+  if (l->r) lt__sq_reader_put(l->s, l->r);
+  l->r = NULL;
+}
+
 /* Filters that traces and spans share, on the table aliased by `col`
  * ("t." or "s."): the column names are the same in both tables. Only
  * fixed SQL text is appended; every value is bound. */
@@ -266,103 +307,81 @@ static void tag_and_duration_filters(qb_t *b, const lt_query_t *q, const char *c
 /* ---- traces -------------------------------------------------------------- */
 
 int lt__sq_traces_list(lt_store_t *st, const lt_query_t *qin, json_t **out) {
-  lt__sq_t *s = LT__SQ(st);
-  lt_query_t q = *qin;
-  q.limit = clamp_limit(q.limit);
-  int tag = cursor_tag(CUR_TRACES, &q);
-  int64_t ckey = 0, cid = 0;
-  if (q.cursor.len && cursor_decode(q.cursor, tag, &ckey, &cid)) return LT_EINVAL;
-  lt__sq_reader_t *r = lt__sq_reader_get(s);
-  sqlite3_stmt *stmt = NULL;
-  qb_t b;
-  qb_init(&b);
-  int rc = q.q.len ? check_fts(r->db, q.q) : 0;
-  if (rc) goto out;
-  const char *key = sort_expr(q.sort, false);
-  qb_sql(&b, "SELECT " LT__SQ_TRACE_COLS ", ");
-  qb_sql(&b, key);
-  qb_sql(&b, " FROM traces t WHERE t.project_id = ");
-  qb_int(&b, q.project_id);
-  common_filters(&b, &q, "t.");
-  if (q.model.len) {
-    qb_sql(&b, " AND t.id IN (SELECT m.trace_ref FROM trace_models m WHERE m.project_id = ");
-    qb_int(&b, q.project_id);
-    qb_sql(&b, " AND m.model = ");
-    qb_text(&b, q.model);
-    qb_sql(&b, ")");
+  list_t l;
+  int rc = list_open(&l, st, qin, CUR_TRACES);
+  if (rc) return rc;
+  const char *key = sort_expr(l.q.sort, false);
+  qb_sql(&l.b, "SELECT " LT__SQ_TRACE_COLS ", ");
+  qb_sql(&l.b, key);
+  qb_sql(&l.b, " FROM traces t WHERE t.project_id = ");
+  qb_int(&l.b, l.q.project_id);
+  common_filters(&l.b, &l.q, "t.");
+  if (l.q.model.len) {
+    qb_sql(&l.b, " AND t.id IN (SELECT m.trace_ref FROM trace_models m WHERE m.project_id = ");
+    qb_int(&l.b, l.q.project_id);
+    qb_sql(&l.b, " AND m.model = ");
+    qb_text(&l.b, l.q.model);
+    qb_sql(&l.b, ")");
   }
-  status_filter(&b, &q, "t.");
-  tag_and_duration_filters(&b, &q, "t.");
-  if (q.q.len) {
-    qb_sql(&b, " AND t.id IN (SELECT s.trace_ref FROM spans s WHERE s.project_id = ");
-    qb_int(&b, q.project_id);
-    qb_sql(&b, " AND s.id IN (SELECT rowid FROM span_fts WHERE span_fts MATCH ");
-    qb_text(&b, q.q);
-    qb_sql(&b, "))");
+  status_filter(&l.b, &l.q, "t.");
+  tag_and_duration_filters(&l.b, &l.q, "t.");
+  if (l.q.q.len) {
+    qb_sql(&l.b, " AND t.id IN (SELECT s.trace_ref FROM spans s WHERE s.project_id = ");
+    qb_int(&l.b, l.q.project_id);
+    qb_sql(&l.b, " AND s.id IN (SELECT rowid FROM span_fts WHERE span_fts MATCH ");
+    qb_text(&l.b, l.q.q);
+    qb_sql(&l.b, "))");
   }
-  page_clause(&b, &q, key, "t.id", q.cursor.len > 0, ckey, cid);
-  if ((rc = qb_prepare(&b, r->db, &stmt))) goto out;
-  rc = list_page(r, stmt, q.limit, LT__SQ_TRACE_NCOLS, 0, tag, trace_row_fn, out);
+  page_clause(&l.b, &l.q, key, "t.id", l.q.cursor.len > 0, l.ckey, l.cid);
+  if ((rc = qb_prepare(&l.b, l.r->db, &l.stmt))) goto out;
+  rc = list_page(l.r, l.stmt, l.q.limit, LT__SQ_TRACE_NCOLS, 0, l.tag, trace_row_fn, out);
 out:
-  sqlite3_finalize(stmt);
-  qb_free(&b);
-  lt__sq_reader_put(s, r);
+  list_close(&l);
   return rc;
 }
 
 /* ---- spans --------------------------------------------------------------- */
 
 int lt__sq_spans_list(lt_store_t *st, const lt_query_t *qin, json_t **out) {
-  lt__sq_t *s = LT__SQ(st);
-  lt_query_t q = *qin;
-  q.limit = clamp_limit(q.limit);
-  int tag = cursor_tag(CUR_SPANS, &q);
-  int64_t ckey = 0, cid = 0;
-  if (q.cursor.len && cursor_decode(q.cursor, tag, &ckey, &cid)) return LT_EINVAL;
-  lt__sq_reader_t *r = lt__sq_reader_get(s);
-  sqlite3_stmt *stmt = NULL;
-  qb_t b;
-  qb_init(&b);
-  int rc = q.q.len ? check_fts(r->db, q.q) : 0;
-  if (rc) goto out;
-  const char *key = sort_expr(q.sort, true);
-  qb_sql(&b, "SELECT " LT__SQ_SPAN_COLS ", ");
-  qb_sql(&b, key);
-  qb_sql(&b, " FROM spans s JOIN traces t ON t.id = s.trace_ref WHERE s.project_id = ");
-  qb_int(&b, q.project_id);
-  if (q.has_trace_id) {
-    qb_sql(&b, " AND s.trace_ref = (SELECT x.id FROM traces x WHERE x.project_id = ");
-    qb_int(&b, q.project_id);
-    qb_sql(&b, " AND x.trace_id = ");
-    qb_blob(&b, qin->trace_id, 16);
-    qb_sql(&b, ")");
+  list_t l;
+  int rc = list_open(&l, st, qin, CUR_SPANS);
+  if (rc) return rc;
+  const char *key = sort_expr(l.q.sort, true);
+  qb_sql(&l.b, "SELECT " LT__SQ_SPAN_COLS ", ");
+  qb_sql(&l.b, key);
+  qb_sql(&l.b, " FROM spans s JOIN traces t ON t.id = s.trace_ref WHERE s.project_id = ");
+  qb_int(&l.b, l.q.project_id);
+  if (l.q.has_trace_id) {
+    qb_sql(&l.b, " AND s.trace_ref = (SELECT x.id FROM traces x WHERE x.project_id = ");
+    qb_int(&l.b, l.q.project_id);
+    qb_sql(&l.b, " AND x.trace_id = ");
+    qb_blob(&l.b, qin->trace_id, 16);
+    qb_sql(&l.b, ")");
   }
-  common_filters(&b, &q, "s.");
-  if (q.model.len) {
-    qb_sql(&b, " AND (s.request_model = ");
-    qb_text(&b, q.model);
-    qb_sql(&b, " OR s.response_model = ");
-    qb_text(&b, q.model);
-    qb_sql(&b, ")");
+  common_filters(&l.b, &l.q, "s.");
+  if (l.q.model.len) {
+    qb_sql(&l.b, " AND (s.request_model = ");
+    qb_text(&l.b, l.q.model);
+    qb_sql(&l.b, " OR s.response_model = ");
+    qb_text(&l.b, l.q.model);
+    qb_sql(&l.b, ")");
   }
-  status_filter(&b, &q, "s.");
-  if (q.kind >= 0) {
-    qb_sql(&b, " AND s.kind = ");
-    qb_int(&b, q.kind);
+  status_filter(&l.b, &l.q, "s.");
+  if (l.q.kind >= 0) {
+    qb_sql(&l.b, " AND s.kind = ");
+    qb_int(&l.b, l.q.kind);
   }
-  tag_and_duration_filters(&b, &q, "s.");
-  if (q.q.len) {
-    qb_sql(&b, " AND s.id IN (SELECT rowid FROM span_fts WHERE span_fts MATCH ");
-    qb_text(&b, q.q);
-    qb_sql(&b, ")");
+  tag_and_duration_filters(&l.b, &l.q, "s.");
+  if (l.q.q.len) {
+    qb_sql(&l.b, " AND s.id IN (SELECT rowid FROM span_fts WHERE span_fts MATCH ");
+    qb_text(&l.b, l.q.q);
+    qb_sql(&l.b, ")");
   }
-  page_clause(&b, &q, key, "s.id", q.cursor.len > 0, ckey, cid);
-  if ((rc = qb_prepare(&b, r->db, &stmt))) goto out;
-  rc = list_page(r, stmt, q.limit, LT__SQ_SPAN_NCOLS, 0, tag, span_list_row_fn, out);
+  page_clause(&l.b, &l.q, key, "s.id", l.q.cursor.len > 0, l.ckey, l.cid);
+  if ((rc = qb_prepare(&l.b, l.r->db, &l.stmt))) goto out;
+  rc = list_page(l.r, l.stmt, l.q.limit, LT__SQ_SPAN_NCOLS, 0, l.tag, span_list_row_fn, out);
 out:
-  sqlite3_finalize(stmt);
-  qb_free(&b);
-  lt__sq_reader_put(s, r);
+  list_close(&l);
   return rc;
 }
 /* ---- sessions ------------------------------------------------------------ */
@@ -386,52 +405,45 @@ static json_t *session_row(lt__sq_reader_t *r, sqlite3_stmt *st, int *rc) {
 }
 
 int lt__sq_sessions_list(lt_store_t *st, const lt_query_t *qin, json_t **out) {
-  lt__sq_t *s = LT__SQ(st);
-  lt_query_t q = *qin;
-  q.limit = clamp_limit(q.limit);
   /* Sessions have one order: newest first session start. */
-  q.sort = LT_SORT_START;
-  q.ascending = false;
-  int tag = cursor_tag(CUR_SESSIONS, &q);
-  int64_t ckey = 0, cid = 0;
-  if (q.cursor.len && cursor_decode(q.cursor, tag, &ckey, &cid)) return LT_EINVAL;
-  lt__sq_reader_t *r = lt__sq_reader_get(s);
-  sqlite3_stmt *stmt = NULL;
-  qb_t b;
-  qb_init(&b);
-  qb_sql(&b,
+  lt_query_t qs = *qin;
+  qs.sort = LT_SORT_START;
+  qs.ascending = false;
+  qs.q = LT_STR_NULL;
+  list_t l;
+  int rc = list_open(&l, st, &qs, CUR_SESSIONS);
+  if (rc) return rc;
+  qb_sql(&l.b,
          "SELECT t.session_id, count(*), min(t.start_ns), max(t.end_ns), max(t.user_id), sum(t.total_tokens),"
          " sum(t.cost_nusd), sum(t.error_count), min(t.id) AS first_id, min(t.start_ns) AS first_start"
          " FROM traces t WHERE t.project_id = ");
-  qb_int(&b, q.project_id);
-  qb_sql(&b, " AND t.session_id IS NOT NULL");
-  if (q.from_ns) {
-    qb_sql(&b, " AND t.start_ns >= ");
-    qb_int(&b, q.from_ns);
+  qb_int(&l.b, l.q.project_id);
+  qb_sql(&l.b, " AND t.session_id IS NOT NULL");
+  if (l.q.from_ns) {
+    qb_sql(&l.b, " AND t.start_ns >= ");
+    qb_int(&l.b, l.q.from_ns);
   }
-  if (q.to_ns) {
-    qb_sql(&b, " AND t.start_ns < ");
-    qb_int(&b, q.to_ns);
+  if (l.q.to_ns) {
+    qb_sql(&l.b, " AND t.start_ns < ");
+    qb_int(&l.b, l.q.to_ns);
   }
-  if (q.user_id.len) {
-    qb_sql(&b, " AND t.user_id = ");
-    qb_text(&b, q.user_id);
+  if (l.q.user_id.len) {
+    qb_sql(&l.b, " AND t.user_id = ");
+    qb_text(&l.b, l.q.user_id);
   }
-  qb_sql(&b, " GROUP BY t.session_id");
-  if (q.cursor.len) {
-    qb_sql(&b, " HAVING (min(t.start_ns), min(t.id)) < (");
-    qb_int(&b, ckey);
-    qb_sql(&b, ", ");
-    qb_int(&b, cid);
-    qb_sql(&b, ")");
+  qb_sql(&l.b, " GROUP BY t.session_id");
+  if (l.q.cursor.len) {
+    qb_sql(&l.b, " HAVING (min(t.start_ns), min(t.id)) < (");
+    qb_int(&l.b, l.ckey);
+    qb_sql(&l.b, ", ");
+    qb_int(&l.b, l.cid);
+    qb_sql(&l.b, ")");
   }
-  qb_sql(&b, " ORDER BY first_start DESC, first_id DESC LIMIT ");
-  qb_int(&b, q.limit + 1);
-  int rc = qb_prepare(&b, r->db, &stmt);
-  if (rc == 0) rc = list_page(r, stmt, q.limit, 9, 8, tag, session_row, out);
-  sqlite3_finalize(stmt);
-  qb_free(&b);
-  lt__sq_reader_put(s, r);
+  qb_sql(&l.b, " ORDER BY first_start DESC, first_id DESC LIMIT ");
+  qb_int(&l.b, l.q.limit + 1);
+  rc = qb_prepare(&l.b, l.r->db, &l.stmt);
+  if (rc == 0) rc = list_page(l.r, l.stmt, l.q.limit, 9, 8, l.tag, session_row, out);
+  list_close(&l);
   return rc;
 }
 
