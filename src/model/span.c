@@ -31,6 +31,7 @@ const char *lt_cost_source_name(lt_cost_source_t s) {
   switch (s) {
   case LT_COST_REPORTED: return "reported";
   case LT_COST_COMPUTED: return "computed";
+  case LT_COST_NONE: return "none";
   default: return "unknown";
   }
 }

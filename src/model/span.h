@@ -43,7 +43,8 @@ typedef enum {
 typedef enum {
   LT_COST_UNKNOWN = 0, /* never shown as $0 */
   LT_COST_REPORTED,    /* the source sent a cost */
-  LT_COST_COMPUTED     /* we priced the tokens */
+  LT_COST_COMPUTED,    /* we priced the tokens */
+  LT_COST_NONE         /* a wrapper span (agent, chain): its children carry the cost */
 } lt_cost_source_t;
 const char *lt_cost_source_name(lt_cost_source_t s);
 
@@ -69,6 +70,13 @@ typedef struct lt_span {
   int64_t ttft_ns;                /* -1 = unknown */
   lt_str_t finish_reason;
   lt_str_t prompt_name, prompt_version;
+  /* Token counts that summarise child spans (an agent or workflow wrapper,
+   * Vercel's outer ai.generateText): shown on the span, never added to
+   * trace totals, rollups or cost, so nothing is counted twice. */
+  bool usage_rollup;
+  /* The product feature the call serves (lanterna.feature, or the
+   * configured metadata key): a rollup dimension. */
+  lt_str_t feature;
   /* Context */
   lt_str_t session_id, user_id;
   lt_str_t tags;      /* JSON array of strings, or empty */
@@ -77,6 +85,11 @@ typedef struct lt_span {
   lt_str_t input, output;                 /* generic text (input.value ...), may be JSON text */
   lt_str_t input_messages, output_messages; /* JSON arrays of {role, content, tool_calls?...} */
   lt_str_t documents;                     /* JSON array of {id, content, score, metadata} */
+  /* Inline evaluations carried by the span (OpenInference annotations,
+   * gen_ai.evaluation.result events ...): JSON array of
+   * {name, value?, string_value?, comment?, source?}, or empty. Stored as
+   * scores on the span. */
+  lt_str_t scores;
   /* Raw, so nothing is lost */
   lt_str_t attributes, resource, events, links; /* JSON */
 } lt_span_t;
