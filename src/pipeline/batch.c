@@ -23,6 +23,7 @@ void lt_batch_free(lt_batch_t *b) {
   if (!b) return;
   lt_arena_destroy(b->arena);
   lt_free(b->spans);
+  lt_free(b->span_new);
   lt_free(b->logs);
   lt_free(b->points);
   lt_free(b);

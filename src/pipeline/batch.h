@@ -26,8 +26,11 @@ struct lt_batch {
   size_t n_logs, cap_logs;
   lt_point_t *points;
   size_t n_points, cap_points;
-  /* Filled by the writer: how many spans were new (not duplicates). */
+  /* Filled by the store: how many spans were new (not duplicates), and
+   * per span whether it was (1) or was already stored (0). span_new is
+   * freed with the batch; NULL until the batch was written. */
   size_t n_inserted;
+  uint8_t *span_new;
   lt_batch_done_cb done;
   void *done_ud;
   struct lt_batch *next; /* queue link, owned by whichever queue holds it */

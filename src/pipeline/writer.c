@@ -80,6 +80,7 @@ static void commit_group(lt_writer_t *w, lt_batch_t **group, size_t n) {
   for (size_t i = 0; i < n; i++) {
     recs += lt_batch_count(group[i]);
     ins += rc ? 0 : group[i]->n_inserted;
+    if (rc == 0 && w->cfg.observe) w->cfg.observe(group[i], w->cfg.observe_ud);
     if (group[i]->done) group[i]->done(group[i], rc, group[i]->done_ud);
     lt_batch_free(group[i]);
   }

@@ -21,6 +21,12 @@ typedef struct {
   size_t max_queue_records;  /* spans+logs+points waiting; over it → LT_EFULL */
   size_t max_queue_bytes;    /* arena bytes waiting; over it → LT_EFULL */
   size_t max_group_records;  /* records per transaction */
+  /* Called on the writer thread for every batch of a committed group,
+   * before its done callback, with b->span_new filled: how metrics
+   * (Prometheus counters) see each stored span exactly once. May be NULL.
+   * Must not block. */
+  void (*observe)(const lt_batch_t *b, void *ud);
+  void *observe_ud;
 } lt_writer_config_t;
 
 typedef struct {

@@ -512,8 +512,11 @@ int lt__sq_write(lt_store_t *st, lt_batch_t *const *batches, size_t n) {
   bool packing = false;
   size_t gi = 0, records = 0;
   for (size_t i = 0; i < n; i++) {
-    batches[i]->n_inserted = 0;
-    records += lt_batch_count(batches[i]);
+    lt_batch_t *b = batches[i];
+    b->n_inserted = 0;
+    records += lt_batch_count(b);
+    if (b->n_spans && !b->span_new && !(b->span_new = lt_calloc(b->n_spans, 1))) return LT_ENOMEM;
+    if (b->span_new) memset(b->span_new, 0, b->n_spans);
   }
   if (records == 0) return 0;
   if (!(w.arena = lt_arena_create(SIZE_MAX / 2))) goto out;
@@ -533,6 +536,7 @@ int lt__sq_write(lt_store_t *st, lt_batch_t *const *batches, size_t n) {
       if (added && (rc = resolve(s, &w, a, &next_id))) goto out;
       if ((rc = insert_span(s, b->project_id, sp, gi, a->id, &inserted))) goto out;
       if (!inserted) continue;
+      b->span_new[k] = 1;
       b->n_inserted++;
       new_spans++;
       /* a may move when the map grows, but not during fold. */
@@ -560,7 +564,10 @@ out:
   if (packing) lt__sq_pack_end(s->packer);
   if (rc) {
     rollback(s);
-    for (size_t i = 0; i < n; i++) batches[i]->n_inserted = 0;
+    for (size_t i = 0; i < n; i++) {
+      batches[i]->n_inserted = 0;
+      if (batches[i]->span_new) memset(batches[i]->span_new, 0, batches[i]->n_spans);
+    }
     rc = rc == LT_ENOMEM ? LT_ENOMEM : LT_EDB;
   }
   lt_arena_destroy(w.arena);
