@@ -97,6 +97,11 @@ typedef struct lt_span {
 /* Sets every numeric field to "unknown" and everything else to empty. */
 void lt_span_init(lt_span_t *s);
 
+/* True when cost_input/output/total hold money (reported or computed). */
+static inline bool lt_span_has_cost(const lt_span_t *s) {
+  return s->cost_source == LT_COST_REPORTED || s->cost_source == LT_COST_COMPUTED;
+}
+
 /* A canonical log record. */
 typedef struct {
   uint8_t trace_id[16], span_id[8];

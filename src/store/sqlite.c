@@ -155,6 +155,67 @@ static const char *const migrations[] = {
   "CREATE TABLE meta(key TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID;"
   "INSERT INTO meta(key, value) VALUES('fts_hwm', 0), ('n_spans', 0), ('n_traces', 0),"
   "  ('n_logs', 0), ('n_points', 0);",
+  /* 2: rollups (docs/rollups.md), scores, per-project price overrides. */
+  /* Dimension values are '' rather than NULL so the UNIQUE key works. */
+  "CREATE TABLE rollup_dims("
+  "  id INTEGER PRIMARY KEY,"
+  "  project_id INTEGER NOT NULL,"
+  "  environment TEXT NOT NULL,"
+  "  provider TEXT NOT NULL,"
+  "  model TEXT NOT NULL,"
+  "  name TEXT NOT NULL,"
+  "  kind INTEGER NOT NULL,"
+  "  status INTEGER NOT NULL,"
+  "  feature TEXT NOT NULL,"
+  "  UNIQUE(project_id, environment, provider, model, name, kind, status, feature));"
+  /* res: bucket width in seconds (60, 3600, 86400); bucket: its start,
+   * Unix seconds. Sums skip wrapper spans (usage_rollup); sketches are
+   * pipeline/sketch.h encodings, NULL when empty. */
+  "CREATE TABLE rollups("
+  "  project_id INTEGER NOT NULL,"
+  "  res INTEGER NOT NULL,"
+  "  bucket INTEGER NOT NULL,"
+  "  dim INTEGER NOT NULL,"
+  "  n INTEGER NOT NULL,"
+  "  errors INTEGER NOT NULL,"
+  "  tok_in INTEGER NOT NULL,"
+  "  tok_out INTEGER NOT NULL,"
+  "  tok_cache_read INTEGER NOT NULL,"
+  "  tok_cache_write INTEGER NOT NULL,"
+  "  tok_reasoning INTEGER NOT NULL,"
+  "  tok_total INTEGER NOT NULL,"
+  "  cost_nusd INTEGER NOT NULL,"
+  "  priced INTEGER NOT NULL,"
+  "  unpriced INTEGER NOT NULL,"
+  "  lat BLOB, ttft BLOB, tps BLOB, tokens BLOB,"
+  "  PRIMARY KEY(project_id, res, bucket, dim)) WITHOUT ROWID;"
+  "CREATE TABLE scores("
+  "  id INTEGER PRIMARY KEY,"
+  "  project_id INTEGER NOT NULL,"
+  "  trace_id BLOB,"            /* 16 bytes; NULL for a session score */
+  "  span_id INTEGER,"          /* as spans.span_id; NULL: on the trace */
+  "  session_id TEXT,"
+  "  name TEXT NOT NULL,"
+  "  data_type TEXT NOT NULL CHECK(data_type IN ('numeric', 'boolean', 'categorical')),"
+  "  value REAL,"               /* numeric, or boolean as 0/1 */
+  "  string_value TEXT,"        /* categorical label */
+  "  source TEXT NOT NULL CHECK(source IN ('api', 'human', 'evaluator')),"
+  "  comment TEXT,"
+  "  time_ns INTEGER NOT NULL,"
+  "  idempotency_key TEXT,"
+  "  UNIQUE(project_id, idempotency_key));"
+  "CREATE INDEX scores_trace ON scores(project_id, trace_id) WHERE trace_id IS NOT NULL;"
+  "CREATE INDEX scores_session ON scores(project_id, session_id) WHERE session_id IS NOT NULL;"
+  "CREATE INDEX scores_name_time ON scores(project_id, name, time_ns);"
+  "CREATE TABLE price_overrides("
+  "  id INTEGER PRIMARY KEY,"
+  "  project_id INTEGER NOT NULL,"
+  "  created_ns INTEGER NOT NULL,"
+  "  body TEXT NOT NULL);"
+  /* Spans stored before this migration are folded into rollups in the
+   * background, up to this span id. */
+  "INSERT INTO meta(key, value) SELECT 'rollup_backfill_to', coalesce(max(id), 0) FROM spans;"
+  "INSERT INTO meta(key, value) VALUES('rollup_backfill_hwm', 0);",
 };
 #define N_MIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))
 

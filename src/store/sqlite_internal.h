@@ -180,6 +180,9 @@ typedef enum {
   LT__P_REASONING_TOKENS = 22,
   LT__P_COST_INPUT = 23,
   LT__P_COST_OUTPUT = 24,
+  LT__P_FEATURE = 25,
+  LT__P_USAGE_ROLLUP = 26,      /* number: 1 when tokens summarise children */
+  LT__P_SCORES = 27,            /* inline scores as carried by the span */
   LT__P__COUNT
 } lt__p_field_t;
 
@@ -188,6 +191,7 @@ typedef enum {
 typedef struct {
   lt_str_t f[LT__P__COUNT];
   int64_t cache_read, cache_write, reasoning, cost_input, cost_output;
+  bool usage_rollup;
 } lt__sq_payload_t;
 
 /* Encodes the payload fields of sp into raw (reset first). */

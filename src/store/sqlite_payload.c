@@ -86,7 +86,10 @@ int lt__sq_payload_encode(const lt_span_t *sp, lt_buf_t *raw) {
     rc = put_num(raw, LT__P_CACHE_WRITE_TOKENS, sp->tokens[LT_TOK_CACHE_WRITE]);
   if (rc == 0 && sp->tokens[LT_TOK_REASONING] >= 0)
     rc = put_num(raw, LT__P_REASONING_TOKENS, sp->tokens[LT_TOK_REASONING]);
-  if (rc == 0 && sp->cost_source != LT_COST_UNKNOWN) {
+  if (rc == 0) rc = put_str(raw, LT__P_FEATURE, sp->feature);
+  if (rc == 0) rc = put_str(raw, LT__P_SCORES, sp->scores);
+  if (rc == 0 && sp->usage_rollup) rc = put_num(raw, LT__P_USAGE_ROLLUP, 1);
+  if (rc == 0 && (sp->cost_source == LT_COST_REPORTED || sp->cost_source == LT_COST_COMPUTED)) {
     rc = put_num(raw, LT__P_COST_INPUT, sp->cost_input);
     if (rc == 0) rc = put_num(raw, LT__P_COST_OUTPUT, sp->cost_output);
   }
@@ -166,6 +169,7 @@ int lt__sq_payload_decode(ZSTD_DCtx *dz, const void *blob, size_t len, lt_buf_t 
     case LT__P_REASONING_TOKENS: p->reasoning = get_num(v); break;
     case LT__P_COST_INPUT: p->cost_input = get_num(v); break;
     case LT__P_COST_OUTPUT: p->cost_output = get_num(v); break;
+    case LT__P_USAGE_ROLLUP: p->usage_rollup = get_num(v) == 1; break;
     default: break;
     }
   }

@@ -188,7 +188,10 @@ json_t *lt__sq_span_row(lt__sq_reader_t *r, sqlite3_stmt *st, bool full, int *rc
   lt__sq_put(o, "cache_read_tokens", p.cache_read < 0 ? json_null() : json_integer(p.cache_read), rc);
   lt__sq_put(o, "cache_write_tokens", p.cache_write < 0 ? json_null() : json_integer(p.cache_write), rc);
   lt__sq_put(o, "reasoning_tokens", p.reasoning < 0 ? json_null() : json_integer(p.reasoning), rc);
-  lt__sq_put(o, "cost_usd", cost_source == LT_COST_UNKNOWN ? json_null() : lt__sq_jcol_cost(st, 16), rc);
+  lt__sq_put(o, "usage_rollup", json_boolean(p.usage_rollup), rc);
+  lt__sq_put(o, "cost_usd",
+      cost_source == LT_COST_REPORTED || cost_source == LT_COST_COMPUTED ? lt__sq_jcol_cost(st, 16) : json_null(),
+      rc);
   lt__sq_put(o, "cost_source", json_string(lt_cost_source_name((lt_cost_source_t)cost_source)), rc);
   lt__sq_put(o, "ttft_ms",
       sqlite3_column_type(st, 18) == SQLITE_NULL ? json_null()
@@ -197,6 +200,7 @@ json_t *lt__sq_span_row(lt__sq_reader_t *r, sqlite3_stmt *st, bool full, int *rc
   lt__sq_put(o, "finish_reason", jstr_or_null(p.f[LT__P_FINISH_REASON]), rc);
   lt__sq_put(o, "prompt_name", jstr_or_null(p.f[LT__P_PROMPT_NAME]), rc);
   lt__sq_put(o, "prompt_version", jstr_or_null(p.f[LT__P_PROMPT_VERSION]), rc);
+  lt__sq_put(o, "feature", jstr_or_null(p.f[LT__P_FEATURE]), rc);
   lt__sq_put(o, "session_id", lt__sq_jcol_str(st, 20), rc);
   lt__sq_put(o, "user_id", lt__sq_jcol_str(st, 19), rc);
   lt__sq_put(o, "tags", lt__sq_jcol_doc(st, 21, LT__SQ_EMPTY_ARRAY), rc);

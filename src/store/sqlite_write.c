@@ -302,10 +302,13 @@ static int fold(wctx_t *w, agg_t *a, const lt_span_t *sp) {
   if (sp->status == LT_STATUS_ERROR) a->error_count++;
   /* unset < ok < error: the trace shows the worst status reported. */
   if ((int)sp->status > a->status) a->status = (int)sp->status;
-  add_known(&a->tok_in, sp->tokens[LT_TOK_INPUT]);
-  add_known(&a->tok_out, sp->tokens[LT_TOK_OUTPUT]);
-  add_known(&a->tok_total, sp->tokens[LT_TOK_TOTAL]);
-  if (sp->cost_source != LT_COST_UNKNOWN) {
+  /* A wrapper's tokens are its children's, already counted. */
+  if (!sp->usage_rollup) {
+    add_known(&a->tok_in, sp->tokens[LT_TOK_INPUT]);
+    add_known(&a->tok_out, sp->tokens[LT_TOK_OUTPUT]);
+    add_known(&a->tok_total, sp->tokens[LT_TOK_TOTAL]);
+  }
+  if (lt_span_has_cost(sp) && !sp->usage_rollup) {
     a->cost += sp->cost_total;
     a->has_cost = true;
   }
@@ -410,7 +413,7 @@ static int insert_span(lt__sq_t *s, int64_t project_id, const lt_span_t *sp, siz
   BIND(lt__sq_bind_known(st, 14, sp->tokens[LT_TOK_INPUT]));
   BIND(lt__sq_bind_known(st, 15, sp->tokens[LT_TOK_OUTPUT]));
   BIND(lt__sq_bind_known(st, 16, sp->tokens[LT_TOK_TOTAL]));
-  if (sp->cost_source != LT_COST_UNKNOWN) BIND(sqlite3_bind_int64(st, 17, sp->cost_total));
+  if (lt_span_has_cost(sp)) BIND(sqlite3_bind_int64(st, 17, sp->cost_total));
   else BIND(sqlite3_bind_null(st, 17));
   BIND(sqlite3_bind_int(st, 18, (int)sp->cost_source));
   BIND(lt__sq_bind_known(st, 19, sp->ttft_ns));
