@@ -24,8 +24,10 @@ endif
 GEN      := build/gen
 PROTOS   := $(shell find proto -name '*.proto' 2>/dev/null | sort)
 PROTO_C  := $(patsubst proto/%.proto,$(GEN)/%.pb-c.c,$(PROTOS))
+# Data compiled into the binary (scripts/embed.sh).
+EMBED_C  := $(GEN)/prices_json.c
 SRCS     := $(shell find src -name '*.c' | sort)
-OBJS     := $(patsubst src/%.c,$(OUT)/obj/%.o,$(SRCS)) $(patsubst $(GEN)/%.c,$(OUT)/obj/gen/%.o,$(PROTO_C))
+OBJS     := $(patsubst src/%.c,$(OUT)/obj/%.o,$(SRCS)) $(patsubst $(GEN)/%.c,$(OUT)/obj/gen/%.o,$(PROTO_C) $(EMBED_C))
 LIBOBJS  := $(filter-out $(OUT)/obj/main.o,$(OBJS))
 UNIT_SRC := $(sort $(wildcard tests/unit/test_*.c))
 UNITS    := $(patsubst tests/unit/%.c,$(OUT)/tests/%,$(UNIT_SRC))
@@ -48,6 +50,11 @@ $(GEN)/%.pb-c.c $(GEN)/%.pb-c.h: proto/%.proto
 	@mkdir -p $(GEN)
 	@echo "  PROTO $<"
 	@protoc-c --proto_path=proto --c_out=$(GEN) $<
+
+$(GEN)/prices_json.c: data/prices.json scripts/embed.sh
+	@mkdir -p $(GEN)
+	@echo "  EMBED $<"
+	@bash scripts/embed.sh lt_builtin_prices $< > $@
 
 # Every object waits for the generated protobuf headers.
 $(OUT)/obj/%.o: src/%.c $(PROTO_C) | deps
@@ -83,7 +90,7 @@ FUZZ_SECONDS ?= 0
 FUZZ_BIN := $(patsubst fuzz/%.c,build/fuzz/%,$(FUZZ_SRC))
 FUZZ_CFLAGS = $(CSTD) -O1 -g -fsanitize=fuzzer-no-link,address,undefined -Ifuzz -Isrc -I$(GEN) $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 FUZZ_OBJS := $(patsubst src/%.c,build/fuzz/obj/%.o,$(filter-out src/main.c,$(SRCS))) \
-             $(patsubst $(GEN)/%.c,build/fuzz/obj/gen/%.o,$(PROTO_C))
+             $(patsubst $(GEN)/%.c,build/fuzz/obj/gen/%.o,$(PROTO_C) $(EMBED_C))
 build/fuzz/obj/gen/%.o: $(GEN)/%.c $(PROTO_C)
 	@mkdir -p $(dir $@)
 	@clang $(FUZZ_CFLAGS) -c -o $@ $<
@@ -104,6 +111,7 @@ fuzz-replay: fuzz
 
 integration: all
 	@bash scripts/deps-python.sh
+	@bash scripts/deps-prometheus.sh
 	LANTERNA_BIN=$(abspath $(OUT)/lanterna) .venv/bin/python -m pytest -q tests/integration
 
 check-asan:
@@ -114,9 +122,17 @@ test: all unit
 	$(MAKE) integration
 	$(MAKE) check-asan
 
-bench: all
+bench: all $(OUT)/bench/rollup_tool
 	@bash scripts/deps-bench.sh
 	.venv-bench/bin/python bench/ingest_bench.py
+	.venv-bench/bin/python bench/rollup_bench.py
+
+# Seeds a store through the real write path and computes exact answers
+# from raw spans, for bench/rollup_bench.py.
+$(OUT)/bench/rollup_tool: bench/rollup_tool.c $(LIBOBJS)
+	@mkdir -p $(dir $@)
+	@echo "  CC    $@"
+	@$(CC) $(CFLAGS_ALL) -o $@ $< $(LIBOBJS) $(LDLIBS_ALL)
 
 clean:
 	rm -rf build

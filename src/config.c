@@ -26,6 +26,7 @@ void lt_config_defaults(lt_config_t *c) {
   c->idle_timeout_s = 60;
   c->queue_bytes = 64u << 20;
   c->read_connections = 4;
+  snprintf(c->feature_key, sizeof c->feature_key, "feature");
 }
 
 int lt_parse_size(const char *s, size_t *out) {
@@ -132,6 +133,21 @@ int lt_config_set(lt_config_t *c, const char *key, const char *v, char *err, siz
   } else if (!strcmp(key, "read-connections")) {
     if (int_in(v, 1, 64, &n)) FAIL("--read-connections: expected 1 to 64, got '%s'", v);
     c->read_connections = (int)n;
+  } else if (!strcmp(key, "prices")) {
+    /* Repeatable; a comma-separated list also works (for the environment). */
+    for (const char *p = v; *p;) {
+      const char *comma = strchr(p, ',');
+      size_t len = comma ? (size_t)(comma - p) : strlen(p);
+      if (len == 0) FAIL("--prices: expected a file path, got an empty one in '%s'", v);
+      if (c->n_prices == LT_CONFIG_MAX_PRICE_FILES) FAIL("--prices: at most %d files", LT_CONFIG_MAX_PRICE_FILES);
+      if (len >= sizeof c->prices[0]) FAIL("--prices: path too long");
+      memcpy(c->prices[c->n_prices], p, len);
+      c->prices[c->n_prices++][len] = '\0';
+      p += len + (comma ? 1 : 0);
+    }
+  } else if (!strcmp(key, "feature-key")) {
+    if (!*v || copy(c->feature_key, sizeof c->feature_key, v))
+      FAIL("--feature-key: expected a metadata key of 1 to 127 characters, got '%s'", v);
   } else {
     FAIL("unknown option '%s' (see 'lanterna serve --help')", key);
   }
@@ -173,7 +189,7 @@ int lt_config_file(lt_config_t *c, const char *path, char *err, size_t errlen) {
 int lt_config_env(lt_config_t *c, char *err, size_t errlen) {
   static const char *keys[] = {"listen", "data", "storage", "durability", "retention", "insecure-no-auth",
                                "log-level", "threads", "max-body", "max-connections", "idle-timeout",
-                               "queue-bytes", "read-connections", NULL};
+                               "queue-bytes", "read-connections", "prices", "feature-key", NULL};
   for (int i = 0; keys[i]; i++) {
     char name[64] = "LANTERNA_";
     size_t p = strlen(name);

@@ -24,6 +24,11 @@ typedef struct {
   int idle_timeout_s;
   size_t queue_bytes;
   int read_connections;
+  /* --prices FILE, repeatable: price files merged over the shipped table. */
+#define LT_CONFIG_MAX_PRICE_FILES 8
+  char prices[LT_CONFIG_MAX_PRICE_FILES][1024];
+  int n_prices;
+  char feature_key[128]; /* metadata key naming a span's feature */
 } lt_config_t;
 
 void lt_config_defaults(lt_config_t *c);

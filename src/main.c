@@ -6,10 +6,15 @@
 #include "core/mem.h"
 #include "core/workq.h"
 #include "ingest/receiver.h"
+#include "model/semconv.h"
 #include "net/auth.h"
 #include "net/http.h"
+#include "obs/prom.h"
 #include "pipeline/writer.h"
+#include "pipeline/pricebook.h"
 #include "query/api.h"
+#include "query/scores_api.h"
+#include "query/metrics_api.h"
 #include "store/store.h"
 #include <errno.h>
 #include <pthread.h>
@@ -62,7 +67,11 @@ static const char usage_serve[] =
   "  --max-connections N       open client connections (default 4096)\n"
   "  --idle-timeout DURATION   close idle connections after this (default 60s)\n"
   "  --queue-bytes SIZE        write-queue memory before 503 (default 64MiB)\n"
-  "  --read-connections N      database reader connections (default 4)\n";
+  "  --read-connections N      database reader connections (default 4)\n"
+  "  --prices FILE             price file merged over the shipped table\n"
+  "                            (repeatable; format in docs/prices.md)\n"
+  "  --feature-key KEY         metadata key naming a span's product feature\n"
+  "                            (default feature)\n";
 
 static const char usage_projects[] =
   "Usage: lanterna projects create NAME [--data DIR]\n"
@@ -301,8 +310,8 @@ static int parse_serve(int argc, char **argv, lt_config_t *c) {
   return 0;
 }
 
-static const lt_route_t *build_routes(lt_receiver_t *rcv, lt_api_t *api) {
-  static lt_route_t routes[16];
+static const lt_route_t *build_routes(lt_receiver_t *rcv, lt_api_t *api, lt_prom_route_t *prom) {
+  static lt_route_t routes[32];
   int n = 0;
   routes[n++] = (lt_route_t){LT_POST, "/v1/traces", false, true, lt_receiver_traces, rcv};
   routes[n++] = (lt_route_t){LT_POST, "/api/public/otel/v1/traces", false, true, lt_receiver_traces, rcv};
@@ -312,10 +321,51 @@ static const lt_route_t *build_routes(lt_receiver_t *rcv, lt_api_t *api) {
   routes[n++] = (lt_route_t){LT_GET, "/api/v1/spans", false, true, lt_api_spans, api};
   routes[n++] = (lt_route_t){LT_GET, "/api/v1/sessions", true, true, lt_api_sessions, api};
   routes[n++] = (lt_route_t){LT_GET, "/api/v1/stats", false, true, lt_api_stats, api};
+  routes[n++] = (lt_route_t){LT_GET | LT_POST, "/api/v1/scores", false, true, lt_api_scores, api};
+  routes[n++] = (lt_route_t){LT_POST, "/api/v1/feedback", false, true, lt_api_feedback, api};
+  routes[n++] = (lt_route_t){LT_GET, "/api/v1/metrics", false, true, lt_api_metrics, api};
+  routes[n++] = (lt_route_t){LT_GET | LT_POST | LT_DELETE, "/api/v1/prices", false, true, lt_api_prices, api};
+  routes[n++] = (lt_route_t){LT_GET, "/api/v1/models/unpriced", false, true, lt_api_models_unpriced, api};
   routes[n++] = (lt_route_t){LT_GET | LT_HEAD, "/healthz", false, false, lt_api_healthz, api};
   routes[n++] = (lt_route_t){LT_GET | LT_HEAD, "/readyz", false, false, lt_api_readyz, api};
+  /* Authenticated like the query API: a key sees its own project. */
+  routes[n++] = (lt_route_t){LT_GET, "/metrics", false, true, lt_prom_handle, prom};
   routes[n] = (lt_route_t){0, NULL, false, false, NULL, NULL};
   return routes;
+}
+
+/* Installs every project's price overrides (POST /api/v1/prices) kept in
+ * the store (rows come grouped by project, oldest first). A layer that no
+ * longer loads (written by another version) is skipped with a warning
+ * rather than keeping the server down. */
+static int load_price_overrides(lt_store_t *store, lt_pricebook_t *prices) {
+  json_t *rows = NULL;
+  int rc = store->ops->prices_list(store, -1, &rows);
+  if (rc) {
+    lt_error("cannot read price overrides: %s", lt_strerror(rc));
+    return rc;
+  }
+  size_t n = json_array_size(rows);
+  const char **texts = lt_calloc(n ? n : 1, sizeof *texts);
+  size_t *lens = lt_calloc(n ? n : 1, sizeof *lens);
+  for (size_t i = 0; texts && lens && i < n;) {
+    int64_t project = json_integer_value(json_object_get(json_array_get(rows, i), "project_id"));
+    size_t m = 0;
+    for (; i < n; i++, m++) {
+      json_t *row = json_array_get(rows, i);
+      if (json_integer_value(json_object_get(row, "project_id")) != project) break;
+      texts[m] = json_string_value(json_object_get(row, "body"));
+      lens[m] = json_string_length(json_object_get(row, "body"));
+    }
+    char err[512];
+    if (lt_pricebook_set_project(prices, project, texts, lens, m, err, sizeof err))
+      lt_warn("price overrides of project %lld ignored: %s", (long long)project, err);
+  }
+  rc = texts && lens ? 0 : LT_ENOMEM;
+  lt_free(texts);
+  lt_free(lens);
+  json_decref(rows);
+  return rc;
 }
 
 static int cmd_serve(int argc, char **argv) {
@@ -340,11 +390,24 @@ static int cmd_serve(int argc, char **argv) {
   lt_workq_t *workq = NULL;
   lt_auth_t *auth = NULL;
   lt_server_t *srv = NULL;
+  lt_prom_t *prom = NULL;
+  lt_pricebook_t *prices = NULL;
   int exit_code = 1;
 
   if (mkdir(c.data, 0700) != 0 && errno != EEXIST) {
     lt_error("cannot create data directory '%s': %s (set --data to a writable directory)", c.data, strerror(errno));
     return 1;
+  }
+  lt_semconv_set_feature_key(c.feature_key); /* before any ingest thread runs */
+  /* Prices first: a bad --prices file should fail before anything else. */
+  {
+    const char *files[LT_CONFIG_MAX_PRICE_FILES];
+    char perr[1024];
+    for (int i = 0; i < c.n_prices; i++) files[i] = c.prices[i];
+    if ((rc = lt_pricebook_new(files, (size_t)c.n_prices, &prices, perr, sizeof perr))) {
+      lt_error("cannot load prices: %s", rc == LT_ENOMEM ? "out of memory" : perr);
+      return 1;
+    }
   }
   lt_store_config_t sc = {
     .data_dir = c.data,
@@ -369,23 +432,31 @@ static int cmd_serve(int argc, char **argv) {
   }
   int64_t default_project = 1;
   store->ops->project_find(store, "default", &default_project);
+  if (load_price_overrides(store, prices)) goto out;
   /* Groups of ~4 typical requests: large enough to share commits under
    * load, small enough that a request never waits behind a huge group
    * (measured: p99 at half load 144 → 111 ms against 20,000, same max). */
   lt_writer_config_t wc = {.max_queue_records = 1000000, .max_queue_bytes = c.queue_bytes,
                            .max_group_records = 2000};
+  if (!(prom = lt_prom_new(0))) {
+    lt_error("start-up failed: %s", lt_strerror(LT_ENOMEM));
+    goto out;
+  }
+  wc.observe = lt_prom_observe_batch;
+  wc.observe_ud = prom;
   if ((rc = lt_writer_start(store, &wc, &writer)) || (rc = lt_workq_start(c.read_connections, 1024, &workq)) ||
       !(auth = lt_auth_new(store, loopback || c.insecure_no_auth, default_project))) {
     lt_error("start-up failed: %s", lt_strerror(rc ? rc : LT_ENOMEM));
     goto out;
   }
-  lt_receiver_t rcv = {.writer = writer, .max_decompressed = 64u << 20};
-  lt_api_t api = {.store = store, .workq = workq, .writer = writer};
+  lt_receiver_t rcv = {.writer = writer, .max_decompressed = 64u << 20, .prices = prices};
+  lt_api_t api = {.store = store, .workq = workq, .writer = writer, .prices = prices};
+  lt_prom_route_t promr = {.prom = prom, .api = &api, .version = LT_VERSION};
   lt_http_config_t hc = {
     .host = c.host, .port = c.port, .threads = c.threads,
     .max_header_bytes = 64 * 1024, .max_body_bytes = c.max_body,
     .max_connections = c.max_connections, .idle_timeout_s = c.idle_timeout_s,
-    .routes = build_routes(&rcv, &api), .auth = lt_auth_check, .auth_ud = auth,
+    .routes = build_routes(&rcv, &api, &promr), .auth = lt_auth_check, .auth_ud = auth,
   };
   if ((rc = lt_http_start(&hc, &srv))) {
     lt_error("cannot listen on %s (is another server using the port? choose another with --listen)", c.listen);
@@ -416,8 +487,10 @@ out:
   lt_workq_stop(workq);
   lt_http_free(srv);
   lt_writer_free(writer);
+  lt_prom_free(prom); /* after its writer (observe) and pool (scrapes) */
   lt_auth_free(auth);
   lt_store_close(store);
+  lt_pricebook_free(prices);
   if (exit_code == 0) lt_info("stopped cleanly");
   return exit_code;
 }

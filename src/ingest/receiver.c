@@ -24,6 +24,7 @@ typedef struct {
   int rc;
   int64_t rejected;
   char message[256];
+  lt_pricebook_t *prices; /* NULL: spans are not priced */
 } pending_t;
 
 static bool all_zero(const uint8_t *p, size_t n) {
@@ -64,7 +65,7 @@ static void reject(pending_t *p, const char *what) {
 
 /* ---- per-signal mapping ---------------------------------------------- */
 
-static int map_traces(lt_batch_t *b, const lt_otlp_traces_t *t, pending_t *p) {
+static int map_spans(lt_batch_t *b, const lt_otlp_traces_t *t, pending_t *p, const lt_prices_t *prices) {
   for (size_t i = 0; i < t->n; i++) {
     const lt_otlp_resource_spans_t *rs = &t->items[i];
     lt_semconv_resource_t res;
@@ -81,11 +82,23 @@ static int map_traces(lt_batch_t *b, const lt_otlp_traces_t *t, pending_t *p) {
         lt_span_t *s = lt_batch_add_span(b);
         if (!s) return LT_ETOOBIG;
         rc = lt_semconv_span(b->arena, &res, &ss->scope, in, s);
-        if (rc) return rc;
+        if (rc < 0) return rc;
+        if (rc > 0) { /* a placeholder the mapper says to drop (LT_SEMCONV_DROP) */
+          b->n_spans--;
+          continue;
+        }
+        if (prices) lt_pricebook_apply(prices, s);
       }
     }
   }
   return 0;
+}
+
+static int map_traces(lt_batch_t *b, const lt_otlp_traces_t *t, pending_t *p) {
+  lt_price_ref_t *ref = p->prices ? lt_pricebook_acquire(p->prices, b->project_id) : NULL;
+  int rc = map_spans(b, t, p, ref ? lt_price_ref_table(ref) : NULL);
+  if (ref) lt_pricebook_release(p->prices, ref);
+  return rc;
 }
 
 static int map_logs(lt_batch_t *b, const lt_otlp_logs_t *t, pending_t *p) {
@@ -227,6 +240,7 @@ static void receive(lt_req_t *r, lt_receiver_t *rcv, signal_t sig) {
   p->req = r;
   p->sig = sig;
   p->json = json;
+  p->prices = rcv->prices;
   int rc = decode_and_map(b, sig, json, data, len, cap, p);
   lt_buf_free(&plain);
   if (rc) {

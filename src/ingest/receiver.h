@@ -9,11 +9,13 @@
 #define LT_RECEIVER_H
 #include <stddef.h>
 #include "net/http.h"
+#include "pipeline/pricebook.h"
 #include "pipeline/writer.h"
 
 typedef struct {
   lt_writer_t *writer;
   size_t max_decompressed;   /* 64 MiB by default → 413 past it */
+  lt_pricebook_t *prices;    /* prices spans at ingest; NULL: no pricing */
 } lt_receiver_t;
 
 void lt_receiver_traces(lt_req_t *r, void *receiver);

@@ -450,7 +450,8 @@ bool lt_prices_cost(const lt_prices_t *t, lt_span_t *span) {
    * always billed on their own. A source claiming more cached than input
    * tokens is inconsistent: bill the cached ones and no fresh input. */
   int64_t fresh = in;
-  if (p->input_includes_cache_read) fresh = in > cr ? in - cr : 0;
+  bool includes = span->input_includes_cache >= 0 ? span->input_includes_cache == 1 : p->input_includes_cache_read;
+  if (includes) fresh = in > cr ? in - cr : 0;
   lt_nusd_t cost_in =
       price_tokens(fresh, p->input) + price_tokens(cr, p->cache_read) + price_tokens(cw, p->cache_write);
   /* Output side. Reasoning tokens are assumed to be part of the output

@@ -21,7 +21,16 @@ typedef struct {
 
 int lt_semconv_resource(lt_arena_t *a, const lt_attrs_t *resource, lt_semconv_resource_t *out);
 
-/* Maps one span. out is initialised by the callee. */
+/* Returned (positive, not an error) by lt_semconv_span for a span that is
+ * not a record of work and must not be stored: Logfire's
+ * `logfire.span_type = pending_span` placeholders, sent when a span starts
+ * and superseded by the real span when it ends. out is initialised but
+ * holds nothing of the span; the caller skips it (not a reject: the
+ * exporter did nothing wrong). */
+#define LT_SEMCONV_DROP 1
+
+/* Maps one span: 0, LT_SEMCONV_DROP, or an LT_E* error. out is initialised
+ * by the callee. */
 int lt_semconv_span(lt_arena_t *a, const lt_semconv_resource_t *res, const lt_otlp_scope_t *scope,
                     const lt_otlp_span_t *in, lt_span_t *out);
 int lt_semconv_log(lt_arena_t *a, const lt_semconv_resource_t *res, const lt_otlp_scope_t *scope,
@@ -29,6 +38,12 @@ int lt_semconv_log(lt_arena_t *a, const lt_semconv_resource_t *res, const lt_otl
 /* Maps one data point of metric m. */
 int lt_semconv_point(lt_arena_t *a, const lt_semconv_resource_t *res, const lt_otlp_scope_t *scope,
                      const lt_otlp_metric_t *m, const lt_otlp_point_t *in, lt_point_t *out);
+
+/* The metadata key whose value becomes a span's feature when it has no
+ * `lanterna.feature` attribute (default "feature"). The key is copied;
+ * NULL or "" restores the default. Not thread-safe: call at start-up,
+ * before ingest threads run. */
+void lt_semconv_set_feature_key(const char *key);
 
 /* JSON rendering of OTLP values: an attribute list as a JSON object, and a
  * single AnyValue as a JSON value. Strings are emitted as JSON strings

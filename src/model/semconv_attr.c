@@ -51,6 +51,10 @@ int lt__sc_init(lt__sc_t *c, lt_arena_t *a, const lt_attrs_t *attrs) {
 }
 
 void lt__sc_free(lt__sc_t *c) {
+  for (size_t i = 0; i < c->n_json; i++) json_decref(c->json[i].tree);
+  lt_free(c->json);
+  c->json = NULL;
+  c->n_json = c->cap_json = 0;
   if (c->ix.heap) lt_free(c->ix.kv);
   c->ix.kv = NULL;
   c->ix.heap = false;
@@ -85,6 +89,46 @@ const lt_val_t *lt__idx_getf(const lt__aidx_t *ix, const char *fmt, ...) {
   va_end(ap);
   if (n < 0 || (size_t)n >= sizeof key) return NULL;
   return lt__idx_get(ix, key, (size_t)n);
+}
+
+void lt__idx_prefix(const lt__aidx_t *ix, const char *prefix, size_t plen, size_t *first, size_t *end) {
+  size_t i = lower(ix, prefix, plen, true);
+  *first = i;
+  while (i < ix->n && ix->kv[i]->key.len >= plen && memcmp(ix->kv[i]->key.ptr, prefix, plen) == 0) i++;
+  *end = i;
+}
+
+static json_t *parse_val(const lt_val_t *v, bool *bad) {
+  *bad = false;
+  if (v->type == LT_VAL_ARRAY || v->type == LT_VAL_KVLIST) return lt__val_tree(v);
+  if (v->type != LT_VAL_STR) return NULL;
+  size_t i = 0;
+  while (i < v->u.s.len && strchr(" \t\r\n", v->u.s.ptr[i])) i++;
+  if (i == v->u.s.len || (v->u.s.ptr[i] != '[' && v->u.s.ptr[i] != '{')) return NULL;
+  json_t *t = lt__json_parse(v->u.s.ptr, v->u.s.len);
+  if (!t) *bad = true;
+  return t;
+}
+
+const json_t *lt__sc_json(lt__sc_t *c, const lt_val_t *v, bool *bad) {
+  *bad = false;
+  if (!v) return NULL;
+  for (size_t i = 0; i < c->n_json; i++) {
+    if (c->json[i].v == v) {
+      *bad = c->json[i].bad;
+      return c->json[i].tree;
+    }
+  }
+  if (c->n_json == c->cap_json) {
+    size_t cap = c->cap_json ? c->cap_json * 2 : 8;
+    lt__sc_json_t *p = lt_realloc(c->json, cap * sizeof *p);
+    if (!p) return NULL; /* out of memory reads as "not JSON": the field stays empty */
+    c->json = p;
+    c->cap_json = cap;
+  }
+  json_t *t = parse_val(v, bad);
+  c->json[c->n_json++] = (lt__sc_json_t){v, t, *bad};
+  return t;
 }
 
 int lt__idx_list(const lt__aidx_t *ix, const char *prefix, uint8_t bits[LT_SC_BITS_LEN], bool *over) {

@@ -8,6 +8,7 @@
 #include <stdint.h>
 #include "core/arena.h"
 #include "core/buf.h"
+#include "model/json_out.h"
 #include "model/otlp.h"
 
 /* Flattened lists (`prefix.<i>.suffix`) are read up to this index; larger
@@ -30,10 +31,21 @@ typedef struct {
   const lt_kv_t *small[48];
 } lt__aidx_t;
 
+/* JSON-valued attributes parsed at most once per record (several fields
+ * read Langfuse's usage_details, metadata objects ...). */
+typedef struct {
+  const lt_val_t *v;
+  json_t *tree; /* NULL when the value is not JSON (bad says whether it tried to be) */
+  bool bad;
+} lt__sc_json_t;
+
 /* The state of mapping one record. */
 typedef struct {
   lt_arena_t *a;
   lt__aidx_t ix;
+  int64_t start_ns;                /* the span's start, for absolute timestamps */
+  lt__sc_json_t *json;             /* heap, grown as needed */
+  size_t n_json, cap_json;
   const lt_otlp_event_t *events;
   size_t n_events;
   lt_buf_t buf;                    /* scratch for rendering */
@@ -56,6 +68,13 @@ const lt_val_t *lt__idx_getf(const lt__aidx_t *ix, const char *fmt, ...) __attri
  * such index plus one (0: none), the bound for walking bits. *over is set
  * when some index exceeded LT_SC_MAX_INDEX. */
 int lt__idx_list(const lt__aidx_t *ix, const char *prefix, uint8_t bits[LT_SC_BITS_LEN], bool *over);
+/* The run of index positions [*first, *end) whose keys start with prefix. */
+void lt__idx_prefix(const lt__aidx_t *ix, const char *prefix, size_t plen, size_t *first, size_t *end);
+/* The parsed JSON of an attribute value: maps and arrays as they are,
+ * strings parsed when they look like JSON (an object or array); NULL
+ * otherwise, with *bad set for a string that looked like JSON but did not
+ * parse. Owned by c (freed by lt__sc_free). */
+const json_t *lt__sc_json(lt__sc_t *c, const lt_val_t *v, bool *bad);
 static inline bool lt__bit(const uint8_t *bits, int i) { return bits[i >> 3] & (1u << (i & 7)); }
 
 /* Records a rejected attribute ("key: why") for `lanterna.warnings`. */
@@ -73,5 +92,9 @@ int lt__cv_double(const lt_val_t *v, double *out, const char **why);
  * both empty when no source has messages. */
 int lt__sc_messages(lt__sc_t *c, bool output, lt_str_t *json, lt_str_t *text);
 int lt__sc_documents(lt__sc_t *c, lt_str_t *json);
+/* Inline evaluations (OpenInference annotations/evaluations, GenAI
+ * evaluation events) as a JSON array of {name, value?, string_value?,
+ * comment?, source}, empty when there are none. */
+int lt__sc_scores(lt__sc_t *c, lt_str_t *json);
 
 #endif

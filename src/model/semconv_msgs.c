@@ -533,8 +533,147 @@ static void event_messages(mb_t *m, json_t *msgs, bool output, json_t **finish) 
   }
 }
 
+/* ---- Vercel AI SDK (ai.prompt.messages, ai.response.*) -------------------------- */
+
+/* A tool call part or entry: {toolCallId, toolName, input | args}. */
+static json_t *vercel_tool_call(mb_t *m, const json_t *e) {
+  const json_t *args = json_object_get(e, "input");
+  if (!args) args = json_object_get(e, "args");
+  return tool_call(m, copy_str(m, e, "toolCallId"), copy_str(m, e, "toolName"), as_text(m, args));
+}
+
+/* A tool result's payload: v5+ wraps it as {type, value}. */
+static json_t *vercel_tool_output(mb_t *m, const json_t *p) {
+  const json_t *r = json_object_get(p, "output");
+  if (!r) r = json_object_get(p, "result");
+  if (json_is_object(r) && json_object_get(r, "value") && get_str(r, "type")) r = json_object_get(r, "value");
+  return as_text(m, r);
+}
+
+/* {role, content: string | [parts]} with parts text, image, file,
+ * reasoning, tool-call and tool-result (each result its own tool message). */
+static void vercel_message(mb_t *m, json_t *msgs, const json_t *e) {
+  if (!json_is_object(e)) return;
+  const json_t *content = json_object_get(e, "content");
+  if (!json_is_array(content)) {
+    emit(m, msgs, copy_str(m, e, "role"), as_text(m, content), NULL, NULL, NULL);
+    return;
+  }
+  json_t *parts = chk(m, json_array()), *calls = chk(m, json_array()), *results = chk(m, json_array());
+  size_t i;
+  const json_t *p;
+  json_array_foreach(content, i, p) {
+    const json_t *type = get_str(p, "type");
+    if (!type) continue;
+    const char *t = json_string_value(type);
+    if (strcmp(t, "text") == 0) {
+      push(m, parts, text_part(m, copy_str(m, p, "text")));
+    } else if (strcmp(t, "tool-call") == 0) {
+      push(m, calls, vercel_tool_call(m, p));
+    } else if (strcmp(t, "tool-result") == 0) {
+      json_t *r = chk(m, json_object());
+      put(m, r, "id", copy_str(m, p, "toolCallId"));
+      put(m, r, "name", copy_str(m, p, "toolName"));
+      put(m, r, "content", vercel_tool_output(m, p));
+      push(m, results, r);
+    } else {
+      json_t *q = chk(m, json_object());
+      if (strcmp(t, "reasoning") == 0) {
+        put(m, q, "type", as_text(m, type));
+        put(m, q, "text", copy_str(m, p, "text"));
+      } else if (strcmp(t, "image") == 0 || strcmp(t, "file") == 0) {
+        /* inline data or a URL; a file is an image when its media type says so */
+        const json_t *mt = get_str(p, "mediaType");
+        bool image = strcmp(t, "image") == 0 || (mt && strncmp(json_string_value(mt), "image/", 6) == 0);
+        const json_t *data = json_object_get(p, strcmp(t, "image") == 0 ? "image" : "data");
+        put(m, q, "type", image ? jstrn(m, "image", 5) : jstrn(m, "file", 4));
+        if (json_is_string(data)) put(m, q, "url", as_text(m, data));
+      } else {
+        put(m, q, "type", as_text(m, type));
+      }
+      push(m, parts, q);
+    }
+  }
+  if (json_array_size(parts) || json_array_size(calls) || json_array_size(results) == 0)
+    emit(m, msgs, copy_str(m, e, "role"), finish_content(m, parts), calls, NULL, NULL);
+  else {
+    json_decref(parts);
+    json_decref(calls);
+  }
+  const json_t *r;
+  json_array_foreach(results, i, r) {
+    emit(m, msgs, jstrn(m, "tool", 4), json_incref(json_object_get(r, "content")), NULL,
+         json_incref(json_object_get(r, "id")), json_incref(json_object_get(r, "name")));
+  }
+  json_decref(results);
+}
+
+static void vercel_input(mb_t *m, json_t *msgs, const char *key) {
+  const lt_val_t *v = lt__idx_get(&m->c->ix, key, strlen(key));
+  if (!v) return;
+  bool bad;
+  const json_t *t = lt__sc_json(m->c, v, &bad);
+  if (!json_is_array(t)) {
+    warn(m, key, bad || v->type == LT_VAL_STR ? "malformed JSON" : "not a JSON array of messages");
+    return;
+  }
+  size_t i;
+  const json_t *e;
+  json_array_foreach(t, i, e) vercel_message(m, msgs, e);
+}
+
+/* One assistant message from ai.response.text (or .object) and
+ * ai.response.toolCalls. */
+static void vercel_output(mb_t *m, json_t *msgs) {
+  const lt__aidx_t *ix = &m->c->ix;
+  const lt_val_t *text = lt__idx_get(ix, "ai.response.text", strlen("ai.response.text"));
+  if (!text) text = lt__idx_get(ix, "ai.response.object", strlen("ai.response.object"));
+  const lt_val_t *tc = lt__idx_get(ix, "ai.response.toolCalls", strlen("ai.response.toolCalls"));
+  if (!text && !tc) return;
+  json_t *calls = NULL;
+  if (tc) {
+    bool bad;
+    const json_t *t = lt__sc_json(m->c, tc, &bad);
+    if (json_is_array(t)) {
+      calls = chk(m, json_array());
+      size_t i;
+      const json_t *e;
+      json_array_foreach(t, i, e) if (json_is_object(e)) push(m, calls, vercel_tool_call(m, e));
+    } else {
+      warn(m, "ai.response.toolCalls", bad || tc->type == LT_VAL_STR ? "malformed JSON" : "not a JSON array");
+    }
+  }
+  json_t *content = text && !(text->type == LT_VAL_STR && text->u.s.len == 0) ? val_text(m, text) : NULL;
+  if (!content && !json_array_size(calls)) {
+    json_decref(calls);
+    return;
+  }
+  emit(m, msgs, jstrn(m, "assistant", 9), content, calls, NULL, NULL);
+}
+
+/* ---- Langfuse observation input/output ------------------------------------------- */
+
+/* langfuse.observation.input/output are free-form JSON: taken as messages
+ * only when they are a message ({role, ...}), a list of messages, or an
+ * object holding one under "messages" (the OpenAI integration's input
+ * when tools are offered). Anything else is just generic input/output,
+ * so no warning. */
+static void langfuse_messages(mb_t *m, json_t *msgs, const char *key, json_t **finish) {
+  const lt_val_t *v = lt__idx_get(&m->c->ix, key, strlen(key));
+  bool bad;
+  const json_t *t = lt__sc_json(m->c, v, &bad);
+  if (json_is_object(t) && json_is_array(json_object_get(t, "messages"))) t = json_object_get(t, "messages");
+  if (json_is_object(t) && get_str(t, "role")) {
+    json_message(m, msgs, (json_t *)t, finish);
+    return;
+  }
+  size_t i;
+  json_t *e;
+  json_array_foreach(t, i, e) if (get_str(e, "role")) json_message(m, msgs, e, finish);
+}
+
 /* The ordered sources of each side: the first that yields a message wins. */
-typedef enum { SRC_FLAT, SRC_JSON, SRC_SYSTEM_AND_JSON, SRC_EVENTS } src_kind_t;
+typedef enum { SRC_FLAT, SRC_JSON, SRC_SYSTEM_AND_JSON, SRC_VERCEL_IN, SRC_VERCEL_OUT, SRC_LANGFUSE, SRC_EVENTS } src_kind_t;
 typedef struct {
   src_kind_t kind;
   const char *key, *key2;       /* prefix or attribute; key2: the JSON list after system */
@@ -545,6 +684,9 @@ static const msg_src_t input_srcs[] = {
   {SRC_FLAT, "llm.input_messages.", NULL, &oi_layout},
   {SRC_SYSTEM_AND_JSON, "gen_ai.system_instructions", "gen_ai.input.messages", NULL},
   {SRC_FLAT, "gen_ai.prompt.", NULL, &genai_flat_layout},
+  {SRC_VERCEL_IN, "ai.prompt.messages", NULL, NULL},
+  {SRC_JSON, "pydantic_ai.all_messages", NULL, NULL},
+  {SRC_LANGFUSE, "langfuse.observation.input", NULL, NULL},
   {SRC_EVENTS, NULL, NULL, NULL},
 };
 
@@ -552,6 +694,8 @@ static const msg_src_t output_srcs[] = {
   {SRC_FLAT, "llm.output_messages.", NULL, &oi_layout},
   {SRC_JSON, "gen_ai.output.messages", NULL, NULL},
   {SRC_FLAT, "gen_ai.completion.", NULL, &genai_flat_layout},
+  {SRC_VERCEL_OUT, NULL, NULL, NULL},
+  {SRC_LANGFUSE, "langfuse.observation.output", NULL, NULL},
   {SRC_EVENTS, NULL, NULL, NULL},
 };
 
@@ -602,6 +746,9 @@ int lt__sc_messages(lt__sc_t *c, bool output, lt_str_t *json, lt_str_t *text) {
       system_instructions(&m, msgs, src->key);
       json_messages(&m, msgs, src->key2, &finish);
       break;
+    case SRC_VERCEL_IN: vercel_input(&m, msgs, src->key); break;
+    case SRC_VERCEL_OUT: vercel_output(&m, msgs); break;
+    case SRC_LANGFUSE: langfuse_messages(&m, msgs, src->key, &finish); break;
     case SRC_EVENTS: event_messages(&m, msgs, output, &finish); break;
     }
     /* a source that yielded nothing must not leave a finish reason behind */
@@ -732,5 +879,81 @@ int lt__sc_documents(lt__sc_t *c, lt_str_t *json) {
     if (rc == 0) rc = lt__buf_to_arena(c->a, &c->buf, json);
   }
   json_decref(docs);
+  return rc;
+}
+
+/* ---- inline scores --------------------------------------------------------------- */
+
+/* Appends {name, value?, string_value?, comment?, source} unless it has
+ * neither a name nor a value; consumes its arguments. */
+static void emit_score(mb_t *m, json_t *scores, json_t *name, json_t *value, json_t *label, json_t *comment,
+                       const char *source) {
+  if (!name || (!value && !label)) {
+    json_decref(name);
+    json_decref(value);
+    json_decref(label);
+    json_decref(comment);
+    return;
+  }
+  json_t *s = chk(m, json_object());
+  put(m, s, "name", name);
+  put(m, s, "value", value);
+  put(m, s, "string_value", label);
+  put(m, s, "comment", comment);
+  put(m, s, "source", jstrn(m, source, strlen(source)));
+  push(m, scores, s);
+}
+
+/* OpenInference-style flattened evaluations: `<prefix><i>.<item>.{name,
+ * score, label, explanation, annotator_kind}`. Human annotations come in
+ * through the API; LLM and code annotators are evaluators. */
+static void flat_scores(mb_t *m, json_t *scores, const char *prefix, const char *item, const char *dflt) {
+  const lt__aidx_t *ix = &m->c->ix;
+  uint8_t bits[LT_SC_BITS_LEN];
+  bool over = false;
+  char base[LT_SC_MAX_KEY];
+  int n = lt__idx_list(ix, prefix, bits, &over);
+  for (int i = 0; i < n && !m->oom; i++) {
+    if (!lt__bit(bits, i) || !mkkey(base, "%s%d.%s.", prefix, i, item)) continue;
+    const lt_val_t *kind = sub(ix, base, "annotator_kind");
+    const char *source = dflt;
+    if (kind && kind->type == LT_VAL_STR) source = lt_str_eq_lit(kind->u.s, "HUMAN") ? "api" : "evaluator";
+    const lt_val_t *label = sub(ix, base, "label");
+    emit_score(m, scores, val_text(m, sub(ix, base, "name")), val_score(m, sub(ix, base, "score")),
+               label && label->type == LT_VAL_STR && label->u.s.len ? val_text(m, label) : NULL,
+               val_text(m, sub(ix, base, "explanation")), source);
+  }
+  if (over) warn(m, prefix, "list index above 1000 ignored");
+}
+
+/* gen_ai.evaluation.result span events. */
+static void event_scores(mb_t *m, json_t *scores) {
+  for (size_t i = 0; i < m->c->n_events && !m->oom; i++) {
+    const lt_otlp_event_t *ev = &m->c->events[i];
+    if (!lt_str_eq_lit(ev->name, "gen_ai.evaluation.result")) continue;
+    const lt_val_t *label = lt_attrs_get(&ev->attrs, "gen_ai.evaluation.score.label");
+    emit_score(m, scores, val_text(m, lt_attrs_get(&ev->attrs, "gen_ai.evaluation.name")),
+               val_score(m, lt_attrs_get(&ev->attrs, "gen_ai.evaluation.score.value")),
+               label && label->type == LT_VAL_STR && label->u.s.len ? val_text(m, label) : NULL,
+               val_text(m, lt_attrs_get(&ev->attrs, "gen_ai.evaluation.explanation")), "evaluator");
+  }
+}
+
+int lt__sc_scores(lt__sc_t *c, lt_str_t *json) {
+  mb_t m = {.c = c};
+  json_t *scores = chk(&m, json_array());
+  int rc = 0;
+  *json = LT_STR_NULL;
+  flat_scores(&m, scores, "annotations.", "annotation", "api");
+  flat_scores(&m, scores, "evaluations.", "evaluation", "evaluator");
+  event_scores(&m, scores);
+  if (m.oom) rc = LT_ENOMEM;
+  if (rc == 0 && m.rc) rc = m.rc;
+  if (rc == 0 && json_array_size(scores)) {
+    lt_buf_reset(&c->buf);
+    rc = lt__json_tree(&c->buf, scores);
+    if (rc == 0) rc = lt__buf_to_arena(c->a, &c->buf, json);
+  }
+  json_decref(scores);
   return rc;
 }

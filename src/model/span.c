@@ -40,5 +40,6 @@ void lt_span_init(lt_span_t *s) {
   memset(s, 0, sizeof *s);
   for (int i = 0; i < LT_TOK__COUNT; i++) s->tokens[i] = -1;
   s->ttft_ns = -1;
+  s->input_includes_cache = -1;
   s->cost_source = LT_COST_UNKNOWN;
 }

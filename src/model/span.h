@@ -65,6 +65,11 @@ typedef struct lt_span {
   /* LLM */
   lt_str_t provider, request_model, response_model, operation;
   int64_t tokens[LT_TOK__COUNT]; /* -1 = unknown */
+  /* Whether tokens[LT_TOK_INPUT] already contains the cache-read tokens,
+   * as the dialect defines it: 1 yes (OpenAI-style, Vercel v6+), 0 no
+   * (Anthropic-style, reported apart), -1 not known (the price table's
+   * per-model default decides). */
+  int8_t input_includes_cache;
   lt_nusd_t cost_input, cost_output, cost_total; /* valid unless cost_source is UNKNOWN */
   lt_cost_source_t cost_source;
   int64_t ttft_ns;                /* -1 = unknown */

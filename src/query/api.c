@@ -6,6 +6,7 @@
 #include <ctype.h>
 #include <strings.h>
 #include <errno.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -78,6 +79,16 @@ static lt_str_t param(lt_req_t *r, const char *name) {
   return v ? lt_str_from(v) : LT_STR_NULL;
 }
 
+/* A finite decimal number (no NaN or infinity). */
+static int parse_finite(const char *v, double *out) {
+  char *end;
+  errno = 0;
+  double d = strtod(v, &end);
+  if (!*v || *end || errno || !isfinite(d)) return LT_EINVAL;
+  *out = d;
+  return 0;
+}
+
 /* Fills q from the query string; on error sets *msg and returns LT_EINVAL. */
 static int parse_query(lt_req_t *r, lt_query_t *q, bool spans, const char **msg) {
   lt_query_init(q, lt_req_project(r));
@@ -115,6 +126,23 @@ static int parse_query(lt_req_t *r, lt_query_t *q, bool spans, const char **msg)
     if (*end || ms < 0 || ms > 1e12) return *msg = "min_duration_ms: expected a non-negative number", LT_EINVAL;
     q->min_duration_ns = (int64_t)(ms * 1e6);
   }
+  /* Scores: traces (spans) having a score of that name, in range. */
+  q->score_name = param(r, "score_name");
+  if ((v = lt_req_query(r, "score_min"))) {
+    if (parse_finite(v, &q->score_min)) return *msg = "score_min: expected a number", LT_EINVAL;
+    q->has_score_min = true;
+  }
+  if ((v = lt_req_query(r, "score_max"))) {
+    if (parse_finite(v, &q->score_max)) return *msg = "score_max: expected a number", LT_EINVAL;
+    q->has_score_max = true;
+  }
+  if ((q->has_score_min || q->has_score_max) && !q->score_name.len)
+    return *msg = "score_min and score_max need score_name", LT_EINVAL;
+  if ((v = lt_req_query(r, "feedback"))) {
+    if (!strcmp(v, "up")) q->feedback = 1;
+    else if (!strcmp(v, "down")) q->feedback = -1;
+    else return *msg = "feedback: expected up or down", LT_EINVAL;
+  }
   if ((v = lt_req_query(r, "sort"))) {
     if (!strcmp(v, "start")) q->sort = LT_SORT_START;
     else if (!strcmp(v, "duration")) q->sort = LT_SORT_DURATION;
@@ -131,7 +159,8 @@ static int parse_query(lt_req_t *r, lt_query_t *q, bool spans, const char **msg)
     if (*end || n < 1 || n > 1000) return *msg = "limit: expected an integer from 1 to 1000", LT_EINVAL;
     q->limit = (int)n;
   }
-  if (q->q.len > 1000 || q->name.len > 1000 || q->cursor.len > 200) return *msg = "a parameter is too long", LT_EINVAL;
+  if (q->q.len > 1000 || q->name.len > 1000 || q->cursor.len > 200 || q->score_name.len > 1000)
+    return *msg = "a parameter is too long", LT_EINVAL;
   return 0;
 }
 

@@ -7,6 +7,7 @@
 #include <stdatomic.h>
 #include "core/workq.h"
 #include "net/http.h"
+#include "pipeline/pricebook.h"
 #include "pipeline/writer.h"
 #include "store/store.h"
 
@@ -14,6 +15,7 @@ typedef struct {
   lt_store_t *store;
   lt_workq_t *workq;
   lt_writer_t *writer;
+  lt_pricebook_t *prices;       /* prices in force (metrics_api.h) */
   atomic_int shutting_down;     /* set once by the main thread at shutdown */
 } lt_api_t;
 

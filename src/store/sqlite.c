@@ -167,12 +167,16 @@ static const char *const migrations[] = {
   "  kind INTEGER NOT NULL,"
   "  status INTEGER NOT NULL,"
   "  feature TEXT NOT NULL,"
-  "  UNIQUE(project_id, environment, provider, model, name, kind, status, feature));"
+  /* 1: a coarse set (provider, model, kind, status only) that every span
+   * also counts into, so model-level dashboards read few rows. */
+  "  coarse INTEGER NOT NULL,"
+  "  UNIQUE(project_id, coarse, environment, provider, model, name, kind, status, feature));"
   /* res: bucket width in seconds (60, 3600, 86400); bucket: its start,
    * Unix seconds. Sums skip wrapper spans (usage_rollup); sketches are
    * pipeline/sketch.h encodings, NULL when empty. */
   "CREATE TABLE rollups("
   "  project_id INTEGER NOT NULL,"
+  "  coarse INTEGER NOT NULL,"  /* as rollup_dims.coarse: keeps coarse rows one key range */
   "  res INTEGER NOT NULL,"
   "  bucket INTEGER NOT NULL,"
   "  dim INTEGER NOT NULL,"
@@ -188,7 +192,7 @@ static const char *const migrations[] = {
   "  priced INTEGER NOT NULL,"
   "  unpriced INTEGER NOT NULL,"
   "  lat BLOB, ttft BLOB, tps BLOB, tokens BLOB,"
-  "  PRIMARY KEY(project_id, res, bucket, dim)) WITHOUT ROWID;"
+  "  PRIMARY KEY(project_id, coarse, res, bucket, dim)) WITHOUT ROWID;"
   "CREATE TABLE scores("
   "  id INTEGER PRIMARY KEY,"
   "  project_id INTEGER NOT NULL,"
@@ -380,6 +384,7 @@ static void sq_close(lt_store_t *st) {
   lt__sq_t *s = LT__SQ(st);
   if (!s) return;
   for (int i = 0; i < WS__COUNT; i++) sqlite3_finalize(s->ws[i]);
+  lt__sq_rollup_close(s);
   for (int i = 0; i < s->n_readers; i++) {
     sqlite3_close(s->readers[i].db);
     ZSTD_freeDCtx(s->readers[i].dz);
@@ -447,6 +452,7 @@ static int sq_open(const lt_store_config_t *cfg, lt_store_t **out) {
   }
   if ((rc = migrate(s->wdb))) goto out;
   if ((rc = lt__sq_prepare_writer(s))) goto out;
+  if ((rc = lt__sq_rollup_open(s))) goto out;
   if ((rc = lt__sq_packer_start(pack_helpers(), ZSTD_LEVEL, &s->packer))) goto out;
   for (int i = 0; i < cfg->read_connections; i++) {
     lt__sq_reader_t *r = &s->readers[i];
@@ -526,4 +532,12 @@ const lt_store_ops_t lt_store_sqlite_ops = {
   .key_revoke = lt__sq_key_revoke,
   .key_count = lt__sq_key_count,
   .stats = lt__sq_stats,
+  .score_add = lt__sq_score_add,
+  .scores_list = lt__sq_scores_list,
+  .scores_summary = lt__sq_scores_summary,
+  .metrics = lt__sq_metrics,
+  .prices_add = lt__sq_prices_add,
+  .prices_clear = lt__sq_prices_clear,
+  .prices_list = lt__sq_prices_list,
+  .models_unpriced = lt__sq_models_unpriced,
 };

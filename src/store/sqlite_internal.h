@@ -42,6 +42,7 @@ enum {
   WS_TRACE_DELETE,
   WS_LOGS_EXPIRE,
   WS_POINTS_EXPIRE,
+  WS_SCORE_INSERT, /* inline scores of new spans (sqlite_scores.c) */
   WS__COUNT
 };
 
@@ -53,6 +54,7 @@ typedef struct {
 } lt__sq_reader_t;
 
 typedef struct lt__sq_packer lt__sq_packer_t;
+typedef struct lt__sq_rollup lt__sq_rollup_t;
 
 typedef struct {
   lt_store_t base; /* first: the store is handed out as &base */
@@ -66,6 +68,7 @@ typedef struct {
   lt__sq_packer_t *packer;
   ZSTD_DCtx *wdz;
   lt_buf_t unpacked;
+  lt__sq_rollup_t *rollup;
   /* Reader pool. */
   pthread_mutex_t mu;
   pthread_cond_t cv;
@@ -141,6 +144,37 @@ int lt__sq_key_list(lt_store_t *st, int64_t project_id, json_t **out);
 int lt__sq_key_revoke(lt_store_t *st, const char *public_key);
 int lt__sq_key_count(lt_store_t *st, int64_t *n);
 int lt__sq_stats(lt_store_t *st, lt_store_stats_t *out);
+/* List cursors (sqlite_query.c): hex of (version, tag, sort key, row id);
+ * tag = list * 16 + sort * 2 + ascending, so a cursor only fits its list
+ * and ordering. Decoding a cursor of another tag is LT_EINVAL. */
+json_t *lt__sq_cursor_encode(int tag, int64_t key, int64_t id);
+int lt__sq_cursor_decode(lt_str_t c, int tag, int64_t *key, int64_t *id);
+#define LT__SQ_CUR_SCORES (4 * 16) /* newest first only */
+/* sqlite_scores.c */
+int lt__sq_score_add(lt_store_t *st, int64_t project_id, const lt_score_t *scores, size_t n,
+                     lt_score_result_t *results);
+int lt__sq_scores_list(lt_store_t *st, const lt_score_query_t *q, json_t **out);
+int lt__sq_scores_summary(lt_store_t *st, int64_t project_id, int64_t from_ns, int64_t to_ns,
+                          int64_t bucket_seconds, json_t **out);
+
+/* ---- scores (sqlite_scores.c) ------------------------------------------- */
+
+/* One score row; the API path and the writer (WS_SCORE_INSERT) share it.
+ * A NULL idempotency key never conflicts. */
+#define LT__SQ_SCORE_INSERT_SQL                                                                                \
+  "INSERT INTO scores(project_id, trace_id, span_id, session_id, name, data_type, value, string_value,"       \
+  " source, comment, time_ns, idempotency_key) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)"     \
+  " ON CONFLICT(project_id, idempotency_key) DO NOTHING"
+/* Writer thread, inside the write transaction, for a span that was just
+ * inserted: stores its inline scores (sp->scores). Malformed entries are
+ * skipped; only a database failure is returned. */
+int lt__sq_scores_insert_inline(lt__sq_t *s, int64_t project_id, const lt_span_t *sp);
+/* Reads the scores of one trace on r (oldest first) and hands each to
+ * place, which takes the object: has_span/span_id say whether it is on a
+ * span (span_id as stored in spans.span_id). */
+typedef int (*lt__sq_score_place_fn)(void *ctx, bool has_span, int64_t span_id, json_t *score);
+int lt__sq_scores_of_trace(lt__sq_reader_t *r, int64_t project_id, const uint8_t trace_id[16],
+                           lt__sq_score_place_fn place, void *ctx);
 
 /* ---- reader pool (sqlite.c) -------------------------------------------- */
 
@@ -256,6 +290,50 @@ json_t *lt__sq_trace_row(sqlite3_stmt *st, int *rc);
   " s.total_tokens, s.cost_nusd, s.cost_source, s.ttft_ns, s.user_id, s.session_id, s.tags, s.payload"
 #define LT__SQ_SPAN_NCOLS 23
 json_t *lt__sq_span_row(lt__sq_reader_t *r, sqlite3_stmt *st, bool full, int *rc);
+
+/* ---- rollups, write side (sqlite_rollup.c) ----------------------------- */
+
+/* Bucket widths (60, 3600, 86400 s), string dimensions (environment,
+ * provider, model, name, feature; kind and status are integers), the cap
+ * on dimension sets per project and on a dimension value's bytes. */
+#define LT__SQ_ROLLUP_NRES 3
+#define LT__SQ_ROLLUP_NDIMS_STR 5
+#define LT__SQ_ROLLUP_MAX_DIMS 5000
+#define LT__SQ_ROLLUP_MAX_VALUE 200
+/* Minute rows are kept this long (or the span retention if shorter):
+ * coarse ones 14 days, full ones (per name, feature, environment), which
+ * are most of the rollup bytes, 2 days. */
+#define LT__SQ_ROLLUP_MINUTE_KEEP_S (14 * 86400LL)
+#define LT__SQ_ROLLUP_FINE_MINUTE_KEEP_S (2 * 86400LL)
+
+/* The values a span adds to the four sketches, -1 when it adds none:
+ * latency ms, TTFT ms, output tokens/s, total tokens. */
+typedef struct {
+  double v[4];
+} lt__sq_rollup_values_t;
+void lt__sq_rollup_values(const lt_span_t *sp, lt__sq_rollup_values_t *out);
+
+/* Prepares the rollup statements on the writer connection. */
+int lt__sq_rollup_open(lt__sq_t *s);
+void lt__sq_rollup_close(lt__sq_t *s);
+/* Inside a write transaction: folds a newly stored span in (may insert a
+ * dimension set); flush writes every touched row. Then exactly one of
+ * commit (after COMMIT succeeded) or abort (after a rollback). */
+int lt__sq_rollup_add(lt__sq_t *s, int64_t project_id, const lt_span_t *sp);
+int lt__sq_rollup_flush(lt__sq_t *s);
+void lt__sq_rollup_commit(lt__sq_t *s);
+void lt__sq_rollup_abort(lt__sq_t *s);
+/* Runs the expiry for the retention policy at most once a minute (sooner
+ * while a sweep leaves rows behind: *more). */
+int lt__sq_rollup_maintain(lt__sq_t *s, int64_t now_ns, int64_t retention_ns, bool *more);
+
+/* ---- metrics and prices (sqlite_metrics.c) ----------------------------- */
+
+int lt__sq_metrics(lt_store_t *s, const lt_metrics_query_t *q, json_t **out);
+int lt__sq_models_unpriced(lt_store_t *s, int64_t project_id, int64_t from_ns, int64_t to_ns, json_t **out);
+int lt__sq_prices_add(lt_store_t *s, int64_t project_id, const char *body, size_t len);
+int lt__sq_prices_clear(lt_store_t *s, int64_t project_id);
+int lt__sq_prices_list(lt_store_t *s, int64_t project_id, json_t **out);
 
 /* ---- ids and small helpers (sqlite_payload.c) -------------------------- */
 

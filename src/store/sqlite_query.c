@@ -19,8 +19,9 @@ static int fail(sqlite3 *db, int src, const char *what) { return lt__sq_fail(db,
 /* A query under construction: SQL from fixed fragments, values kept aside
  * and bound in order. */
 typedef struct {
-  enum { V_INT, V_TEXT, V_BLOB } type;
+  enum { V_INT, V_TEXT, V_BLOB, V_REAL } type;
   int64_t i;
+  double d;
   const void *p;
   size_t n;
 } qval_t;
@@ -55,6 +56,7 @@ static void qb_val(qb_t *b, qval_t v) {
 static void qb_int(qb_t *b, int64_t i) { qb_val(b, (qval_t){.type = V_INT, .i = i}); }
 static void qb_text(qb_t *b, lt_str_t s) { qb_val(b, (qval_t){.type = V_TEXT, .p = s.ptr ? s.ptr : "", .n = s.len}); }
 static void qb_blob(qb_t *b, const void *p, size_t n) { qb_val(b, (qval_t){.type = V_BLOB, .p = p, .n = n}); }
+static void qb_real(qb_t *b, double d) { qb_val(b, (qval_t){.type = V_REAL, .d = d}); }
 
 static int qb_prepare(qb_t *b, sqlite3 *db, sqlite3_stmt **out) {
   *out = NULL;
@@ -65,6 +67,7 @@ static int qb_prepare(qb_t *b, sqlite3 *db, sqlite3_stmt **out) {
     const qval_t *v = &b->v[i];
     if (v->type == V_INT) src = sqlite3_bind_int64(*out, i + 1, v->i);
     else if (v->type == V_TEXT) src = sqlite3_bind_text64(*out, i + 1, v->p, v->n, SQLITE_STATIC, SQLITE_UTF8);
+    else if (v->type == V_REAL) src = sqlite3_bind_double(*out, i + 1, v->d);
     else src = sqlite3_bind_blob64(*out, i + 1, v->p, v->n, SQLITE_STATIC);
   }
   return src == SQLITE_OK ? 0 : fail(db, src, "binding a query");
@@ -96,10 +99,11 @@ static int check_fts(sqlite3 *db, lt_str_t q) {
  * replayed against another ordering. */
 static int cursor_tag(int what, const lt_query_t *q) { return what * 16 + (int)q->sort * 2 + (q->ascending ? 1 : 0); }
 
+/* 4 is the score list (LT__SQ_CUR_SCORES, sqlite_scores.c). */
 enum { CUR_TRACES = 1, CUR_SPANS = 2, CUR_SESSIONS = 3 };
 #define CURSOR_VERSION 1
 
-static json_t *cursor_encode(int tag, int64_t key, int64_t id) {
+json_t *lt__sq_cursor_encode(int tag, int64_t key, int64_t id) {
   uint8_t raw[18];
   raw[0] = CURSOR_VERSION;
   raw[1] = (uint8_t)tag;
@@ -108,7 +112,7 @@ static json_t *cursor_encode(int tag, int64_t key, int64_t id) {
   return lt__sq_jhex(raw, sizeof raw);
 }
 
-static int cursor_decode(lt_str_t c, int tag, int64_t *key, int64_t *id) {
+int lt__sq_cursor_decode(lt_str_t c, int tag, int64_t *key, int64_t *id) {
   uint8_t raw[18];
   if (lt_hex_decode(raw, sizeof raw, c.ptr, c.len) != 0) return LT_EINVAL;
   if (raw[0] != CURSOR_VERSION || raw[1] != tag) return LT_EINVAL;
@@ -150,7 +154,7 @@ static int list_page(lt__sq_reader_t *r, sqlite3_stmt *st, int limit, int key_co
     else {
       lt__sq_put(res, "data", data, &rc);
       data = NULL;
-      lt__sq_put(res, "next_cursor", more ? cursor_encode(tag, last_key, last_id) : json_null(), &rc);
+      lt__sq_put(res, "next_cursor", more ? lt__sq_cursor_encode(tag, last_key, last_id) : json_null(), &rc);
     }
   }
   json_decref(data);
@@ -230,7 +234,7 @@ static int list_open(list_t *l, lt_store_t *st, const lt_query_t *qin, int what)
   l->q = *qin;
   l->q.limit = clamp_limit(l->q.limit);
   l->tag = cursor_tag(what, &l->q);
-  if (l->q.cursor.len && cursor_decode(l->q.cursor, l->tag, &l->ckey, &l->cid)) return LT_EINVAL;
+  if (l->q.cursor.len && lt__sq_cursor_decode(l->q.cursor, l->tag, &l->ckey, &l->cid)) return LT_EINVAL;
   l->r = lt__sq_reader_get(l->s);
   qb_init(&l->b);
   int rc = l->q.q.len ? check_fts(l->r->db, l->q.q) : 0;
@@ -304,6 +308,38 @@ static void tag_and_duration_filters(qb_t *b, const lt_query_t *q, const char *c
   }
 }
 
+/* Score filters (lt_query_t): on traces, a score on the trace or on any of
+ * its spans; on spans, a score on that span. SQLite builds the IN set once
+ * from the scores_name_time index and tests each row of the ordered walk
+ * against it (no per-row subquery). */
+static void score_in(qb_t *b, const lt_query_t *q, bool spans, lt_str_t name) {
+  qb_sql(b, spans ? " AND (t.trace_id, s.span_id) IN (SELECT sc.trace_id, sc.span_id"
+                  : " AND t.trace_id IN (SELECT sc.trace_id");
+  qb_sql(b, " FROM scores sc WHERE sc.project_id = ");
+  qb_int(b, q->project_id);
+  qb_sql(b, " AND sc.name = ");
+  qb_text(b, name);
+}
+
+static void score_filters(qb_t *b, const lt_query_t *q, bool spans) {
+  if (q->score_name.len) {
+    score_in(b, q, spans, q->score_name);
+    if (q->has_score_min) {
+      qb_sql(b, " AND sc.value >= ");
+      qb_real(b, q->score_min);
+    }
+    if (q->has_score_max) {
+      qb_sql(b, " AND sc.value <= ");
+      qb_real(b, q->score_max);
+    }
+    qb_sql(b, ")");
+  }
+  if (q->feedback) {
+    score_in(b, q, spans, LT_STR(LT_SCORE_FEEDBACK));
+    qb_sql(b, q->feedback > 0 ? " AND sc.value > 0)" : " AND sc.value < 0)");
+  }
+}
+
 /* ---- traces -------------------------------------------------------------- */
 
 int lt__sq_traces_list(lt_store_t *st, const lt_query_t *qin, json_t **out) {
@@ -325,6 +361,7 @@ int lt__sq_traces_list(lt_store_t *st, const lt_query_t *qin, json_t **out) {
   }
   status_filter(&l.b, &l.q, "t.");
   tag_and_duration_filters(&l.b, &l.q, "t.");
+  score_filters(&l.b, &l.q, false);
   if (l.q.q.len) {
     qb_sql(&l.b, " AND t.id IN (SELECT s.trace_ref FROM spans s WHERE s.project_id = ");
     qb_int(&l.b, l.q.project_id);
@@ -372,6 +409,7 @@ int lt__sq_spans_list(lt_store_t *st, const lt_query_t *qin, json_t **out) {
     qb_int(&l.b, l.q.kind);
   }
   tag_and_duration_filters(&l.b, &l.q, "s.");
+  score_filters(&l.b, &l.q, true);
   if (l.q.q.len) {
     qb_sql(&l.b, " AND s.id IN (SELECT rowid FROM span_fts WHERE span_fts MATCH ");
     qb_text(&l.b, l.q.q);

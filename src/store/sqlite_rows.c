@@ -197,6 +197,17 @@ json_t *lt__sq_span_row(lt__sq_reader_t *r, sqlite3_stmt *st, bool full, int *rc
       sqlite3_column_type(st, 18) == SQLITE_NULL ? json_null()
                                                  : json_real((double)sqlite3_column_int64(st, 18) / 1e6),
       rc);
+  /* Derived timings: generation time is the duration after the first
+   * token when TTFT is known, else the whole duration. */
+  {
+    int64_t outp = sqlite3_column_type(st, 14) == SQLITE_NULL ? -1 : sqlite3_column_int64(st, 14);
+    int64_t ttft = sqlite3_column_type(st, 18) == SQLITE_NULL ? -1 : sqlite3_column_int64(st, 18);
+    int64_t gen = end - start;
+    if (ttft >= 0 && ttft < gen) gen -= ttft;
+    bool ok = outp > 0 && gen > 0 && !p.usage_rollup;
+    lt__sq_put(o, "tokens_per_second", ok ? json_real((double)outp * 1e9 / (double)gen) : json_null(), rc);
+    lt__sq_put(o, "time_per_output_token_ms", ok ? json_real((double)gen / 1e6 / (double)outp) : json_null(), rc);
+  }
   lt__sq_put(o, "finish_reason", jstr_or_null(p.f[LT__P_FINISH_REASON]), rc);
   lt__sq_put(o, "prompt_name", jstr_or_null(p.f[LT__P_PROMPT_NAME]), rc);
   lt__sq_put(o, "prompt_version", jstr_or_null(p.f[LT__P_PROMPT_VERSION]), rc);

@@ -129,6 +129,30 @@ static int attach_logs(lt__sq_reader_t *r, int64_t project_id, const uint8_t tra
   return rc;
 }
 
+/* Scores (sqlite_scores.c): each span lists its own; trace-level scores,
+ * and those of spans not stored (yet), go to the top-level array. */
+typedef struct {
+  node_t *nodes;
+  const by_id_t *ids;
+  int n;
+  json_t *top;
+} score_dest_t;
+
+static int place_score(void *ctx, bool has_span, int64_t span_id, json_t *score) {
+  score_dest_t *d = ctx;
+  int i = has_span ? find_span(d->ids, d->n, span_id) : -1;
+  json_t *arr = i >= 0 ? json_object_get(d->nodes[i].obj, "scores") : d->top;
+  return json_array_append_new(arr, score) ? LT_ENOMEM : 0;
+}
+
+static int attach_scores(lt__sq_reader_t *r, int64_t project_id, const uint8_t trace_id[16], node_t *nodes,
+                         const by_id_t *ids, int n, json_t *top) {
+  int rc = 0;
+  for (int i = 0; i < n && rc == 0; i++) lt__sq_put(nodes[i].obj, "scores", json_array(), &rc);
+  score_dest_t d = {nodes, ids, n, top};
+  return rc ? rc : lt__sq_scores_of_trace(r, project_id, trace_id, place_score, &d);
+}
+
 int lt__sq_trace_get(lt_store_t *st, int64_t project_id, const uint8_t trace_id[16], json_t **out) {
   lt__sq_t *s = LT__SQ(st);
   lt__sq_reader_t *r = lt__sq_reader_get(s);
@@ -137,8 +161,8 @@ int lt__sq_trace_get(lt_store_t *st, int64_t project_id, const uint8_t trace_id[
   by_id_t *ids = NULL;
   int *kid_off = NULL, *kids = NULL, *stack = NULL;
   bool *seen = NULL;
-  json_t *trace = NULL, *spans = NULL, *res = NULL;
-  int n = 0, cap = 0, rc = lt__sq_exec(r->db, "BEGIN");
+  json_t *trace = NULL, *spans = NULL, *res = NULL, *scores = json_array();
+  int n = 0, cap = 0, rc = scores ? lt__sq_exec(r->db, "BEGIN") : LT_ENOMEM;
   if (rc) goto out;
 
   int src = sqlite3_prepare_v2(r->db,
@@ -224,6 +248,7 @@ int lt__sq_trace_get(lt_store_t *st, int64_t project_id, const uint8_t trace_id[
     }
   lt_free(parent);
   if (rc == 0) rc = attach_logs(r, project_id, trace_id, nodes, ids, n);
+  if (rc == 0) rc = attach_scores(r, project_id, trace_id, nodes, ids, n, scores);
   if (rc) goto out;
   if (!(res = json_object())) {
     rc = LT_ENOMEM;
@@ -233,6 +258,8 @@ int lt__sq_trace_get(lt_store_t *st, int64_t project_id, const uint8_t trace_id[
   trace = NULL;
   lt__sq_put(res, "spans", spans, &rc);
   spans = NULL;
+  lt__sq_put(res, "scores", scores, &rc);
+  scores = NULL;
 out:
   sqlite3_finalize(tq);
   sqlite3_finalize(sq);
@@ -247,6 +274,7 @@ out:
   lt_free(seen);
   json_decref(trace);
   json_decref(spans);
+  json_decref(scores);
   if (rc) json_decref(res);
   else *out = res;
   return rc;

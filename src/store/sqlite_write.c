@@ -70,6 +70,7 @@ static const char *const writer_sql[WS__COUNT] = {
   [WS_POINTS_EXPIRE] =
     "DELETE FROM metric_points WHERE id IN"
     " (SELECT id FROM metric_points WHERE time_ns < ?1 ORDER BY time_ns LIMIT ?2)",
+  [WS_SCORE_INSERT] = LT__SQ_SCORE_INSERT_SQL,
 };
 
 int lt__sq_prepare_writer(lt__sq_t *s) {
@@ -544,6 +545,8 @@ int lt__sq_write(lt_store_t *st, lt_batch_t *const *batches, size_t n) {
       new_spans++;
       /* a may move when the map grows, but not during fold. */
       if ((rc = fold(&w, a, sp))) goto out;
+      if ((rc = lt__sq_scores_insert_inline(s, b->project_id, sp))) goto out;
+      if ((rc = lt__sq_rollup_add(s, b->project_id, sp))) goto out;
     }
   }
   for (size_t i = 0; i < w.n; i++) {
@@ -562,11 +565,14 @@ int lt__sq_write(lt_store_t *st, lt_batch_t *const *batches, size_t n) {
   if ((rc = meta_add(s, LT__SQ_META_SPANS, new_spans)) || (rc = meta_add(s, LT__SQ_META_TRACES, new_traces)) ||
       (rc = meta_add(s, LT__SQ_META_LOGS, logs)) || (rc = meta_add(s, LT__SQ_META_POINTS, points)))
     goto out;
+  if ((rc = lt__sq_rollup_flush(s))) goto out;
   rc = run(s, WS_COMMIT);
+  if (rc == 0) lt__sq_rollup_commit(s);
 out:
   if (packing) lt__sq_pack_end(s->packer);
   if (rc) {
     rollback(s);
+    lt__sq_rollup_abort(s);
     for (size_t i = 0; i < n; i++) {
       batches[i]->n_inserted = 0;
       if (batches[i]->span_new) memset(batches[i]->span_new, 0, batches[i]->n_spans);
@@ -786,6 +792,7 @@ int lt__sq_maintain(lt_store_t *st, int64_t now_ns, bool *more) {
       if ((rc = meta_set(s, LT__SQ_META_FTS_HWM, hwm))) goto out;
     }
   }
+  if ((rc = lt__sq_rollup_maintain(s, now_ns, s->retention_ns, more))) goto out;
   if ((rc = fts_index(s, &hwm, more))) goto out;
   rc = run(s, WS_COMMIT);
 out:

@@ -17,3 +17,9 @@ const lt_store_ops_t *lt_store_backend(const char *name) {
   if (strcmp(name, "sqlite") == 0) return &lt_store_sqlite_ops;
   return NULL;
 }
+
+const char *const lt_metric_field_names[LT_MF__COUNT] = {
+#define LT_MF_NAME_(e, name) [LT_MF_##e] = name,
+  LT_METRIC_FIELDS(LT_MF_NAME_)
+#undef LT_MF_NAME_
+};

@@ -693,6 +693,267 @@ static void raw_json_is_typed(void **st) {
   eq(out, NULL);
 }
 
+/* ---- dialects: Langfuse, Vercel AI SDK, Logfire / pydantic-ai ----------------------- */
+
+static bool has(lt_str_t s, const char *needle) {
+  bool ok = s.len && memmem(s.ptr, s.len, needle, strlen(needle)) != NULL;
+  if (!ok) fprintf(stderr, "missing %s in: %.*s\n", needle, (int)s.len, s.len ? s.ptr : "");
+  return ok;
+}
+
+static void langfuse_generation(void **st) {
+  /* start 1000 ns after the epoch: completion starts 250 ms later */
+  lt_otlp_span_t in = mkspan(ATTRS(
+      KV("langfuse.observation.type", S("generation")),
+      KV("langfuse.observation.model.name", S("gpt-4o-mini-2024-07-18")),
+      KV("langfuse.observation.usage_details",
+         S("{\"prompt_tokens\":22,\"completion_tokens\":7,\"total_tokens\":29,"
+           "\"prompt_tokens_details\":{\"cached_tokens\":5},\"completion_tokens_details\":{\"reasoning_tokens\":2}}")),
+      KV("langfuse.observation.cost_details", S("{\"input\":0.001,\"output\":0.002,\"total\":0.003}")),
+      KV("langfuse.observation.completion_start_time", S("\"1970-01-01T00:00:00.250001Z\"")),
+      KV("langfuse.observation.input", S("{\"tools\":[],\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}")),
+      KV("langfuse.observation.output", S("{\"role\":\"assistant\",\"content\":\"hello\"}")),
+      KV("langfuse.observation.metadata.feature", S("search")), KV("langfuse.observation.metadata.n", I(3)),
+      KV("langfuse.observation.prompt.name", S("greeting")), KV("langfuse.observation.prompt.version", I(4)),
+      KV("langfuse.environment", S("staging")), KV("langfuse.release", S("9.9")),
+      KV("langfuse.session.id", S("s1")), KV("langfuse.user.id", S("u1")),
+      KV("langfuse.trace.tags", ARR(S("a"), S("b")))));
+  lt_span_t s = map(&in);
+  assert_int_equal(s.kind, LT_KIND_LLM);
+  eq(s.request_model, "gpt-4o-mini-2024-07-18");
+  assert_int_equal(s.tokens[LT_TOK_INPUT], 22);
+  assert_int_equal(s.tokens[LT_TOK_OUTPUT], 7);
+  assert_int_equal(s.tokens[LT_TOK_TOTAL], 29);
+  assert_int_equal(s.tokens[LT_TOK_CACHE_READ], 5);
+  assert_int_equal(s.tokens[LT_TOK_CACHE_WRITE], -1);
+  assert_int_equal(s.tokens[LT_TOK_REASONING], 2);
+  assert_int_equal(s.cost_source, LT_COST_REPORTED);
+  assert_int_equal(s.cost_input, 1000000);
+  assert_int_equal(s.cost_output, 2000000);
+  assert_int_equal(s.cost_total, 3000000);
+  assert_int_equal(s.ttft_ns, 250001000 - 1000);
+  eq(s.input_messages, "[{\"role\":\"user\",\"content\":\"hi\"}]");
+  eq(s.output_messages, "[{\"role\":\"assistant\",\"content\":\"hello\"}]");
+  eq(s.metadata, "{\"feature\":\"search\",\"n\":3}");
+  eq(s.feature, "search");
+  eq(s.prompt_name, "greeting");
+  eq(s.prompt_version, "4");
+  eq(s.environment, "staging");
+  eq(s.release, "9.9");
+  eq(s.session_id, "s1");
+  eq(s.user_id, "u1");
+  eq(s.tags, "[\"a\",\"b\"]");
+  assert_false(s.usage_rollup);
+}
+
+static void langfuse_kinds(void **st) {
+  static const struct {
+    const char *type, *op;
+    lt_kind_t want;
+  } cases[] = {
+      {"GENERATION", NULL, LT_KIND_LLM},   {"agent", NULL, LT_KIND_AGENT},
+      {"TOOL", NULL, LT_KIND_TOOL},        {"chain", NULL, LT_KIND_CHAIN},
+      {"retriever", NULL, LT_KIND_RETRIEVER}, {"EVALUATOR", NULL, LT_KIND_EVALUATOR},
+      {"embedding", NULL, LT_KIND_EMBEDDING}, {"guardrail", NULL, LT_KIND_GUARDRAIL},
+      /* generic spans and events leave the kind to the next source */
+      {"span", NULL, LT_KIND_UNKNOWN},     {"SPAN", "execute_tool", LT_KIND_TOOL},
+      {"event", NULL, LT_KIND_UNKNOWN},
+  };
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    lt_otlp_span_t in = mkspan(ATTRS(KV("langfuse.observation.type", S("")), KV("gen_ai.operation.name", S(""))));
+    in.attrs.items[0].val.u.s = (lt_str_t){cases[i].type, strlen(cases[i].type)};
+    if (cases[i].op) in.attrs.items[1].val.u.s = (lt_str_t){cases[i].op, strlen(cases[i].op)};
+    lt_span_t s = map(&in);
+    assert_int_equal(s.kind, cases[i].want);
+  }
+}
+
+static void vercel_model_call(void **st) {
+  lt_otlp_span_t in = mkspan(ATTRS(
+      KV("ai.operationId", S("ai.generateText.doGenerate")), KV("ai.model.provider", S("openai.responses")),
+      KV("ai.model.id", S("gpt-4o-mini")), KV("ai.response.model", S("gpt-4o-mini-2024-07-18")),
+      KV("ai.usage.inputTokens", D(37.0)), KV("ai.usage.outputTokens", I(9)),
+      KV("ai.usage.inputTokenDetails.cacheReadTokens", I(5)), KV("ai.usage.outputTokenDetails.reasoningTokens", I(1)),
+      KV("ai.prompt.messages",
+         S("[{\"role\":\"system\",\"content\":\"be brief\"},"
+           "{\"role\":\"user\",\"content\":[{\"type\":\"text\",\"text\":\"weather?\"}]},"
+           "{\"role\":\"assistant\",\"content\":[{\"type\":\"tool-call\",\"toolCallId\":\"c1\","
+           "\"toolName\":\"get_weather\",\"input\":{\"city\":\"Paris\"}}]},"
+           "{\"role\":\"tool\",\"content\":[{\"type\":\"tool-result\",\"toolCallId\":\"c1\","
+           "\"toolName\":\"get_weather\",\"output\":{\"type\":\"text\",\"value\":\"18C\"}}]}]")),
+      KV("ai.response.text", S("It is 18C.")),
+      KV("ai.response.toolCalls", S("[{\"toolCallId\":\"c2\",\"toolName\":\"book\",\"args\":\"{}\"}]")),
+      KV("ai.response.msToFirstChunk", D(25.5)), KV("ai.response.finishReason", S("stop")),
+      KV("ai.telemetry.metadata.sessionId", S("s2")), KV("ai.telemetry.metadata.userId", S("u2")),
+      KV("ai.telemetry.metadata.feature", S("trips"))));
+  lt_span_t s = map(&in);
+  assert_int_equal(s.kind, LT_KIND_LLM);
+  eq(s.provider, "openai");
+  eq(s.request_model, "gpt-4o-mini");
+  eq(s.response_model, "gpt-4o-mini-2024-07-18");
+  assert_int_equal(s.tokens[LT_TOK_INPUT], 37);
+  assert_int_equal(s.tokens[LT_TOK_TOTAL], 46);
+  assert_int_equal(s.tokens[LT_TOK_CACHE_READ], 5);
+  assert_int_equal(s.tokens[LT_TOK_REASONING], 1);
+  assert_int_equal(s.ttft_ns, 25500000);
+  eq(s.input_messages,
+     "[{\"role\":\"system\",\"content\":\"be brief\"},{\"role\":\"user\",\"content\":\"weather?\"},"
+     "{\"role\":\"assistant\",\"tool_calls\":[{\"id\":\"c1\",\"name\":\"get_weather\",\"arguments\":\"{\\\"city\\\":\\\"Paris\\\"}\"}]},"
+     "{\"role\":\"tool\",\"content\":\"18C\",\"tool_call_id\":\"c1\",\"name\":\"get_weather\"}]");
+  eq(s.output_messages,
+     "[{\"role\":\"assistant\",\"content\":\"It is 18C.\",\"tool_calls\":[{\"id\":\"c2\",\"name\":\"book\",\"arguments\":\"{}\"}]}]");
+  eq(s.output, "It is 18C.");
+  eq(s.session_id, "s2");
+  eq(s.user_id, "u2");
+  eq(s.feature, "trips");
+  eq(s.metadata, "{\"feature\":\"trips\",\"sessionId\":\"s2\",\"userId\":\"u2\"}");
+  assert_false(s.usage_rollup);
+  assert_int_equal(s.cost_source, LT_COST_UNKNOWN);
+}
+
+static void vercel_wrappers_roll_up(void **st) {
+  static const char *const outer[] = {"ai.generateText", "ai.streamText", "ai.generateObject",
+                                      "ai.streamObject",  "ai.embed",      "ai.embedMany"};
+  for (size_t i = 0; i < sizeof outer / sizeof outer[0]; i++) {
+    lt_otlp_span_t in = mkspan(ATTRS(KV("ai.operationId", S("x")), KV("ai.usage.tokens", I(12)),
+                                     KV("langfuse.observation.type", S("tool"))));
+    in.attrs.items[0].val.u.s = (lt_str_t){outer[i], strlen(outer[i])};
+    lt_span_t s = map(&in);
+    assert_int_equal(s.kind, LT_KIND_TOOL); /* Langfuse's type wins; the rollup rule still holds */
+    assert_true(s.usage_rollup);
+    assert_int_equal(s.cost_source, LT_COST_NONE);
+  }
+  lt_otlp_span_t tool = mkspan(ATTRS(KV("ai.operationId", S("ai.toolCall")), KV("ai.toolCall.name", S("t")),
+                                     KV("ai.toolCall.args", S("{\"a\":1}")), KV("ai.toolCall.result", S("\"ok\""))));
+  lt_span_t s = map(&tool);
+  assert_int_equal(s.kind, LT_KIND_TOOL);
+  eq(s.input, "{\"a\":1}");
+  eq(s.output, "\"ok\"");
+  assert_false(s.usage_rollup);
+  /* agents and chains that report usage summarise their children */
+  lt_otlp_span_t agent = mkspan(ATTRS(KV("gen_ai.operation.name", S("invoke_agent")),
+                                      KV("gen_ai.usage.input_tokens", I(61)), KV("llm.cost.total", D(0.01))));
+  s = map(&agent);
+  assert_true(s.usage_rollup);
+  assert_int_equal(s.cost_source, LT_COST_REPORTED);
+  lt_otlp_span_t bare = mkspan(ATTRS(KV("openinference.span.kind", S("CHAIN"))));
+  s = map(&bare);
+  assert_false(s.usage_rollup); /* no tokens, nothing to roll up */
+  assert_int_equal(s.cost_source, LT_COST_UNKNOWN);
+}
+
+static void logfire_pending_span_is_dropped(void **st) {
+  lt_otlp_span_t in = mkspan(ATTRS(KV("logfire.span_type", S("pending_span")), KV("gen_ai.request.model", S("m"))));
+  lt_span_t out;
+  assert_int_equal(lt_semconv_span(arena, &res, &scope, &in, &out), LT_SEMCONV_DROP);
+  assert_int_equal(out.tokens[LT_TOK_INPUT], -1);
+  lt_otlp_span_t real = mkspan(ATTRS(
+      KV("logfire.span_type", S("span")), KV("gen_ai.operation.name", S("invoke_agent")),
+      KV("pydantic_ai.all_messages",
+         S("[{\"role\":\"user\",\"parts\":[{\"type\":\"text\",\"content\":\"hi\"}]},"
+           "{\"role\":\"assistant\",\"parts\":[{\"type\":\"text\",\"content\":\"hello\"}]}]")),
+      KV("final_result", S("hello")), KV("gen_ai.aggregated_usage.input_tokens", I(10)),
+      KV("logfire.tags", ARR(S("t1"))), KV("gen_ai.client.operation.time_to_first_chunk", D(0.5))));
+  lt_span_t s = map(&real);
+  assert_int_equal(s.kind, LT_KIND_AGENT);
+  eq(s.input_messages, "[{\"role\":\"user\",\"content\":\"hi\"},{\"role\":\"assistant\",\"content\":\"hello\"}]");
+  eq(s.output, "hello");
+  assert_int_equal(s.tokens[LT_TOK_INPUT], 10);
+  assert_true(s.usage_rollup);
+  eq(s.tags, "[\"t1\"]");
+  assert_int_equal(s.ttft_ns, 500000000);
+}
+
+static void feature_key_setting(void **st) {
+  lt_otlp_span_t in = mkspan(ATTRS(KV("metadata", S("{\"feature\":\"a\",\"product\":\"b\"}")),
+                                   KV("traceloop.association.properties.product", S("c"))));
+  lt_span_t s = map(&in);
+  eq(s.feature, "a");
+  lt_semconv_set_feature_key("product");
+  s = map(&in);
+  eq(s.feature, "b");
+  lt_otlp_span_t tl = mkspan(ATTRS(KV("traceloop.association.properties.product", S("c"))));
+  s = map(&tl);
+  eq(s.feature, "c");
+  lt_otlp_span_t explicit = mkspan(ATTRS(KV("lanterna.feature", S("d")), KV("metadata", S("{\"product\":\"b\"}"))));
+  s = map(&explicit);
+  eq(s.feature, "d");
+  lt_semconv_set_feature_key("");
+  s = map(&in);
+  eq(s.feature, "a");
+  lt_semconv_set_feature_key("product");
+  lt_semconv_set_feature_key(NULL);
+  s = map(&in);
+  eq(s.feature, "a");
+}
+
+static void inline_scores(void **st) {
+  lt_otlp_span_t in = mkspan(ATTRS(
+      KV("annotations.0.annotation.name", S("correct")), KV("annotations.0.annotation.score", D(1.0)),
+      KV("annotations.0.annotation.label", S("yes")), KV("annotations.0.annotation.explanation", S("matches")),
+      KV("annotations.0.annotation.annotator_kind", S("LLM")),
+      KV("evaluations.0.evaluation.name", S("tone")), KV("evaluations.0.evaluation.label", S("polite")),
+      KV("annotations.1.annotation.name", S("no value"))));
+  lt_otlp_event_t evs[] = {
+      EVENT("gen_ai.evaluation.result", 2000, KV("gen_ai.evaluation.name", S("relevance")),
+            KV("gen_ai.evaluation.score.value", D(0.75)), KV("gen_ai.evaluation.explanation", S("mostly"))),
+      EVENT("gen_ai.evaluation.result", 2000, KV("gen_ai.evaluation.name", S("bad")),
+            KV("gen_ai.evaluation.score.value", S("high"))),
+  };
+  in.events = evs;
+  in.n_events = 2;
+  lt_span_t s = map(&in);
+  eq(s.scores,
+     "[{\"name\":\"correct\",\"value\":1.0,\"string_value\":\"yes\",\"comment\":\"matches\",\"source\":\"evaluator\"},"
+     "{\"name\":\"tone\",\"string_value\":\"polite\",\"source\":\"evaluator\"},"
+     "{\"name\":\"relevance\",\"value\":0.75,\"comment\":\"mostly\",\"source\":\"evaluator\"}]");
+  lt_otlp_span_t none = mkspan(NO_ATTRS);
+  s = map(&none);
+  eq(s.scores, NULL);
+}
+
+static void dialect_bad_input(void **st) {
+  lt_otlp_span_t in = mkspan(ATTRS(
+      KV("langfuse.observation.usage_details", S("{\"input\": -5, \"output\": 2000000000, \"total\": \"x\"")),
+      KV("langfuse.observation.cost_details", S("{\"total\": -1, \"input\": \"cheap\"}")),
+      KV("langfuse.observation.completion_start_time", S("yesterday")),
+      KV("langfuse.observation.type", I(3)),
+      KV("ai.usage.inputTokens", S("lots")), KV("ai.usage.outputTokens", D(1.5)),
+      KV("ai.prompt.messages", S("[{\"role\":")), KV("ai.response.toolCalls", S("{oops")),
+      KV("ai.model.provider", ARR(S("openai"))), KV("ai.telemetry.metadata.feature", KVL(KV("x", I(1)))),
+      KV("pydantic_ai.all_messages", I(7)), KV("langfuse.observation.input", S("[not json")),
+      KV("logfire.span_type", B(true)), KV("annotations.0.annotation.score", S("NaN")),
+      KV("ai.stream.msToFirstChunk", D(-4.0))));
+  lt_span_t s;
+  assert_int_equal(lt_semconv_span(arena, &res, &scope, &in, &s), 0);
+  for (int i = 0; i < LT_TOK__COUNT; i++) assert_int_equal(s.tokens[i], -1);
+  assert_int_equal(s.cost_source, LT_COST_UNKNOWN);
+  assert_int_equal(s.ttft_ns, -1);
+  assert_int_equal(s.kind, LT_KIND_UNKNOWN);
+  eq(s.provider, NULL);
+  eq(s.feature, NULL);
+  eq(s.input_messages, NULL);
+  eq(s.output_messages, NULL);
+  eq(s.scores, NULL);
+  eq(s.input, "[not json");
+  assert_true(has(s.attributes, "\"lanterna.warnings\":["));
+  assert_true(has(s.attributes, "langfuse.observation.usage_details: malformed JSON"));
+  assert_true(has(s.attributes, "langfuse.observation.cost_details.total: negative"));
+  assert_true(has(s.attributes, "langfuse.observation.completion_start_time: not an RFC 3339 timestamp"));
+  assert_true(has(s.attributes, "ai.usage.inputTokens: not an integer"));
+  assert_true(has(s.attributes, "ai.prompt.messages: malformed JSON"));
+  assert_true(has(s.attributes, "ai.stream.msToFirstChunk: negative"));
+  /* values inside well-formed JSON are checked one by one */
+  lt_otlp_span_t in2 = mkspan(ATTRS(KV("langfuse.observation.usage_details",
+                                       S("{\"input\": -5, \"output\": 2000000000, \"total\": 3}"))));
+  s = map(&in2);
+  assert_int_equal(s.tokens[LT_TOK_INPUT], -1);
+  assert_int_equal(s.tokens[LT_TOK_OUTPUT], -1);
+  assert_int_equal(s.tokens[LT_TOK_TOTAL], 3);
+  assert_true(has(s.attributes, "langfuse.observation.usage_details.input: negative"));
+  assert_true(has(s.attributes, "langfuse.observation.usage_details.output: above 10^9"));
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(resource_context),
@@ -711,6 +972,14 @@ int main(void) {
       cmocka_unit_test(log_content_messages),
     cmocka_unit_test(point_mapping),
       cmocka_unit_test(raw_json_is_typed),
+      cmocka_unit_test(langfuse_generation),
+      cmocka_unit_test(langfuse_kinds),
+      cmocka_unit_test(vercel_model_call),
+      cmocka_unit_test(vercel_wrappers_roll_up),
+      cmocka_unit_test(logfire_pending_span_is_dropped),
+      cmocka_unit_test(feature_key_setting),
+      cmocka_unit_test(inline_scores),
+      cmocka_unit_test(dialect_bad_input),
   };
   return cmocka_run_group_tests_name("semconv", tests, setup, teardown);
 }

@@ -1,0 +1,441 @@
+/* Scores API handlers. A POST body is parsed and every score validated on
+ * the loop thread, so a bad request is answered with the exact rule it
+ * broke (and, for a batch, the index of the first bad item) before any
+ * work is queued; the store call then runs on a worker. */
+#include "query/scores_api.h"
+#include "query/api.h"
+#include "core/err.h"
+#include "core/mem.h"
+#include <errno.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef enum { OP_ADD, OP_LIST } op_t;
+
+typedef struct {
+  lt_api_t *api;
+  lt_req_t *req;
+  op_t op;
+  int64_t project_id;
+  json_t *doc;                 /* the parsed body: the scores' strings point into it */
+  lt_score_t *scores;
+  lt_score_result_t *results;
+  size_t n;
+  bool batch;
+  lt_score_query_t q;
+  int rc;
+  char *json;                  /* rendered reply, malloc'd by jansson */
+  bool all_duplicates;
+} job_t;
+
+static void job_free(job_t *j) {
+  json_decref(j->doc);
+  lt_free(j->scores);
+  lt_free(j->results);
+  free(j->json);
+  lt_free(j);
+}
+
+/* ---- validation ------------------------------------------------------------ */
+
+typedef struct {
+  char text[320];
+} msg_t;
+
+/* Sets m to the message (prefixed with the batch item, when there is one)
+ * and returns LT_EINVAL. */
+static int fail(msg_t *m, long item, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static int fail(msg_t *m, long item, const char *fmt, ...) {
+  int k = item >= 0 ? snprintf(m->text, sizeof m->text, "item %ld: ", item) : 0;
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(m->text + k, sizeof m->text - (size_t)k, fmt, ap);
+  va_end(ap);
+  return LT_EINVAL;
+}
+
+static size_t utf8_chars(const char *p, size_t n) {
+  size_t c = 0;
+  for (size_t i = 0; i < n; i++)
+    if (((unsigned char)p[i] & 0xC0) != 0x80) c++;
+  return c;
+}
+
+/* An optional string field of at most max characters; JSON null is
+ * absent. *given tells an empty string from an absent one. */
+static int opt_str(json_t *o, const char *key, size_t max, lt_str_t *out, bool *given, msg_t *m, long item) {
+  json_t *v = json_object_get(o, key);
+  *out = LT_STR_NULL;
+  if (given) *given = false;
+  if (!v || json_is_null(v)) return 0;
+  if (!json_is_string(v)) return fail(m, item, "%s: expected a string", key);
+  out->ptr = json_string_value(v);
+  out->len = json_string_length(v);
+  if (given) *given = true;
+  if (utf8_chars(out->ptr, out->len) > max) return fail(m, item, "%s: at most %zu characters", key, max);
+  return 0;
+}
+
+static int hex_id(json_t *o, const char *key, uint8_t *out, size_t n, bool *has, msg_t *m, long item) {
+  lt_str_t s;
+  bool given;
+  int rc = opt_str(o, key, 64, &s, &given, m, item);
+  *has = given;
+  if (rc == 0 && !given) return 0;
+  if (rc || lt_hex_decode(out, n, s.ptr, s.len))
+    return fail(m, item, "%s: expected %zu hexadecimal characters", key, 2 * n);
+  return 0;
+}
+
+/* Rejects fields the endpoint does not know, so a typo ("trace" for
+ * "trace_id") is an error rather than a silently different score. */
+static int known_fields(json_t *o, const char *const *allowed, msg_t *m, long item) {
+  const char *key;
+  json_t *v;
+  json_object_foreach(o, key, v) {
+    bool ok = false;
+    for (const char *const *a = allowed; *a && !ok; a++) ok = !strcmp(key, *a);
+    if (!ok) return fail(m, item, "unknown field '%.40s'", key);
+  }
+  return 0;
+}
+
+static const char *const score_fields[] = {"trace_id", "span_id", "session_id", "name", "value", "string_value",
+                                           "data_type", "source", "comment", "idempotency_key", "time", NULL};
+static const char *const feedback_fields[] = {"trace_id", "span_id", "value", "comment", "idempotency_key", NULL};
+
+/* The target, comment and idempotency key, which both endpoints share. */
+static int parse_common(json_t *o, lt_score_t *sc, msg_t *m, long item) {
+  bool given;
+  int rc = hex_id(o, "trace_id", sc->trace_id, 16, &sc->has_trace, m, item);
+  if (!rc) rc = hex_id(o, "span_id", sc->span_id, 8, &sc->has_span, m, item);
+  if (!rc) rc = opt_str(o, "session_id", LT_SCORE_SESSION_MAX, &sc->session_id, &given, m, item);
+  if (!rc && given && !sc->session_id.len) rc = fail(m, item, "session_id: must not be empty");
+  if (!rc) rc = opt_str(o, "comment", LT_SCORE_COMMENT_MAX, &sc->comment, NULL, m, item);
+  if (!rc) rc = opt_str(o, "idempotency_key", LT_SCORE_KEY_MAX, &sc->idempotency_key, &given, m, item);
+  if (!rc && given && !sc->idempotency_key.len) rc = fail(m, item, "idempotency_key: must not be empty");
+  if (rc) return rc;
+  if (sc->has_span && !sc->has_trace) return fail(m, item, "span_id needs the trace_id of its trace");
+  if (sc->has_trace && sc->session_id.len) return fail(m, item, "give either trace_id or session_id, not both");
+  if (!sc->has_trace && !sc->session_id.len)
+    return fail(m, item, "a score needs a target: trace_id (optionally with span_id) or session_id");
+  return 0;
+}
+
+/* value, string_value and data_type: the declared type, else the type of
+ * value (number → numeric, true/false → boolean, string → categorical). */
+static int parse_value(json_t *o, lt_score_t *sc, msg_t *m, long item) {
+  json_t *value = json_object_get(o, "value");
+  if (json_is_null(value)) value = NULL;
+  lt_str_t type, label;
+  bool has_type, has_label;
+  int rc = opt_str(o, "data_type", 32, &type, &has_type, m, item);
+  if (!rc) rc = opt_str(o, "string_value", LT_SCORE_LABEL_MAX, &label, &has_label, m, item);
+  if (rc) return rc;
+  if (value && !json_is_number(value) && !json_is_boolean(value) && !json_is_string(value))
+    return fail(m, item, "value: expected a number, true/false or a string label");
+  if (has_type) {
+    if (lt_str_eq_lit(type, "numeric")) sc->data_type = LT_SCORE_NUMERIC;
+    else if (lt_str_eq_lit(type, "boolean")) sc->data_type = LT_SCORE_BOOLEAN;
+    else if (lt_str_eq_lit(type, "categorical")) sc->data_type = LT_SCORE_CATEGORICAL;
+    else return fail(m, item, "data_type: expected numeric, boolean or categorical");
+  } else if (json_is_number(value)) {
+    sc->data_type = LT_SCORE_NUMERIC;
+  } else if (json_is_boolean(value)) {
+    sc->data_type = LT_SCORE_BOOLEAN;
+  } else if (json_is_string(value) || has_label) {
+    sc->data_type = LT_SCORE_CATEGORICAL;
+  } else {
+    return fail(m, item, "value: required (a number, true/false, or a string label)");
+  }
+  switch (sc->data_type) {
+  case LT_SCORE_CATEGORICAL:
+    if (value && !json_is_string(value))
+      return fail(m, item, "value: a categorical score takes a string label, not a number");
+    if (value && has_label) return fail(m, item, "give the label once: in value or in string_value");
+    if (value) {
+      label = (lt_str_t){json_string_value(value), json_string_length(value)};
+      if (utf8_chars(label.ptr, label.len) > LT_SCORE_LABEL_MAX)
+        return fail(m, item, "value: a label has at most %d characters", LT_SCORE_LABEL_MAX);
+    }
+    if (!label.len) return fail(m, item, "string_value: a categorical score needs a label (1 to %d characters)",
+                                LT_SCORE_LABEL_MAX);
+    sc->string_value = label;
+    return 0;
+  case LT_SCORE_NUMERIC:
+    if (!json_is_number(value)) return fail(m, item, "value: a numeric score needs a number");
+    sc->value = json_number_value(value);
+    if (!isfinite(sc->value)) return fail(m, item, "value: must be a finite number");
+    break;
+  case LT_SCORE_BOOLEAN:
+    if (json_is_boolean(value)) sc->value = json_is_true(value) ? 1 : 0;
+    else if (json_is_number(value) && (json_number_value(value) == 0 || json_number_value(value) == 1))
+      sc->value = json_number_value(value);
+    else return fail(m, item, "value: a boolean score needs true, false, 0 or 1");
+    break;
+  }
+  if (has_label) return fail(m, item, "string_value: only categorical scores have a string_value");
+  return 0;
+}
+
+static int parse_score(json_t *o, lt_score_t *sc, msg_t *m, long item) {
+  memset(sc, 0, sizeof *sc);
+  if (!json_is_object(o)) return fail(m, item, "expected a JSON object");
+  int rc = known_fields(o, score_fields, m, item);
+  if (!rc) rc = parse_common(o, sc, m, item);
+  bool given;
+  if (!rc) rc = opt_str(o, "name", LT_SCORE_NAME_MAX, &sc->name, &given, m, item);
+  if (!rc && !sc->name.len) rc = fail(m, item, "name: required, 1 to %d characters", LT_SCORE_NAME_MAX);
+  if (!rc) rc = parse_value(o, sc, m, item);
+  lt_str_t source;
+  if (!rc) rc = opt_str(o, "source", 32, &source, &given, m, item);
+  if (rc) return rc;
+  if (!given || lt_str_eq_lit(source, "api")) sc->source = LT_SCORE_API;
+  else if (lt_str_eq_lit(source, "human")) sc->source = LT_SCORE_HUMAN;
+  else if (lt_str_eq_lit(source, "evaluator")) sc->source = LT_SCORE_EVALUATOR;
+  else return fail(m, item, "source: expected api, human or evaluator");
+  json_t *t = json_object_get(o, "time");
+  if (json_is_integer(t) && json_integer_value(t) > 0) sc->time_ns = json_integer_value(t);
+  else if (t && !json_is_null(t) && (!json_is_string(t) || lt_parse_time(json_string_value(t), &sc->time_ns) ||
+                                     sc->time_ns <= 0))
+    return fail(m, item, "time: expected an RFC 3339 time or integer nanoseconds since the epoch");
+  return 0;
+}
+
+static int parse_feedback(json_t *o, lt_score_t *sc, msg_t *m) {
+  memset(sc, 0, sizeof *sc);
+  if (!json_is_object(o)) return fail(m, -1, "expected a JSON object");
+  int rc = known_fields(o, feedback_fields, m, -1);
+  if (!rc && !json_object_get(o, "trace_id")) rc = fail(m, -1, "trace_id: required");
+  if (!rc) rc = parse_common(o, sc, m, -1);
+  if (rc) return rc;
+  json_t *v = json_object_get(o, "value");
+  double d = json_is_number(v) ? json_number_value(v) : 0;
+  if (d != 1 && d != -1) return fail(m, -1, "value: feedback is 1 (thumbs up) or -1 (thumbs down)");
+  sc->name = LT_STR(LT_SCORE_FEEDBACK);
+  sc->data_type = LT_SCORE_NUMERIC;
+  sc->value = d;
+  sc->source = LT_SCORE_HUMAN;
+  return 0;
+}
+
+/* ---- jobs ---------------------------------------------------------------------- */
+
+static void job_reply(lt_req_t *r, void *arg) {
+  job_t *j = arg;
+  switch (j->rc) {
+  case 0: {
+    int status = j->op == OP_ADD && !j->all_duplicates ? 201 : 200;
+    lt_reply(r, status, "application/json", j->json, strlen(j->json));
+    break;
+  }
+  case LT_EINVAL:
+    lt_reply_error(r, 400, "bad_request", j->op == OP_LIST ? "invalid cursor" : "invalid score");
+    break;
+  case LT_EFULL: lt_reply_error(r, 503, "overloaded", "the database is busy; retry later"); break;
+  default: lt_reply_error(r, 500, "internal", "the request failed; see the server log"); break;
+  }
+  job_free(j);
+}
+
+static json_t *add_result(const job_t *j) {
+  if (!j->batch)
+    return json_pack("{s:I,s:b}", "id", (json_int_t)j->results[0].id, "duplicate", j->results[0].duplicate);
+  json_t *ids = json_array(), *dup = json_array();
+  for (size_t i = 0; ids && dup && i < j->n; i++)
+    if (json_array_append_new(ids, json_integer(j->results[i].id)) ||
+        json_array_append_new(dup, json_boolean(j->results[i].duplicate))) {
+      json_decref(ids);
+      ids = NULL;
+    }
+  if (!ids || !dup) {
+    json_decref(ids);
+    json_decref(dup);
+    return NULL;
+  }
+  return json_pack("{s:o,s:o}", "ids", ids, "duplicate", dup);
+}
+
+static void job_run(void *arg) {
+  job_t *j = arg;
+  lt_store_t *s = j->api->store;
+  json_t *out = NULL;
+  if (j->op == OP_ADD) {
+    j->rc = lt_store_score_add(s, j->project_id, j->scores, j->n, j->results);
+    if (j->rc == 0) {
+      j->all_duplicates = true;
+      for (size_t i = 0; i < j->n; i++) j->all_duplicates &= j->results[i].duplicate;
+      if (!(out = add_result(j))) j->rc = LT_ENOMEM;
+    }
+  } else {
+    j->rc = lt_store_scores_list(s, &j->q, &out);
+  }
+  if (j->rc == 0) {
+    j->json = json_dumps(out, JSON_COMPACT);
+    if (!j->json) j->rc = LT_ENOMEM;
+  }
+  json_decref(out);
+  lt_req_post(j->req, job_reply, j);
+}
+
+/* Queues the job; the reply comes from job_reply (see api.c's run for why
+ * the deferral comes before the shutdown check). */
+static void run(lt_req_t *r, lt_api_t *api, job_t *j) {
+  j->api = api;
+  j->req = r;
+  lt_req_defer(r);
+  if (atomic_load(&api->shutting_down)) {
+    job_free(j);
+    lt_reply_error(r, 503, "overloaded", "the server is shutting down");
+    return;
+  }
+  if (lt_workq_submit(api->workq, job_run, j)) {
+    job_free(j);
+    lt_reply_error(r, 503, "overloaded", "too many requests in flight; retry later");
+  }
+}
+
+static job_t *new_job(lt_req_t *r, op_t op) {
+  job_t *j = lt_calloc(1, sizeof *j);
+  if (!j) lt_reply_error(r, 503, "overloaded", "out of memory");
+  else {
+    j->op = op;
+    j->project_id = lt_req_project(r);
+  }
+  return j;
+}
+
+/* Reads the body as JSON; replies and returns NULL when it is not. */
+static json_t *read_body(lt_req_t *r) {
+  lt_str_t body = lt_req_body(r);
+  if (body.len > LT_SCORES_MAX_BODY) {
+    lt_reply_error(r, 413, "payload_too_large", "the body exceeds 1 MiB; send at most 1,000 scores per request");
+    return NULL;
+  }
+  json_error_t err;
+  json_t *doc = json_loadb(body.ptr ? body.ptr : "", body.len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &err);
+  if (!doc) {
+    char m[300];
+    if (body.len == 0) snprintf(m, sizeof m, "the body is empty: send a JSON object (or an array of them)");
+    else snprintf(m, sizeof m, "the body is not valid JSON: %s (line %d, column %d)", err.text, err.line, err.column);
+    lt_reply_error(r, 400, "bad_request", m);
+  }
+  return doc;
+}
+
+/* ---- POST /api/v1/scores and /api/v1/feedback ---------------------------------- */
+
+static void add(lt_req_t *r, lt_api_t *api, bool feedback) {
+  json_t *doc = read_body(r);
+  if (!doc) return;
+  job_t *j = new_job(r, OP_ADD);
+  if (!j) {
+    json_decref(doc);
+    return;
+  }
+  j->doc = doc;
+  j->batch = !feedback && json_is_array(doc);
+  j->n = j->batch ? json_array_size(doc) : 1;
+  msg_t m = {{0}};
+  int rc = 0;
+  if (j->batch && j->n == 0) rc = fail(&m, -1, "the array is empty: send 1 to %d scores", LT_SCORE_BATCH_MAX);
+  else if (j->n > LT_SCORE_BATCH_MAX) rc = fail(&m, -1, "at most %d scores per request", LT_SCORE_BATCH_MAX);
+  if (rc == 0) {
+    j->scores = lt_calloc(j->n, sizeof *j->scores);
+    j->results = lt_calloc(j->n, sizeof *j->results);
+    if (!j->scores || !j->results) {
+      job_free(j);
+      lt_reply_error(r, 503, "overloaded", "out of memory");
+      return;
+    }
+  }
+  if (rc == 0 && feedback) rc = parse_feedback(doc, &j->scores[0], &m);
+  else if (rc == 0 && !j->batch) rc = parse_score(doc, &j->scores[0], &m, -1);
+  for (size_t i = 0; rc == 0 && j->batch && i < j->n; i++)
+    rc = parse_score(json_array_get(doc, i), &j->scores[i], &m, (long)i);
+  if (rc) {
+    job_free(j);
+    lt_reply_error(r, 400, "bad_request", m.text);
+    return;
+  }
+  run(r, api, j);
+}
+
+void lt_api_feedback(lt_req_t *r, void *ud) { add(r, ud, true); }
+
+/* ---- GET /api/v1/scores ------------------------------------------------------ */
+
+static int query_hex(lt_req_t *r, const char *name, uint8_t *out, size_t n, bool *has, msg_t *m) {
+  const char *v = lt_req_query(r, name);
+  *has = v != NULL;
+  if (v && lt_hex_decode(out, n, v, strlen(v))) return fail(m, -1, "%s: expected %zu hexadecimal characters", name, 2 * n);
+  return 0;
+}
+
+static int query_number(lt_req_t *r, const char *name, double *out, bool *has, msg_t *m) {
+  const char *v = lt_req_query(r, name);
+  *has = v != NULL;
+  if (!v) return 0;
+  char *end;
+  errno = 0;
+  *out = strtod(v, &end);
+  if (!*v || *end || errno || !isfinite(*out)) return fail(m, -1, "%s: expected a number", name);
+  return 0;
+}
+
+static int parse_list(lt_req_t *r, lt_score_query_t *q, msg_t *m) {
+  lt_score_query_init(q, lt_req_project(r));
+  const char *v;
+  int rc = query_hex(r, "trace_id", q->trace_id, 16, &q->has_trace, m);
+  if (!rc) rc = query_hex(r, "span_id", q->span_id, 8, &q->has_span, m);
+  if (!rc) rc = query_number(r, "min_value", &q->min_value, &q->has_min, m);
+  if (!rc) rc = query_number(r, "max_value", &q->max_value, &q->has_max, m);
+  if (rc) return rc;
+  q->session_id = lt_str_from(lt_req_query(r, "session_id"));
+  q->name = lt_str_from(lt_req_query(r, "name"));
+  q->cursor = lt_str_from(lt_req_query(r, "cursor"));
+  if ((v = lt_req_query(r, "source"))) {
+    if (!strcmp(v, "api")) q->source = LT_SCORE_API;
+    else if (!strcmp(v, "human")) q->source = LT_SCORE_HUMAN;
+    else if (!strcmp(v, "evaluator")) q->source = LT_SCORE_EVALUATOR;
+    else return fail(m, -1, "source: expected api, human or evaluator");
+  }
+  if ((v = lt_req_query(r, "data_type"))) {
+    if (!strcmp(v, "numeric")) q->data_type = LT_SCORE_NUMERIC;
+    else if (!strcmp(v, "boolean")) q->data_type = LT_SCORE_BOOLEAN;
+    else if (!strcmp(v, "categorical")) q->data_type = LT_SCORE_CATEGORICAL;
+    else return fail(m, -1, "data_type: expected numeric, boolean or categorical");
+  }
+  if ((v = lt_req_query(r, "from")) && lt_parse_time(v, &q->from_ns))
+    return fail(m, -1, "from: expected RFC 3339 time or nanoseconds");
+  if ((v = lt_req_query(r, "to")) && lt_parse_time(v, &q->to_ns))
+    return fail(m, -1, "to: expected RFC 3339 time or nanoseconds");
+  if ((v = lt_req_query(r, "limit"))) {
+    char *end;
+    long n = strtol(v, &end, 10);
+    if (!*v || *end || n < 1 || n > 1000) return fail(m, -1, "limit: expected an integer from 1 to 1000");
+    q->limit = (int)n;
+  }
+  if (q->session_id.len > 1000 || q->name.len > 1000 || q->cursor.len > 200)
+    return fail(m, -1, "a parameter is too long");
+  return 0;
+}
+
+void lt_api_scores(lt_req_t *r, void *ud) {
+  if (lt_req_method(r) == LT_POST) {
+    add(r, ud, false);
+    return;
+  }
+  job_t *j = new_job(r, OP_LIST);
+  if (!j) return;
+  msg_t m = {{0}};
+  if (parse_list(r, &j->q, &m)) {
+    job_free(j);
+    lt_reply_error(r, 400, "bad_request", m.text);
+    return;
+  }
+  run(r, ud, j);
+}

@@ -1,0 +1,734 @@
+/* Metrics queries (GET /api/v1/metrics) and price overrides in the SQLite
+ * store. Rollup dimensions (model, provider, name, kind, status,
+ * environment, feature) are answered from the rollups table at the
+ * interval's resolution; user, session and tag from the traces table (they
+ * are unbounded, so they are not rollup dimensions). See docs/rollups.md.
+ *
+ * A rollup query is two scans of the primary-key range (project,
+ * resolution, buckets): the first sums counts per dimension set to choose
+ * the largest groups, the second decodes sketches only for the kept
+ * figures and merges them per (group, bucket). Groups past max_groups fold
+ * into "(other)". */
+#include "store/sqlite_internal.h"
+#include "core/err.h"
+#include "core/mem.h"
+#include "pipeline/sketch.h"
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+/* Points per series; past it the caller must pick a coarser interval. */
+#define MAX_POINTS 2000
+#define OTHER "(other)"
+
+enum { SUM_IN, SUM_OUT, SUM_CR, SUM_CW, SUM_RS, SUM_TOTAL, SUM__N };
+enum { SK_LAT, SK_TTFT, SK_TPS, SK_TOK, SK__N };
+
+typedef struct {
+  int64_t n, errors, sums[SUM__N], cost, priced, unpriced;
+  bool has_sums[SUM__N];
+  lt_sketch_t sk[SK__N];
+} macc_t;
+
+typedef struct {
+  char *name;       /* NULL: the whole project (no grouping) */
+  macc_t total;
+  macc_t *points;   /* nb of them */
+} series_t;
+
+typedef struct {
+  const lt_metrics_query_t *q;
+  int64_t nb;       /* buckets in the range */
+  series_t *series;
+  size_t nseries;
+  int other;        /* index of the "(other)" series, -1 until needed */
+  bool want_sk;
+} mctx_t;
+
+static void macc_init(macc_t *m) {
+  memset(m, 0, sizeof *m);
+  for (int k = 0; k < SK__N; k++) lt_sketch_init(&m->sk[k]);
+}
+
+static void macc_reset(macc_t *m) {
+  for (int k = 0; k < SK__N; k++) lt_sketch_reset(&m->sk[k]);
+}
+
+static int macc_merge(macc_t *d, const macc_t *s) {
+  d->n += s->n;
+  d->errors += s->errors;
+  for (int k = 0; k < SUM__N; k++) {
+    d->sums[k] += s->sums[k];
+    d->has_sums[k] |= s->has_sums[k];
+  }
+  d->cost += s->cost;
+  d->priced += s->priced;
+  d->unpriced += s->unpriced;
+  for (int k = 0; k < SK__N; k++) {
+    int rc = lt_sketch_merge(&d->sk[k], &s->sk[k]);
+    if (rc == LT_ENOMEM) return rc;
+  }
+  return 0;
+}
+
+static bool want(const lt_metrics_query_t *q, lt_metric_field_t f) { return q->fields & (1u << f); }
+
+static bool wants_sketch(const lt_metrics_query_t *q) {
+  static const lt_metric_field_t sk_fields[] = {LT_MF_LAT_P50, LT_MF_LAT_P90, LT_MF_LAT_P95, LT_MF_LAT_P99,
+                                                LT_MF_TTFT_P50, LT_MF_TTFT_P95, LT_MF_TTFT_P99, LT_MF_TPS_P50,
+                                                LT_MF_TPR_P50, LT_MF_TPR /* its denominator is a sketch count */};
+  for (size_t i = 0; i < sizeof sk_fields / sizeof sk_fields[0]; i++)
+    if (want(q, sk_fields[i])) return true;
+  return false;
+}
+
+/* ---- rendering ---------------------------------------------------------- */
+
+static json_t *jquant(const lt_sketch_t *s, double q) {
+  double v;
+  if (lt_sketch_quantile(s, q, &v)) return json_null();
+  return json_real((double)(int64_t)(v * 1000 + 0.5) / 1000);
+}
+
+static json_t *jratio(double num, int64_t den, double scale) {
+  return den > 0 ? json_real(num / (double)den * scale) : json_null();
+}
+
+static json_t *jsum(const macc_t *m, int k) { return m->has_sums[k] ? json_integer(m->sums[k]) : json_integer(0); }
+
+static json_t *jusd(int64_t nusd) { return json_real((double)nusd / 1e9); }
+
+static int put(json_t *o, const char *k, json_t *v) {
+  if (!v) return LT_ENOMEM;
+  return json_object_set_new(o, k, v) ? LT_ENOMEM : 0;
+}
+
+static json_t *macc_json(const lt_metrics_query_t *q, const macc_t *m) {
+  json_t *o = json_object();
+  if (!o) return NULL;
+  int rc = 0;
+  int64_t tok_n = (int64_t)lt_sketch_count(&m->sk[SK_TOK]);
+  /* Requests with a token count: the denominator of tokens per request
+   * (spans without tokens, like tools, would dilute it). */
+  int64_t tok_requests = tok_n > 0 ? tok_n : m->priced + m->unpriced;
+  for (int f = 0; rc == 0 && f < LT_MF__COUNT; f++) {
+    if (!want(q, (lt_metric_field_t)f)) continue;
+    json_t *v;
+    switch ((lt_metric_field_t)f) {
+    case LT_MF_COUNT: v = json_integer(m->n); break;
+    case LT_MF_ERRORS: v = json_integer(m->errors); break;
+    case LT_MF_ERROR_RATE: v = jratio((double)m->errors, m->n, 1); break;
+    case LT_MF_LAT_P50: v = jquant(&m->sk[SK_LAT], 0.50); break;
+    case LT_MF_LAT_P90: v = jquant(&m->sk[SK_LAT], 0.90); break;
+    case LT_MF_LAT_P95: v = jquant(&m->sk[SK_LAT], 0.95); break;
+    case LT_MF_LAT_P99: v = jquant(&m->sk[SK_LAT], 0.99); break;
+    case LT_MF_TTFT_P50: v = jquant(&m->sk[SK_TTFT], 0.50); break;
+    case LT_MF_TTFT_P95: v = jquant(&m->sk[SK_TTFT], 0.95); break;
+    case LT_MF_TTFT_P99: v = jquant(&m->sk[SK_TTFT], 0.99); break;
+    case LT_MF_TPS_P50: v = jquant(&m->sk[SK_TPS], 0.50); break;
+    case LT_MF_INPUT: v = jsum(m, SUM_IN); break;
+    case LT_MF_OUTPUT: v = jsum(m, SUM_OUT); break;
+    case LT_MF_CACHE_READ: v = jsum(m, SUM_CR); break;
+    case LT_MF_CACHE_WRITE: v = jsum(m, SUM_CW); break;
+    case LT_MF_REASONING: v = jsum(m, SUM_RS); break;
+    case LT_MF_TOTAL: v = jsum(m, SUM_TOTAL); break;
+    case LT_MF_TPR: v = jratio((double)m->sums[SUM_TOTAL], tok_requests, 1); break;
+    case LT_MF_TPR_P50: v = jquant(&m->sk[SK_TOK], 0.50); break;
+    /* Cost is null, never $0, when nothing in the bucket had a price. */
+    case LT_MF_COST: v = m->priced ? jusd(m->cost) : json_null(); break;
+    case LT_MF_CPR: v = jratio((double)m->cost, m->priced, 1e-9); break;
+    case LT_MF_UNPRICED: v = json_integer(m->unpriced); break;
+    default: v = json_null(); break;
+    }
+    rc = put(o, lt_metric_field_names[f], v);
+  }
+  if (rc) {
+    json_decref(o);
+    return NULL;
+  }
+  return o;
+}
+
+static json_t *jtime_s(int64_t sec) {
+  time_t t = (time_t)sec;
+  struct tm tm;
+  gmtime_r(&t, &tm);
+  char b[32];
+  strftime(b, sizeof b, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return json_string(b);
+}
+
+static const char *interval_name(int64_t s) { return s == 60 ? "1m" : s == 3600 ? "1h" : "1d"; }
+
+static int64_t now_ns(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+/* Daily burn over the part of the range that has happened, projected to
+ * 30 days. */
+static json_t *burn_json(const lt_metrics_query_t *q, const macc_t *t) {
+  int64_t end = q->to_ns < now_ns() ? q->to_ns : now_ns();
+  double days = (double)(end - q->from_ns) / 86400e9;
+  json_t *o = json_object();
+  if (!o) return NULL;
+  int rc = put(o, "days", json_real(days > 0 ? days : 0));
+  if (rc == 0) rc = put(o, "tokens_per_day", days > 0 ? json_real((double)t->sums[SUM_TOTAL] / days) : json_null());
+  if (rc == 0)
+    rc = put(o, "projected_tokens_30d", days > 0 ? json_real((double)t->sums[SUM_TOTAL] / days * 30) : json_null());
+  if (rc == 0)
+    rc = put(o, "cost_per_day_usd", days > 0 && t->priced ? json_real((double)t->cost / 1e9 / days) : json_null());
+  if (rc == 0)
+    rc = put(o, "projected_cost_30d_usd",
+             days > 0 && t->priced ? json_real((double)t->cost / 1e9 / days * 30) : json_null());
+  if (rc) {
+    json_decref(o);
+    return NULL;
+  }
+  return o;
+}
+
+static const char *group_name(lt_group_t g) {
+  static const char *const names[] = {NULL, "model", "provider", "name", "kind", "status", "environment",
+                                      "feature", "user", "session", "tag"};
+  return g >= 0 && (size_t)g < sizeof names / sizeof names[0] ? names[g] : NULL;
+}
+
+static int render(mctx_t *c, const char *source, json_t **out) {
+  const lt_metrics_query_t *q = c->q;
+  macc_t all;
+  macc_init(&all);
+  int rc = 0;
+  json_t *o = json_object(), *arr = json_array();
+  if (!o || !arr) rc = LT_ENOMEM;
+  int64_t from_s = q->from_ns / 1000000000;
+  for (size_t i = 0; rc == 0 && i < c->nseries; i++) {
+    series_t *s = &c->series[i];
+    for (int64_t b = 0; rc == 0 && b < c->nb; b++) rc = macc_merge(&s->total, &s->points[b]);
+    if (rc == 0) rc = macc_merge(&all, &s->total);
+    if (rc) break;
+    if (s->total.n == 0 && s->name) continue; /* a top group with nothing in range after filters */
+    json_t *so = json_object(), *pts = json_array();
+    if (!so || !pts) {
+      json_decref(so);
+      json_decref(pts);
+      rc = LT_ENOMEM;
+      break;
+    }
+    rc = put(so, "group", s->name ? json_string(s->name) : json_null());
+    if (rc == 0) rc = put(so, "totals", macc_json(q, &s->total));
+    for (int64_t b = 0; rc == 0 && b < c->nb; b++) {
+      json_t *p = json_object(), *figs = macc_json(q, &s->points[b]);
+      if (!p || !figs || put(p, "time", jtime_s(from_s + b * q->interval_s)) || json_object_update(p, figs))
+        rc = LT_ENOMEM;
+      json_decref(figs);
+      if (rc == 0) rc = json_array_append_new(pts, p) == 0 ? 0 : LT_ENOMEM;
+      else json_decref(p);
+    }
+    if (rc == 0) rc = put(so, "points", pts);
+    else json_decref(pts);
+    if (rc == 0) rc = json_array_append_new(arr, so) ? LT_ENOMEM : 0;
+    else json_decref(so);
+  }
+  if (rc == 0) rc = put(o, "from", jtime_s(from_s));
+  if (rc == 0) rc = put(o, "to", jtime_s(q->to_ns / 1000000000));
+  if (rc == 0) rc = put(o, "interval", json_string(interval_name(q->interval_s)));
+  if (rc == 0) rc = put(o, "group_by", group_name(q->group_by) ? json_string(group_name(q->group_by)) : json_null());
+  if (rc == 0) rc = put(o, "source", json_string(source));
+  if (rc == 0) rc = put(o, "totals", macc_json(q, &all));
+  if (rc == 0) rc = put(o, "burn", burn_json(q, &all));
+  if (rc == 0) {
+    rc = put(o, "series", arr);
+    arr = NULL;
+  }
+  json_decref(arr);
+  macc_reset(&all);
+  if (rc) {
+    json_decref(o);
+    return rc;
+  }
+  *out = o;
+  return 0;
+}
+
+/* ---- series bookkeeping --------------------------------------------------- */
+
+static int series_add(mctx_t *c, const char *name, size_t len, bool whole) {
+  series_t *ns = lt_realloc(c->series, (c->nseries + 1) * sizeof *ns);
+  if (!ns) return LT_ENOMEM;
+  c->series = ns;
+  series_t *s = &ns[c->nseries];
+  memset(s, 0, sizeof *s);
+  macc_init(&s->total);
+  if (!(s->points = lt_malloc((size_t)c->nb * sizeof *s->points))) return LT_ENOMEM;
+  for (int64_t b = 0; b < c->nb; b++) macc_init(&s->points[b]);
+  if (!whole) {
+    if (!(s->name = lt_malloc(len + 1))) {
+      lt_free(s->points);
+      return LT_ENOMEM;
+    }
+    memcpy(s->name, name, len);
+    s->name[len] = '\0';
+  }
+  c->nseries++;
+  return 0;
+}
+
+static void series_free(mctx_t *c) {
+  for (size_t i = 0; i < c->nseries; i++) {
+    series_t *s = &c->series[i];
+    for (int64_t b = 0; b < c->nb; b++) macc_reset(&s->points[b]);
+    macc_reset(&s->total);
+    lt_free(s->points);
+    lt_free(s->name);
+  }
+  lt_free(c->series);
+}
+
+/* The series a group value belongs to: a kept group, or "(other)". */
+static int series_of(mctx_t *c, const char *name, size_t len, int *idx) {
+  if (c->q->group_by == LT_GROUP_NONE) {
+    *idx = 0;
+    return 0;
+  }
+  for (size_t i = 0; i < c->nseries; i++) {
+    const char *n = c->series[i].name;
+    if ((int)i != c->other && strlen(n) == len && memcmp(n, name, len) == 0) {
+      *idx = (int)i;
+      return 0;
+    }
+  }
+  if (c->other < 0) {
+    int rc = series_add(c, OTHER, sizeof OTHER - 1, false);
+    if (rc) return rc;
+    c->other = (int)c->nseries - 1;
+  }
+  *idx = c->other;
+  return 0;
+}
+
+/* ---- rollups ----------------------------------------------------------- */
+
+/* A dimension set of the project that passes the filters, with its group
+ * value and (after the first scan) its series. */
+typedef struct {
+  int64_t id;
+  char *group;
+  int64_t count;
+  int series;
+} dim_t;
+
+typedef struct {
+  dim_t *v;
+  size_t n;
+  int64_t min_id, max_id;
+  int32_t *index; /* id - min_id → position in v, or -1 */
+} dims_t;
+
+static void dims_free(dims_t *d) {
+  for (size_t i = 0; i < d->n; i++) lt_free(d->v[i].group);
+  lt_free(d->v);
+  lt_free(d->index);
+}
+
+static bool col_is(sqlite3_stmt *st, int col, lt_str_t want_s) {
+  if (!want_s.len) return true;
+  size_t n = (size_t)sqlite3_column_bytes(st, col);
+  return n == want_s.len && memcmp(sqlite3_column_text(st, col), want_s.ptr, n) == 0;
+}
+
+/* Whether the coarse dimension sets (provider, model, kind, status) can
+ * answer q: they hold the same figures in a small fraction of the rows. */
+static bool coarse_enough(const lt_metrics_query_t *q) {
+  switch (q->group_by) {
+  case LT_GROUP_NONE: case LT_GROUP_MODEL: case LT_GROUP_PROVIDER: case LT_GROUP_KIND: case LT_GROUP_STATUS: break;
+  default: return false;
+  }
+  return !q->environment.len && !q->name.len && !q->feature.len;
+}
+
+static int load_dims(lt__sq_reader_t *r, const lt_metrics_query_t *q, dims_t *d) {
+  sqlite3_stmt *st = NULL;
+  int src = sqlite3_prepare_v2(r->db,
+      "SELECT id, environment, provider, model, name, kind, status, feature FROM rollup_dims"
+      " WHERE project_id = ?1 AND coarse = ?2 ORDER BY id", -1, &st, NULL);
+  if (src != SQLITE_OK) return lt__sq_fail(r->db, src, "reading rollup dimensions");
+  sqlite3_bind_int64(st, 1, q->project_id);
+  sqlite3_bind_int(st, 2, coarse_enough(q));
+  int rc = 0;
+  size_t cap = 0;
+  d->min_id = INT64_MAX;
+  d->max_id = INT64_MIN;
+  while (rc == 0 && (src = sqlite3_step(st)) == SQLITE_ROW) {
+    int kind = sqlite3_column_int(st, 5), status = sqlite3_column_int(st, 6);
+    if (!col_is(st, 1, q->environment) || !col_is(st, 2, q->provider) || !col_is(st, 3, q->model) ||
+        !col_is(st, 4, q->name) || !col_is(st, 7, q->feature) || (q->kind >= 0 && kind != q->kind) ||
+        (q->status >= 0 && status != q->status))
+      continue;
+    const char *g = "";
+    switch (q->group_by) {
+    case LT_GROUP_MODEL: g = (const char *)sqlite3_column_text(st, 3); break;
+    case LT_GROUP_PROVIDER: g = (const char *)sqlite3_column_text(st, 2); break;
+    case LT_GROUP_NAME: g = (const char *)sqlite3_column_text(st, 4); break;
+    case LT_GROUP_KIND: g = lt_kind_name((lt_kind_t)kind); break;
+    case LT_GROUP_STATUS: g = lt_status_name((lt_status_t)status); break;
+    case LT_GROUP_ENVIRONMENT: g = (const char *)sqlite3_column_text(st, 1); break;
+    case LT_GROUP_FEATURE: g = (const char *)sqlite3_column_text(st, 7); break;
+    default: break;
+    }
+    if (d->n == cap) {
+      cap = cap ? cap * 2 : 64;
+      dim_t *nv = lt_realloc(d->v, cap * sizeof *nv);
+      if (!nv) {
+        rc = LT_ENOMEM;
+        break;
+      }
+      d->v = nv;
+    }
+    dim_t *x = &d->v[d->n];
+    x->id = sqlite3_column_int64(st, 0);
+    x->count = 0;
+    x->series = -1;
+    if (!(x->group = lt_strdup(g ? g : ""))) {
+      rc = LT_ENOMEM;
+      break;
+    }
+    d->n++;
+    if (x->id < d->min_id) d->min_id = x->id;
+    if (x->id > d->max_id) d->max_id = x->id;
+  }
+  if (rc == 0 && src != SQLITE_DONE && src != SQLITE_ROW) rc = lt__sq_fail(r->db, src, "reading rollup dimensions");
+  sqlite3_finalize(st);
+  if (rc || d->n == 0) return rc;
+  size_t span = (size_t)(d->max_id - d->min_id + 1);
+  if (!(d->index = lt_malloc(span * sizeof *d->index))) return LT_ENOMEM;
+  for (size_t i = 0; i < span; i++) d->index[i] = -1;
+  for (size_t i = 0; i < d->n; i++) d->index[d->v[i].id - d->min_id] = (int32_t)i;
+  return 0;
+}
+
+static dim_t *dim_of(dims_t *d, int64_t id) {
+  if (d->n == 0 || id < d->min_id || id > d->max_id) return NULL;
+  int32_t i = d->index[id - d->min_id];
+  return i < 0 ? NULL : &d->v[i];
+}
+
+static void bind_range(sqlite3_stmt *st, const lt_metrics_query_t *q) {
+  sqlite3_bind_int64(st, 1, q->project_id);
+  sqlite3_bind_int64(st, 2, q->interval_s);
+  sqlite3_bind_int64(st, 3, q->from_ns / 1000000000);
+  sqlite3_bind_int64(st, 4, q->to_ns / 1000000000);
+  sqlite3_bind_int(st, 5, coarse_enough(q));
+}
+
+typedef struct {
+  const char *name;
+  int64_t count;
+} gcount_t;
+
+static int gcount_cmp(const void *a, const void *b) {
+  const gcount_t *x = a, *y = b;
+  if (x->count != y->count) return x->count > y->count ? -1 : 1;
+  return strcmp(x->name, y->name);
+}
+
+/* Scan 1: counts per dimension set, then the largest groups become series. */
+static int choose_groups(lt__sq_reader_t *r, mctx_t *c, dims_t *d) {
+  const lt_metrics_query_t *q = c->q;
+  if (q->group_by == LT_GROUP_NONE) {
+    for (size_t i = 0; i < d->n; i++) d->v[i].series = 0;
+    return series_add(c, NULL, 0, true);
+  }
+  sqlite3_stmt *st = NULL;
+  int src = sqlite3_prepare_v2(r->db,
+      "SELECT dim, sum(n) FROM rollups WHERE project_id = ?1 AND coarse = ?5 AND res = ?2 AND bucket >= ?3 AND bucket < ?4"
+      " GROUP BY dim", -1, &st, NULL);
+  if (src != SQLITE_OK) return lt__sq_fail(r->db, src, "counting rollups");
+  bind_range(st, q);
+  while ((src = sqlite3_step(st)) == SQLITE_ROW) {
+    dim_t *x = dim_of(d, sqlite3_column_int64(st, 0));
+    if (x) x->count += sqlite3_column_int64(st, 1);
+  }
+  sqlite3_finalize(st);
+  if (src != SQLITE_DONE) return lt__sq_fail(r->db, src, "counting rollups");
+  /* Sum per group value (several dimension sets share a model). */
+  gcount_t *g = lt_calloc(d->n ? d->n : 1, sizeof *g);
+  if (!g) return LT_ENOMEM;
+  size_t ng = 0;
+  for (size_t i = 0; i < d->n; i++) {
+    if (!d->v[i].count) continue;
+    size_t j = 0;
+    while (j < ng && strcmp(g[j].name, d->v[i].group)) j++;
+    if (j == ng) g[ng++] = (gcount_t){d->v[i].group, 0};
+    g[j].count += d->v[i].count;
+  }
+  qsort(g, ng, sizeof *g, gcount_cmp);
+  int rc = 0;
+  size_t keep = ng < (size_t)q->max_groups ? ng : (size_t)q->max_groups;
+  for (size_t j = 0; rc == 0 && j < keep; j++) rc = series_add(c, g[j].name, strlen(g[j].name), false);
+  lt_free(g);
+  for (size_t i = 0; rc == 0 && i < d->n; i++) {
+    if (!d->v[i].count) continue;
+    int idx;
+    rc = series_of(c, d->v[i].group, strlen(d->v[i].group), &idx);
+    d->v[i].series = idx;
+  }
+  return rc;
+}
+
+/* Scan 2: every row of the range into its (series, bucket). */
+static int scan_rollups(lt__sq_reader_t *r, mctx_t *c, dims_t *d) {
+  const lt_metrics_query_t *q = c->q;
+  sqlite3_stmt *st = NULL;
+  const char *sql =
+      c->want_sk
+          ? "SELECT bucket, dim, n, errors, tok_in, tok_out, tok_cache_read, tok_cache_write, tok_reasoning,"
+            " tok_total, cost_nusd, priced, unpriced, lat, ttft, tps, tokens FROM rollups"
+            " WHERE project_id = ?1 AND coarse = ?5 AND res = ?2 AND bucket >= ?3 AND bucket < ?4"
+          : "SELECT bucket, dim, n, errors, tok_in, tok_out, tok_cache_read, tok_cache_write, tok_reasoning,"
+            " tok_total, cost_nusd, priced, unpriced FROM rollups"
+            " WHERE project_id = ?1 AND coarse = ?5 AND res = ?2 AND bucket >= ?3 AND bucket < ?4";
+  int src = sqlite3_prepare_v2(r->db, sql, -1, &st, NULL);
+  if (src != SQLITE_OK) return lt__sq_fail(r->db, src, "reading rollups");
+  bind_range(st, q);
+  int rc = 0;
+  int64_t from_s = q->from_ns / 1000000000;
+  lt_sketch_t tmp;
+  lt_sketch_init(&tmp);
+  while (rc == 0 && (src = sqlite3_step(st)) == SQLITE_ROW) {
+    dim_t *x = dim_of(d, sqlite3_column_int64(st, 1));
+    if (!x || x->series < 0) continue;
+    int64_t b = (sqlite3_column_int64(st, 0) - from_s) / q->interval_s;
+    if (b < 0 || b >= c->nb) continue;
+    macc_t *m = &c->series[x->series].points[b];
+    m->n += sqlite3_column_int64(st, 2);
+    m->errors += sqlite3_column_int64(st, 3);
+    for (int k = 0; k < SUM__N; k++) {
+      m->sums[k] += sqlite3_column_int64(st, 4 + k);
+      m->has_sums[k] = true;
+    }
+    m->cost += sqlite3_column_int64(st, 10);
+    m->priced += sqlite3_column_int64(st, 11);
+    m->unpriced += sqlite3_column_int64(st, 12);
+    for (int k = 0; c->want_sk && rc == 0 && k < SK__N; k++) {
+      if (sqlite3_column_type(st, 13 + k) == SQLITE_NULL) continue;
+      int drc = lt_sketch_decode(sqlite3_column_blob(st, 13 + k), (size_t)sqlite3_column_bytes(st, 13 + k), &tmp);
+      if (drc == LT_ENOMEM) rc = drc;
+      else if (drc == 0 && lt_sketch_merge(&m->sk[k], &tmp) == LT_ENOMEM) rc = LT_ENOMEM;
+    }
+  }
+  lt_sketch_reset(&tmp);
+  if (rc == 0 && src != SQLITE_DONE) rc = lt__sq_fail(r->db, src, "reading rollups");
+  sqlite3_finalize(st);
+  return rc;
+}
+
+/* ---- traces (user, session, tag) -------------------------------------- */
+
+static int scan_traces(lt__sq_reader_t *r, mctx_t *c) {
+  const lt_metrics_query_t *q = c->q;
+  const char *col = q->group_by == LT_GROUP_USER ? "t.user_id" : q->group_by == LT_GROUP_SESSION ? "t.session_id" : "j.value";
+  const char *from = q->group_by == LT_GROUP_TAG ? "traces t, json_each(t.tags) j" : "traces t";
+  const char *extra = q->group_by == LT_GROUP_TAG ? " AND t.tags IS NOT NULL AND j.type = 'text'" : "";
+  char top[768], rows[768];
+  /* Only fixed fragments are pasted; every value is a bound parameter. */
+  snprintf(top, sizeof top,
+           "SELECT %s, count(*) FROM %s WHERE t.project_id = ?1 AND t.start_ns >= ?2 AND t.start_ns < ?3"
+           " AND %s IS NOT NULL%s GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT ?4", col, from, col, extra);
+  snprintf(rows, sizeof rows,
+           "SELECT %s, t.start_ns, t.end_ns, t.status, t.input_tokens, t.output_tokens, t.total_tokens,"
+           " t.cost_nusd FROM %s WHERE t.project_id = ?1 AND t.start_ns >= ?2 AND t.start_ns < ?3"
+           " AND %s IS NOT NULL%s", col, from, col, extra);
+  sqlite3_stmt *st = NULL;
+  int src = sqlite3_prepare_v2(r->db, top, -1, &st, NULL);
+  if (src != SQLITE_OK) return lt__sq_fail(r->db, src, "grouping traces");
+  sqlite3_bind_int64(st, 1, q->project_id);
+  sqlite3_bind_int64(st, 2, q->from_ns);
+  sqlite3_bind_int64(st, 3, q->to_ns);
+  sqlite3_bind_int(st, 4, q->max_groups);
+  int rc = 0;
+  while (rc == 0 && (src = sqlite3_step(st)) == SQLITE_ROW)
+    rc = series_add(c, (const char *)sqlite3_column_text(st, 0), (size_t)sqlite3_column_bytes(st, 0), false);
+  if (rc == 0 && src != SQLITE_DONE) rc = lt__sq_fail(r->db, src, "grouping traces");
+  sqlite3_finalize(st);
+  if (rc) return rc;
+  st = NULL;
+  if ((src = sqlite3_prepare_v2(r->db, rows, -1, &st, NULL)) != SQLITE_OK)
+    return lt__sq_fail(r->db, src, "reading traces");
+  sqlite3_bind_int64(st, 1, q->project_id);
+  sqlite3_bind_int64(st, 2, q->from_ns);
+  sqlite3_bind_int64(st, 3, q->to_ns);
+  while (rc == 0 && (src = sqlite3_step(st)) == SQLITE_ROW) {
+    int idx;
+    if ((rc = series_of(c, (const char *)sqlite3_column_text(st, 0), (size_t)sqlite3_column_bytes(st, 0), &idx)))
+      break;
+    int64_t start = sqlite3_column_int64(st, 1), end = sqlite3_column_int64(st, 2);
+    int64_t b = (start - q->from_ns) / (q->interval_s * 1000000000LL);
+    if (b < 0 || b >= c->nb) continue;
+    macc_t *m = &c->series[idx].points[b];
+    m->n++;
+    if (sqlite3_column_int(st, 3) == LT_STATUS_ERROR) m->errors++;
+    static const int cols[] = {4, 5, -1, -1, -1, 6};
+    for (int k = 0; k < SUM__N; k++) {
+      if (cols[k] < 0 || sqlite3_column_type(st, cols[k]) == SQLITE_NULL) continue;
+      m->sums[k] += sqlite3_column_int64(st, cols[k]);
+      m->has_sums[k] = true;
+    }
+    if (sqlite3_column_type(st, 7) != SQLITE_NULL) {
+      m->cost += sqlite3_column_int64(st, 7);
+      m->priced++;
+    }
+    if (c->want_sk && end >= start && lt_sketch_add(&m->sk[SK_LAT], (double)(end - start) / 1e6) == LT_ENOMEM)
+      rc = LT_ENOMEM;
+    if (rc == 0 && c->want_sk && sqlite3_column_type(st, 6) != SQLITE_NULL &&
+        lt_sketch_add(&m->sk[SK_TOK], (double)sqlite3_column_int64(st, 6)) == LT_ENOMEM)
+      rc = LT_ENOMEM;
+  }
+  if (rc == 0 && src != SQLITE_DONE) rc = lt__sq_fail(r->db, src, "reading traces");
+  sqlite3_finalize(st);
+  return rc;
+}
+
+int lt__sq_metrics(lt_store_t *store, const lt_metrics_query_t *q, json_t **out) {
+  if (q->interval_s != 60 && q->interval_s != 3600 && q->interval_s != 86400) return LT_EINVAL;
+  int64_t step = q->interval_s * 1000000000LL;
+  if (q->from_ns % step || q->to_ns % step || q->to_ns <= q->from_ns) return LT_EINVAL;
+  mctx_t c = {.q = q, .nb = (q->to_ns - q->from_ns) / step, .other = -1, .want_sk = wants_sketch(q)};
+  if (c.nb > MAX_POINTS) return LT_ETOOBIG;
+  lt__sq_t *s = LT__SQ(store);
+  lt__sq_reader_t *r = lt__sq_reader_get(s);
+  int rc;
+  bool traces = q->group_by == LT_GROUP_USER || q->group_by == LT_GROUP_SESSION || q->group_by == LT_GROUP_TAG;
+  /* A consistent view across the scans. */
+  lt__sq_exec(r->db, "BEGIN");
+  if (traces) {
+    rc = scan_traces(r, &c);
+  } else {
+    dims_t d = {0};
+    rc = load_dims(r, q, &d);
+    if (rc == 0) rc = choose_groups(r, &c, &d);
+    if (rc == 0) rc = scan_rollups(r, &c, &d);
+    dims_free(&d);
+  }
+  lt__sq_exec(r->db, "COMMIT");
+  lt__sq_reader_put(s, r);
+  if (rc == 0) rc = render(&c, traces ? "traces" : "rollups", out);
+  series_free(&c);
+  return rc;
+}
+
+/* ---- unpriced models ------------------------------------------------------ */
+
+int lt__sq_models_unpriced(lt_store_t *store, int64_t project_id, int64_t from_ns, int64_t to_ns, json_t **out) {
+  lt__sq_t *s = LT__SQ(store);
+  lt__sq_reader_t *r = lt__sq_reader_get(s);
+  sqlite3_stmt *st = NULL;
+  int rc = 0;
+  int src = sqlite3_prepare_v2(r->db,
+      "SELECT d.provider, d.model, sum(r.unpriced), sum(r.tok_in), sum(r.tok_out), min(r.bucket), max(r.bucket)"
+      " FROM rollups r JOIN rollup_dims d ON d.id = r.dim"
+      " WHERE r.project_id = ?1 AND r.coarse = 1 AND r.res = 86400 AND r.bucket >= ?2 AND r.bucket < ?3"
+      " AND r.unpriced > 0"
+      " GROUP BY d.provider, d.model ORDER BY 3 DESC, 2 LIMIT 1000", -1, &st, NULL);
+  json_t *arr = json_array();
+  if (src != SQLITE_OK) rc = lt__sq_fail(r->db, src, "listing unpriced models");
+  else if (!arr) rc = LT_ENOMEM;
+  if (rc == 0) {
+    sqlite3_bind_int64(st, 1, project_id);
+    /* Day buckets: widen the range to whole days. */
+    sqlite3_bind_int64(st, 2, (from_ns / 1000000000) / 86400 * 86400);
+    sqlite3_bind_int64(st, 3, to_ns / 1000000000);
+  }
+  while (rc == 0 && (src = sqlite3_step(st)) == SQLITE_ROW) {
+    json_t *o = json_object();
+    if (!o) {
+      rc = LT_ENOMEM;
+      break;
+    }
+    const char *prov = (const char *)sqlite3_column_text(st, 0), *model = (const char *)sqlite3_column_text(st, 1);
+    rc = put(o, "provider", prov && *prov ? json_string(prov) : json_null());
+    if (rc == 0) rc = put(o, "model", model && *model ? json_string(model) : json_null());
+    if (rc == 0) rc = put(o, "spans", json_integer(sqlite3_column_int64(st, 2)));
+    if (rc == 0) rc = put(o, "input_tokens", json_integer(sqlite3_column_int64(st, 3)));
+    if (rc == 0) rc = put(o, "output_tokens", json_integer(sqlite3_column_int64(st, 4)));
+    if (rc == 0) rc = put(o, "first_day", jtime_s(sqlite3_column_int64(st, 5)));
+    if (rc == 0) rc = put(o, "last_day", jtime_s(sqlite3_column_int64(st, 6)));
+    if (rc == 0) rc = json_array_append_new(arr, o) ? LT_ENOMEM : 0;
+    else json_decref(o);
+  }
+  if (rc == 0 && src != SQLITE_DONE) rc = lt__sq_fail(r->db, src, "listing unpriced models");
+  sqlite3_finalize(st);
+  lt__sq_reader_put(s, r);
+  if (rc) {
+    json_decref(arr);
+    return rc;
+  }
+  *out = arr;
+  return 0;
+}
+
+/* ---- price overrides ------------------------------------------------------ */
+
+static int admin_run(lt__sq_t *s, const char *sql, int64_t project_id, const char *text, size_t len) {
+  sqlite3 *db = NULL;
+  sqlite3_stmt *st = NULL;
+  int rc = lt__sq_admin_open(s, &db);
+  if (rc) return rc;
+  struct timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  int src = sqlite3_prepare_v2(db, sql, -1, &st, NULL);
+  if (src == SQLITE_OK) src = sqlite3_bind_int64(st, 1, project_id);
+  if (src == SQLITE_OK && text) src = sqlite3_bind_text64(st, 2, text, len, SQLITE_STATIC, SQLITE_UTF8);
+  if (src == SQLITE_OK && text) src = sqlite3_bind_int64(st, 3, (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec);
+  if (src == SQLITE_OK) src = sqlite3_step(st);
+  if (src != SQLITE_DONE) rc = lt__sq_fail(db, src, sql);
+  sqlite3_finalize(st);
+  sqlite3_close(db);
+  return rc;
+}
+
+int lt__sq_prices_add(lt_store_t *store, int64_t project_id, const char *body, size_t len) {
+  return admin_run(LT__SQ(store), "INSERT INTO price_overrides(project_id, body, created_ns) VALUES(?1, ?2, ?3)",
+                   project_id, body, len);
+}
+
+int lt__sq_prices_clear(lt_store_t *store, int64_t project_id) {
+  return admin_run(LT__SQ(store), "DELETE FROM price_overrides WHERE project_id = ?1", project_id, NULL, 0);
+}
+
+int lt__sq_prices_list(lt_store_t *store, int64_t project_id, json_t **out) {
+  lt__sq_t *s = LT__SQ(store);
+  lt__sq_reader_t *r = lt__sq_reader_get(s);
+  sqlite3_stmt *st = NULL;
+  int rc = 0;
+  int src = sqlite3_prepare_v2(r->db,
+      "SELECT project_id, body, created_ns FROM price_overrides WHERE ?1 < 0 OR project_id = ?1 ORDER BY project_id, id", -1,
+      &st, NULL);
+  json_t *arr = json_array();
+  if (src != SQLITE_OK) rc = lt__sq_fail(r->db, src, "listing price overrides");
+  else if (!arr) rc = LT_ENOMEM;
+  else sqlite3_bind_int64(st, 1, project_id);
+  while (rc == 0 && (src = sqlite3_step(st)) == SQLITE_ROW) {
+    json_t *o = json_object();
+    if (!o) {
+      rc = LT_ENOMEM;
+      break;
+    }
+    rc = put(o, "project_id", json_integer(sqlite3_column_int64(st, 0)));
+    if (rc == 0)
+      rc = put(o, "body", json_stringn((const char *)sqlite3_column_text(st, 1), (size_t)sqlite3_column_bytes(st, 1)));
+    if (rc == 0) rc = put(o, "created_ns", json_integer(sqlite3_column_int64(st, 2)));
+    if (rc == 0) rc = json_array_append_new(arr, o) ? LT_ENOMEM : 0;
+    else json_decref(o);
+  }
+  if (rc == 0 && src != SQLITE_DONE) rc = lt__sq_fail(r->db, src, "listing price overrides");
+  sqlite3_finalize(st);
+  lt__sq_reader_put(s, r);
+  if (rc) {
+    json_decref(arr);
+    return rc;
+  }
+  *out = arr;
+  return 0;
+}
