@@ -1,6 +1,8 @@
 /* libFuzzer target for the sketch decoder. Whatever decodes must answer
  * quantiles inside [min, max], re-encode to exactly the input bytes (the
- * format is canonical), and merge with itself and with another sketch. */
+ * format is canonical), and merge with itself and with another sketch;
+ * lt_sketch_merge_encoded must accept exactly what decodes and give the
+ * same result as decode + merge. */
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -17,6 +19,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   lt_sketch_init(&other);
   lt_buf_init(&out, 1u << 20);
   int rc = lt_sketch_decode(data, size, &s);
+  {
+    lt_sketch_t m;
+    lt_sketch_init(&m);
+    lt_sketch_add(&m, 2.0);
+    int mrc = lt_sketch_merge_encoded(&m, data, size);
+    if ((mrc == LT_EDECODE) != (rc == LT_EDECODE)) abort();
+    if (mrc == 0 && lt_sketch_count(&m) != lt_sketch_count(&s) + 1) abort();
+    lt_sketch_reset(&m);
+  }
   if (rc != 0) {
     if (rc != LT_EDECODE && rc != LT_ENOMEM) abort();
     goto out;

@@ -247,7 +247,12 @@ typedef struct {
 
 /* Reads a canonical LEB128 varint: at most 10 bytes, no overflow, no
  * redundant trailing zero groups (so decode-then-encode is the identity). */
-static int get_varint(cursor_t *c, uint64_t *out) {
+static inline int get_varint(cursor_t *c, uint64_t *out) {
+  /* Most counts fit one byte: the fast path. */
+  if (c->off < c->len && c->p[c->off] < 0x80) {
+    *out = c->p[c->off++];
+    return 0;
+  }
   uint64_t v = 0;
   for (int shift = 0; shift < 70; shift += 7) {
     if (c->off >= c->len) return LT_EDECODE;
@@ -332,4 +337,78 @@ int lt_sketch_decode(const void *p, size_t len, lt_sketch_t *s) {
 out:
   lt_sketch_reset(&t);
   return rc;
+}
+
+/* Decodes an encoding's header and counts into hdr and counts[0..nb)
+ * (the caller's buffer of LT_SKETCH_MAX_BUCKETS), with every rule of
+ * lt_sketch_decode, but without allocating. */
+static int peek(const void *p, size_t len, lt_sketch_t *hdr, uint64_t *counts, uint64_t *nb, int64_t *lo) {
+  uint64_t zc = 0, zz = 0, total;
+  cursor_t c = {p, len, 0};
+  lt_sketch_init(hdr);
+  if (len < 1 || c.p[0] != LT_SKETCH_VERSION) return LT_EDECODE;
+  c.off = 1;
+  if (get_varint(&c, &zc) || get_f64(&c, &hdr->min) || get_f64(&c, &hdr->max) || get_f64(&c, &hdr->sum))
+    return LT_EDECODE;
+  if (isinf(hdr->min) || isinf(hdr->max)) return LT_EDECODE;
+  if (get_varint(&c, nb) || *nb > LT_SKETCH_MAX_BUCKETS) return LT_EDECODE;
+  total = zc;
+  *lo = 0;
+  if (*nb > 0) {
+    if (get_varint(&c, &zz)) return LT_EDECODE;
+    *lo = (int64_t)(zz >> 1) ^ -(int64_t)(zz & 1);
+    if (*lo < lt__sketch_index(LT_SKETCH_MIN_VALUE) || *lo + (int64_t)*nb - 1 > lt__sketch_index(DBL_MAX))
+      return LT_EDECODE;
+    for (uint64_t i = 0; i < *nb; i++) {
+      uint64_t n;
+      if (get_varint(&c, &n)) return LT_EDECODE;
+      if (n == 0 && (i == 0 || i == *nb - 1)) return LT_EDECODE;
+      if (total > UINT64_MAX - n) return LT_EDECODE;
+      total += n;
+      counts[i] = n;
+    }
+  }
+  if (c.off != len) return LT_EDECODE;
+  hdr->zero_count = zc;
+  hdr->count = total;
+  if (total == 0) {
+    if (hdr->min != 0 || hdr->max != 0 || hdr->sum != 0) return LT_EDECODE;
+  } else {
+    if (hdr->min > hdr->max) return LT_EDECODE;
+    if ((zc > 0) != (hdr->min < LT_SKETCH_MIN_VALUE)) return LT_EDECODE;
+    if ((*nb > 0) != (hdr->max >= LT_SKETCH_MIN_VALUE)) return LT_EDECODE;
+  }
+  return 0;
+}
+
+int lt_sketch_merge_encoded(lt_sketch_t *dst, const void *p, size_t len) {
+  uint64_t counts[LT_SKETCH_MAX_BUCKETS]; /* 32 KiB: no allocation per merge */
+  lt_sketch_t hdr;
+  uint64_t nb;
+  int64_t lo;
+  int rc = peek(p, len, &hdr, counts, &nb, &lo);
+  if (rc) return rc;
+  if (hdr.count == 0) return 0;
+  if (dst->count > UINT64_MAX - hdr.count) return LT_ETOOBIG;
+  if (nb > 0) {
+    int32_t hi = (int32_t)(lo + (int64_t)nb - 1);
+    if ((rc = fit(dst, (int32_t)lo, hi))) return rc;
+    for (uint64_t i = 0; i < nb; i++) {
+      if (!counts[i]) continue;
+      int32_t k = (int32_t)(lo + (int64_t)i);
+      int32_t j = k < dst->lo ? dst->lo : k; /* folded low buckets, as merge does */
+      dst->counts[j - dst->base] += counts[i];
+    }
+  }
+  if (dst->count == 0) {
+    dst->min = hdr.min;
+    dst->max = hdr.max;
+  } else {
+    if (hdr.min < dst->min) dst->min = hdr.min;
+    if (hdr.max > dst->max) dst->max = hdr.max;
+  }
+  dst->zero_count += hdr.zero_count;
+  dst->count += hdr.count;
+  dst->sum += hdr.sum;
+  return 0;
 }

@@ -63,6 +63,12 @@ int lt_sketch_encode(const lt_sketch_t *s, lt_buf_t *out);
  * (s unchanged) or LT_ENOMEM. */
 int lt_sketch_decode(const void *p, size_t len, lt_sketch_t *s);
 
+/* Adds the sketch encoded in p[0..len) to dst without building it first
+ * (no allocation when dst already spans its buckets): the same result as
+ * decode then lt_sketch_merge. Returns 0, LT_EDECODE (dst unchanged),
+ * LT_ETOOBIG or LT_ENOMEM. */
+int lt_sketch_merge_encoded(lt_sketch_t *dst, const void *p, size_t len);
+
 /* Internals exposed for tests: the bucket index of v > 0 and the value a
  * bucket stands for. */
 int32_t lt__sketch_index(double v);

@@ -195,7 +195,7 @@ static void job_reply(lt_req_t *r, void *arg) {
   case LT_ETOOBIG: lt_reply_error(r, 400, "bad_request", "the range holds too many buckets; use a coarser interval"); break;
   default: lt_reply_error(r, 500, "internal", "the query failed; see the server log"); break;
   }
-  free(j->json);
+  lt_free(j->json); /* jansson allocates through lt_malloc (main.c) */
   lt_free(j->body);
   lt_free(j);
 }
@@ -241,7 +241,7 @@ static int run_prices_get(job_t *j, json_t **out) {
   if (!o) rc = LT_ENOMEM;
   if (rc == 0) json_object_set_new(o, "entries", json_integer((json_int_t)lt_prices_count(t)));
   if (rc == 0 && j->model.len) {
-    const lt_price_t *p = lt_prices_lookup(t, j->provider, j->model, j->at_ns);
+    const lt_price_t *p = lt_prices_lookup(t, j->provider, j->model, j->at_ns > 0 ? j->at_ns : now_ns());
     json_object_set_new(o, "model", json_stringn(j->model.ptr, j->model.len));
     json_object_set_new(o, "price", p ? price_json(p) : json_null());
   }
@@ -279,7 +279,7 @@ static int run_unpriced(job_t *j, json_t **out) {
     const char *model = json_string_value(json_object_get(row, "model"));
     const char *prov = json_string_value(json_object_get(row, "provider"));
     const lt_price_t *p = model ? lt_prices_lookup(lt_price_ref_table(ref), lt_str_from(prov ? prov : ""),
-                                                   lt_str_from(model), 0)
+                                                   lt_str_from(model), now_ns())
                                 : NULL;
     json_object_set_new(row, "priced_now", json_boolean(p != NULL));
   }
@@ -288,19 +288,59 @@ static int run_unpriced(job_t *j, json_t **out) {
   return *out ? 0 : LT_ENOMEM;
 }
 
+/* Feedback rate (traces with feedback over traces started in the range,
+ * whatever the query's filters) and thumbs-down rate (down over all
+ * feedback), added to the summary's "feedback" object. */
+static void add_feedback_rates(job_t *j, json_t *sc) {
+  json_t *fb = json_object_get(sc, "feedback");
+  if (!json_is_object(fb)) return;
+  lt_store_t *s = j->api->store;
+  lt_metrics_query_t q = {.project_id = j->project_id, .from_ns = j->mq.from_ns, .to_ns = j->mq.to_ns,
+                          .interval_s = j->mq.interval_s, .group_by = LT_GROUP_NONE, .max_groups = 1,
+                          .kind = -1, .status = -1, .fields = 1u << LT_MF_TRACES};
+  json_t *m = NULL;
+  json_int_t traces = -1;
+  if (s->ops->metrics(s, &q, &m) == 0) traces = json_integer_value(json_object_get(json_object_get(m, "totals"), "traces"));
+  json_decref(m);
+  json_int_t up = json_integer_value(json_object_get(fb, "up")), down = json_integer_value(json_object_get(fb, "down"));
+  json_int_t with = json_integer_value(json_object_get(fb, "traces"));
+  json_object_set_new(fb, "traces_in_range", traces >= 0 ? json_integer(traces) : json_null());
+  json_object_set_new(fb, "feedback_rate", traces > 0 ? json_real((double)with / (double)traces) : json_null());
+  json_object_set_new(fb, "thumbs_down_rate", up + down > 0 ? json_real((double)down / (double)(up + down)) : json_null());
+}
+
 static void job_run(void *arg) {
   job_t *j = arg;
   lt_store_t *s = j->api->store;
   json_t *out = NULL;
   switch (j->op) {
-  case OP_METRICS:
-    j->rc = s->ops->metrics(s, &j->mq, &out);
-    if (j->rc == 0 && j->with_scores && s->ops->scores_summary) {
-      json_t *sc = NULL;
-      if (s->ops->scores_summary(s, j->project_id, j->mq.from_ns, j->mq.to_ns, j->mq.interval_s, &sc) == 0)
-        json_object_set_new(out, "scores", sc);
+  case OP_METRICS: {
+    lt_buf_t b;
+    lt_buf_init(&b, 1u << 30);
+    j->rc = s->ops->metrics_text(s, &j->mq, &b);
+    json_t *sc = NULL;
+    if (j->rc == 0 && j->with_scores &&
+        s->ops->scores_summary(s, j->project_id, j->mq.from_ns, j->mq.to_ns, j->mq.interval_s, &sc) == 0) {
+      add_feedback_rates(j, sc);
+      /* Splice "scores" in before the object's closing brace. */
+      char *text = json_dumps(sc, JSON_COMPACT);
+      if (text && b.len && b.ptr[b.len - 1] == '}') {
+        b.len--;
+        j->rc = lt_buf_printf(&b, ",\"scores\":%s}", text);
+      }
+      lt_free(text);
+      json_decref(sc);
     }
-    break;
+    if (j->rc == 0 && lt_buf_append(&b, "", 1) == 0) {
+      j->json = b.ptr; /* NUL-terminated */
+      b.ptr = NULL;
+    } else if (j->rc == 0) {
+      j->rc = LT_ENOMEM;
+    }
+    lt_buf_free(&b);
+    lt_req_post(j->req, job_reply, j);
+    return;
+  }
   case OP_PRICES_GET: j->rc = run_prices_get(j, &out); break;
   case OP_PRICES_POST:
     j->rc = lt_pricebook_check(j->body, j->body_len, j->message, sizeof j->message);

@@ -191,6 +191,7 @@ static const char *const migrations[] = {
   "  cost_nusd INTEGER NOT NULL,"
   "  priced INTEGER NOT NULL,"
   "  unpriced INTEGER NOT NULL,"
+  "  roots INTEGER NOT NULL,"   /* spans without a parent: traces started */
   "  lat BLOB, ttft BLOB, tps BLOB, tokens BLOB,"
   "  PRIMARY KEY(project_id, coarse, res, bucket, dim)) WITHOUT ROWID;"
   "CREATE TABLE scores("
@@ -211,6 +212,7 @@ static const char *const migrations[] = {
   "CREATE INDEX scores_trace ON scores(project_id, trace_id) WHERE trace_id IS NOT NULL;"
   "CREATE INDEX scores_session ON scores(project_id, session_id) WHERE session_id IS NOT NULL;"
   "CREATE INDEX scores_name_time ON scores(project_id, name, time_ns);"
+  "CREATE INDEX scores_time ON scores(time_ns);"  /* retention */
   "CREATE TABLE price_overrides("
   "  id INTEGER PRIMARY KEY,"
   "  project_id INTEGER NOT NULL,"
@@ -536,6 +538,7 @@ const lt_store_ops_t lt_store_sqlite_ops = {
   .scores_list = lt__sq_scores_list,
   .scores_summary = lt__sq_scores_summary,
   .metrics = lt__sq_metrics,
+  .metrics_text = lt__sq_metrics_text,
   .prices_add = lt__sq_prices_add,
   .prices_clear = lt__sq_prices_clear,
   .prices_list = lt__sq_prices_list,

@@ -43,6 +43,7 @@ enum {
   WS_LOGS_EXPIRE,
   WS_POINTS_EXPIRE,
   WS_SCORE_INSERT, /* inline scores of new spans (sqlite_scores.c) */
+  WS_SCORES_EXPIRE,
   WS__COUNT
 };
 
@@ -330,6 +331,7 @@ int lt__sq_rollup_maintain(lt__sq_t *s, int64_t now_ns, int64_t retention_ns, bo
 /* ---- metrics and prices (sqlite_metrics.c) ----------------------------- */
 
 int lt__sq_metrics(lt_store_t *s, const lt_metrics_query_t *q, json_t **out);
+int lt__sq_metrics_text(lt_store_t *s, const lt_metrics_query_t *q, lt_buf_t *out);
 int lt__sq_models_unpriced(lt_store_t *s, int64_t project_id, int64_t from_ns, int64_t to_ns, json_t **out);
 int lt__sq_prices_add(lt_store_t *s, int64_t project_id, const char *body, size_t len);
 int lt__sq_prices_clear(lt_store_t *s, int64_t project_id);

@@ -25,7 +25,7 @@ enum { SUM_IN, SUM_OUT, SUM_CR, SUM_CW, SUM_RS, SUM_TOTAL, SUM__N };
 enum { SK_LAT, SK_TTFT, SK_TPS, SK_TOK, SK__N };
 
 typedef struct {
-  int64_t n, errors, sums[SUM__N], cost, priced, unpriced;
+  int64_t n, errors, sums[SUM__N], cost, priced, unpriced, roots;
   bool has_sums[SUM__N];
   lt_sketch_t sk[SK__N];
 } macc_t;
@@ -42,7 +42,7 @@ typedef struct {
   series_t *series;
   size_t nseries;
   int other;        /* index of the "(other)" series, -1 until needed */
-  bool want_sk;
+  unsigned want_sk; /* bit per SK_* */
 } mctx_t;
 
 static void macc_init(macc_t *m) {
@@ -64,6 +64,7 @@ static int macc_merge(macc_t *d, const macc_t *s) {
   d->cost += s->cost;
   d->priced += s->priced;
   d->unpriced += s->unpriced;
+  d->roots += s->roots;
   for (int k = 0; k < SK__N; k++) {
     int rc = lt_sketch_merge(&d->sk[k], &s->sk[k]);
     if (rc == LT_ENOMEM) return rc;
@@ -73,89 +74,139 @@ static int macc_merge(macc_t *d, const macc_t *s) {
 
 static bool want(const lt_metrics_query_t *q, lt_metric_field_t f) { return q->fields & (1u << f); }
 
-static bool wants_sketch(const lt_metrics_query_t *q) {
-  static const lt_metric_field_t sk_fields[] = {LT_MF_LAT_P50, LT_MF_LAT_P90, LT_MF_LAT_P95, LT_MF_LAT_P99,
-                                                LT_MF_TTFT_P50, LT_MF_TTFT_P95, LT_MF_TTFT_P99, LT_MF_TPS_P50,
-                                                LT_MF_TPR_P50, LT_MF_TPR /* its denominator is a sketch count */};
-  for (size_t i = 0; i < sizeof sk_fields / sizeof sk_fields[0]; i++)
-    if (want(q, sk_fields[i])) return true;
-  return false;
+/* The sketches the asked figures need, as a bit mask of SK_*. */
+static unsigned wanted_sketches(const lt_metrics_query_t *q) {
+  static const struct {
+    lt_metric_field_t f;
+    int sk;
+  } t[] = {{LT_MF_LAT_P50, SK_LAT}, {LT_MF_LAT_P90, SK_LAT}, {LT_MF_LAT_P95, SK_LAT}, {LT_MF_LAT_P99, SK_LAT},
+           {LT_MF_TTFT_P50, SK_TTFT}, {LT_MF_TTFT_P95, SK_TTFT}, {LT_MF_TTFT_P99, SK_TTFT},
+           {LT_MF_TPS_P50, SK_TPS}, {LT_MF_TPR_P50, SK_TOK},
+           {LT_MF_TPR, SK_TOK} /* its denominator is the sketch's count */};
+  unsigned m = 0;
+  for (size_t i = 0; i < sizeof t / sizeof t[0]; i++)
+    if (want(q, t[i].f)) m |= 1u << t[i].sk;
+  return m;
 }
 
-/* ---- rendering ---------------------------------------------------------- */
+/* ---- rendering ----------------------------------------------------------
+ * Written straight into a buffer rather than through a JSON tree: a month
+ * of hourly points for ten models is ~60,000 figures, and building and
+ * printing a tree of them cost more than the query itself. Milliseconds
+ * are printed with three decimals and money exactly, from integers. */
 
-static json_t *jquant(const lt_sketch_t *s, double q) {
+typedef struct {
+  lt_buf_t *b;
+  int rc;
+} out_t;
+
+static void raw(out_t *o, const char *s) {
+  if (o->rc == 0) o->rc = lt_buf_append(o->b, s, strlen(s));
+}
+
+static void key(out_t *o, const char *k, bool *first) {
+  if (!*first) raw(o, ",");
+  *first = false;
+  if (o->rc == 0) o->rc = lt_buf_json_str(o->b, k, strlen(k));
+  raw(o, ":");
+}
+
+static void num_i(out_t *o, int64_t v) {
+  char t[24];
+  snprintf(t, sizeof t, "%lld", (long long)v);
+  raw(o, t);
+}
+
+/* v rounded to 3 decimals, printed without printf's float path. */
+static void num_ms(out_t *o, double v) {
+  if (!(v >= 0 && v < 9e15)) { /* not expected from sketches: fall back */
+    char t[40];
+    snprintf(t, sizeof t, "%.17g", v);
+    raw(o, t);
+    return;
+  }
+  int64_t m = (int64_t)(v * 1000 + 0.5);
+  char t[32];
+  int n = snprintf(t, sizeof t, "%lld.%03lld", (long long)(m / 1000), (long long)(m % 1000));
+  while (n > 0 && t[n - 1] == '0') t[--n] = '\0'; /* 12.500 → 12.5, 3.000 → 3. */
+  if (n > 0 && t[n - 1] == '.') t[--n] = '\0';
+  raw(o, t);
+}
+
+static void num_g(out_t *o, double v) {
+  char t[40];
+  snprintf(t, sizeof t, "%.12g", v);
+  raw(o, t);
+}
+
+/* Nano-dollars as exact USD. */
+static void usd(out_t *o, int64_t nusd) {
+  char t[40];
+  uint64_t a = nusd < 0 ? (uint64_t)0 - (uint64_t)nusd : (uint64_t)nusd;
+  int n = snprintf(t, sizeof t, "%s%llu.%09llu", nusd < 0 ? "-" : "", (unsigned long long)(a / 1000000000u),
+                   (unsigned long long)(a % 1000000000u));
+  while (n > 0 && t[n - 1] == '0') t[--n] = '\0';
+  if (n > 0 && t[n - 1] == '.') t[--n] = '\0';
+  raw(o, t);
+}
+
+static void quant(out_t *o, const lt_sketch_t *s, double q) {
   double v;
-  if (lt_sketch_quantile(s, q, &v)) return json_null();
-  return json_real((double)(int64_t)(v * 1000 + 0.5) / 1000);
+  if (lt_sketch_quantile(s, q, &v)) raw(o, "null");
+  else num_ms(o, v);
 }
 
-static json_t *jratio(double num, int64_t den, double scale) {
-  return den > 0 ? json_real(num / (double)den * scale) : json_null();
+static void ratio(out_t *o, double num, int64_t den) {
+  if (den > 0) num_g(o, num / (double)den);
+  else raw(o, "null");
 }
 
-static json_t *jsum(const macc_t *m, int k) { return m->has_sums[k] ? json_integer(m->sums[k]) : json_integer(0); }
-
-static json_t *jusd(int64_t nusd) { return json_real((double)nusd / 1e9); }
-
-static int put(json_t *o, const char *k, json_t *v) {
-  if (!v) return LT_ENOMEM;
-  return json_object_set_new(o, k, v) ? LT_ENOMEM : 0;
-}
-
-static json_t *macc_json(const lt_metrics_query_t *q, const macc_t *m) {
-  json_t *o = json_object();
-  if (!o) return NULL;
-  int rc = 0;
-  int64_t tok_n = (int64_t)lt_sketch_count(&m->sk[SK_TOK]);
-  /* Requests with a token count: the denominator of tokens per request
-   * (spans without tokens, like tools, would dilute it). */
-  int64_t tok_requests = tok_n > 0 ? tok_n : m->priced + m->unpriced;
-  for (int f = 0; rc == 0 && f < LT_MF__COUNT; f++) {
+/* The asked figures of m as members of an object already open. */
+static void figures(out_t *o, const lt_metrics_query_t *q, const macc_t *m, bool *first) {
+  /* Requests with a token count (the tokens sketch's count): the
+   * denominator of tokens per request, so spans without tokens, like
+   * tools, do not dilute it; none → null. */
+  int64_t tok_requests = (int64_t)lt_sketch_count(&m->sk[SK_TOK]);
+  for (int f = 0; f < LT_MF__COUNT; f++) {
     if (!want(q, (lt_metric_field_t)f)) continue;
-    json_t *v;
+    key(o, lt_metric_field_names[f], first);
     switch ((lt_metric_field_t)f) {
-    case LT_MF_COUNT: v = json_integer(m->n); break;
-    case LT_MF_ERRORS: v = json_integer(m->errors); break;
-    case LT_MF_ERROR_RATE: v = jratio((double)m->errors, m->n, 1); break;
-    case LT_MF_LAT_P50: v = jquant(&m->sk[SK_LAT], 0.50); break;
-    case LT_MF_LAT_P90: v = jquant(&m->sk[SK_LAT], 0.90); break;
-    case LT_MF_LAT_P95: v = jquant(&m->sk[SK_LAT], 0.95); break;
-    case LT_MF_LAT_P99: v = jquant(&m->sk[SK_LAT], 0.99); break;
-    case LT_MF_TTFT_P50: v = jquant(&m->sk[SK_TTFT], 0.50); break;
-    case LT_MF_TTFT_P95: v = jquant(&m->sk[SK_TTFT], 0.95); break;
-    case LT_MF_TTFT_P99: v = jquant(&m->sk[SK_TTFT], 0.99); break;
-    case LT_MF_TPS_P50: v = jquant(&m->sk[SK_TPS], 0.50); break;
-    case LT_MF_INPUT: v = jsum(m, SUM_IN); break;
-    case LT_MF_OUTPUT: v = jsum(m, SUM_OUT); break;
-    case LT_MF_CACHE_READ: v = jsum(m, SUM_CR); break;
-    case LT_MF_CACHE_WRITE: v = jsum(m, SUM_CW); break;
-    case LT_MF_REASONING: v = jsum(m, SUM_RS); break;
-    case LT_MF_TOTAL: v = jsum(m, SUM_TOTAL); break;
-    case LT_MF_TPR: v = jratio((double)m->sums[SUM_TOTAL], tok_requests, 1); break;
-    case LT_MF_TPR_P50: v = jquant(&m->sk[SK_TOK], 0.50); break;
+    case LT_MF_COUNT: num_i(o, m->n); break;
+    case LT_MF_TRACES: num_i(o, m->roots); break;
+    case LT_MF_ERRORS: num_i(o, m->errors); break;
+    case LT_MF_ERROR_RATE: ratio(o, (double)m->errors, m->n); break;
+    case LT_MF_LAT_P50: quant(o, &m->sk[SK_LAT], 0.50); break;
+    case LT_MF_LAT_P90: quant(o, &m->sk[SK_LAT], 0.90); break;
+    case LT_MF_LAT_P95: quant(o, &m->sk[SK_LAT], 0.95); break;
+    case LT_MF_LAT_P99: quant(o, &m->sk[SK_LAT], 0.99); break;
+    case LT_MF_TTFT_P50: quant(o, &m->sk[SK_TTFT], 0.50); break;
+    case LT_MF_TTFT_P95: quant(o, &m->sk[SK_TTFT], 0.95); break;
+    case LT_MF_TTFT_P99: quant(o, &m->sk[SK_TTFT], 0.99); break;
+    case LT_MF_TPS_P50: quant(o, &m->sk[SK_TPS], 0.50); break;
+    case LT_MF_INPUT: num_i(o, m->sums[SUM_IN]); break;
+    case LT_MF_OUTPUT: num_i(o, m->sums[SUM_OUT]); break;
+    case LT_MF_CACHE_READ: num_i(o, m->sums[SUM_CR]); break;
+    case LT_MF_CACHE_WRITE: num_i(o, m->sums[SUM_CW]); break;
+    case LT_MF_REASONING: num_i(o, m->sums[SUM_RS]); break;
+    case LT_MF_TOTAL: num_i(o, m->sums[SUM_TOTAL]); break;
+    case LT_MF_TPR: ratio(o, (double)m->sums[SUM_TOTAL], tok_requests); break;
+    case LT_MF_TPR_P50: quant(o, &m->sk[SK_TOK], 0.50); break;
     /* Cost is null, never $0, when nothing in the bucket had a price. */
-    case LT_MF_COST: v = m->priced ? jusd(m->cost) : json_null(); break;
-    case LT_MF_CPR: v = jratio((double)m->cost, m->priced, 1e-9); break;
-    case LT_MF_UNPRICED: v = json_integer(m->unpriced); break;
-    default: v = json_null(); break;
+    case LT_MF_COST: if (m->priced) usd(o, m->cost); else raw(o, "null"); break;
+    case LT_MF_CPR: if (m->priced) usd(o, m->cost / m->priced); else raw(o, "null"); break;
+    case LT_MF_UNPRICED: num_i(o, m->unpriced); break;
+    default: raw(o, "null"); break;
     }
-    rc = put(o, lt_metric_field_names[f], v);
   }
-  if (rc) {
-    json_decref(o);
-    return NULL;
-  }
-  return o;
 }
 
-static json_t *jtime_s(int64_t sec) {
+static void time_s(out_t *o, int64_t sec) {
   time_t t = (time_t)sec;
   struct tm tm;
   gmtime_r(&t, &tm);
-  char b[32];
-  strftime(b, sizeof b, "%Y-%m-%dT%H:%M:%SZ", &tm);
-  return json_string(b);
+  char b[40];
+  strftime(b, sizeof b, "\"%Y-%m-%dT%H:%M:%SZ\"", &tm);
+  raw(o, b);
 }
 
 static const char *interval_name(int64_t s) { return s == 60 ? "1m" : s == 3600 ? "1h" : "1d"; }
@@ -168,25 +219,22 @@ static int64_t now_ns(void) {
 
 /* Daily burn over the part of the range that has happened, projected to
  * 30 days. */
-static json_t *burn_json(const lt_metrics_query_t *q, const macc_t *t) {
+static void burn(out_t *o, const lt_metrics_query_t *q, const macc_t *t) {
   int64_t end = q->to_ns < now_ns() ? q->to_ns : now_ns();
   double days = (double)(end - q->from_ns) / 86400e9;
-  json_t *o = json_object();
-  if (!o) return NULL;
-  int rc = put(o, "days", json_real(days > 0 ? days : 0));
-  if (rc == 0) rc = put(o, "tokens_per_day", days > 0 ? json_real((double)t->sums[SUM_TOTAL] / days) : json_null());
-  if (rc == 0)
-    rc = put(o, "projected_tokens_30d", days > 0 ? json_real((double)t->sums[SUM_TOTAL] / days * 30) : json_null());
-  if (rc == 0)
-    rc = put(o, "cost_per_day_usd", days > 0 && t->priced ? json_real((double)t->cost / 1e9 / days) : json_null());
-  if (rc == 0)
-    rc = put(o, "projected_cost_30d_usd",
-             days > 0 && t->priced ? json_real((double)t->cost / 1e9 / days * 30) : json_null());
-  if (rc) {
-    json_decref(o);
-    return NULL;
-  }
-  return o;
+  bool first = true, ok = days > 0, money = ok && t->priced;
+  raw(o, "{");
+  key(o, "days", &first);
+  num_g(o, ok ? days : 0);
+  key(o, "tokens_per_day", &first);
+  if (ok) num_g(o, (double)t->sums[SUM_TOTAL] / days); else raw(o, "null");
+  key(o, "projected_tokens_30d", &first);
+  if (ok) num_g(o, (double)t->sums[SUM_TOTAL] / days * 30); else raw(o, "null");
+  key(o, "cost_per_day_usd", &first);
+  if (money) num_g(o, (double)t->cost / 1e9 / days); else raw(o, "null");
+  key(o, "projected_cost_30d_usd", &first);
+  if (money) num_g(o, (double)t->cost / 1e9 / days * 30); else raw(o, "null");
+  raw(o, "}");
 }
 
 static const char *group_name(lt_group_t g) {
@@ -195,61 +243,82 @@ static const char *group_name(lt_group_t g) {
   return g >= 0 && (size_t)g < sizeof names / sizeof names[0] ? names[g] : NULL;
 }
 
-static int render(mctx_t *c, const char *source, json_t **out) {
+static int render(mctx_t *c, const char *source, lt_buf_t *b) {
   const lt_metrics_query_t *q = c->q;
+  out_t o = {b, 0};
   macc_t all;
   macc_init(&all);
-  int rc = 0;
-  json_t *o = json_object(), *arr = json_array();
-  if (!o || !arr) rc = LT_ENOMEM;
   int64_t from_s = q->from_ns / 1000000000;
-  for (size_t i = 0; rc == 0 && i < c->nseries; i++) {
+  for (size_t i = 0; o.rc == 0 && i < c->nseries; i++) {
     series_t *s = &c->series[i];
-    for (int64_t b = 0; rc == 0 && b < c->nb; b++) rc = macc_merge(&s->total, &s->points[b]);
-    if (rc == 0) rc = macc_merge(&all, &s->total);
-    if (rc) break;
-    if (s->total.n == 0 && s->name) continue; /* a top group with nothing in range after filters */
-    json_t *so = json_object(), *pts = json_array();
-    if (!so || !pts) {
-      json_decref(so);
-      json_decref(pts);
-      rc = LT_ENOMEM;
-      break;
-    }
-    rc = put(so, "group", s->name ? json_string(s->name) : json_null());
-    if (rc == 0) rc = put(so, "totals", macc_json(q, &s->total));
-    for (int64_t b = 0; rc == 0 && b < c->nb; b++) {
-      json_t *p = json_object(), *figs = macc_json(q, &s->points[b]);
-      if (!p || !figs || put(p, "time", jtime_s(from_s + b * q->interval_s)) || json_object_update(p, figs))
-        rc = LT_ENOMEM;
-      json_decref(figs);
-      if (rc == 0) rc = json_array_append_new(pts, p) == 0 ? 0 : LT_ENOMEM;
-      else json_decref(p);
-    }
-    if (rc == 0) rc = put(so, "points", pts);
-    else json_decref(pts);
-    if (rc == 0) rc = json_array_append_new(arr, so) ? LT_ENOMEM : 0;
-    else json_decref(so);
+    for (int64_t k = 0; o.rc == 0 && k < c->nb; k++) o.rc = macc_merge(&s->total, &s->points[k]);
+    if (o.rc == 0) o.rc = macc_merge(&all, &s->total);
   }
-  if (rc == 0) rc = put(o, "from", jtime_s(from_s));
-  if (rc == 0) rc = put(o, "to", jtime_s(q->to_ns / 1000000000));
-  if (rc == 0) rc = put(o, "interval", json_string(interval_name(q->interval_s)));
-  if (rc == 0) rc = put(o, "group_by", group_name(q->group_by) ? json_string(group_name(q->group_by)) : json_null());
-  if (rc == 0) rc = put(o, "source", json_string(source));
-  if (rc == 0) rc = put(o, "totals", macc_json(q, &all));
-  if (rc == 0) rc = put(o, "burn", burn_json(q, &all));
-  if (rc == 0) {
-    rc = put(o, "series", arr);
-    arr = NULL;
+  bool first = true;
+  raw(&o, "{");
+  key(&o, "from", &first);
+  time_s(&o, from_s);
+  key(&o, "to", &first);
+  time_s(&o, q->to_ns / 1000000000);
+  key(&o, "interval", &first);
+  raw(&o, "\"");
+  raw(&o, interval_name(q->interval_s));
+  raw(&o, "\"");
+  key(&o, "group_by", &first);
+  if (group_name(q->group_by)) {
+    raw(&o, "\"");
+    raw(&o, group_name(q->group_by));
+    raw(&o, "\"");
+  } else {
+    raw(&o, "null");
   }
-  json_decref(arr);
+  key(&o, "source", &first);
+  raw(&o, "\"");
+  raw(&o, source);
+  raw(&o, "\"");
+  key(&o, "totals", &first);
+  bool f2 = true;
+  raw(&o, "{");
+  figures(&o, q, &all, &f2);
+  raw(&o, "}");
+  key(&o, "burn", &first);
+  burn(&o, q, &all);
+  key(&o, "series", &first);
+  raw(&o, "[");
+  bool first_series = true;
+  for (size_t i = 0; o.rc == 0 && i < c->nseries; i++) {
+    series_t *s = &c->series[i];
+    if (s->total.n == 0 && s->name) continue; /* a kept group with nothing left after filters */
+    if (!first_series) raw(&o, ",");
+    first_series = false;
+    bool fs = true;
+    raw(&o, "{");
+    key(&o, "group", &fs);
+    if (s->name) {
+      if (o.rc == 0) o.rc = lt_buf_json_str(b, s->name, strlen(s->name));
+    } else {
+      raw(&o, "null");
+    }
+    key(&o, "totals", &fs);
+    bool ft = true;
+    raw(&o, "{");
+    figures(&o, q, &s->total, &ft);
+    raw(&o, "}");
+    key(&o, "points", &fs);
+    raw(&o, "[");
+    for (int64_t k = 0; o.rc == 0 && k < c->nb; k++) {
+      bool fp = true;
+      raw(&o, k ? ",{" : "{");
+      key(&o, "time", &fp);
+      time_s(&o, from_s + k * q->interval_s);
+      figures(&o, q, &s->points[k], &fp);
+      raw(&o, "}");
+    }
+    raw(&o, "]}");
+  }
+  raw(&o, "]}");
   macc_reset(&all);
-  if (rc) {
-    json_decref(o);
-    return rc;
-  }
-  *out = o;
-  return 0;
+  return o.rc;
 }
 
 /* ---- series bookkeeping --------------------------------------------------- */
@@ -338,14 +407,14 @@ static bool col_is(sqlite3_stmt *st, int col, lt_str_t want_s) {
   return n == want_s.len && memcmp(sqlite3_column_text(st, col), want_s.ptr, n) == 0;
 }
 
-/* Whether the coarse dimension sets (provider, model, kind, status) can
+/* Whether the coarse dimension sets (provider, model, kind) can
  * answer q: they hold the same figures in a small fraction of the rows. */
 static bool coarse_enough(const lt_metrics_query_t *q) {
   switch (q->group_by) {
-  case LT_GROUP_NONE: case LT_GROUP_MODEL: case LT_GROUP_PROVIDER: case LT_GROUP_KIND: case LT_GROUP_STATUS: break;
+  case LT_GROUP_NONE: case LT_GROUP_MODEL: case LT_GROUP_PROVIDER: case LT_GROUP_KIND: break;
   default: return false;
   }
-  return !q->environment.len && !q->name.len && !q->feature.len;
+  return !q->environment.len && !q->name.len && !q->feature.len && q->status < 0;
 }
 
 static int load_dims(lt__sq_reader_t *r, const lt_metrics_query_t *q, dims_t *d) {
@@ -466,7 +535,12 @@ static int choose_groups(lt__sq_reader_t *r, mctx_t *c, dims_t *d) {
   qsort(g, ng, sizeof *g, gcount_cmp);
   int rc = 0;
   size_t keep = ng < (size_t)q->max_groups ? ng : (size_t)q->max_groups;
-  for (size_t j = 0; rc == 0 && j < keep; j++) rc = series_add(c, g[j].name, strlen(g[j].name), false);
+  for (size_t j = 0; rc == 0 && j < keep; j++) {
+    rc = series_add(c, g[j].name, strlen(g[j].name), false);
+    /* A kept group that is itself "(other)" (the cardinality fold) is
+     * where the groups past the limit go too: one "(other)" series. */
+    if (rc == 0 && !strcmp(g[j].name, OTHER)) c->other = (int)c->nseries - 1;
+  }
   lt_free(g);
   for (size_t i = 0; rc == 0 && i < d->n; i++) {
     if (!d->v[i].count) continue;
@@ -484,18 +558,16 @@ static int scan_rollups(lt__sq_reader_t *r, mctx_t *c, dims_t *d) {
   const char *sql =
       c->want_sk
           ? "SELECT bucket, dim, n, errors, tok_in, tok_out, tok_cache_read, tok_cache_write, tok_reasoning,"
-            " tok_total, cost_nusd, priced, unpriced, lat, ttft, tps, tokens FROM rollups"
+            " tok_total, cost_nusd, priced, unpriced, roots, lat, ttft, tps, tokens FROM rollups"
             " WHERE project_id = ?1 AND coarse = ?5 AND res = ?2 AND bucket >= ?3 AND bucket < ?4"
           : "SELECT bucket, dim, n, errors, tok_in, tok_out, tok_cache_read, tok_cache_write, tok_reasoning,"
-            " tok_total, cost_nusd, priced, unpriced FROM rollups"
+            " tok_total, cost_nusd, priced, unpriced, roots FROM rollups"
             " WHERE project_id = ?1 AND coarse = ?5 AND res = ?2 AND bucket >= ?3 AND bucket < ?4";
   int src = sqlite3_prepare_v2(r->db, sql, -1, &st, NULL);
   if (src != SQLITE_OK) return lt__sq_fail(r->db, src, "reading rollups");
   bind_range(st, q);
   int rc = 0;
   int64_t from_s = q->from_ns / 1000000000;
-  lt_sketch_t tmp;
-  lt_sketch_init(&tmp);
   while (rc == 0 && (src = sqlite3_step(st)) == SQLITE_ROW) {
     dim_t *x = dim_of(d, sqlite3_column_int64(st, 1));
     if (!x || x->series < 0) continue;
@@ -511,14 +583,15 @@ static int scan_rollups(lt__sq_reader_t *r, mctx_t *c, dims_t *d) {
     m->cost += sqlite3_column_int64(st, 10);
     m->priced += sqlite3_column_int64(st, 11);
     m->unpriced += sqlite3_column_int64(st, 12);
+    m->roots += sqlite3_column_int64(st, 13);
     for (int k = 0; c->want_sk && rc == 0 && k < SK__N; k++) {
-      if (sqlite3_column_type(st, 13 + k) == SQLITE_NULL) continue;
-      int drc = lt_sketch_decode(sqlite3_column_blob(st, 13 + k), (size_t)sqlite3_column_bytes(st, 13 + k), &tmp);
-      if (drc == LT_ENOMEM) rc = drc;
-      else if (drc == 0 && lt_sketch_merge(&m->sk[k], &tmp) == LT_ENOMEM) rc = LT_ENOMEM;
+      if (!(c->want_sk & (1u << k)) || sqlite3_column_type(st, 14 + k) == SQLITE_NULL) continue;
+      /* A damaged sketch is left out rather than failing the query. */
+      if (lt_sketch_merge_encoded(&m->sk[k], sqlite3_column_blob(st, 14 + k),
+                                  (size_t)sqlite3_column_bytes(st, 14 + k)) == LT_ENOMEM)
+        rc = LT_ENOMEM;
     }
   }
-  lt_sketch_reset(&tmp);
   if (rc == 0 && src != SQLITE_DONE) rc = lt__sq_fail(r->db, src, "reading rollups");
   sqlite3_finalize(st);
   return rc;
@@ -568,6 +641,7 @@ static int scan_traces(lt__sq_reader_t *r, mctx_t *c) {
     if (b < 0 || b >= c->nb) continue;
     macc_t *m = &c->series[idx].points[b];
     m->n++;
+    m->roots++;
     if (sqlite3_column_int(st, 3) == LT_STATUS_ERROR) m->errors++;
     static const int cols[] = {4, 5, -1, -1, -1, 6};
     for (int k = 0; k < SUM__N; k++) {
@@ -590,11 +664,11 @@ static int scan_traces(lt__sq_reader_t *r, mctx_t *c) {
   return rc;
 }
 
-int lt__sq_metrics(lt_store_t *store, const lt_metrics_query_t *q, json_t **out) {
+int lt__sq_metrics_text(lt_store_t *store, const lt_metrics_query_t *q, lt_buf_t *out) {
   if (q->interval_s != 60 && q->interval_s != 3600 && q->interval_s != 86400) return LT_EINVAL;
   int64_t step = q->interval_s * 1000000000LL;
   if (q->from_ns % step || q->to_ns % step || q->to_ns <= q->from_ns) return LT_EINVAL;
-  mctx_t c = {.q = q, .nb = (q->to_ns - q->from_ns) / step, .other = -1, .want_sk = wants_sketch(q)};
+  mctx_t c = {.q = q, .nb = (q->to_ns - q->from_ns) / step, .other = -1, .want_sk = wanted_sketches(q)};
   if (c.nb > MAX_POINTS) return LT_ETOOBIG;
   lt__sq_t *s = LT__SQ(store);
   lt__sq_reader_t *r = lt__sq_reader_get(s);
@@ -618,7 +692,33 @@ int lt__sq_metrics(lt_store_t *store, const lt_metrics_query_t *q, json_t **out)
   return rc;
 }
 
+int lt__sq_metrics(lt_store_t *store, const lt_metrics_query_t *q, json_t **out) {
+  lt_buf_t b;
+  lt_buf_init(&b, 1u << 30);
+  int rc = lt__sq_metrics_text(store, q, &b);
+  if (rc == 0) {
+    *out = json_loadb(b.ptr, b.len, 0, NULL);
+    if (!*out) rc = LT_ENOMEM;
+  }
+  lt_buf_free(&b);
+  return rc;
+}
+
 /* ---- unpriced models ------------------------------------------------------ */
+
+static int put(json_t *o, const char *k, json_t *v) {
+  if (!v) return LT_ENOMEM;
+  return json_object_set_new(o, k, v) ? LT_ENOMEM : 0;
+}
+
+static json_t *jtime_s(int64_t sec) {
+  time_t t = (time_t)sec;
+  struct tm tm;
+  gmtime_r(&t, &tm);
+  char b[32];
+  strftime(b, sizeof b, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return json_string(b);
+}
 
 int lt__sq_models_unpriced(lt_store_t *store, int64_t project_id, int64_t from_ns, int64_t to_ns, json_t **out) {
   lt__sq_t *s = LT__SQ(store);

@@ -23,12 +23,12 @@ static const char *const rollup_sql[RS__COUNT] = {
   [RS_DIM_COUNT] = "SELECT count(*) FROM rollup_dims WHERE project_id = ?1",
   [RS_ROW_GET] =
     "SELECT n, errors, tok_in, tok_out, tok_cache_read, tok_cache_write, tok_reasoning, tok_total, cost_nusd,"
-    " priced, unpriced, lat, ttft, tps, tokens FROM rollups"
+    " priced, unpriced, lat, ttft, tps, tokens, roots FROM rollups"
     " WHERE project_id = ?1 AND coarse = ?20 AND res = ?2 AND bucket = ?3 AND dim = ?4",
   [RS_ROW_PUT] =
     "INSERT OR REPLACE INTO rollups(project_id, res, bucket, dim, n, errors, tok_in, tok_out, tok_cache_read,"
-    " tok_cache_write, tok_reasoning, tok_total, cost_nusd, priced, unpriced, lat, ttft, tps, tokens, coarse)"
-    " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20)",
+    " tok_cache_write, tok_reasoning, tok_total, cost_nusd, priced, unpriced, lat, ttft, tps, tokens, coarse,"
+    " roots) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21)",
   /* One key range at a time, so the primary key does the work. */
   [RS_EXPIRE] =
     "DELETE FROM rollups WHERE (project_id, coarse, res, bucket, dim) IN"
@@ -45,7 +45,7 @@ enum { SK_LAT, SK_TTFT, SK_TPS, SK_TOKENS, SK__COUNT };
 typedef struct {
   int64_t project_id, res, bucket, dim;
   int coarse;
-  int64_t n, errors, sums[SUM__COUNT], cost, priced, unpriced;
+  int64_t n, errors, sums[SUM__COUNT], cost, priced, unpriced, roots;
   lt_sketch_t sk[SK__COUNT];
 } acc_t;
 
@@ -385,12 +385,14 @@ int lt__sq_rollup_add(lt__sq_t *s, int64_t project_id, const lt_span_t *sp) {
     cut(model, LT__SQ_ROLLUP_MAX_VALUE), cut(sp->name, LT__SQ_ROLLUP_MAX_VALUE),
     cut(sp->feature, LT__SQ_ROLLUP_MAX_VALUE)};
   /* Every span counts into its full dimension set and into the coarse
-   * one (environment, name and feature left out). */
+   * one (environment, name, feature and status left out: errors are a
+   * column, and the status split would double the rows a model-level
+   * dashboard reads). */
   int64_t dims[2];
   lt_str_t cv[LT__SQ_ROLLUP_NDIMS_STR] = {LT_STR_NULL, v[1], v[2], LT_STR_NULL, LT_STR_NULL};
   int rc = dim_id(s, project_id, v, (int)sp->kind, (int)sp->status, &dims[0]);
   if (rc) return rc;
-  if ((rc = dim_id(s, project_id, cv, (int)sp->kind, (int)sp->status + 3, &dims[1]))) return rc;
+  if ((rc = dim_id(s, project_id, cv, (int)sp->kind, LT_STATUS_UNSET + 3, &dims[1]))) return rc;
   lt__sq_rollup_values_t vals;
   lt__sq_rollup_values(sp, &vals);
   int64_t sec = floor_div(sp->start_ns, 1000000000);
@@ -402,6 +404,7 @@ int lt__sq_rollup_add(lt__sq_t *s, int64_t project_id, const lt_span_t *sp) {
     if ((rc = acc_get(r, project_id, res, floor_div(sec, res) * res, dims[i / LT__SQ_ROLLUP_NRES], &a))) return rc;
     a->coarse = i / LT__SQ_ROLLUP_NRES;
     a->n++;
+    if (!sp->has_parent) a->roots++;
     if (sp->status == LT_STATUS_ERROR) a->errors++;
     if (counted) {
       static const int tok_of[SUM__COUNT] = {LT_TOK_INPUT, LT_TOK_OUTPUT, LT_TOK_CACHE_READ,
@@ -428,14 +431,9 @@ int lt__sq_rollup_add(lt__sq_t *s, int64_t project_id, const lt_span_t *sp) {
 
 static int merge_col(sqlite3_stmt *st, int col, lt_sketch_t *into) {
   if (sqlite3_column_type(st, col) == SQLITE_NULL) return 0;
-  lt_sketch_t old;
-  lt_sketch_init(&old);
-  int rc = lt_sketch_decode(sqlite3_column_blob(st, col), (size_t)sqlite3_column_bytes(st, col), &old);
+  int rc = lt_sketch_merge_encoded(into, sqlite3_column_blob(st, col), (size_t)sqlite3_column_bytes(st, col));
   /* A damaged stored sketch is replaced rather than failing every commit. */
-  if (rc == LT_EDECODE) rc = 0;
-  else if (rc == 0) rc = lt_sketch_merge(into, &old);
-  lt_sketch_reset(&old);
-  return rc == LT_ETOOBIG ? 0 : rc;
+  return rc == LT_EDECODE || rc == LT_ETOOBIG ? 0 : rc;
 }
 
 static int flush_one(lt__sq_t *s, acc_t *a) {
@@ -454,6 +452,7 @@ static int flush_one(lt__sq_t *s, acc_t *a) {
     a->cost += sqlite3_column_int64(g, 8);
     a->priced += sqlite3_column_int64(g, 9);
     a->unpriced += sqlite3_column_int64(g, 10);
+    a->roots += sqlite3_column_int64(g, 15);
     for (int k = 0; rc == 0 && k < SK__COUNT; k++) rc = merge_col(g, 11 + k, &a->sk[k]);
   } else if (src != SQLITE_DONE) {
     rc = lt__sq_fail(s->wdb, src, "reading a rollup");
@@ -471,6 +470,7 @@ static int flush_one(lt__sq_t *s, acc_t *a) {
   sqlite3_bind_int64(p, 13, a->cost);
   sqlite3_bind_int64(p, 14, a->priced);
   sqlite3_bind_int64(p, 15, a->unpriced);
+  sqlite3_bind_int64(p, 21, a->roots);
   sqlite3_bind_int(p, 20, a->coarse);
   for (int k = 0; k < SK__COUNT; k++) {
     lt_buf_t *e = &r->enc[k];

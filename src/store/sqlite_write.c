@@ -71,6 +71,8 @@ static const char *const writer_sql[WS__COUNT] = {
     "DELETE FROM metric_points WHERE id IN"
     " (SELECT id FROM metric_points WHERE time_ns < ?1 ORDER BY time_ns LIMIT ?2)",
   [WS_SCORE_INSERT] = LT__SQ_SCORE_INSERT_SQL,
+  [WS_SCORES_EXPIRE] =
+    "DELETE FROM scores WHERE id IN (SELECT id FROM scores WHERE time_ns < ?1 ORDER BY time_ns LIMIT ?2)",
 };
 
 int lt__sq_prepare_writer(lt__sq_t *s) {
@@ -766,7 +768,7 @@ static int expire_rows(lt__sq_t *s, int which, const char *counter, int64_t cuto
   int got = sqlite3_changes(s->wdb);
   if (got >= *budget) *more = true;
   *budget -= got;
-  return meta_add(s, counter, -(int64_t)got);
+  return counter ? meta_add(s, counter, -(int64_t)got) : 0;
 }
 
 int lt__sq_maintain(lt_store_t *st, int64_t now_ns, bool *more) {
@@ -784,6 +786,8 @@ int lt__sq_maintain(lt_store_t *st, int64_t now_ns, bool *more) {
     if ((rc = expire_traces(s, &w, cutoff, hwm, &budget, more))) goto out;
     if ((rc = expire_rows(s, WS_LOGS_EXPIRE, LT__SQ_META_LOGS, cutoff, &budget, more))) goto out;
     if ((rc = expire_rows(s, WS_POINTS_EXPIRE, LT__SQ_META_POINTS, cutoff, &budget, more))) goto out;
+    /* Scores go by their own time: comments can hold user text. */
+    if ((rc = expire_rows(s, WS_SCORES_EXPIRE, NULL, cutoff, &budget, more))) goto out;
     /* If the newest spans went, new rowids could fall at or below the
      * mark and never be indexed: pull the mark down to the largest id. */
     if ((rc = one_int(s, WS_MAX_SPAN_ID, &max_id))) goto out;

@@ -16,6 +16,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
+#include "core/buf.h"
 #include "core/slice.h"
 #include "pipeline/batch.h"
 
@@ -74,7 +75,7 @@ typedef enum {
 
 /* The figures a metrics answer can hold (the `metrics=` names). */
 #define LT_METRIC_FIELDS(X)                                                                             \
-  X(COUNT, "count") X(ERRORS, "errors") X(ERROR_RATE, "error_rate")                                      \
+  X(COUNT, "count") X(TRACES, "traces") X(ERRORS, "errors") X(ERROR_RATE, "error_rate")                  \
   X(LAT_P50, "latency_p50_ms") X(LAT_P90, "latency_p90_ms") X(LAT_P95, "latency_p95_ms")                   \
   X(LAT_P99, "latency_p99_ms") X(TTFT_P50, "ttft_p50_ms") X(TTFT_P95, "ttft_p95_ms")                       \
   X(TTFT_P99, "ttft_p99_ms") X(TPS_P50, "tps_p50") X(INPUT, "input_tokens") X(OUTPUT, "output_tokens")   \
@@ -221,6 +222,9 @@ typedef struct lt_store_ops {
    * (project_id < 0: every project). models_unpriced: models whose spans
    * arrived with tokens but no price, from the day rollups. */
   int (*metrics)(lt_store_t *s, const lt_metrics_query_t *q, json_t **out);
+  /* The same answer as JSON text appended to out (what the API serves:
+   * no tree is built for tens of thousands of figures). */
+  int (*metrics_text)(lt_store_t *s, const lt_metrics_query_t *q, lt_buf_t *out);
   int (*prices_add)(lt_store_t *s, int64_t project_id, const char *body, size_t len);
   int (*prices_clear)(lt_store_t *s, int64_t project_id);
   int (*prices_list)(lt_store_t *s, int64_t project_id, json_t **out);

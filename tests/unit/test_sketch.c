@@ -314,6 +314,10 @@ static void expect_bad(const uint8_t *p, size_t n) {
   assert_int_equal(lt_sketch_decode(p, n, &d), LT_EDECODE);
   assert_int_equal(lt_sketch_count(&d), 1);
   assert_true(lt_sketch_max(&d) == 12);
+  /* merging the bytes is refused the same way */
+  assert_int_equal(lt_sketch_merge_encoded(&d, p, n), LT_EDECODE);
+  assert_int_equal(lt_sketch_count(&d), 1);
+  assert_true(lt_sketch_max(&d) == 12);
   lt_sketch_reset(&d);
 }
 
@@ -434,8 +438,55 @@ static void decode_rejects_malformed(void **st) {
   lt_buf_free(&b);
 }
 
+/* Merging encoded bytes gives exactly what decode + merge gives, into an
+ * empty sketch and into one with buckets on both sides of the source's. */
+static void merge_encoded_matches_merge(void **st) {
+  (void)st;
+  uint64_t seed = 7;
+  for (int round = 0; round < 50; round++) {
+    lt_sketch_t src, a, b, dec;
+    lt_sketch_init(&src);
+    lt_sketch_init(&a);
+    lt_sketch_init(&b);
+    lt_sketch_init(&dec);
+    int n = 1 + round * 37;
+    for (int i = 0; i < n; i++) {
+      seed = seed * 6364136223846793005ull + 1442695040888963407ull;
+      double v = (double)(seed >> 11) / 9007199254740992.0;
+      assert_int_equal(lt_sketch_add(&src, round % 5 == 0 ? 0 : v * v * 1000 * (1 + round)), 0);
+    }
+    if (round % 2) { /* a target that already holds values below and above */
+      lt_sketch_add(&a, 0.001);
+      lt_sketch_add(&a, 1e6);
+      lt_sketch_add(&b, 0.001);
+      lt_sketch_add(&b, 1e6);
+    }
+    lt_buf_t enc;
+    lt_buf_init(&enc, 1u << 20);
+    assert_int_equal(lt_sketch_encode(&src, &enc), 0);
+    assert_int_equal(lt_sketch_decode(enc.ptr, enc.len, &dec), 0);
+    assert_int_equal(lt_sketch_merge(&a, &dec), 0);
+    assert_int_equal(lt_sketch_merge_encoded(&b, enc.ptr, enc.len), 0);
+    lt_buf_t ea, eb;
+    lt_buf_init(&ea, 1u << 20);
+    lt_buf_init(&eb, 1u << 20);
+    assert_int_equal(lt_sketch_encode(&a, &ea), 0);
+    assert_int_equal(lt_sketch_encode(&b, &eb), 0);
+    assert_int_equal(ea.len, eb.len);
+    assert_memory_equal(ea.ptr, eb.ptr, ea.len);
+    lt_buf_free(&enc);
+    lt_buf_free(&ea);
+    lt_buf_free(&eb);
+    lt_sketch_reset(&src);
+    lt_sketch_reset(&a);
+    lt_sketch_reset(&b);
+    lt_sketch_reset(&dec);
+  }
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
+    cmocka_unit_test(merge_encoded_matches_merge),
     cmocka_unit_test(accuracy_uniform),
     cmocka_unit_test(accuracy_exponential),
     cmocka_unit_test(accuracy_lognormal),

@@ -889,6 +889,20 @@ static void retention_deletes_old_rows_and_their_index(void **st) {
   lt_span_t *s = add(b, 2, 1, 0, "fresh", now - 10 * SEC, now);
   s->input = S(b, "France fresh");
   write1(f, b, 1);
+  /* An old score and a recent one: retention deletes by the score's time. */
+  lt_score_t sc[2];
+  memset(sc, 0, sizeof sc);
+  for (int i = 0; i < 2; i++) {
+    sc[i].has_trace = true;
+    tid_of(sc[i].trace_id, 10 + i);
+    sc[i].name = LT_STR("quality");
+    sc[i].data_type = LT_SCORE_NUMERIC;
+    sc[i].value = 0.5;
+    sc[i].source = LT_SCORE_API;
+    sc[i].time_ns = i == 0 ? T0 : now - SEC;
+  }
+  lt_score_result_t sres[2];
+  assert_int_equal(f->store->ops->score_add(f->store, 1, sc, 2, sres), 0);
   lt_store_stats_t ss;
   assert_int_equal(f->store->ops->stats(f->store, &ss), 0);
   assert_int_equal(ss.spans, 125);
@@ -904,6 +918,7 @@ static void retention_deletes_old_rows_and_their_index(void **st) {
   assert_int_equal(ss.fts_lag, 0);
   assert_int_equal(count_rows(f, "SELECT count(*) FROM spans"), 5);
   assert_int_equal(count_rows(f, "SELECT count(*) FROM trace_models"), 3);
+  assert_int_equal(count_rows(f, "SELECT count(*) FROM scores"), 1);
   assert_int_equal(count_rows(f, "SELECT count(*) FROM span_fts WHERE span_fts MATCH 'France'"), 2);
   fts_integrity(f);
   uint8_t tid[16];
