@@ -27,6 +27,8 @@ void lt_config_defaults(lt_config_t *c) {
   c->queue_bytes = 64u << 20;
   c->read_connections = 4;
   snprintf(c->feature_key, sizeof c->feature_key, "feature");
+  c->proxy_capture = 1u << 20;
+  c->proxy_stream_usage = true;
 }
 
 int lt_parse_size(const char *s, size_t *out) {
@@ -145,6 +147,27 @@ int lt_config_set(lt_config_t *c, const char *key, const char *v, char *err, siz
       c->prices[c->n_prices++][len] = '\0';
       p += len + (comma ? 1 : 0);
     }
+  } else if (!strcmp(key, "upstream")) {
+    /* Repeatable; comma-separated in the environment. Checked in full by
+     * the proxy at start-up. */
+    for (const char *p = v; *p;) {
+      const char *comma = strchr(p, ',');
+      size_t len = comma ? (size_t)(comma - p) : strlen(p);
+      if (len == 0 || !memchr(p, '=', len)) FAIL("--upstream: expected NAME=BASE_URL, got '%s'", v);
+      if (c->n_upstreams == LT_CONFIG_MAX_UPSTREAMS) FAIL("--upstream: at most %d upstreams", LT_CONFIG_MAX_UPSTREAMS);
+      if (len >= sizeof c->upstreams[0]) FAIL("--upstream: too long");
+      memcpy(c->upstreams[c->n_upstreams], p, len);
+      c->upstreams[c->n_upstreams++][len] = '\0';
+      p += len + (comma ? 1 : 0);
+    }
+  } else if (!strcmp(key, "proxy-capture")) {
+    if (lt_parse_size(v, &c->proxy_capture) || c->proxy_capture < 1024 || c->proxy_capture > (256u << 20))
+      FAIL("--proxy-capture: expected a size from 1KiB to 256MiB, got '%s'", v);
+  } else if (!strcmp(key, "proxy-stream-usage")) {
+    if (truthy(v)) c->proxy_stream_usage = true;
+    else if (!strcmp(v, "0") || !strcasecmp(v, "false") || !strcasecmp(v, "no") || !strcasecmp(v, "off"))
+      c->proxy_stream_usage = false;
+    else FAIL("--proxy-stream-usage: expected true or false, got '%s'", v);
   } else if (!strcmp(key, "feature-key")) {
     if (!*v || copy(c->feature_key, sizeof c->feature_key, v))
       FAIL("--feature-key: expected a metadata key of 1 to 127 characters, got '%s'", v);
@@ -189,7 +212,8 @@ int lt_config_file(lt_config_t *c, const char *path, char *err, size_t errlen) {
 int lt_config_env(lt_config_t *c, char *err, size_t errlen) {
   static const char *keys[] = {"listen", "data", "storage", "durability", "retention", "insecure-no-auth",
                                "log-level", "threads", "max-body", "max-connections", "idle-timeout",
-                               "queue-bytes", "read-connections", "prices", "feature-key", NULL};
+                               "queue-bytes", "read-connections", "prices", "feature-key", "upstream",
+                               "proxy-capture", "proxy-stream-usage", NULL};
   for (int i = 0; keys[i]; i++) {
     char name[64] = "LANTERNA_";
     size_t p = strlen(name);

@@ -29,6 +29,13 @@ typedef struct {
   char prices[LT_CONFIG_MAX_PRICE_FILES][1024];
   int n_prices;
   char feature_key[128]; /* metadata key naming a span's feature */
+  /* Proxy: --upstream NAME=BASE_URL (repeatable), the response copy kept
+   * per call, and whether OpenAI streams are asked for usage. */
+#define LT_CONFIG_MAX_UPSTREAMS 32
+  char upstreams[LT_CONFIG_MAX_UPSTREAMS][1100];
+  int n_upstreams;
+  size_t proxy_capture;
+  bool proxy_stream_usage;
 } lt_config_t;
 
 void lt_config_defaults(lt_config_t *c);

@@ -12,6 +12,8 @@
 #include "obs/prom.h"
 #include "pipeline/writer.h"
 #include "pipeline/pricebook.h"
+#include "proxy/proxy.h"
+#include "proxy/upstream.h"
 #include "query/api.h"
 #include "query/scores_api.h"
 #include "query/metrics_api.h"
@@ -71,7 +73,11 @@ static const char usage_serve[] =
   "  --prices FILE             price file merged over the shipped table\n"
   "                            (repeatable; format in docs/prices.md)\n"
   "  --feature-key KEY         metadata key naming a span's product feature\n"
-  "                            (default feature)\n";
+  "                            (default feature)\n"
+  "  --upstream NAME=BASE_URL  an upstream for /proxy/NAME/... (repeatable;\n"
+  "                            built in: openai, anthropic)\n"
+  "  --proxy-capture SIZE      response copy kept per proxied call (1MiB)\n"
+  "  --proxy-stream-usage BOOL ask OpenAI streams for usage (default true)\n";
 
 static const char usage_projects[] =
   "Usage: lanterna projects create NAME [--data DIR]\n"
@@ -310,7 +316,7 @@ static int parse_serve(int argc, char **argv, lt_config_t *c) {
   return 0;
 }
 
-static const lt_route_t *build_routes(lt_receiver_t *rcv, lt_api_t *api, lt_prom_route_t *prom) {
+static const lt_route_t *build_routes(lt_receiver_t *rcv, lt_api_t *api, lt_prom_route_t *prom, lt_proxy_t *proxy) {
   static lt_route_t routes[32];
   int n = 0;
   routes[n++] = (lt_route_t){LT_POST, "/v1/traces", false, true, lt_receiver_traces, rcv};
@@ -330,6 +336,10 @@ static const lt_route_t *build_routes(lt_receiver_t *rcv, lt_api_t *api, lt_prom
   routes[n++] = (lt_route_t){LT_GET | LT_HEAD, "/readyz", false, false, lt_api_readyz, api};
   /* Authenticated like the query API: a key sees its own project. */
   routes[n++] = (lt_route_t){LT_GET, "/metrics", false, true, lt_prom_handle, prom};
+  /* Authorization goes to the upstream: the proxy checks Lanterna-Api-Key
+   * itself. */
+  routes[n++] = (lt_route_t){LT_GET | LT_POST | LT_PUT | LT_DELETE | LT_HEAD | LT_PATCH | LT_OPTIONS, "/proxy/",
+                             true, false, lt_proxy_handle, proxy};
   routes[n] = (lt_route_t){0, NULL, false, false, NULL, NULL};
   return routes;
 }
@@ -392,6 +402,8 @@ static int cmd_serve(int argc, char **argv) {
   lt_server_t *srv = NULL;
   lt_prom_t *prom = NULL;
   lt_pricebook_t *prices = NULL;
+  lt_proxy_t *proxy = NULL;
+  bool curl_ready = false;
   int exit_code = 1;
 
   if (mkdir(c.data, 0700) != 0 && errno != EEXIST) {
@@ -399,6 +411,7 @@ static int cmd_serve(int argc, char **argv) {
     return 1;
   }
   lt_semconv_set_feature_key(c.feature_key); /* before any ingest thread runs */
+
   /* Prices first: a bad --prices file should fail before anything else. */
   {
     const char *files[LT_CONFIG_MAX_PRICE_FILES];
@@ -438,6 +451,12 @@ static int cmd_serve(int argc, char **argv) {
    * (measured: p99 at half load 144 → 111 ms against 20,000, same max). */
   lt_writer_config_t wc = {.max_queue_records = 1000000, .max_queue_bytes = c.queue_bytes,
                            .max_group_records = 2000};
+  /* libcurl's global set-up is not thread-safe: before the threads start. */
+  if (lt_up_global_init()) {
+    lt_error("cannot initialise the HTTP client library");
+    goto out;
+  }
+  curl_ready = true;
   if (!(prom = lt_prom_new(0))) {
     lt_error("start-up failed: %s", lt_strerror(LT_ENOMEM));
     goto out;
@@ -449,6 +468,20 @@ static int cmd_serve(int argc, char **argv) {
     lt_error("start-up failed: %s", lt_strerror(rc ? rc : LT_ENOMEM));
     goto out;
   }
+  lt_proxy_config_t pc = {.writer = writer, .prices = prices, .auth = lt_auth_check, .auth_ud = auth,
+                          .capture_bytes = c.proxy_capture, .stream_usage = c.proxy_stream_usage,
+                          .connect_timeout_ms = 10000, .timeout_ms = 600000};
+  if (lt_proxy_new(&pc, &proxy)) {
+    lt_error("start-up failed: %s", lt_strerror(LT_ENOMEM));
+    goto out;
+  }
+  for (int i = 0; i < c.n_upstreams; i++) {
+    char uerr[1300];
+    if (lt_proxy_add_upstream(proxy, c.upstreams[i], uerr, sizeof uerr)) {
+      lt_error("%s", uerr);
+      goto out;
+    }
+  }
   lt_receiver_t rcv = {.writer = writer, .max_decompressed = 64u << 20, .prices = prices};
   lt_api_t api = {.store = store, .workq = workq, .writer = writer, .prices = prices};
   lt_prom_route_t promr = {.prom = prom, .api = &api, .version = LT_VERSION};
@@ -456,7 +489,8 @@ static int cmd_serve(int argc, char **argv) {
     .host = c.host, .port = c.port, .threads = c.threads,
     .max_header_bytes = 64 * 1024, .max_body_bytes = c.max_body,
     .max_connections = c.max_connections, .idle_timeout_s = c.idle_timeout_s,
-    .routes = build_routes(&rcv, &api, &promr), .auth = lt_auth_check, .auth_ud = auth,
+    .routes = build_routes(&rcv, &api, &promr, proxy), .auth = lt_auth_check, .auth_ud = auth,
+    .loop_exit = lt_proxy_loop_exit,
   };
   if ((rc = lt_http_start(&hc, &srv))) {
     lt_error("cannot listen on %s (is another server using the port? choose another with --listen)", c.listen);
@@ -470,11 +504,17 @@ static int cmd_serve(int argc, char **argv) {
   sigwait(&sigs, &sig);
   lt_info("received %s: stopping intake and storing what was acknowledged", sig == SIGINT ? "SIGINT" : "SIGTERM");
 
-  /* Graceful order: no new connections; the writer stores and completes
-   * everything queued (replies go out); wait for in-flight replies; then
-   * tear down. Requests arriving meanwhile get 503 + Retry-After. */
+  /* Graceful order: no new connections; give in-flight requests (proxied
+   * calls, streams) up to 10 s to finish while the writer still runs, so
+   * their spans are stored; then the writer stores and completes
+   * everything queued (replies go out); wait for in-flight replies; tear
+   * down. Requests arriving meanwhile get 503 + Retry-After. */
   atomic_store(&api.shutting_down, 1);
   lt_http_stop_accepting(srv);
+  for (int i = 0; i < 1000 && lt_http_pending(srv) > 0; i++) {
+    struct timespec ts = {0, 10 * 1000000};
+    nanosleep(&ts, NULL);
+  }
   lt_writer_stop(writer);
   for (int i = 0; i < 1000 && lt_http_pending(srv) > 0; i++) {
     struct timespec ts = {0, 10 * 1000000};
@@ -491,6 +531,8 @@ out:
   lt_auth_free(auth);
   lt_store_close(store);
   lt_pricebook_free(prices);
+  lt_proxy_free(proxy); /* after the loops: calls hold it */
+  if (curl_ready) lt_up_global_free();
   if (exit_code == 0) lt_info("stopped cleanly");
   return exit_code;
 }

@@ -8,6 +8,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <event2/buffer.h>
+#include <event2/bufferevent.h>
 #include <event2/event.h>
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
@@ -52,6 +53,7 @@ struct loop {
   pthread_mutex_t mu;
   mail_t *head, *tail;
   conn_t *conns[CONN_BUCKETS];
+  void *slot; /* lt_req_loop_slot */
 };
 
 struct lt_server {
@@ -76,6 +78,11 @@ struct lt_req {
   lt_post_fn post_fn;
   void *post_arg;
   mail_t mail;
+  bool streaming;
+  void (*close_fn)(void *);
+  void *close_arg;
+  void (*drain_fn)(void *);
+  void *drain_arg;
 };
 
 /* ---- mailbox ---------------------------------------------------------- */
@@ -121,9 +128,16 @@ static conn_t *conn_find(loop_t *l, struct evhttp_connection *c) {
 static void on_conn_close(struct evhttp_connection *c, void *arg) {
   conn_t *k = arg;
   loop_t *l = k->loop;
-  if (k->pending) {
-    k->pending->ev = NULL; /* the request goes with its connection */
-    k->pending->conn = NULL;
+  lt_req_t *p = k->pending;
+  if (p) {
+    p->ev = NULL; /* the request goes with its connection */
+    p->conn = NULL;
+    k->pending = NULL;
+    if (p->close_fn) {
+      void (*fn)(void *) = p->close_fn;
+      p->close_fn = NULL;
+      fn(p->close_arg); /* may end (and free) p */
+    }
   }
   conn_t **pp = &l->conns[conn_slot(c)];
   while (*pp && *pp != k) pp = &(*pp)->next;
@@ -179,6 +193,17 @@ lt_str_t lt_req_body(lt_req_t *r) {
   size_t n = evbuffer_get_length(b);
   if (!n) return (lt_str_t){"", 0};
   return (lt_str_t){(const char *)evbuffer_pullup(b, -1), n};
+}
+
+const char *lt_req_raw_query(lt_req_t *r) {
+  return r->ev ? evhttp_uri_get_query(evhttp_request_get_evhttp_uri(r->ev)) : NULL;
+}
+
+void lt_req_each_header(lt_req_t *r, int (*fn)(void *ud, const char *name, const char *value), void *ud) {
+  if (!r->ev) return;
+  struct evkeyval *h;
+  TAILQ_FOREACH(h, evhttp_request_get_input_headers(r->ev), next)
+    if (fn(ud, h->key, h->value)) return;
 }
 
 void lt_req_set_header(lt_req_t *r, const char *name, const char *value) {
@@ -237,6 +262,75 @@ void lt_reply_error(lt_req_t *r, int status, const char *code, const char *messa
   if (rc) lt_reply(r, status, "application/json", "{}", 2);
   else lt_reply_json(r, status, &b);
   lt_buf_free(&b);
+}
+
+/* ---- streaming replies -------------------------------------------------- */
+
+static size_t out_queued(lt_req_t *r) {
+  if (!r->ev) return 0;
+  struct evhttp_connection *c = evhttp_request_get_connection(r->ev);
+  struct bufferevent *bev = c ? evhttp_connection_get_bufferevent(c) : NULL;
+  return bev ? evbuffer_get_length(bufferevent_get_output(bev)) : 0;
+}
+
+static void on_chunk_written(struct evhttp_connection *c, void *arg) {
+  lt_req_t *r = arg;
+  (void)c;
+  if (r->drain_fn) r->drain_fn(r->drain_arg);
+}
+
+void lt_reply_start(lt_req_t *r, int status) {
+  if (r->replied || r->streaming) return;
+  r->streaming = true;
+  if (r->ev) evhttp_send_reply_start(r->ev, status, reason(status));
+}
+
+size_t lt_reply_queued(lt_req_t *r) { return out_queued(r); }
+
+size_t lt_reply_chunk(lt_req_t *r, const void *p, size_t n) {
+  /* An empty chunk would end a chunked body: never send one. */
+  if (!r->ev || !r->streaming || r->replied || n == 0) return out_queued(r);
+  struct evbuffer *b = evbuffer_new();
+  if (!b) return 0;
+  evbuffer_add(b, p, n);
+  evhttp_send_reply_chunk_with_cb(r->ev, b, on_chunk_written, r);
+  evbuffer_free(b);
+  return out_queued(r);
+}
+
+void lt_reply_end(lt_req_t *r) {
+  if (r->replied) return;
+  r->replied = true;
+  r->close_fn = NULL;
+  r->drain_fn = NULL;
+  if (r->conn && r->conn->pending == r) r->conn->pending = NULL;
+  if (r->deferred) atomic_fetch_sub(&r->loop->srv->pending, 1);
+  if (r->ev) {
+    if (r->streaming) evhttp_send_reply_end(r->ev);
+    else evhttp_send_reply(r->ev, 502, "Bad Gateway", NULL);
+  }
+  if (!r->in_handler) req_free(r);
+}
+
+void lt_req_on_drain(lt_req_t *r, void (*fn)(void *), void *arg) {
+  r->drain_fn = fn;
+  r->drain_arg = arg;
+}
+
+void lt_req_on_close(lt_req_t *r, void (*fn)(void *), void *arg) {
+  r->close_fn = fn;
+  r->close_arg = arg;
+}
+
+bool lt_req_gone(lt_req_t *r) { return r->ev == NULL; }
+void *lt_req_event_base(lt_req_t *r) { return r->loop->base; }
+void **lt_req_loop_slot(lt_req_t *r) { return &r->loop->slot; }
+
+const char *lt_req_peer(lt_req_t *r) {
+  char *addr = NULL;
+  ev_uint16_t port = 0;
+  if (r->ev) evhttp_connection_get_peer(evhttp_request_get_connection(r->ev), &addr, &port);
+  return addr ? addr : "";
 }
 
 void lt_req_defer(lt_req_t *r) {
@@ -528,6 +622,7 @@ void lt_http_free(lt_server_t *s) {
     loop_t *l = &s->loops[i];
     if (l->thread) pthread_join(l->thread, NULL);
     if (l->http) evhttp_free(l->http); /* closes connections: close callbacks run */
+    if (l->slot && s->cfg.loop_exit) s->cfg.loop_exit(l->slot);
     if (l->wake) event_free(l->wake);
     if (l->base) event_base_free(l->base);
     pthread_mutex_destroy(&l->mu);

@@ -58,6 +58,10 @@ typedef struct {
   const lt_route_t *routes;    /* terminated by an entry with path NULL */
   lt_auth_fn auth;
   void *auth_ud;
+  /* Called for each loop's slot value (lt_req_loop_slot) after the loop
+   * stopped and before its event base is freed, so per-loop state with
+   * events on that base (the proxy's transfers) can be torn down. */
+  void (*loop_exit)(void *slot);
 } lt_http_config_t;
 
 /* Binds and starts the loop threads. Returns 0, or LT_EIO after logging
@@ -78,6 +82,10 @@ lt_str_t lt_req_path(lt_req_t *r);              /* without the query */
 const char *lt_req_query(lt_req_t *r, const char *name); /* decoded, or NULL */
 const char *lt_req_header(lt_req_t *r, const char *name);
 lt_str_t lt_req_body(lt_req_t *r);              /* raw bytes as received */
+const char *lt_req_raw_query(lt_req_t *r);      /* as sent (not decoded), or NULL */
+/* Calls fn for every request header, in order; stops when fn returns
+ * non-zero. */
+void lt_req_each_header(lt_req_t *r, int (*fn)(void *ud, const char *name, const char *value), void *ud);
 int64_t lt_req_project(lt_req_t *r);
 bool lt_req_has_credentials(lt_req_t *r);
 void lt_req_set_header(lt_req_t *r, const char *name, const char *value);
@@ -87,6 +95,32 @@ void lt_reply(lt_req_t *r, int status, const char *content_type, const void *bod
 void lt_reply_json(lt_req_t *r, int status, const lt_buf_t *json);
 /* {"error":{"code":code,"message":message}} */
 void lt_reply_error(lt_req_t *r, int status, const char *code, const char *message);
+
+/* Streaming replies, for deferred requests, on the loop thread: start
+ * (status plus the headers set so far; chunked encoding), any number of
+ * chunks, then end — which completes the reply like lt_reply does. chunk
+ * returns the bytes still waiting to be written to the client after
+ * queueing this one (0 once the client is gone): the caller's signal to
+ * stop reading from its source until the drain callback says the queue
+ * has been written out. */
+void lt_reply_start(lt_req_t *r, int status);
+size_t lt_reply_chunk(lt_req_t *r, const void *p, size_t n);
+void lt_reply_end(lt_req_t *r);
+/* Bytes waiting to be written to the client (0 once it is gone). */
+size_t lt_reply_queued(lt_req_t *r);
+void lt_req_on_drain(lt_req_t *r, void (*fn)(void *arg), void *arg);
+/* fn(arg) runs once, on the loop thread, if the client's connection closes
+ * before the reply ended; the request must still be ended (lt_reply_end,
+ * a no-op on the wire by then) to be freed. */
+void lt_req_on_close(lt_req_t *r, void (*fn)(void *arg), void *arg);
+/* True once the client's connection is gone. */
+bool lt_req_gone(lt_req_t *r);
+/* The loop's libevent event base (struct event_base *), and one pointer
+ * of per-loop state for the caller (see loop_exit). */
+void *lt_req_event_base(lt_req_t *r);
+void **lt_req_loop_slot(lt_req_t *r);
+/* The client's address, for logs ("127.0.0.1"). */
+const char *lt_req_peer(lt_req_t *r);
 
 /* Deferral. After lt_req_defer the handler returns without replying;
  * lt_req_post (callable from any thread, never blocks) runs fn(r, arg) on

@@ -1,0 +1,69 @@
+/* What the bodies of the LLM APIs the proxy understands mean: OpenAI chat
+ * completions, completions, embeddings and responses; Anthropic messages.
+ * A call's state collects the request, then the response (a JSON body or
+ * the stream's events), and finally fills a canonical span. Bodies that do
+ * not parse leave the fields empty; nothing here fails a call. */
+#ifndef LT_LLM_API_H
+#define LT_LLM_API_H
+#include <jansson.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include "core/arena.h"
+#include "core/buf.h"
+#include "model/span.h"
+#include "proxy/sse.h"
+
+typedef enum {
+  LT_API_OTHER = 0,          /* passed through, traced as a plain span */
+  LT_API_OPENAI_CHAT,
+  LT_API_OPENAI_COMPLETIONS,
+  LT_API_OPENAI_EMBEDDINGS,
+  LT_API_OPENAI_RESPONSES,
+  LT_API_ANTHROPIC_MESSAGES
+} lt_llm_api_t;
+
+/* The API of a request path (what follows /proxy/<upstream>/); anthropic
+ * says whether the upstream speaks Anthropic's API. */
+lt_llm_api_t lt_llm_api_of(const char *path, bool anthropic);
+
+typedef struct {
+  lt_llm_api_t api;
+  json_t *req;                 /* the parsed request, or NULL */
+  bool stream;
+  bool usage_added;            /* we asked for stream usage: strip its chunk */
+  /* from the response */
+  json_t *resp;                /* a parsed non-streaming response */
+  lt_buf_t text;               /* streamed output text */
+  lt_buf_t reasoning;          /* streamed reasoning/thinking text */
+  json_t *tools;               /* streamed tool calls: [{id, name, arguments}] */
+  json_t *usage;               /* the last usage object seen */
+  char model[256];
+  char finish[64];
+  char response_id[128];
+  int64_t first_token_ns;      /* -1 until the first content event */
+  bool saw_event;
+} lt_llm_call_t;
+
+void lt_llm_init(lt_llm_call_t *c, lt_llm_api_t api);
+void lt_llm_free(lt_llm_call_t *c);
+
+/* Reads the request body. When add_stream_usage and the call is an OpenAI
+ * chat or completions stream without stream_options.include_usage, writes
+ * a new body asking for it into *out (caller frees with lt_free) and sets
+ * usage_added; else *out stays NULL. */
+int lt_llm_request(lt_llm_call_t *c, const char *body, size_t len, bool add_stream_usage, char **out,
+                   size_t *out_len);
+
+/* One stream event, seen at now_ns. *drop is set when the caller must not
+ * forward it (the usage chunk we asked for). */
+void lt_llm_event(lt_llm_call_t *c, const lt_sse_event_t *ev, int64_t now_ns, bool *drop);
+/* A complete non-streaming response body. */
+void lt_llm_response(lt_llm_call_t *c, const char *body, size_t len);
+
+/* Fills the LLM fields of sp (kind, model, operation, provider unless
+ * already set, tokens, messages, input/output text, finish reason, TTFT
+ * from start_ns) with strings in arena a. Omit flags leave content out. */
+int lt_llm_fill(lt_llm_call_t *c, lt_arena_t *a, int64_t start_ns, bool omit_request, bool omit_response,
+                lt_span_t *sp);
+
+#endif

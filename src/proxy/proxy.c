@@ -1,0 +1,718 @@
+/* The logging proxy (proxy.h, docs/proxy.md). A call lives from the
+ * handler to the end of the upstream transfer: the request is deferred,
+ * the upstream's headers and body are relayed to the client as they come
+ * (paced by the client's output buffer), and when the transfer ends the
+ * call becomes one span for the writer. All of it runs on the loop thread
+ * that received the request. */
+#include "proxy/proxy.h"
+#include <ctype.h>
+#include <event2/event.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+#include "core/buf.h"
+#include "core/err.h"
+#include "core/log.h"
+#include "core/mem.h"
+#include "proxy/llm_api.h"
+#include "proxy/sse.h"
+#include "proxy/upstream.h"
+
+#define MAX_UPSTREAMS 64
+#define MAX_FWD_HEADERS 96
+/* Client output buffer levels that pause and resume the upstream read. */
+#define OUT_HIGH (256u << 10)
+#define OUT_LOW (64u << 10)
+/* One SSE event larger than this is passed through unparsed. */
+#define MAX_SSE_EVENT (1u << 20)
+#define SPAN_ARENA (64u << 20)
+/* A span the writer could not take (queue full) is offered again this
+ * often, for this long, before it is counted lost. */
+#define RETRY_MS 200
+#define RETRY_FOR_NS (120LL * 1000000000)
+
+typedef struct {
+  char name[64];
+  char base[1024];
+  bool anthropic;
+  char provider[64];
+} upstream_t;
+
+struct lt_proxy {
+  lt_proxy_config_t cfg;
+  upstream_t ups[MAX_UPSTREAMS];
+  int n;
+  atomic_ullong calls, errors, upstream_failures, client_aborts, submitted, lost;
+};
+
+/* Per loop thread: its transfers and the spans waiting for queue room. */
+typedef struct pending_span {
+  lt_batch_t *b;
+  int64_t since_ns;
+  struct pending_span *next;
+} pending_span_t;
+
+typedef struct {
+  lt_proxy_t *px;
+  lt_up_loop_t *up;
+  struct event *retry;
+  pending_span_t *waiting;
+} ploop_t;
+
+typedef struct {
+  lt_proxy_t *px;
+  ploop_t *pl;
+  lt_req_t *req;
+  lt_up_xfer_t *xfer;
+  const upstream_t *up;
+  int64_t project_id;
+  int64_t t0_real, t0_mono, t_sent, t_headers, t_end; /* monotonic but t0_real */
+  char *url, *body;
+  size_t body_len;
+  char *hdr[MAX_FWD_HEADERS];
+  size_t n_hdr;
+  char method[16], path[1024];
+  lt_llm_call_t llm;
+  lt_sse_t sse;
+  bool sse_on, started, client_gone, in_upstream_cb, transfer_live, truncated;
+  lt_buf_t capture;     /* the response body, capped */
+  int status;
+  char err[256];
+  /* context from request headers */
+  char user[256], session[256], feature[256], prompt_name[256], prompt_version[64];
+  json_t *props;
+  bool omit_req, omit_resp;
+  uint8_t trace_id[16], span_id[8], parent_id[8];
+  bool has_parent;
+} call_t;
+
+static int64_t mono_ns(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+static int64_t real_ns(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+static void random_bytes(uint8_t *p, size_t n) {
+  /* Ids need to be unique, not secret: a per-thread xorshift seeded from
+   * the clock and the thread is plenty and never blocks. */
+  static _Thread_local uint64_t s;
+  if (!s) s = (uint64_t)real_ns() ^ (uint64_t)(uintptr_t)&s ^ 0x9E3779B97F4A7C15ull;
+  for (size_t i = 0; i < n; i++) {
+    s ^= s << 13;
+    s ^= s >> 7;
+    s ^= s << 17;
+    p[i] = (uint8_t)(s >> 24);
+  }
+}
+
+static void hex(const uint8_t *p, size_t n, char *out) {
+  static const char d[] = "0123456789abcdef";
+  for (size_t i = 0; i < n; i++) {
+    out[2 * i] = d[p[i] >> 4];
+    out[2 * i + 1] = d[p[i] & 15];
+  }
+  out[2 * n] = '\0';
+}
+
+/* ---- configuration ------------------------------------------------------ */
+
+static void set_upstream(upstream_t *u, const char *name, const char *base) {
+  snprintf(u->name, sizeof u->name, "%s", name);
+  snprintf(u->base, sizeof u->base, "%s", base);
+  size_t n = strlen(u->base);
+  while (n && u->base[n - 1] == '/') u->base[--n] = '\0';
+  u->anthropic = strstr(u->base, "anthropic.com") != NULL || !strcmp(name, "anthropic");
+  /* The provider as gen_ai.provider.name spells it, for pricing. */
+  const char *prov = u->anthropic ? "anthropic" : !strcmp(name, "openai") || strstr(u->base, "openai.com") ? "openai" : name;
+  if (strstr(u->base, "openai.azure.com")) prov = "azure.ai.openai";
+  snprintf(u->provider, sizeof u->provider, "%s", prov);
+}
+
+int lt_proxy_new(const lt_proxy_config_t *cfg, lt_proxy_t **out) {
+  lt_proxy_t *p = lt_calloc(1, sizeof *p);
+  if (!p) return LT_ENOMEM;
+  p->cfg = *cfg;
+  if (!p->cfg.capture_bytes) p->cfg.capture_bytes = 1u << 20;
+  set_upstream(&p->ups[p->n++], "openai", "https://api.openai.com");
+  set_upstream(&p->ups[p->n++], "anthropic", "https://api.anthropic.com");
+  *out = p;
+  return 0;
+}
+
+void lt_proxy_free(lt_proxy_t *p) { lt_free(p); }
+
+int lt_proxy_add_upstream(lt_proxy_t *p, const char *spec, char *err, size_t errlen) {
+  const char *eq = strchr(spec, '=');
+  size_t nl = eq ? (size_t)(eq - spec) : 0;
+  if (!eq || nl == 0 || nl >= sizeof p->ups[0].name) {
+    snprintf(err, errlen, "--upstream: expected NAME=BASE_URL (for example groq=https://api.groq.com/openai), got '%s'", spec);
+    return LT_ECONFIG;
+  }
+  for (size_t i = 0; i < nl; i++) {
+    if (!isalnum((unsigned char)spec[i]) && spec[i] != '-' && spec[i] != '_' && spec[i] != '.') {
+      snprintf(err, errlen, "--upstream: the name '%.*s' may hold only letters, digits, '-', '_' and '.'", (int)nl, spec);
+      return LT_ECONFIG;
+    }
+  }
+  const char *url = eq + 1;
+  if (strncmp(url, "http://", 7) && strncmp(url, "https://", 8)) {
+    snprintf(err, errlen, "--upstream %.*s: the base URL must start with http:// or https://, got '%s'", (int)nl, spec, url);
+    return LT_ECONFIG;
+  }
+  if (strlen(url) >= sizeof p->ups[0].base) {
+    snprintf(err, errlen, "--upstream %.*s: base URL too long", (int)nl, spec);
+    return LT_ECONFIG;
+  }
+  char name[64];
+  memcpy(name, spec, nl);
+  name[nl] = '\0';
+  for (int i = 0; i < p->n; i++) {
+    if (!strcmp(p->ups[i].name, name)) {
+      set_upstream(&p->ups[i], name, url);
+      return 0;
+    }
+  }
+  if (p->n == MAX_UPSTREAMS) {
+    snprintf(err, errlen, "--upstream: at most %d upstreams", MAX_UPSTREAMS);
+    return LT_ECONFIG;
+  }
+  set_upstream(&p->ups[p->n++], name, url);
+  return 0;
+}
+
+void lt_proxy_stats(lt_proxy_t *p, lt_proxy_stats_t *o) {
+  o->calls = atomic_load(&p->calls);
+  o->errors = atomic_load(&p->errors);
+  o->upstream_failures = atomic_load(&p->upstream_failures);
+  o->client_aborts = atomic_load(&p->client_aborts);
+  o->spans_submitted = atomic_load(&p->submitted);
+  o->spans_lost = atomic_load(&p->lost);
+}
+
+/* ---- span submission ---------------------------------------------------- */
+
+static void retry_cb(evutil_socket_t fd, short what, void *arg) {
+  ploop_t *pl = arg;
+  (void)fd;
+  (void)what;
+  int64_t now = mono_ns();
+  pending_span_t **pp = &pl->waiting;
+  while (*pp) {
+    pending_span_t *w = *pp;
+    int rc = lt_writer_submit(pl->px->cfg.writer, w->b);
+    if (rc == LT_EFULL && now - w->since_ns < RETRY_FOR_NS) break; /* still full: keep order, try later */
+    if (rc == 0) atomic_fetch_add(&pl->px->submitted, 1);
+    else {
+      atomic_fetch_add(&pl->px->lost, 1);
+      lt_error("proxy: a span could not be stored (%s)", lt_strerror(rc));
+    }
+    /* submit took the batch either way */
+    *pp = w->next;
+    lt_free(w);
+  }
+  if (pl->waiting) {
+    struct timeval tv = {0, RETRY_MS * 1000};
+    evtimer_add(pl->retry, &tv);
+  }
+}
+
+/* Hands the batch to the writer; when its queue is full, keeps it and
+ * tries again shortly: an answered call is never left untraced because
+ * ingest was busy for a moment. */
+static void submit(ploop_t *pl, lt_batch_t *b) {
+  if (!pl->waiting) {
+    /* lt_writer_submit frees the batch on failure, so check room first. */
+    if (lt_writer_ready(pl->px->cfg.writer)) {
+      int rc = lt_writer_submit(pl->px->cfg.writer, b);
+      if (rc == 0) {
+        atomic_fetch_add(&pl->px->submitted, 1);
+      } else {
+        atomic_fetch_add(&pl->px->lost, 1);
+        lt_warn("proxy: a span could not be stored (%s)", lt_strerror(rc));
+      }
+      return;
+    }
+  }
+  pending_span_t *w = lt_calloc(1, sizeof *w);
+  if (!w) {
+    lt_batch_free(b);
+    atomic_fetch_add(&pl->px->lost, 1);
+    return;
+  }
+  w->b = b;
+  w->since_ns = mono_ns();
+  pending_span_t **tail = &pl->waiting;
+  while (*tail) tail = &(*tail)->next;
+  *tail = w;
+  if (!evtimer_pending(pl->retry, NULL)) {
+    struct timeval tv = {0, RETRY_MS * 1000};
+    evtimer_add(pl->retry, &tv);
+  }
+}
+
+void lt_proxy_loop_exit(void *slot) {
+  ploop_t *pl = slot;
+  lt_up_loop_free(pl->up);
+  /* The writer may still take them (it stops after the loops). */
+  while (pl->waiting) {
+    pending_span_t *w = pl->waiting;
+    pl->waiting = w->next;
+    if (lt_writer_submit(pl->px->cfg.writer, w->b) == 0) atomic_fetch_add(&pl->px->submitted, 1);
+    else atomic_fetch_add(&pl->px->lost, 1);
+    lt_free(w);
+  }
+  if (pl->retry) event_free(pl->retry);
+  lt_free(pl);
+}
+
+static ploop_t *loop_state(lt_proxy_t *px, lt_req_t *r) {
+  void **slot = lt_req_loop_slot(r);
+  if (*slot) return *slot;
+  ploop_t *pl = lt_calloc(1, sizeof *pl);
+  if (!pl) return NULL;
+  pl->px = px;
+  pl->up = lt_up_loop_new(lt_req_event_base(r));
+  pl->retry = evtimer_new(lt_req_event_base(r), retry_cb, pl);
+  if (!pl->up || !pl->retry) {
+    lt_up_loop_free(pl->up);
+    if (pl->retry) event_free(pl->retry);
+    lt_free(pl);
+    return NULL;
+  }
+  *slot = pl;
+  return pl;
+}
+
+/* ---- the span ----------------------------------------------------------- */
+
+static lt_str_t adup(lt_arena_t *a, const char *s, int *rc) {
+  size_t n = s ? strlen(s) : 0;
+  if (!n) return LT_STR_NULL;
+  lt_str_t r = lt_arena_strdup(a, s, n);
+  if (!r.ptr) *rc = LT_ENOMEM;
+  return r;
+}
+
+static lt_str_t adup_json(lt_arena_t *a, json_t *j, int *rc) {
+  char *t = j ? json_dumps(j, JSON_COMPACT) : NULL;
+  if (!t) return LT_STR_NULL;
+  lt_str_t r = adup(a, t, rc);
+  lt_free(t);
+  return r;
+}
+
+/* Metadata: the request's generation parameters (from llm_api) with the
+ * caller's Lanterna-Property-* values on top. */
+static lt_str_t metadata(lt_arena_t *a, call_t *c, lt_str_t params, int *rc) {
+  json_t *m = params.len ? json_loadb(params.ptr, params.len, 0, NULL) : json_object();
+  if (!json_is_object(m)) {
+    json_decref(m);
+    m = json_object();
+  }
+  if (c->props) json_object_update(m, c->props);
+  lt_str_t out = json_object_size(m) ? adup_json(a, m, rc) : LT_STR_NULL;
+  json_decref(m);
+  return out;
+}
+
+static void finish_span(call_t *c) {
+  lt_proxy_t *px = c->px;
+  lt_batch_t *b = lt_batch_new(c->project_id, SPAN_ARENA);
+  if (!b) {
+    atomic_fetch_add(&px->lost, 1);
+    return;
+  }
+  lt_span_t *sp = lt_batch_add_span(b);
+  if (!sp) {
+    lt_batch_free(b);
+    atomic_fetch_add(&px->lost, 1);
+    return;
+  }
+  lt_arena_t *a = b->arena;
+  int rc = 0;
+  memcpy(sp->trace_id, c->trace_id, 16);
+  memcpy(sp->span_id, c->span_id, 8);
+  if (c->has_parent) {
+    memcpy(sp->parent_span_id, c->parent_id, 8);
+    sp->has_parent = true;
+  }
+  sp->otel_kind = 3; /* CLIENT */
+  sp->start_ns = c->t0_real;
+  sp->end_ns = c->t0_real + (c->t_end - c->t0_mono);
+  sp->kind = LT_KIND_UNKNOWN;
+  /* TTFT counts from when the request left for the upstream (monotonic
+   * clock, like the events' times). */
+  rc = lt_llm_fill(&c->llm, a, c->t_sent, c->omit_req, c->omit_resp, sp);
+  sp->metadata = metadata(a, c, sp->metadata, &rc);
+  sp->provider = adup(a, c->up->provider, &rc);
+  sp->service = adup(a, "lanterna-proxy", &rc);
+  sp->scope = adup(a, "lanterna.proxy", &rc);
+  sp->user_id = adup(a, c->user, &rc);
+  sp->session_id = adup(a, c->session, &rc);
+  sp->feature = adup(a, c->feature, &rc);
+  sp->prompt_name = adup(a, c->prompt_name, &rc);
+  sp->prompt_version = adup(a, c->prompt_version, &rc);
+  char name[400];
+  if (sp->kind == LT_KIND_LLM || sp->kind == LT_KIND_EMBEDDING) {
+    const char *model = c->llm.model[0] ? c->llm.model : "";
+    snprintf(name, sizeof name, "%.*s %s", (int)sp->operation.len, sp->operation.ptr ? sp->operation.ptr : "", model);
+  } else {
+    snprintf(name, sizeof name, "%s %s %.300s", c->up->name, c->method, c->path);
+  }
+  sp->name = adup(a, name, &rc);
+  bool ok = !c->err[0] && c->status >= 200 && c->status < 400;
+  sp->status = ok ? LT_STATUS_OK : LT_STATUS_ERROR;
+  if (!ok) {
+    char msg[320];
+    if (c->err[0]) snprintf(msg, sizeof msg, "%s", c->err);
+    else snprintf(msg, sizeof msg, "upstream answered HTTP %d", c->status);
+    sp->status_message = adup(a, msg, &rc);
+  }
+  /* What the proxy itself knows. */
+  json_t *attrs = json_pack("{s:s,s:s,s:s,s:i,s:f,s:f,s:b,s:s}", "lanterna.proxy.upstream", c->up->name,
+                            "http.request.method", c->method, "url.path", c->path, "http.response.status_code",
+                            c->status, "lanterna.proxy.upstream_ms", (double)(c->t_end - c->t_sent) / 1e6,
+                            "lanterna.proxy.overhead_ms", (double)(c->t_sent - c->t0_mono) / 1e6,
+                            "lanterna.proxy.truncated", c->truncated, "lanterna.proxy.cache", "MISS");
+  if (attrs && c->llm.response_id[0]) json_object_set_new(attrs, "gen_ai.response.id", json_string(c->llm.response_id));
+  if (attrs && c->llm.usage_added) json_object_set_new(attrs, "lanterna.proxy.stream_usage_added", json_true());
+  sp->attributes = adup_json(a, attrs, &rc);
+  json_decref(attrs);
+  if (rc) {
+    lt_batch_free(b);
+    atomic_fetch_add(&px->lost, 1);
+    return;
+  }
+  lt_price_ref_t *ref = lt_pricebook_acquire(px->cfg.prices, c->project_id);
+  lt_pricebook_apply(lt_price_ref_table(ref), sp);
+  lt_pricebook_release(px->cfg.prices, ref);
+  submit(c->pl, b);
+}
+
+static void call_free(call_t *c) {
+  lt_llm_free(&c->llm);
+  if (c->sse_on) lt_sse_free(&c->sse);
+  lt_buf_free(&c->capture);
+  for (size_t i = 0; i < c->n_hdr; i++) lt_free(c->hdr[i]);
+  json_decref(c->props);
+  lt_free(c->url);
+  lt_free(c->body);
+  lt_free(c);
+}
+
+/* The call is over: trace it, end the reply, free it. */
+static void complete(call_t *c) {
+  c->t_end = mono_ns();
+  if (c->sse_on) lt_sse_finish(&c->sse, NULL, NULL); /* nothing left to forward by now */
+  if (!c->sse_on && c->capture.len) lt_llm_response(&c->llm, c->capture.ptr, c->capture.len);
+  if (c->err[0] || c->status >= 400) atomic_fetch_add(&c->px->errors, 1);
+  finish_span(c);
+  if (c->req) {
+    if (!c->started && !c->client_gone) {
+      char msg[512];
+      snprintf(msg, sizeof msg, "upstream '%s' failed: %s", c->up->name, c->err[0] ? c->err : "no response");
+      lt_reply_error(c->req, 502, "bad_gateway", msg);
+    } else {
+      lt_reply_end(c->req);
+    }
+    c->req = NULL;
+  }
+  call_free(c);
+}
+
+/* ---- relaying ----------------------------------------------------------- */
+
+static bool hop_by_hop(const char *name) {
+  static const char *const h[] = {"connection", "keep-alive", "transfer-encoding", "te", "trailer", "upgrade",
+                                  "proxy-authenticate", "proxy-authorization", "content-length", "host",
+                                  "accept-encoding"};
+  for (size_t i = 0; i < sizeof h / sizeof h[0]; i++)
+    if (!strcasecmp(name, h[i])) return true;
+  return false;
+}
+
+static void on_headers(void *ud, int status, char **lines, size_t n) {
+  call_t *c = ud;
+  c->status = status;
+  c->t_headers = mono_ns();
+  if (!c->req || c->client_gone) return;
+  for (size_t i = 0; i < n; i++) {
+    char *colon = strchr(lines[i], ':');
+    if (!colon) continue;
+    *colon = '\0';
+    const char *v = colon + 1;
+    while (*v == ' ' || *v == '\t') v++;
+    if (!strcasecmp(lines[i], "content-type") && !strncasecmp(v, "text/event-stream", 17)) {
+      c->sse_on = true;
+      lt_sse_init(&c->sse, MAX_SSE_EVENT);
+    }
+    if (!hop_by_hop(lines[i])) lt_req_set_header(c->req, lines[i], v);
+    *colon = ':';
+  }
+  char ids[40], overhead[32];
+  hex(c->span_id, 8, ids);
+  lt_req_set_header(c->req, "Lanterna-Request-Id", ids);
+  hex(c->trace_id, 16, ids);
+  lt_req_set_header(c->req, "Lanterna-Trace-Id", ids);
+  snprintf(overhead, sizeof overhead, "%.3f", (double)(c->t_sent - c->t0_mono) / 1e6);
+  lt_req_set_header(c->req, "Lanterna-Overhead-Ms", overhead);
+  lt_req_set_header(c->req, "Lanterna-Cache", "MISS");
+  lt_reply_start(c->req, status);
+  c->started = true;
+}
+
+static void capture(call_t *c, const char *p, size_t n) {
+  size_t room = c->px->cfg.capture_bytes > c->capture.len ? c->px->cfg.capture_bytes - c->capture.len : 0;
+  if (n > room) {
+    c->truncated = true;
+    n = room;
+  }
+  if (n) lt_buf_append(&c->capture, p, n);
+}
+
+static int on_event(void *ud, const lt_sse_event_t *ev) {
+  call_t *c = ud;
+  bool drop = false;
+  lt_llm_event(&c->llm, ev, mono_ns(), &drop);
+  if (!drop && c->req && !c->client_gone) lt_reply_chunk(c->req, ev->raw.ptr, ev->raw.len);
+  return 0;
+}
+
+static size_t on_body(void *ud, const char *p, size_t n) {
+  call_t *c = ud;
+  if (c->client_gone || !c->req) return 0; /* fails the transfer: nobody to send it to */
+  /* Backpressure: leave the bytes with the upstream while the client has
+   * not taken the last ones. */
+  if (lt_reply_queued(c->req) > OUT_HIGH) return LT_UP_PAUSE;
+  c->in_upstream_cb = true;
+  capture(c, p, n);
+  if (c->sse_on) lt_sse_feed(&c->sse, p, n, on_event, c);
+  else lt_reply_chunk(c->req, p, n);
+  c->in_upstream_cb = false;
+  return n;
+}
+
+static void on_done(void *ud, bool ok, const char *err) {
+  call_t *c = ud;
+  c->transfer_live = false;
+  c->xfer = NULL;
+  if (c->sse_on && c->req && !c->client_gone) lt_sse_finish(&c->sse, on_event, c);
+  if (!ok && !c->client_gone) {
+    snprintf(c->err, sizeof c->err, "%s", err ? err : "upstream transfer failed");
+    atomic_fetch_add(&c->px->upstream_failures, 1);
+  }
+  complete(c);
+}
+
+static void on_drain(void *arg) {
+  call_t *c = arg;
+  if (c->xfer && c->req && lt_reply_queued(c->req) < OUT_LOW) lt_up_pause(c->xfer, false);
+}
+
+static void on_client_close(void *arg) {
+  call_t *c = arg;
+  c->client_gone = true;
+  atomic_fetch_add(&c->px->client_aborts, 1);
+  snprintf(c->err, sizeof c->err, "the client closed the connection before the response ended");
+  /* Stop the upstream now; what was received is traced. (Inside an
+   * upstream callback, on_body's next call fails the transfer instead.) */
+  if (c->xfer && !c->in_upstream_cb) {
+    lt_up_abort(c->xfer);
+    c->xfer = NULL;
+    complete(c);
+  }
+}
+
+/* ---- the handler --------------------------------------------------------- */
+
+typedef struct {
+  call_t *c;
+  int rc;
+} hdr_ctx_t;
+
+static bool parse_hex(const char *s, size_t n, uint8_t *out) {
+  return strlen(s) == 2 * n && lt_hex_decode(out, n, s, 2 * n) == 0;
+}
+
+static bool all_zero(const uint8_t *p, size_t n) {
+  for (size_t i = 0; i < n; i++)
+    if (p[i]) return false;
+  return true;
+}
+
+static bool is_true(const char *v) { return !strcasecmp(v, "true") || !strcmp(v, "1") || !strcasecmp(v, "yes"); }
+
+static void keep(char *dst, size_t cap, const char *v) { snprintf(dst, cap, "%s", v); }
+
+/* Lanterna-* / Helicone-* headers set the call's context and are not
+ * forwarded; everything else but hop-by-hop headers is. */
+static int take_header(void *ud, const char *name, const char *value) {
+  hdr_ctx_t *h = ud;
+  call_t *c = h->c;
+  const char *rest = NULL;
+  if (!strncasecmp(name, "lanterna-", 9)) rest = name + 9;
+  else if (!strncasecmp(name, "helicone-", 9)) rest = name + 9;
+  if (rest) {
+    if (!strcasecmp(rest, "user-id")) keep(c->user, sizeof c->user, value);
+    else if (!strcasecmp(rest, "session-id")) keep(c->session, sizeof c->session, value);
+    else if (!strcasecmp(rest, "prompt-name") || !strcasecmp(rest, "prompt-id")) keep(c->prompt_name, sizeof c->prompt_name, value);
+    else if (!strcasecmp(rest, "prompt-version")) keep(c->prompt_version, sizeof c->prompt_version, value);
+    else if (!strcasecmp(rest, "omit-request")) c->omit_req = is_true(value);
+    else if (!strcasecmp(rest, "omit-response")) c->omit_resp = is_true(value);
+    else if (!strcasecmp(rest, "trace-id")) {
+      uint8_t t[16];
+      if (parse_hex(value, 16, t) && !all_zero(t, 16)) memcpy(c->trace_id, t, 16);
+    } else if (!strncasecmp(rest, "property-", 9) && rest[9]) {
+      char key[128];
+      size_t k = 0;
+      for (const char *p = rest + 9; *p && k < sizeof key - 1; p++) key[k++] = (char)tolower((unsigned char)*p);
+      key[k] = '\0';
+      if (!c->props) c->props = json_object();
+      if (c->props && json_object_size(c->props) < 64) json_object_set_new(c->props, key, json_string(value));
+      if (!strcmp(key, "feature")) keep(c->feature, sizeof c->feature, value);
+    }
+    return 0;
+  }
+  if (!strcasecmp(name, "traceparent")) {
+    /* 00-<32 hex trace>-<16 hex parent>-<2 hex flags> */
+    uint8_t t[16], s[8];
+    if (strlen(value) == 55 && value[2] == '-' && value[35] == '-' && value[52] == '-' &&
+        lt_hex_decode(t, 16, value + 3, 32) == 0 && lt_hex_decode(s, 8, value + 36, 16) == 0 && !all_zero(t, 16) &&
+        !all_zero(s, 8)) {
+      memcpy(c->trace_id, t, 16);
+      memcpy(c->parent_id, s, 8);
+      c->has_parent = true;
+    }
+  }
+  if (hop_by_hop(name)) return 0;
+  if (c->n_hdr == MAX_FWD_HEADERS) return 0;
+  size_t n = strlen(name) + strlen(value) + 3;
+  char *line = lt_malloc(n);
+  if (!line) {
+    h->rc = LT_ENOMEM;
+    return 1;
+  }
+  snprintf(line, n, "%s: %s", name, value);
+  c->hdr[c->n_hdr++] = line;
+  return 0;
+}
+
+static void reply_unknown_upstream(lt_proxy_t *px, lt_req_t *r, const char *name) {
+  char msg[2048];
+  size_t off = (size_t)snprintf(msg, sizeof msg, "no upstream named '%.64s'; configured: ", name);
+  for (int i = 0; i < px->n && off < sizeof msg - 80; i++)
+    off += (size_t)snprintf(msg + off, sizeof msg - off, "%s%s", i ? ", " : "", px->ups[i].name);
+  snprintf(msg + off, sizeof msg - off, " (add one with --upstream NAME=BASE_URL)");
+  lt_reply_error(r, 404, "unknown_upstream", msg);
+}
+
+void lt_proxy_handle(lt_req_t *r, void *ud) {
+  lt_proxy_t *px = ud;
+  int64_t t0 = mono_ns();
+  /* /proxy/<name>/<rest> */
+  const char *path = lt_req_path(r).ptr + strlen("/proxy/");
+  const char *slash = strchr(path, '/');
+  size_t nl = slash ? (size_t)(slash - path) : strlen(path);
+  char name[64];
+  if (nl == 0 || nl >= sizeof name) {
+    reply_unknown_upstream(px, r, "");
+    return;
+  }
+  memcpy(name, path, nl);
+  name[nl] = '\0';
+  const upstream_t *up = NULL;
+  for (int i = 0; i < px->n; i++)
+    if (!strcmp(px->ups[i].name, name)) up = &px->ups[i];
+  if (!up) {
+    reply_unknown_upstream(px, r, name);
+    return;
+  }
+  /* Authorization belongs to the upstream; Lanterna's own key, when the
+   * server needs one, comes in Lanterna-Api-Key. */
+  int64_t project = 0;
+  const char *lkey = lt_req_header(r, "Lanterna-Api-Key");
+  char authz[300];
+  if (lkey) snprintf(authz, sizeof authz, "Bearer %s", lkey);
+  if (px->cfg.auth(px->cfg.auth_ud, lkey ? authz : NULL, &project) != 0) {
+    lt_reply_error(r, 401, "unauthorized",
+                   lkey ? "the Lanterna-Api-Key is not valid (revoked or unknown)"
+                        : "this server needs a Lanterna key for the proxy: send it in Lanterna-Api-Key "
+                          "(Authorization goes to the upstream)");
+    return;
+  }
+  ploop_t *pl = loop_state(px, r);
+  call_t *c = pl ? lt_calloc(1, sizeof *c) : NULL;
+  if (!c) {
+    lt_reply_error(r, 503, "overloaded", "out of memory");
+    return;
+  }
+  atomic_fetch_add(&px->calls, 1);
+  c->px = px;
+  c->pl = pl;
+  c->req = r;
+  c->up = up;
+  c->project_id = project;
+  c->t0_mono = t0;
+  c->t0_real = real_ns();
+  lt_buf_init(&c->capture, px->cfg.capture_bytes + 1);
+  random_bytes(c->trace_id, 16);
+  random_bytes(c->span_id, 8);
+  static const char *const names[] = {"GET", "POST", "PUT", "DELETE", "HEAD", "OPTIONS", "PATCH"};
+  for (int i = 0; i < 7; i++)
+    if (lt_req_method(r) == 1 << i) snprintf(c->method, sizeof c->method, "%s", names[i]);
+  const char *rest = slash ? slash : "/";
+  snprintf(c->path, sizeof c->path, "%s", rest);
+  lt_llm_init(&c->llm, lt_llm_api_of(rest, up->anthropic));
+
+  hdr_ctx_t h = {c, 0};
+  lt_req_each_header(r, take_header, &h);
+  /* The body is copied: the upstream transfer may outlive the client's
+   * request object. */
+  lt_str_t body = lt_req_body(r);
+  char *nb = NULL;
+  size_t nbl = 0;
+  int rc = h.rc;
+  if (rc == 0) rc = lt_llm_request(&c->llm, body.ptr, body.len, px->cfg.stream_usage, &nb, &nbl);
+  if (rc == 0 && nb) {
+    c->body = nb;
+    c->body_len = nbl;
+  } else if (rc == 0 && body.len) {
+    if (!(c->body = lt_malloc(body.len))) rc = LT_ENOMEM;
+    else memcpy(c->body, body.ptr, body.len);
+    c->body_len = body.len;
+  }
+  const char *q = lt_req_raw_query(r);
+  size_t ul = strlen(up->base) + strlen(rest) + (q ? strlen(q) + 1 : 0) + 1;
+  if (rc == 0 && !(c->url = lt_malloc(ul))) rc = LT_ENOMEM;
+  if (rc == 0) snprintf(c->url, ul, "%s%s%s%s", up->base, rest, q ? "?" : "", q ? q : "");
+  if (rc) {
+    call_free(c);
+    lt_reply_error(r, 503, "overloaded", "out of memory");
+    return;
+  }
+  lt_up_req_t ur = {.url = c->url, .method = c->method, .headers = c->hdr, .n_headers = c->n_hdr,
+                    .body = c->body, .body_len = c->body_len, .connect_timeout_ms = px->cfg.connect_timeout_ms,
+                    .timeout_ms = px->cfg.timeout_ms};
+  static const lt_up_cbs_t cbs = {on_headers, on_body, on_done};
+  lt_req_defer(r);
+  lt_req_on_close(r, on_client_close, c);
+  lt_req_on_drain(r, on_drain, c);
+  c->t_sent = mono_ns();
+  if ((rc = lt_up_start(pl->up, &ur, &cbs, c, &c->xfer))) {
+    snprintf(c->err, sizeof c->err, "could not start the upstream request (%s)", lt_strerror(rc));
+    c->t_end = mono_ns();
+    complete(c);
+    return;
+  }
+  c->transfer_live = true;
+}
