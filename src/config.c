@@ -29,6 +29,17 @@ void lt_config_defaults(lt_config_t *c) {
   snprintf(c->feature_key, sizeof c->feature_key, "feature");
   c->proxy_capture = 1u << 20;
   c->proxy_stream_usage = true;
+  c->proxy_cache_size = 64u << 20;
+  c->proxy_first_byte_timeout_ns = 120LL * 1000000000;
+  c->proxy_idle_timeout_ns = 120LL * 1000000000;
+}
+
+/* Appends v to a repeatable list. */
+static int push(char *list, size_t width, int *n, int max, const char *v) {
+  if (*n == max || strlen(v) >= width || !*v) return LT_ECONFIG;
+  memcpy(list + (size_t)*n * width, v, strlen(v) + 1);
+  (*n)++;
+  return 0;
 }
 
 int lt_parse_size(const char *s, size_t *out) {
@@ -168,6 +179,35 @@ int lt_config_set(lt_config_t *c, const char *key, const char *v, char *err, siz
     else if (!strcmp(v, "0") || !strcasecmp(v, "false") || !strcasecmp(v, "no") || !strcasecmp(v, "off"))
       c->proxy_stream_usage = false;
     else FAIL("--proxy-stream-usage: expected true or false, got '%s'", v);
+  } else if (!strcmp(key, "limit")) {
+    /* Rules hold commas: one rule per flag; ';' separates several in the
+     * environment. */
+    char tmp[2048];
+    snprintf(tmp, sizeof tmp, "%s", v);
+    for (char *save = NULL, *r = strtok_r(tmp, ";", &save); r; r = strtok_r(NULL, ";", &save))
+      if (push(&c->limits[0][0], sizeof c->limits[0], &c->n_limits, LT_CONFIG_MAX_RULES, r))
+        FAIL("--limit: at most %d rules of under 256 characters, got '%s'", LT_CONFIG_MAX_RULES, v);
+  } else if (!strcmp(key, "cache-upstream")) {
+    if (push(&c->cache_upstreams[0][0], sizeof c->cache_upstreams[0], &c->n_cache_upstreams, LT_CONFIG_MAX_RULES, v))
+      FAIL("--cache-upstream: expected NAME=SECONDS (at most %d), got '%s'", LT_CONFIG_MAX_RULES, v);
+  } else if (!strcmp(key, "fallback")) {
+    if (push(&c->fallbacks[0][0], sizeof c->fallbacks[0], &c->n_fallbacks, LT_CONFIG_MAX_RULES, v))
+      FAIL("--fallback: expected NAME=OTHER[:MODEL] (at most %d), got '%s'", LT_CONFIG_MAX_RULES, v);
+  } else if (!strcmp(key, "proxy-cache-size")) {
+    if (lt_parse_size(v, &c->proxy_cache_size) || c->proxy_cache_size > (64ull << 30))
+      FAIL("--proxy-cache-size: expected a size like 64MiB (0 turns the cache off), got '%s'", v);
+  } else if (!strcmp(key, "proxy-retries")) {
+    if (int_in(v, 0, 10, &n)) FAIL("--proxy-retries: expected 0 to 10, got '%s'", v);
+    c->proxy_retries = (int)n;
+  } else if (!strcmp(key, "proxy-first-byte-timeout")) {
+    if (lt_parse_duration(v, &c->proxy_first_byte_timeout_ns))
+      FAIL("--proxy-first-byte-timeout: expected a duration like 60s (0: none), got '%s'", v);
+  } else if (!strcmp(key, "proxy-idle-timeout")) {
+    if (lt_parse_duration(v, &c->proxy_idle_timeout_ns))
+      FAIL("--proxy-idle-timeout: expected a duration like 60s (0: none), got '%s'", v);
+  } else if (!strcmp(key, "upstream-ca")) {
+    if (access(v, R_OK) != 0 || copy(c->upstream_ca, sizeof c->upstream_ca, v))
+      FAIL("--upstream-ca: cannot read the CA file '%s'", v);
   } else if (!strcmp(key, "feature-key")) {
     if (!*v || copy(c->feature_key, sizeof c->feature_key, v))
       FAIL("--feature-key: expected a metadata key of 1 to 127 characters, got '%s'", v);
@@ -213,7 +253,9 @@ int lt_config_env(lt_config_t *c, char *err, size_t errlen) {
   static const char *keys[] = {"listen", "data", "storage", "durability", "retention", "insecure-no-auth",
                                "log-level", "threads", "max-body", "max-connections", "idle-timeout",
                                "queue-bytes", "read-connections", "prices", "feature-key", "upstream",
-                               "proxy-capture", "proxy-stream-usage", NULL};
+                               "proxy-capture", "proxy-stream-usage", "limit", "cache-upstream", "fallback",
+                               "proxy-cache-size", "proxy-retries", "proxy-first-byte-timeout",
+                               "proxy-idle-timeout", "upstream-ca", NULL};
   for (int i = 0; keys[i]; i++) {
     char name[64] = "LANTERNA_";
     size_t p = strlen(name);

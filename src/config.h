@@ -36,6 +36,18 @@ typedef struct {
   int n_upstreams;
   size_t proxy_capture;
   bool proxy_stream_usage;
+  size_t proxy_cache_size;
+  int proxy_retries;
+  int64_t proxy_first_byte_timeout_ns, proxy_idle_timeout_ns;
+  char upstream_ca[1024];
+  /* Repeatable rule lists: --limit, --cache-upstream, --fallback. */
+#define LT_CONFIG_MAX_RULES 32
+  char limits[LT_CONFIG_MAX_RULES][256];
+  int n_limits;
+  char cache_upstreams[LT_CONFIG_MAX_RULES][128];
+  int n_cache_upstreams;
+  char fallbacks[LT_CONFIG_MAX_RULES][256];
+  int n_fallbacks;
 } lt_config_t;
 
 void lt_config_defaults(lt_config_t *c);

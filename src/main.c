@@ -77,7 +77,16 @@ static const char usage_serve[] =
   "  --upstream NAME=BASE_URL  an upstream for /proxy/NAME/... (repeatable;\n"
   "                            built in: openai, anthropic)\n"
   "  --proxy-capture SIZE      response copy kept per proxied call (1MiB)\n"
-  "  --proxy-stream-usage BOOL ask OpenAI streams for usage (default true)\n";
+  "  --proxy-stream-usage BOOL ask OpenAI streams for usage (default true)\n"
+  "  --proxy-cache-size SIZE   response cache for opted-in calls (64MiB; 0 off)\n"
+  "  --cache-upstream NAME=S   cache every call to NAME for S seconds\n"
+  "  --limit RULE              rate limit or budget, e.g.\n"
+  "                            scope=user,requests=60/1m,usd=5/1d (repeatable)\n"
+  "  --proxy-retries N         retries on 429/5xx/unreachable (default 0)\n"
+  "  --fallback NAME=OTHER[:MODEL]  where failed calls to NAME go next\n"
+  "  --proxy-first-byte-timeout DURATION, --proxy-idle-timeout DURATION\n"
+  "                            upstream timeouts (default 120s each)\n"
+  "  --upstream-ca FILE        CA bundle to verify HTTPS upstreams with\n";
 
 static const char usage_projects[] =
   "Usage: lanterna projects create NAME [--data DIR]\n"
@@ -470,14 +479,24 @@ static int cmd_serve(int argc, char **argv) {
   }
   lt_proxy_config_t pc = {.writer = writer, .prices = prices, .auth = lt_auth_check, .auth_ud = auth,
                           .capture_bytes = c.proxy_capture, .stream_usage = c.proxy_stream_usage,
-                          .connect_timeout_ms = 10000, .timeout_ms = 600000};
+                          .connect_timeout_ms = 10000, .timeout_ms = 0,
+                          .first_byte_timeout_ms = (long)(c.proxy_first_byte_timeout_ns / 1000000),
+                          .idle_timeout_ms = (long)(c.proxy_idle_timeout_ns / 1000000),
+                          .retries = c.proxy_retries, .cache_bytes = c.proxy_cache_size,
+                          .ca_file = c.upstream_ca[0] ? c.upstream_ca : NULL};
   if (lt_proxy_new(&pc, &proxy)) {
     lt_error("start-up failed: %s", lt_strerror(LT_ENOMEM));
     goto out;
   }
-  for (int i = 0; i < c.n_upstreams; i++) {
+  {
     char uerr[1300];
-    if (lt_proxy_add_upstream(proxy, c.upstreams[i], uerr, sizeof uerr)) {
+    int bad = 0;
+    for (int i = 0; !bad && i < c.n_upstreams; i++) bad = lt_proxy_add_upstream(proxy, c.upstreams[i], uerr, sizeof uerr);
+    for (int i = 0; !bad && i < c.n_cache_upstreams; i++)
+      bad = lt_proxy_cache_upstream(proxy, c.cache_upstreams[i], uerr, sizeof uerr);
+    for (int i = 0; !bad && i < c.n_fallbacks; i++) bad = lt_proxy_add_fallback(proxy, c.fallbacks[i], uerr, sizeof uerr);
+    for (int i = 0; !bad && i < c.n_limits; i++) bad = lt_proxy_add_limit(proxy, c.limits[i], uerr, sizeof uerr);
+    if (bad) {
       lt_error("%s", uerr);
       goto out;
     }

@@ -18,6 +18,9 @@
 #include "core/err.h"
 #include "core/log.h"
 #include "core/mem.h"
+#include <openssl/evp.h>
+#include "proxy/cache.h"
+#include "proxy/limits.h"
 #include "proxy/llm_api.h"
 #include "proxy/sse.h"
 #include "proxy/upstream.h"
@@ -35,18 +38,31 @@
 #define RETRY_MS 200
 #define RETRY_FOR_NS (120LL * 1000000000)
 
+/* Default cache lifetime when a request opts in without saying, and the
+ * longest allowed. */
+#define CACHE_TTL_DEFAULT_S 3600
+#define CACHE_TTL_MAX_S (30LL * 86400)
+#define RETRY_BASE_MS 250
+#define RETRY_MAX_WAIT_S 30
+
 typedef struct {
   char name[64];
   char base[1024];
   bool anthropic;
   char provider[64];
+  int64_t cache_ttl_s;      /* > 0: cache every call */
+  int fallback;             /* index of the fallback upstream, or -1 */
+  char fallback_model[128]; /* model to ask the fallback for, or empty */
 } upstream_t;
 
 struct lt_proxy {
   lt_proxy_config_t cfg;
   upstream_t ups[MAX_UPSTREAMS];
   int n;
+  lt_pcache_t *cache;
+  lt_limits_t *limits;
   atomic_ullong calls, errors, upstream_failures, client_aborts, submitted, lost;
+  atomic_ullong hits, limited, retries, fallbacks;
 };
 
 /* Per loop thread: its transfers and the spans waiting for queue room. */
@@ -73,6 +89,22 @@ typedef struct {
   int64_t t0_real, t0_mono, t_sent, t_headers, t_end; /* monotonic but t0_real */
   char *url, *body;
   size_t body_len;
+  struct event *timer;  /* first-byte / idle timeout, then retry backoff */
+  int attempt;          /* retries used on the current upstream */
+  bool retrying;        /* this response is retryable: swallow it */
+  int64_t retry_after_ms;
+  bool fell_back;
+  /* cache */
+  bool cache_opt, no_store;
+  char cache_seed[128], cache_ignore[256];
+  bool cacheable, cache_hit;
+  uint8_t cache_key[32];
+  int64_t cache_ttl_s;
+  char ctype[128];
+  /* limits */
+  char cred_fp[33];
+  int local_status;     /* a reply Lanterna made itself (429), else 0 */
+  char local_body[1024];
   char *hdr[MAX_FWD_HEADERS];
   size_t n_hdr;
   char method[16], path[1024];
@@ -136,6 +168,7 @@ static void set_upstream(upstream_t *u, const char *name, const char *base) {
   const char *prov = u->anthropic ? "anthropic" : !strcmp(name, "openai") || strstr(u->base, "openai.com") ? "openai" : name;
   if (strstr(u->base, "openai.azure.com")) prov = "azure.ai.openai";
   snprintf(u->provider, sizeof u->provider, "%s", prov);
+  u->fallback = -1;
 }
 
 int lt_proxy_new(const lt_proxy_config_t *cfg, lt_proxy_t **out) {
@@ -143,13 +176,66 @@ int lt_proxy_new(const lt_proxy_config_t *cfg, lt_proxy_t **out) {
   if (!p) return LT_ENOMEM;
   p->cfg = *cfg;
   if (!p->cfg.capture_bytes) p->cfg.capture_bytes = 1u << 20;
+  if (!(p->limits = lt_limits_new()) || (cfg->cache_bytes && !(p->cache = lt_pcache_new(cfg->cache_bytes)))) {
+    lt_proxy_free(p);
+    return LT_ENOMEM;
+  }
   set_upstream(&p->ups[p->n++], "openai", "https://api.openai.com");
   set_upstream(&p->ups[p->n++], "anthropic", "https://api.anthropic.com");
   *out = p;
   return 0;
 }
 
-void lt_proxy_free(lt_proxy_t *p) { lt_free(p); }
+void lt_proxy_free(lt_proxy_t *p) {
+  if (!p) return;
+  lt_pcache_free(p->cache);
+  lt_limits_free(p->limits);
+  lt_free(p);
+}
+
+static int find_upstream(lt_proxy_t *p, const char *name, size_t n) {
+  for (int i = 0; i < p->n; i++)
+    if (strlen(p->ups[i].name) == n && !strncmp(p->ups[i].name, name, n)) return i;
+  return -1;
+}
+
+int lt_proxy_cache_upstream(lt_proxy_t *p, const char *spec, char *err, size_t errlen) {
+  const char *eq = strchr(spec, '=');
+  int i = eq ? find_upstream(p, spec, (size_t)(eq - spec)) : -1;
+  char *end = NULL;
+  long long ttl = eq ? strtoll(eq + 1, &end, 10) : 0;
+  if (i < 0 || !end || *end || ttl <= 0 || ttl > CACHE_TTL_MAX_S) {
+    snprintf(err, errlen, "--cache-upstream: expected NAME=SECONDS for a configured upstream (1 to %lld s), got '%s'",
+             (long long)CACHE_TTL_MAX_S, spec);
+    return LT_ECONFIG;
+  }
+  if (!p->cache) {
+    snprintf(err, errlen, "--cache-upstream: the cache is off (--proxy-cache-size 0)");
+    return LT_ECONFIG;
+  }
+  p->ups[i].cache_ttl_s = ttl;
+  return 0;
+}
+
+int lt_proxy_add_fallback(lt_proxy_t *p, const char *spec, char *err, size_t errlen) {
+  const char *eq = strchr(spec, '=');
+  int from = eq ? find_upstream(p, spec, (size_t)(eq - spec)) : -1;
+  const char *to = eq ? eq + 1 : "";
+  const char *colon = strchr(to, ':');
+  int target = find_upstream(p, to, colon ? (size_t)(colon - to) : strlen(to));
+  if (from < 0 || target < 0 || from == target || (colon && strlen(colon + 1) >= sizeof p->ups[0].fallback_model)) {
+    snprintf(err, errlen, "--fallback: expected NAME=OTHER or NAME=OTHER:MODEL for two configured upstreams, got '%s'",
+             spec);
+    return LT_ECONFIG;
+  }
+  p->ups[from].fallback = target;
+  snprintf(p->ups[from].fallback_model, sizeof p->ups[from].fallback_model, "%s", colon ? colon + 1 : "");
+  return 0;
+}
+
+int lt_proxy_add_limit(lt_proxy_t *p, const char *spec, char *err, size_t errlen) {
+  return lt_limits_add(p->limits, spec, err, errlen);
+}
 
 int lt_proxy_add_upstream(lt_proxy_t *p, const char *spec, char *err, size_t errlen) {
   const char *eq = strchr(spec, '=');
@@ -197,6 +283,10 @@ void lt_proxy_stats(lt_proxy_t *p, lt_proxy_stats_t *o) {
   o->client_aborts = atomic_load(&p->client_aborts);
   o->spans_submitted = atomic_load(&p->submitted);
   o->spans_lost = atomic_load(&p->lost);
+  o->cache_hits = atomic_load(&p->hits);
+  o->limited = atomic_load(&p->limited);
+  o->retries = atomic_load(&p->retries);
+  o->fallbacks = atomic_load(&p->fallbacks);
 }
 
 /* ---- span submission ---------------------------------------------------- */
@@ -325,6 +415,19 @@ static lt_str_t metadata(lt_arena_t *a, call_t *c, lt_str_t params, int *rc) {
   return out;
 }
 
+static const char *prop_of(void *ud, const char *name) {
+  call_t *c = ud;
+  char key[64];
+  size_t k = 0;
+  for (; name[k] && k < sizeof key - 1; k++) key[k] = (char)tolower((unsigned char)name[k]);
+  key[k] = '\0';
+  return c->props ? json_string_value(json_object_get(c->props, key)) : NULL;
+}
+
+static lt_limit_subject_t limit_subject(call_t *c) {
+  return (lt_limit_subject_t){.key = c->cred_fp, .user = c->user, .property = prop_of, .ud = c};
+}
+
 static void finish_span(call_t *c) {
   lt_proxy_t *px = c->px;
   lt_batch_t *b = lt_batch_new(c->project_id, SPAN_ARENA);
@@ -381,11 +484,27 @@ static void finish_span(call_t *c) {
   /* What the proxy itself knows. */
   json_t *attrs = json_pack("{s:s,s:s,s:s,s:i,s:f,s:f,s:b,s:s}", "lanterna.proxy.upstream", c->up->name,
                             "http.request.method", c->method, "url.path", c->path, "http.response.status_code",
-                            c->status, "lanterna.proxy.upstream_ms", (double)(c->t_end - c->t_sent) / 1e6,
+                            c->status, "lanterna.proxy.upstream_ms",
+                            c->cache_hit || c->local_status ? 0.0 : (double)(c->t_end - c->t_sent) / 1e6,
                             "lanterna.proxy.overhead_ms", (double)(c->t_sent - c->t0_mono) / 1e6,
-                            "lanterna.proxy.truncated", c->truncated, "lanterna.proxy.cache", "MISS");
+                            "lanterna.proxy.truncated", c->truncated, "lanterna.proxy.cache",
+                            c->cache_hit ? "HIT" : c->cacheable ? "MISS" : "OFF");
   if (attrs && c->llm.response_id[0]) json_object_set_new(attrs, "gen_ai.response.id", json_string(c->llm.response_id));
   if (attrs && c->llm.usage_added) json_object_set_new(attrs, "lanterna.proxy.stream_usage_added", json_true());
+  if (attrs && c->attempt) json_object_set_new(attrs, "lanterna.proxy.retries", json_integer(c->attempt));
+  if (attrs && c->fell_back) json_object_set_new(attrs, "lanterna.proxy.fallback", json_true());
+  if (attrs && c->local_status == 429) json_object_set_new(attrs, "lanterna.proxy.rate_limited", json_true());
+  lt_price_ref_t *ref = lt_pricebook_acquire(px->cfg.prices, c->project_id);
+  lt_pricebook_apply(lt_price_ref_table(ref), sp);
+  lt_pricebook_release(px->cfg.prices, ref);
+  if (c->cache_hit) {
+    /* Nothing was bought: the call cost $0, and saved what it would have. */
+    if (attrs && lt_span_has_cost(sp))
+      json_object_set_new(attrs, "lanterna.proxy.cache_saved_usd", json_real((double)sp->cost_total / 1e9));
+    sp->cost_input = sp->cost_output = sp->cost_total = 0;
+    sp->cost_source = LT_COST_COMPUTED;
+    sp->ttft_ns = -1; /* not the model's: keep TTFT figures about models */
+  }
   sp->attributes = adup_json(a, attrs, &rc);
   json_decref(attrs);
   if (rc) {
@@ -393,13 +512,16 @@ static void finish_span(call_t *c) {
     atomic_fetch_add(&px->lost, 1);
     return;
   }
-  lt_price_ref_t *ref = lt_pricebook_acquire(px->cfg.prices, c->project_id);
-  lt_pricebook_apply(lt_price_ref_table(ref), sp);
-  lt_pricebook_release(px->cfg.prices, ref);
+  if (!c->cache_hit && !c->local_status) {
+    lt_limit_subject_t subj = limit_subject(c);
+    lt_limits_charge(px->limits, &subj, mono_ns(), sp->tokens[LT_TOK_TOTAL],
+                     lt_span_has_cost(sp) ? sp->cost_total : -1);
+  }
   submit(c->pl, b);
 }
 
 static void call_free(call_t *c) {
+  if (c->timer) event_free(c->timer);
   lt_llm_free(&c->llm);
   if (c->sse_on) lt_sse_free(&c->sse);
   lt_buf_free(&c->capture);
@@ -410,21 +532,46 @@ static void call_free(call_t *c) {
   lt_free(c);
 }
 
+/* An error Lanterna answers itself (unreachable upstream, timeout, rate
+ * limit), in the upstream's own error shape so its SDK reports it well. */
+static void reply_failure(call_t *c) {
+  int status = c->local_status ? c->local_status : strstr(c->err, "timed out") ? 504 : 502;
+  const char *msg = c->local_status ? c->local_body : c->err[0] ? c->err : "no response from the upstream";
+  char text[800];
+  snprintf(text, sizeof text, "%s%s%s", c->local_status ? "" : "upstream '", c->local_status ? "" : c->up->name,
+           c->local_status ? "" : "': ");
+  size_t off = strlen(text);
+  snprintf(text + off, sizeof text - off, "%.600s", msg);
+  json_t *body = c->up->anthropic
+      ? json_pack("{s:s,s:{s:s,s:s}}", "type", "error", "error", "type",
+                  status == 429 ? "rate_limit_error" : status == 504 ? "timeout_error" : "api_error", "message", text)
+      : json_pack("{s:{s:s,s:s,s:s}}", "error", "message", text, "type",
+                  status == 429 ? "rate_limit_error" : "upstream_error", "code",
+                  status == 429 ? "lanterna_rate_limit" : status == 504 ? "lanterna_upstream_timeout"
+                                                                       : "lanterna_upstream_unreachable");
+  char *t = body ? json_dumps(body, JSON_COMPACT) : NULL;
+  json_decref(body);
+  if (status == 429 && !c->local_status) lt_req_set_header(c->req, "Retry-After", "1");
+  lt_reply(c->req, status, "application/json", t ? t : "{}", t ? strlen(t) : 2);
+  lt_free(t);
+}
+
 /* The call is over: trace it, end the reply, free it. */
 static void complete(call_t *c) {
   c->t_end = mono_ns();
   if (c->sse_on) lt_sse_finish(&c->sse, NULL, NULL); /* nothing left to forward by now */
   if (!c->sse_on && c->capture.len) lt_llm_response(&c->llm, c->capture.ptr, c->capture.len);
   if (c->err[0] || c->status >= 400) atomic_fetch_add(&c->px->errors, 1);
+  if (c->timer) evtimer_del(c->timer);
   finish_span(c);
+  /* A complete, successful answer is cached for the next identical call. */
+  if (c->cacheable && !c->cache_hit && c->px->cache && !c->err[0] && c->status == 200 && !c->truncated &&
+      !c->client_gone)
+    lt_pcache_put(c->px->cache, c->cache_key, real_ns() + c->cache_ttl_s * 1000000000LL, c->status,
+                  c->ctype[0] ? c->ctype : NULL, c->capture.ptr ? c->capture.ptr : "", c->capture.len);
   if (c->req) {
-    if (!c->started && !c->client_gone) {
-      char msg[512];
-      snprintf(msg, sizeof msg, "upstream '%s' failed: %s", c->up->name, c->err[0] ? c->err : "no response");
-      lt_reply_error(c->req, 502, "bad_gateway", msg);
-    } else {
-      lt_reply_end(c->req);
-    }
+    if (!c->started && !c->client_gone) reply_failure(c);
+    else lt_reply_end(c->req);
     c->req = NULL;
   }
   call_free(c);
@@ -441,20 +588,41 @@ static bool hop_by_hop(const char *name) {
   return false;
 }
 
+static bool retryable(int status) { return status == 429 || status == 500 || status == 502 || status == 503 || status == 504 || status == 529; }
+
+/* Arms the call's timer (timeouts while a transfer runs). */
+static void arm(call_t *c, long ms) {
+  if (!c->timer || ms <= 0) return;
+  struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
+  evtimer_add(c->timer, &tv);
+}
+
 static void on_headers(void *ud, int status, char **lines, size_t n) {
   call_t *c = ud;
   c->status = status;
   c->t_headers = mono_ns();
   if (!c->req || c->client_gone) return;
+  bool can_retry = c->attempt < c->px->cfg.retries || (c->up->fallback >= 0 && !c->fell_back);
+  c->retrying = retryable(status) && can_retry;
+  if (c->retrying) {
+    c->retry_after_ms = 0;
+    for (size_t i = 0; i < n; i++)
+      if (!strncasecmp(lines[i], "retry-after:", 12)) c->retry_after_ms = atol(lines[i] + 12) * 1000;
+    return; /* nothing of this response reaches the client */
+  }
+  arm(c, c->px->cfg.idle_timeout_ms);
   for (size_t i = 0; i < n; i++) {
     char *colon = strchr(lines[i], ':');
     if (!colon) continue;
     *colon = '\0';
     const char *v = colon + 1;
     while (*v == ' ' || *v == '\t') v++;
-    if (!strcasecmp(lines[i], "content-type") && !strncasecmp(v, "text/event-stream", 17)) {
-      c->sse_on = true;
-      lt_sse_init(&c->sse, MAX_SSE_EVENT);
+    if (!strcasecmp(lines[i], "content-type")) {
+      snprintf(c->ctype, sizeof c->ctype, "%s", v);
+      if (!strncasecmp(v, "text/event-stream", 17)) {
+        c->sse_on = true;
+        lt_sse_init(&c->sse, MAX_SSE_EVENT);
+      }
     }
     if (!hop_by_hop(lines[i])) lt_req_set_header(c->req, lines[i], v);
     *colon = ':';
@@ -466,7 +634,7 @@ static void on_headers(void *ud, int status, char **lines, size_t n) {
   lt_req_set_header(c->req, "Lanterna-Trace-Id", ids);
   snprintf(overhead, sizeof overhead, "%.3f", (double)(c->t_sent - c->t0_mono) / 1e6);
   lt_req_set_header(c->req, "Lanterna-Overhead-Ms", overhead);
-  lt_req_set_header(c->req, "Lanterna-Cache", "MISS");
+  lt_req_set_header(c->req, "Lanterna-Cache", c->cache_hit ? "HIT" : c->cacheable ? "MISS" : "OFF");
   lt_reply_start(c->req, status);
   c->started = true;
 }
@@ -488,29 +656,114 @@ static int on_event(void *ud, const lt_sse_event_t *ev) {
   return 0;
 }
 
-static size_t on_body(void *ud, const char *p, size_t n) {
-  call_t *c = ud;
-  if (c->client_gone || !c->req) return 0; /* fails the transfer: nobody to send it to */
-  /* Backpressure: leave the bytes with the upstream while the client has
-   * not taken the last ones. */
-  if (lt_reply_queued(c->req) > OUT_HIGH) return LT_UP_PAUSE;
+/* Body bytes: relayed (SSE event by event), copied for the trace. */
+static void relay(call_t *c, const char *p, size_t n) {
   c->in_upstream_cb = true;
   capture(c, p, n);
   if (c->sse_on) lt_sse_feed(&c->sse, p, n, on_event, c);
   else lt_reply_chunk(c->req, p, n);
   c->in_upstream_cb = false;
+}
+
+static size_t on_body(void *ud, const char *p, size_t n) {
+  call_t *c = ud;
+  if (c->client_gone || !c->req) return 0; /* fails the transfer: nobody to send it to */
+  if (c->retrying) return n;                /* a failed attempt's body: dropped */
+  /* Backpressure: leave the bytes with the upstream while the client has
+   * not taken the last ones. */
+  if (lt_reply_queued(c->req) > OUT_HIGH) return LT_UP_PAUSE;
+  arm(c, c->px->cfg.idle_timeout_ms);
+  relay(c, p, n);
   return n;
+}
+
+static void start_attempt(call_t *c);
+
+static void on_retry_timer(evutil_socket_t fd, short what, void *arg);
+
+/* Waits, then tries again: the same upstream while retries last, then the
+ * fallback (once). */
+static void schedule_retry(call_t *c) {
+  lt_proxy_t *px = c->px;
+  if (c->attempt < px->cfg.retries) {
+    c->attempt++;
+    atomic_fetch_add(&px->retries, 1);
+  } else {
+    const upstream_t *fb = &px->ups[c->up->fallback];
+    const char *model = c->up->fallback_model;
+    c->fell_back = true;
+    atomic_fetch_add(&px->fallbacks, 1);
+    c->up = fb;
+    c->attempt = 0;
+    /* The same path on the other base URL, with its model if one is set. */
+    size_t ul = strlen(fb->base) + strlen(c->path) + 1;
+    char *url = lt_malloc(ul);
+    if (url) {
+      snprintf(url, ul, "%s%s", fb->base, c->path);
+      lt_free(c->url);
+      c->url = url;
+    }
+    /* Ask the fallback for its own model when one is configured. */
+    json_t *j = model[0] && c->body ? json_loadb(c->body, c->body_len, 0, NULL) : NULL;
+    if (json_is_object(j)) {
+      json_object_set_new(j, "model", json_string(model));
+      char *nb = json_dumps(j, JSON_COMPACT);
+      if (nb) {
+        lt_free(c->body);
+        c->body = nb;
+        c->body_len = strlen(nb);
+      }
+    }
+    json_decref(j);
+  }
+  int64_t wait = RETRY_BASE_MS << (c->attempt > 4 ? 4 : c->attempt);
+  if (c->retry_after_ms > 0 && c->retry_after_ms <= RETRY_MAX_WAIT_S * 1000) wait = c->retry_after_ms;
+  if (c->fell_back && c->attempt == 0) wait = 0;
+  if (c->timer) event_free(c->timer);
+  c->timer = evtimer_new(lt_req_event_base(c->req), on_retry_timer, c);
+  if (!c->timer) {
+    snprintf(c->err, sizeof c->err, "out of memory scheduling a retry");
+    complete(c);
+    return;
+  }
+  struct timeval tv = {(long)(wait / 1000), (long)(wait % 1000) * 1000};
+  evtimer_add(c->timer, &tv);
 }
 
 static void on_done(void *ud, bool ok, const char *err) {
   call_t *c = ud;
   c->transfer_live = false;
   c->xfer = NULL;
+  if (c->timer) evtimer_del(c->timer);
+  bool can_retry = !c->started && !c->client_gone && c->req &&
+                   (c->attempt < c->px->cfg.retries || (c->up->fallback >= 0 && !c->fell_back));
+  if (can_retry && (c->retrying || !ok)) {
+    c->retrying = false;
+    if (!ok) atomic_fetch_add(&c->px->upstream_failures, 1);
+    schedule_retry(c);
+    return;
+  }
   if (c->sse_on && c->req && !c->client_gone) lt_sse_finish(&c->sse, on_event, c);
   if (!ok && !c->client_gone) {
     snprintf(c->err, sizeof c->err, "%s", err ? err : "upstream transfer failed");
     atomic_fetch_add(&c->px->upstream_failures, 1);
   }
+  complete(c);
+}
+
+static void on_timeout(evutil_socket_t fd, short what, void *arg) {
+  call_t *c = arg;
+  (void)fd;
+  (void)what;
+  if (!c->xfer) return;
+  lt_up_abort(c->xfer);
+  c->xfer = NULL;
+  c->transfer_live = false;
+  snprintf(c->err, sizeof c->err, c->t_headers ? "the upstream timed out: no data for %ld ms"
+                                               : "the upstream timed out: no response within %ld ms",
+           c->t_headers ? c->px->cfg.idle_timeout_ms : c->px->cfg.first_byte_timeout_ms);
+  atomic_fetch_add(&c->px->upstream_failures, 1);
+  if (c->sse_on && c->req && !c->client_gone) lt_sse_finish(&c->sse, on_event, c);
   complete(c);
 }
 
@@ -530,7 +783,41 @@ static void on_client_close(void *arg) {
     lt_up_abort(c->xfer);
     c->xfer = NULL;
     complete(c);
+  } else if (!c->xfer && !c->transfer_live && c->timer && evtimer_pending(c->timer, NULL)) {
+    complete(c); /* waiting to retry: nobody to retry for */
   }
+}
+
+static void start_attempt(call_t *c) {
+  static const lt_up_cbs_t cbs = {on_headers, on_body, on_done};
+  lt_up_req_t ur = {.url = c->url, .method = c->method, .headers = c->hdr, .n_headers = c->n_hdr,
+                    .body = c->body, .body_len = c->body_len,
+                    .connect_timeout_ms = c->px->cfg.connect_timeout_ms, .timeout_ms = c->px->cfg.timeout_ms,
+                    .ca_file = c->px->cfg.ca_file};
+  c->t_headers = 0;
+  c->status = 0;
+  if (c->timer) event_free(c->timer);
+  c->timer = evtimer_new(lt_req_event_base(c->req), on_timeout, c);
+  arm(c, c->px->cfg.first_byte_timeout_ms);
+  c->t_sent = mono_ns();
+  int rc = lt_up_start(c->pl->up, &ur, &cbs, c, &c->xfer);
+  if (rc) {
+    snprintf(c->err, sizeof c->err, "could not start the upstream request (%s)", lt_strerror(rc));
+    complete(c);
+    return;
+  }
+  c->transfer_live = true;
+}
+
+static void on_retry_timer(evutil_socket_t fd, short what, void *arg) {
+  call_t *c = arg;
+  (void)fd;
+  (void)what;
+  if (c->client_gone || !c->req) {
+    complete(c);
+    return;
+  }
+  start_attempt(c);
 }
 
 /* ---- the handler --------------------------------------------------------- */
@@ -569,6 +856,10 @@ static int take_header(void *ud, const char *name, const char *value) {
     else if (!strcasecmp(rest, "prompt-version")) keep(c->prompt_version, sizeof c->prompt_version, value);
     else if (!strcasecmp(rest, "omit-request")) c->omit_req = is_true(value);
     else if (!strcasecmp(rest, "omit-response")) c->omit_resp = is_true(value);
+    else if (!strcasecmp(rest, "cache-enabled")) c->cache_opt = is_true(value);
+    else if (!strcasecmp(rest, "cache-seed")) keep(c->cache_seed, sizeof c->cache_seed, value);
+    else if (!strcasecmp(rest, "cache-ignore-keys")) keep(c->cache_ignore, sizeof c->cache_ignore, value);
+    else if (!strcasecmp(rest, "cache-ttl")) c->cache_ttl_s = atoll(value);
     else if (!strcasecmp(rest, "trace-id")) {
       uint8_t t[16];
       if (parse_hex(value, 16, t) && !all_zero(t, 16)) memcpy(c->trace_id, t, 16);
@@ -582,6 +873,21 @@ static int take_header(void *ud, const char *name, const char *value) {
       if (!strcmp(key, "feature")) keep(c->feature, sizeof c->feature, value);
     }
     return 0;
+  }
+  if (!strcasecmp(name, "cache-control")) {
+    /* Standard request directives: max-age sets the lifetime, no-store
+     * keeps the call out of the cache. */
+    const char *ma = strcasestr(value, "max-age=");
+    if (ma) c->cache_ttl_s = atoll(ma + 8);
+    if (strcasestr(value, "no-store")) c->no_store = true;
+  }
+  if (!strcasecmp(name, "authorization") || !strcasecmp(name, "x-api-key") || !strcasecmp(name, "api-key")) {
+    /* Only a fingerprint of the caller's credential is kept, for cache
+     * keys and per-key limits; the value goes upstream and nowhere else. */
+    uint8_t d[32];
+    unsigned dl = 0;
+    EVP_Digest(value, strlen(value), d, &dl, EVP_sha256(), NULL);
+    hex(d, 16, c->cred_fp);
   }
   if (!strcasecmp(name, "traceparent")) {
     /* 00-<32 hex trace>-<16 hex parent>-<2 hex flags> */
@@ -614,6 +920,86 @@ static void reply_unknown_upstream(lt_proxy_t *px, lt_req_t *r, const char *name
     off += (size_t)snprintf(msg + off, sizeof msg - off, "%s%s", i ? ", " : "", px->ups[i].name);
   snprintf(msg + off, sizeof msg - off, " (add one with --upstream NAME=BASE_URL)");
   lt_reply_error(r, 404, "unknown_upstream", msg);
+}
+
+/* Rate limits and budgets: a refused call is answered 429 at once (and
+ * traced); an admitted one carries RateLimit-* headers of its tightest
+ * rule. Returns true when the call is over. */
+static bool admit(call_t *c) {
+  lt_limit_verdict_t v;
+  lt_limit_subject_t subj = limit_subject(c);
+  lt_limits_admit(c->px->limits, &subj, mono_ns(), &v);
+  if (!v.any) return false;
+  char t[64];
+  snprintf(t, sizeof t, "%.0f", v.limit);
+  lt_req_set_header(c->req, "RateLimit-Limit", t);
+  snprintf(t, sizeof t, "%.0f", v.remaining);
+  lt_req_set_header(c->req, "RateLimit-Remaining", t);
+  snprintf(t, sizeof t, "%lld", (long long)v.reset_s);
+  lt_req_set_header(c->req, "RateLimit-Reset", t);
+  if (!v.refused) return false;
+  atomic_fetch_add(&c->px->limited, 1);
+  lt_req_set_header(c->req, "Retry-After", t);
+  c->local_status = 429;
+  c->status = 429;
+  snprintf(c->local_body, sizeof c->local_body, "rate limit reached: %s (limit %s %.10g); retry in %lld s", v.rule,
+           v.what, v.limit, (long long)v.reset_s);
+  snprintf(c->err, sizeof c->err, "refused by Lanterna's rate limit: %s", v.rule);
+  complete(c);
+  return true;
+}
+
+/* The cache key: everything that makes two calls the same call. */
+static void cache_key(call_t *c) {
+  EVP_MD_CTX *md = EVP_MD_CTX_new();
+  if (!md) return;
+  EVP_DigestInit_ex(md, EVP_sha256(), NULL);
+  const char *parts[] = {c->up->name, c->method, c->path, c->cred_fp, c->cache_seed};
+  for (size_t i = 0; i < sizeof parts / sizeof parts[0]; i++) EVP_DigestUpdate(md, parts[i], strlen(parts[i]) + 1);
+  /* The body canonically: keys sorted, ignored keys removed; a body that
+   * is not JSON counts byte for byte. */
+  json_t *j = c->body_len ? json_loadb(c->body, c->body_len, 0, NULL) : NULL;
+  char *canon = NULL;
+  if (json_is_object(j)) {
+    if (c->llm.usage_added) json_object_del(json_object_get(j, "stream_options"), "include_usage");
+    char ign[256];
+    snprintf(ign, sizeof ign, "%s", c->cache_ignore);
+    for (char *save = NULL, *k = strtok_r(ign, ", ", &save); k; k = strtok_r(NULL, ", ", &save)) json_object_del(j, k);
+    canon = json_dumps(j, JSON_COMPACT | JSON_SORT_KEYS);
+  }
+  json_decref(j);
+  if (canon) EVP_DigestUpdate(md, canon, strlen(canon));
+  else if (c->body_len) EVP_DigestUpdate(md, c->body, c->body_len);
+  lt_free(canon);
+  unsigned n = 0;
+  EVP_DigestFinal_ex(md, c->cache_key, &n);
+  EVP_MD_CTX_free(md);
+}
+
+/* Serves the call from the cache when it opted in and a fresh entry
+ * exists; a stream is replayed event by event like a live one. Returns
+ * true when the call is over. */
+static bool cache_lookup(call_t *c) {
+  lt_proxy_t *px = c->px;
+  bool opted = c->cache_opt || c->up->cache_ttl_s > 0;
+  if (!px->cache || !opted || c->no_store || (strcmp(c->method, "POST") && strcmp(c->method, "GET"))) return false;
+  if (c->cache_ttl_s <= 0) c->cache_ttl_s = c->up->cache_ttl_s > 0 ? c->up->cache_ttl_s : CACHE_TTL_DEFAULT_S;
+  if (c->cache_ttl_s > CACHE_TTL_MAX_S) c->cache_ttl_s = CACHE_TTL_MAX_S;
+  c->cacheable = true;
+  cache_key(c);
+  lt_pcache_hit_t hit;
+  if (!lt_pcache_get(px->cache, c->cache_key, real_ns(), &hit)) return false;
+  atomic_fetch_add(&px->hits, 1);
+  c->cache_hit = true;
+  char line[160];
+  snprintf(line, sizeof line, "Content-Type: %s", hit.content_type ? hit.content_type : "application/json");
+  char *lines[1] = {line};
+  on_headers(c, hit.status, lines, 1);
+  if (c->started) relay(c, hit.body, hit.len);
+  lt_pcache_hit_free(&hit);
+  if (c->sse_on && !c->client_gone) lt_sse_finish(&c->sse, on_event, c);
+  complete(c);
+  return true;
 }
 
 void lt_proxy_handle(lt_req_t *r, void *ud) {
@@ -700,19 +1086,11 @@ void lt_proxy_handle(lt_req_t *r, void *ud) {
     lt_reply_error(r, 503, "overloaded", "out of memory");
     return;
   }
-  lt_up_req_t ur = {.url = c->url, .method = c->method, .headers = c->hdr, .n_headers = c->n_hdr,
-                    .body = c->body, .body_len = c->body_len, .connect_timeout_ms = px->cfg.connect_timeout_ms,
-                    .timeout_ms = px->cfg.timeout_ms};
-  static const lt_up_cbs_t cbs = {on_headers, on_body, on_done};
   lt_req_defer(r);
   lt_req_on_close(r, on_client_close, c);
   lt_req_on_drain(r, on_drain, c);
   c->t_sent = mono_ns();
-  if ((rc = lt_up_start(pl->up, &ur, &cbs, c, &c->xfer))) {
-    snprintf(c->err, sizeof c->err, "could not start the upstream request (%s)", lt_strerror(rc));
-    c->t_end = mono_ns();
-    complete(c);
-    return;
-  }
-  c->transfer_live = true;
+  if (admit(c)) return;
+  if (cache_lookup(c)) return;
+  start_attempt(c);
 }
