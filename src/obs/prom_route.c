@@ -66,16 +66,5 @@ void lt_prom_handle(lt_req_t *r, void *ud) {
   j->req = r;
   j->project = lt_req_project(r);
   j->has_credentials = lt_req_has_credentials(r);
-  /* Defer before reading the flag: shutdown sets it and then waits for
-   * pending replies, so the pool is never used after it stopped. */
-  lt_req_defer(r);
-  if (atomic_load(&route->api->shutting_down)) {
-    lt_free(j);
-    lt_reply_error(r, 503, "overloaded", "the server is shutting down");
-    return;
-  }
-  if (lt_workq_submit(route->api->workq, run, j)) {
-    lt_free(j);
-    lt_reply_error(r, 503, "overloaded", "too many queries in flight; retry later");
-  }
+  lt_api_submit(route->api, r, run, j, lt_free);
 }

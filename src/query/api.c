@@ -219,24 +219,23 @@ static void job_run(void *arg) {
   lt_req_post(j->req, job_reply, j);
 }
 
-static void run(lt_req_t *r, lt_api_t *api, job_t *j) {
-  j->api = api;
-  j->req = r;
-  /* Defer (counted as pending) before looking at the flag: shutdown sets
-   * the flag, then waits for pending to reach zero, so either we see the
-   * flag or shutdown waits for our reply — the worker pool is never used
-   * after it stopped. */
+void lt_api_submit(lt_api_t *api, lt_req_t *r, void (*fn)(void *), void *job, void (*free_fn)(void *)) {
   lt_req_defer(r);
   if (atomic_load(&api->shutting_down)) {
-    lt_free(j);
+    free_fn(job);
     lt_reply_error(r, 503, "overloaded", "the server is shutting down");
     return;
   }
-  int rc = lt_workq_submit(api->workq, job_run, j);
-  if (rc) {
-    lt_free(j);
+  if (lt_workq_submit(api->workq, fn, job)) {
+    free_fn(job);
     lt_reply_error(r, 503, "overloaded", "too many queries in flight; retry later");
   }
+}
+
+static void run(lt_req_t *r, lt_api_t *api, job_t *j) {
+  j->api = api;
+  j->req = r;
+  lt_api_submit(api, r, job_run, j, lt_free);
 }
 
 static job_t *new_job(lt_req_t *r, op_t op) {

@@ -27,6 +27,15 @@ void lt_api_stats(lt_req_t *r, void *api);
 void lt_api_healthz(lt_req_t *r, void *api);
 void lt_api_readyz(lt_req_t *r, void *api);
 
+/* Defers r and runs fn(job) on the worker pool; fn later posts the reply
+ * to the loop (lt_req_post). When the server is shutting down or the pool
+ * is full, replies 503 itself and frees the job with free_fn instead. The
+ * deferral comes before the shutdown check: shutdown sets the flag, then
+ * waits for deferred requests to be answered, so either the flag is seen
+ * here or shutdown waits for this reply — the pool is never used after it
+ * stopped. */
+void lt_api_submit(lt_api_t *api, lt_req_t *r, void (*fn)(void *job), void *job, void (*free_fn)(void *job));
+
 /* Parses an RFC 3339 time ("2026-01-02T03:04:05.123Z", offsets allowed) or
  * an integer of nanoseconds. Returns 0 or LT_EINVAL. */
 int lt_parse_time(const char *s, int64_t *ns);

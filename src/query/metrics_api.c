@@ -368,21 +368,16 @@ static void job_run(void *arg) {
   lt_req_post(j->req, job_reply, j);
 }
 
+static void job_free(void *arg) {
+  job_t *j = arg;
+  lt_free(j->body);
+  lt_free(j);
+}
+
 static void run(lt_req_t *r, lt_api_t *api, job_t *j) {
   j->api = api;
   j->req = r;
-  lt_req_defer(r); /* before the flag check: see api.c */
-  if (atomic_load(&api->shutting_down)) {
-    lt_free(j->body);
-    lt_free(j);
-    lt_reply_error(r, 503, "overloaded", "the server is shutting down");
-    return;
-  }
-  if (lt_workq_submit(api->workq, job_run, j)) {
-    lt_free(j->body);
-    lt_free(j);
-    lt_reply_error(r, 503, "overloaded", "too many queries in flight; retry later");
-  }
+  lt_api_submit(api, r, job_run, j, job_free);
 }
 
 static job_t *new_job(lt_req_t *r, op_t op) {

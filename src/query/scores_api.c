@@ -281,21 +281,13 @@ static void job_run(void *arg) {
   lt_req_post(j->req, job_reply, j);
 }
 
-/* Queues the job; the reply comes from job_reply (see api.c's run for why
- * the deferral comes before the shutdown check). */
+static void job_free_any(void *j) { job_free(j); }
+
+/* Queues the job; the reply comes from job_reply. */
 static void run(lt_req_t *r, lt_api_t *api, job_t *j) {
   j->api = api;
   j->req = r;
-  lt_req_defer(r);
-  if (atomic_load(&api->shutting_down)) {
-    job_free(j);
-    lt_reply_error(r, 503, "overloaded", "the server is shutting down");
-    return;
-  }
-  if (lt_workq_submit(api->workq, job_run, j)) {
-    job_free(j);
-    lt_reply_error(r, 503, "overloaded", "too many requests in flight; retry later");
-  }
+  lt_api_submit(api, r, job_run, j, job_free_any);
 }
 
 static job_t *new_job(lt_req_t *r, op_t op) {
