@@ -503,7 +503,7 @@ static int cmd_serve(int argc, char **argv) {
   }
   lt_receiver_t rcv = {.writer = writer, .max_decompressed = 64u << 20, .prices = prices};
   lt_api_t api = {.store = store, .workq = workq, .writer = writer, .prices = prices};
-  lt_prom_route_t promr = {.prom = prom, .api = &api, .version = LT_VERSION};
+  lt_prom_route_t promr = {.prom = prom, .api = &api, .version = LT_VERSION, .proxy = proxy};
   lt_http_config_t hc = {
     .host = c.host, .port = c.port, .threads = c.threads,
     .max_header_bytes = 64 * 1024, .max_body_bytes = c.max_body,

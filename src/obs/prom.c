@@ -12,6 +12,7 @@
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
+#include <stddef.h>
 #include <string.h>
 #include <time.h>
 
@@ -527,6 +528,36 @@ int lt_prom_render(lt_prom_t *p, const lt_prom_render_opts_t *opt, lt_buf_t *buf
     puts_(&o, "lanterna_commit_max_seconds ");
     put_nano(&o, w->commit_ns_max > (uint64_t)INT64_MAX ? INT64_MAX : (int64_t)w->commit_ns_max);
     put(&o, "\n", 1);
+  }
+  const lt_proxy_stats_t *px = opt->proxy;
+  if (px) {
+    static const struct {
+      const char *name, *help;
+      size_t off;
+    } pm[] = {
+      {"lanterna_proxy_calls_total", "Calls received by the logging proxy.", offsetof(lt_proxy_stats_t, calls)},
+      {"lanterna_proxy_errors_total", "Proxied calls that ended in an error (HTTP >= 400 or a failed transfer).",
+       offsetof(lt_proxy_stats_t, errors)},
+      {"lanterna_proxy_upstream_failures_total", "Upstream transfers that failed (connect, TLS, timeout...).",
+       offsetof(lt_proxy_stats_t, upstream_failures)},
+      {"lanterna_proxy_client_aborts_total", "Proxied calls whose client went away before the end.",
+       offsetof(lt_proxy_stats_t, client_aborts)},
+      {"lanterna_proxy_cache_hits_total", "Proxied calls answered from the response cache.",
+       offsetof(lt_proxy_stats_t, cache_hits)},
+      {"lanterna_proxy_rate_limited_total", "Proxied calls refused by a rate limit or budget.",
+       offsetof(lt_proxy_stats_t, limited)},
+      {"lanterna_proxy_retries_total", "Upstream retries made by the proxy.", offsetof(lt_proxy_stats_t, retries)},
+      {"lanterna_proxy_fallbacks_total", "Proxied calls sent to a fallback upstream.",
+       offsetof(lt_proxy_stats_t, fallbacks)},
+      {"lanterna_proxy_spans_lost_total", "Proxied calls whose span could not be stored.",
+       offsetof(lt_proxy_stats_t, spans_lost)},
+    };
+    for (size_t i = 0; i < sizeof pm / sizeof pm[0]; i++) {
+      uint64_t v;
+      memcpy(&v, (const char *)px + pm[i].off, sizeof v);
+      family(&o, pm[i].name, "counter", pm[i].help);
+      putf(&o, "%s %" PRIu64 "\n", pm[i].name, v);
+    }
   }
   const lt_store_stats_t *st = opt->store;
   if (st) {

@@ -19,6 +19,7 @@
 #include "core/buf.h"
 #include "pipeline/batch.h"
 #include "pipeline/writer.h"
+#include "proxy/proxy.h"
 #include "query/api.h"
 #include "store/store.h"
 
@@ -48,6 +49,7 @@ typedef struct {
   const char *version;            /* lanterna_build_info; NULL: omitted */
   const lt_writer_stats_t *writer; /* NULL: writer metrics omitted */
   const lt_store_stats_t *store;   /* NULL: store metrics omitted */
+  const lt_proxy_stats_t *proxy;   /* NULL: proxy metrics omitted */
   /* [{"id":…,"name":…}, …] (store project_list) for the project label;
    * NULL or a missing id: the label is the id in decimal. */
   const json_t *projects;
@@ -72,6 +74,7 @@ typedef struct {
   lt_prom_t *prom;
   lt_api_t *api;        /* store, worker pool, writer and shutdown flag */
   const char *version;
+  lt_proxy_t *proxy;    /* NULL: no proxy metrics */
 } lt_prom_route_t;
 void lt_prom_handle(lt_req_t *r, void *route);
 

@@ -48,6 +48,11 @@ static void run(void *arg) {
     lt_writer_stats(api->writer, &ws);
     o.writer = &ws;
   }
+  lt_proxy_stats_t ps;
+  if (j->route->proxy) {
+    lt_proxy_stats(j->route->proxy, &ps);
+    o.proxy = &ps;
+  }
   lt_buf_init(&j->out, RENDER_CAP);
   j->rc = lt_prom_render(j->route->prom, &o, &j->out);
   if (j->rc) lt_error("metrics: rendering failed: %s", lt_strerror(j->rc));
