@@ -25,7 +25,7 @@ GEN      := build/gen
 PROTOS   := $(shell find proto -name '*.proto' 2>/dev/null | sort)
 PROTO_C  := $(patsubst proto/%.proto,$(GEN)/%.pb-c.c,$(PROTOS))
 # Data compiled into the binary (scripts/embed.sh).
-EMBED_C  := $(GEN)/prices_json.c
+EMBED_C  := $(GEN)/prices_json.c $(GEN)/ui_assets.c
 SRCS     := $(shell find src -name '*.c' | sort)
 OBJS     := $(patsubst src/%.c,$(OUT)/obj/%.o,$(SRCS)) $(patsubst $(GEN)/%.c,$(OUT)/obj/gen/%.o,$(PROTO_C) $(EMBED_C))
 LIBOBJS  := $(filter-out $(OUT)/obj/main.o,$(OBJS))
@@ -55,6 +55,16 @@ $(GEN)/prices_json.c: data/prices.json scripts/embed.sh
 	@mkdir -p $(GEN)
 	@echo "  EMBED $<"
 	@bash scripts/embed.sh lt_builtin_prices $< > $@
+
+# ---- Web UI (docs/ui.md) ----------------------------------------------------
+# web/ (TypeScript) is bundled with npm and compiled in as $(GEN)/ui_assets.c.
+# scripts/deps-node.sh runs `npm ci` only when web/package-lock.json changed,
+# so with web/node_modules in place the build needs no network.
+UI_SRC   := $(shell find web/src -type f 2>/dev/null) web/index.html web/build.mjs web/package.json web/package-lock.json
+$(GEN)/ui_assets.c: $(UI_SRC) scripts/deps-node.sh scripts/embed-ui.sh
+	@mkdir -p $(GEN)
+	@echo "  UI    web/ -> $@"
+	@bash scripts/embed-ui.sh $@
 
 # Every object waits for the generated protobuf headers.
 $(OUT)/obj/%.o: src/%.c $(PROTO_C) | deps
@@ -120,6 +130,7 @@ check-asan:
 test: all unit
 	$(MAKE) fuzz-replay FUZZ_SECONDS=10
 	$(MAKE) integration
+	bash scripts/ui-test.sh
 	$(MAKE) check-asan
 
 bench: all $(OUT)/bench/rollup_tool

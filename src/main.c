@@ -18,6 +18,7 @@
 #include "query/scores_api.h"
 #include "query/metrics_api.h"
 #include "store/store.h"
+#include "ui/static.h"
 #include <errno.h>
 #include <pthread.h>
 #include <signal.h>
@@ -349,6 +350,10 @@ static const lt_route_t *build_routes(lt_receiver_t *rcv, lt_api_t *api, lt_prom
    * itself. */
   routes[n++] = (lt_route_t){LT_GET | LT_POST | LT_PUT | LT_DELETE | LT_HEAD | LT_PATCH | LT_OPTIONS, "/proxy/",
                              true, false, lt_proxy_handle, proxy};
+  /* Must stay last: the web UI is the fallback for paths no route above
+   * takes (it keeps their 405s and JSON 404s; src/ui/static.h). */
+  routes[n++] = (lt_route_t){LT_GET | LT_POST | LT_PUT | LT_DELETE | LT_HEAD | LT_PATCH | LT_OPTIONS, "/", true, false,
+                             lt_ui_handle, routes};
   routes[n] = (lt_route_t){0, NULL, false, false, NULL, NULL};
   return routes;
 }
