@@ -122,6 +122,7 @@ fuzz-replay: fuzz
 integration: all
 	@bash scripts/deps-python.sh
 	@bash scripts/deps-prometheus.sh
+	.venv/bin/python -m pytest -q sdk/python/tests
 	LANTERNA_BIN=$(abspath $(OUT)/lanterna) .venv/bin/python -m pytest -q tests/integration
 
 check-asan:
@@ -137,6 +138,7 @@ bench: all $(OUT)/bench/rollup_tool
 	@bash scripts/deps-bench.sh
 	.venv-bench/bin/python bench/ingest_bench.py
 	.venv-bench/bin/python bench/rollup_bench.py
+	.venv-bench/bin/python bench/sdk_bench.py
 
 # Seeds a store through the real write path and computes exact answers
 # from raw spans, for bench/rollup_bench.py.
