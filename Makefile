@@ -139,6 +139,7 @@ bench: all $(OUT)/bench/rollup_tool
 	.venv-bench/bin/python bench/ingest_bench.py
 	.venv-bench/bin/python bench/rollup_bench.py
 	.venv-bench/bin/python bench/sdk_bench.py
+	.venv-bench/bin/python bench/proxy_bench.py
 
 # Seeds a store through the real write path and computes exact answers
 # from raw spans, for bench/rollup_bench.py.

@@ -79,7 +79,7 @@ static bool truthy(const char *v) {
   return !strcmp(v, "1") || !strcasecmp(v, "true") || !strcasecmp(v, "yes") || !strcasecmp(v, "on");
 }
 
-bool lt_config_is_flag(const char *key) { return !strcmp(key, "insecure-no-auth"); }
+bool lt_config_is_flag(const char *key) { return !strcmp(key, "insecure-no-auth") || !strcmp(key, "require-auth"); }
 
 static int copy(char *dst, size_t n, const char *v) {
   if (strlen(v) >= n) return LT_ECONFIG;
@@ -125,6 +125,8 @@ int lt_config_set(lt_config_t *c, const char *key, const char *v, char *err, siz
     if (lt_parse_duration(v, &c->retention_ns)) FAIL("--retention: expected a duration like 30d, 12h or 0 (keep forever), got '%s'", v);
   } else if (!strcmp(key, "insecure-no-auth")) {
     c->insecure_no_auth = truthy(v);
+  } else if (!strcmp(key, "require-auth")) {
+    c->require_auth = truthy(v);
   } else if (!strcmp(key, "log-level")) {
     if (strcmp(v, "debug") && strcmp(v, "info") && strcmp(v, "warn") && strcmp(v, "error"))
       FAIL("--log-level: expected debug, info, warn or error, got '%s'", v);
@@ -255,7 +257,7 @@ int lt_config_env(lt_config_t *c, char *err, size_t errlen) {
                                "queue-bytes", "read-connections", "prices", "feature-key", "upstream",
                                "proxy-capture", "proxy-stream-usage", "limit", "cache-upstream", "fallback",
                                "proxy-cache-size", "proxy-retries", "proxy-first-byte-timeout",
-                               "proxy-idle-timeout", "upstream-ca", NULL};
+                               "proxy-idle-timeout", "upstream-ca", "require-auth", NULL};
   for (int i = 0; keys[i]; i++) {
     char name[64] = "LANTERNA_";
     size_t p = strlen(name);

@@ -48,6 +48,9 @@ typedef struct {
   int n_cache_upstreams;
   char fallbacks[LT_CONFIG_MAX_RULES][256];
   int n_fallbacks;
+  /* --require-auth (not in --help): refuse anonymous requests even on a
+   * loopback address (docs/api.md, Authentication). */
+  bool require_auth;
 } lt_config_t;
 
 void lt_config_defaults(lt_config_t *c);

@@ -1,4 +1,4 @@
-/* lanterna: command-line dispatch (serve, projects, keys, version, help)
+/* lanterna: command-line dispatch (serve, projects, keys, users, version, help)
  * and the server's start-up and graceful shutdown. */
 #include "config.h"
 #include "core/err.h"
@@ -14,6 +14,8 @@
 #include "pipeline/pricebook.h"
 #include "proxy/proxy.h"
 #include "proxy/upstream.h"
+#include "net/password.h"
+#include "query/admin_api.h"
 #include "query/api.h"
 #include "query/scores_api.h"
 #include "query/metrics_api.h"
@@ -26,6 +28,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <termios.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -40,6 +43,7 @@ static const char usage_main[] =
   "  serve      start the server (OTLP ingest, query API) on 127.0.0.1:4318\n"
   "  projects   create and list projects\n"
   "  keys       create, list and revoke API keys\n"
+  "  users      create and list admin users (web UI login)\n"
   "  version    print the version\n"
   "  help       show this help, or 'lanterna help <command>'\n"
   "\n"
@@ -106,6 +110,17 @@ static const char usage_keys[] =
   "is printed once and stored only as a hash. Send it as\n"
   "'Authorization: Bearer sk-lt-...' or as HTTP Basic 'pk-lt-...:sk-lt-...'.\n"
   "Revocation takes effect on a running server within 2 seconds.\n";
+
+static const char usage_users[] =
+  "Usage: lanterna users create NAME [--password-stdin] [--data DIR]\n"
+  "       lanterna users list [--data DIR]\n"
+  "\n"
+  "Admin users log in to the web UI when the server requires authentication\n"
+  "(a non-loopback address with keys or users). A logged-in user manages\n"
+  "projects and API keys in Settings and sees the default project's data.\n"
+  "The password (at least 12 characters) is asked twice on the terminal, or\n"
+  "read from the first line of standard input with --password-stdin. It is\n"
+  "stored only as a scrypt hash.\n";
 
 static int die_usage(const char *msg, const char *usage) {
   fprintf(stderr, "lanterna: %s\n\n%s", msg, usage);
@@ -282,6 +297,151 @@ static int cmd_keys(int argc, char **argv) {
   return exit_code;
 }
 
+/* ---- users ------------------------------------------------------------------ */
+
+/* Reads one line (without its newline) into buf; false at end of input or
+ * when the line does not fit. */
+static bool read_line(FILE *f, char *buf, size_t cap) {
+  if (!fgets(buf, (int)cap, f)) return false;
+  size_t n = strlen(buf);
+  bool whole = n > 0 && buf[n - 1] == '\n';
+  while (n && (buf[n - 1] == '\n' || buf[n - 1] == '\r')) buf[--n] = '\0';
+  if (!whole && !feof(f)) return false; /* longer than the buffer */
+  return true;
+}
+
+/* Prompts on the terminal with echo off. */
+static bool prompt_secret(const char *prompt, char *buf, size_t cap) {
+  struct termios old, quiet;
+  fputs(prompt, stderr);
+  fflush(stderr);
+  bool have_tty = tcgetattr(STDIN_FILENO, &old) == 0;
+  if (have_tty) {
+    quiet = old;
+    quiet.c_lflag &= ~(tcflag_t)ECHO;
+    quiet.c_lflag |= ECHONL;
+    tcsetattr(STDIN_FILENO, TCSAFLUSH, &quiet);
+  }
+  bool got = read_line(stdin, buf, cap);
+  if (have_tty) tcsetattr(STDIN_FILENO, TCSAFLUSH, &old);
+  return got;
+}
+
+static bool user_name_ok(const char *s) {
+  size_t n = strlen(s);
+  if (n == 0 || n > LT_USER_NAME_MAX) return false;
+  for (size_t i = 0; i < n; i++) {
+    char c = s[i];
+    if (!(c == '-' || c == '_' || c == '.' || c == '@' || (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') ||
+          (c >= 'A' && c <= 'Z')))
+      return false;
+  }
+  return true;
+}
+
+/* Gets the new user's password into pw; prints why and returns 2 when
+ * there is none or it breaks the rules. */
+static int get_password(bool from_stdin, char *pw, size_t cap) {
+  char again[LT_PASSWORD_MAX_BYTES + 2];
+  if (from_stdin) {
+    if (!read_line(stdin, pw, cap)) {
+      fprintf(stderr, "lanterna: no password on standard input (one line, at most %d bytes)\n", LT_PASSWORD_MAX_BYTES);
+      return 2;
+    }
+  } else if (!isatty(STDIN_FILENO)) {
+    fprintf(stderr, "lanterna: standard input is not a terminal: pipe the password in with --password-stdin\n");
+    return 2;
+  } else {
+    bool ok = prompt_secret("Password: ", pw, cap) && prompt_secret("Repeat the password: ", again, sizeof again);
+    bool same = ok && strcmp(pw, again) == 0;
+    explicit_bzero(again, sizeof again);
+    if (!ok) {
+      fprintf(stderr, "lanterna: no password entered (at most %d bytes)\n", LT_PASSWORD_MAX_BYTES);
+      return 2;
+    }
+    if (!same) {
+      fprintf(stderr, "lanterna: the two passwords differ\n");
+      return 2;
+    }
+  }
+  size_t len = strlen(pw);
+  if (len > LT_PASSWORD_MAX_BYTES || lt_password_chars(pw, len) < LT_PASSWORD_MIN_CHARS) {
+    fprintf(stderr, "lanterna: the password is too short or too long: use at least %d characters (at most %d bytes)\n",
+            LT_PASSWORD_MIN_CHARS, LT_PASSWORD_MAX_BYTES);
+    return 2;
+  }
+  return 0;
+}
+
+static int cmd_users(int argc, char **argv) {
+  if (wants_help(argc, argv)) return fputs(usage_users, stdout), 0;
+  /* --password-stdin is this command's own flag; the rest is shared. */
+  bool from_stdin = false;
+  char *rest[64];
+  int nrest = 0;
+  for (int i = 0; i < argc; i++) {
+    if (!strcmp(argv[i], "--password-stdin")) from_stdin = true;
+    else if (nrest < 64) rest[nrest++] = argv[i];
+    else return die_usage("too many arguments", usage_users);
+  }
+  admin_opts_t o;
+  int rc = parse_admin(nrest, rest, &o, usage_users);
+  if (rc) return rc;
+  if (o.project) return die_usage("users take no --project: a user manages every project", usage_users);
+  if (o.npos == 0) return die_usage("missing subcommand: create or list", usage_users);
+  const char *sub = o.positional[0];
+  if (!strcmp(sub, "create")) {
+    if (o.npos != 2) return die_usage("users create needs a NAME", usage_users);
+    if (!user_name_ok(o.positional[1]))
+      return die_usage("a user name is 1-100 letters, digits, '-', '_', '.' or '@'", usage_users);
+  } else if (!strcmp(sub, "list")) {
+    if (o.npos != 1) return die_usage("users list takes no positional arguments", usage_users);
+    if (from_stdin) return die_usage("--password-stdin goes with users create", usage_users);
+  } else {
+    char m[256];
+    snprintf(m, sizeof m, "unknown subcommand 'users %s'", sub);
+    return die_usage(m, usage_users);
+  }
+  int exit_code = 0;
+  if (!strcmp(sub, "create")) {
+    char pw[LT_PASSWORD_MAX_BYTES + 2], hash[LT_PASSWORD_HASH_MAX];
+    if ((exit_code = get_password(from_stdin, pw, sizeof pw))) {
+      explicit_bzero(pw, sizeof pw);
+      return exit_code;
+    }
+    rc = lt_password_hash(pw, strlen(pw), hash);
+    explicit_bzero(pw, sizeof pw);
+    if (rc) {
+      fprintf(stderr, "lanterna: could not hash the password: %s\n", lt_strerror(rc));
+      return 1;
+    }
+    lt_store_t *s;
+    if (open_store(o.data, &s)) return 1;
+    int64_t id = 0;
+    const char *name = o.positional[1];
+    if ((rc = s->ops->user_create(s, name, hash, &id)) == LT_EEXISTS) {
+      fprintf(stderr, "lanterna: user '%s' already exists\n", name);
+      exit_code = 1;
+    } else if (rc) {
+      fprintf(stderr, "lanterna: could not create the user: %s\n", lt_strerror(rc));
+      exit_code = 1;
+    } else {
+      printf("created user '%s' (id %lld)\n", name, (long long)id);
+    }
+    lt_store_close(s);
+    return exit_code;
+  }
+  lt_store_t *s;
+  if (open_store(o.data, &s)) return 1;
+  json_t *j = NULL;
+  if ((rc = s->ops->user_list(s, &j))) {
+    fprintf(stderr, "lanterna: could not list users: %s\n", lt_strerror(rc));
+    exit_code = 1;
+  } else print_json(j);
+  lt_store_close(s);
+  return exit_code;
+}
+
 /* ---- serve ------------------------------------------------------------------ */
 
 static int parse_serve(int argc, char **argv, lt_config_t *c) {
@@ -326,7 +486,8 @@ static int parse_serve(int argc, char **argv, lt_config_t *c) {
   return 0;
 }
 
-static const lt_route_t *build_routes(lt_receiver_t *rcv, lt_api_t *api, lt_prom_route_t *prom, lt_proxy_t *proxy) {
+static const lt_route_t *build_routes(lt_receiver_t *rcv, lt_api_t *api, lt_prom_route_t *prom, lt_proxy_t *proxy,
+                                      lt_admin_api_t *admin) {
   static lt_route_t routes[32];
   int n = 0;
   routes[n++] = (lt_route_t){LT_POST, "/v1/traces", false, true, lt_receiver_traces, rcv};
@@ -342,6 +503,12 @@ static const lt_route_t *build_routes(lt_receiver_t *rcv, lt_api_t *api, lt_prom
   routes[n++] = (lt_route_t){LT_GET, "/api/v1/metrics", false, true, lt_api_metrics, api};
   routes[n++] = (lt_route_t){LT_GET | LT_POST | LT_DELETE, "/api/v1/prices", false, true, lt_api_prices, api};
   routes[n++] = (lt_route_t){LT_GET, "/api/v1/models/unpriced", false, true, lt_api_models_unpriced, api};
+  /* Login state: these resolve the caller themselves (lt_req_try_auth). */
+  routes[n++] = (lt_route_t){LT_POST, "/api/v1/auth/login", false, false, lt_admin_login, admin};
+  routes[n++] = (lt_route_t){LT_POST, "/api/v1/auth/logout", false, false, lt_admin_logout, admin};
+  routes[n++] = (lt_route_t){LT_GET, "/api/v1/auth/me", false, false, lt_admin_me, admin};
+  routes[n++] = (lt_route_t){LT_GET | LT_POST, "/api/v1/projects", false, true, lt_admin_projects, admin};
+  routes[n++] = (lt_route_t){LT_GET | LT_POST | LT_DELETE, "/api/v1/keys", true, true, lt_admin_keys, admin};
   routes[n++] = (lt_route_t){LT_GET | LT_HEAD, "/healthz", false, false, lt_api_healthz, api};
   routes[n++] = (lt_route_t){LT_GET | LT_HEAD, "/readyz", false, false, lt_api_readyz, api};
   /* Authenticated like the query API: a key sees its own project. */
@@ -447,13 +614,18 @@ static int cmd_serve(int argc, char **argv) {
     lt_error("cannot open the %s store in '%s': %s", c.storage, c.data, lt_strerror(rc));
     return 1;
   }
-  if (!loopback && !c.insecure_no_auth) {
-    int64_t nkeys = 0;
+  if (c.require_auth && c.insecure_no_auth) {
+    lt_error("--require-auth and --insecure-no-auth contradict each other: choose one");
+    goto out;
+  }
+  if ((!loopback || c.require_auth) && !c.insecure_no_auth) {
+    int64_t nkeys = 0, nusers = 0;
     store->ops->key_count(store, &nkeys);
-    if (nkeys == 0) {
-      lt_error("refusing to listen on %s without authentication: no API keys exist. "
-               "Create one with 'lanterna keys create --project default', "
-               "or pass --insecure-no-auth to accept anonymous requests.", c.listen);
+    store->ops->user_count(store, &nusers);
+    if (nkeys == 0 && nusers == 0) {
+      lt_error("refusing to listen on %s without authentication: no API keys and no users exist. "
+               "Create a key with 'lanterna keys create --project default' or an admin user with "
+               "'lanterna users create NAME', or pass --insecure-no-auth to accept anonymous requests.", c.listen);
       goto out;
     }
   }
@@ -478,7 +650,7 @@ static int cmd_serve(int argc, char **argv) {
   wc.observe = lt_prom_observe_batch;
   wc.observe_ud = prom;
   if ((rc = lt_writer_start(store, &wc, &writer)) || (rc = lt_workq_start(c.read_connections, 1024, &workq)) ||
-      !(auth = lt_auth_new(store, loopback || c.insecure_no_auth, default_project))) {
+      !(auth = lt_auth_new(store, (loopback || c.insecure_no_auth) && !c.require_auth, default_project))) {
     lt_error("start-up failed: %s", lt_strerror(rc ? rc : LT_ENOMEM));
     goto out;
   }
@@ -509,11 +681,12 @@ static int cmd_serve(int argc, char **argv) {
   lt_receiver_t rcv = {.writer = writer, .max_decompressed = 64u << 20, .prices = prices};
   lt_api_t api = {.store = store, .workq = workq, .writer = writer, .prices = prices};
   lt_prom_route_t promr = {.prom = prom, .api = &api, .version = LT_VERSION, .proxy = proxy};
+  lt_admin_api_t admin = {.api = &api, .auth = auth, .default_project = default_project};
   lt_http_config_t hc = {
     .host = c.host, .port = c.port, .threads = c.threads,
     .max_header_bytes = 64 * 1024, .max_body_bytes = c.max_body,
     .max_connections = c.max_connections, .idle_timeout_s = c.idle_timeout_s,
-    .routes = build_routes(&rcv, &api, &promr, proxy), .auth = lt_auth_check, .auth_ud = auth,
+    .routes = build_routes(&rcv, &api, &promr, proxy, &admin), .auth = lt_auth_resolve, .auth_ud = auth,
     .loop_exit = lt_proxy_loop_exit,
   };
   if ((rc = lt_http_start(&hc, &srv))) {
@@ -521,7 +694,8 @@ static int cmd_serve(int argc, char **argv) {
     goto out;
   }
   lt_info("lanterna %s: storage %s in %s, durability %s%s", LT_VERSION, c.storage, c.data, c.durability,
-          loopback ? "" : (c.insecure_no_auth ? ", NO AUTHENTICATION" : ", API keys required"));
+          c.insecure_no_auth ? (loopback ? "" : ", NO AUTHENTICATION")
+          : (!loopback || c.require_auth) ? ", API keys or a login required" : "");
   lt_info("listening on %s:%d", c.host, lt_http_port(srv));
 
   int sig = 0;
@@ -571,11 +745,13 @@ int main(int argc, char **argv) {
   if (!strcmp(cmd, "serve")) return cmd_serve(argc - 2, argv + 2);
   if (!strcmp(cmd, "projects")) return cmd_projects(argc - 2, argv + 2);
   if (!strcmp(cmd, "keys")) return cmd_keys(argc - 2, argv + 2);
+  if (!strcmp(cmd, "users")) return cmd_users(argc - 2, argv + 2);
   if (!strcmp(cmd, "version") || !strcmp(cmd, "--version")) return printf("lanterna %s\n", LT_VERSION), 0;
   if (!strcmp(cmd, "help") || !strcmp(cmd, "--help") || !strcmp(cmd, "-h")) {
     if (argc > 2 && !strcmp(argv[2], "serve")) return fputs(usage_serve, stdout), 0;
     if (argc > 2 && !strcmp(argv[2], "projects")) return fputs(usage_projects, stdout), 0;
     if (argc > 2 && !strcmp(argv[2], "keys")) return fputs(usage_keys, stdout), 0;
+    if (argc > 2 && !strcmp(argv[2], "users")) return fputs(usage_users, stdout), 0;
     return fputs(usage_main, stdout), 0;
   }
   fprintf(stderr, "lanterna: unknown command '%s'\n\n%s", cmd, usage_main);

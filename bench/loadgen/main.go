@@ -23,6 +23,9 @@
 //
 // -sink ADDR runs a trivial OTLP sink instead (answers 200 after reading the
 // body), to check how fast the load generator itself is.
+//
+// `loadgen llm ...` is a separate mode for OpenAI chat completions (the proxy
+// benchmark); see llm.go.
 package main
 
 import (
@@ -336,6 +339,9 @@ func runSink(addr string) {
 }
 
 func main() {
+	if len(os.Args) > 1 && os.Args[1] == "llm" {
+		os.Exit(llmMain(os.Args[2:]))
+	}
 	var (
 		target   = flag.String("url", "http://127.0.0.1:4318/v1/traces", "OTLP/HTTP traces endpoint")
 		dir      = flag.String("dir", "", "directory of *.pb ExportTraceServiceRequest bodies")

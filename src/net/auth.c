@@ -17,7 +17,9 @@ typedef struct {
   char hash[65];
   char public_key[LT_KEY_MAX];
   int64_t project_id; /* -1: known bad */
-  time_t expires;
+  int64_t user_id;    /* sessions */
+  int64_t key_expires_ns; /* the key's own expiry (sessions); 0 = never */
+  time_t expires;     /* of this cache entry */
 } entry_t;
 
 struct lt_auth {
@@ -75,6 +77,23 @@ int lt_auth_new_key(char pk[LT_KEY_MAX], char sk[LT_KEY_MAX], char sk_hash[65]) 
   return rc;
 }
 
+int lt_auth_new_session_key(char pk[LT_KEY_MAX], char sk[LT_KEY_MAX], char sk_hash[65]) {
+  int rc = random_token(pk, LT_SESSION_KEY_PREFIX, 24);
+  if (!rc) rc = random_token(sk, "sk-lt-", 32);
+  if (!rc) lt_auth_hash(sk, strlen(sk), sk_hash);
+  return rc;
+}
+
+int lt_auth_random_token(char *out, size_t n) { return random_token(out, "", n); }
+
+bool lt_auth_allows_anonymous(const lt_auth_t *a) { return a->allow_anonymous; }
+
+static int64_t now_ns(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
 /* Returns the cached entry for hash (valid, not expired) copied to *out. */
 static bool cache_get(lt_auth_t *a, const char *hash, entry_t *out) {
   size_t slot = strtoul((char[9]){hash[0], hash[1], hash[2], hash[3], hash[4], hash[5], hash[6], hash[7], 0}, NULL, 16) % CACHE_SLOTS;
@@ -96,7 +115,25 @@ static void cache_put(lt_auth_t *a, const entry_t *in) {
   pthread_mutex_unlock(&a->mu);
 }
 
-static int verify(lt_auth_t *a, const char *pk, const char *sk, size_t sklen, int64_t *project) {
+void lt_auth_forget_secret(lt_auth_t *a, const char *secret) {
+  if (!a || !secret) return;
+  char hash[65];
+  lt_auth_hash(secret, strlen(secret), hash);
+  size_t slot = strtoul((char[9]){hash[0], hash[1], hash[2], hash[3], hash[4], hash[5], hash[6], hash[7], 0}, NULL, 16) % CACHE_SLOTS;
+  pthread_mutex_lock(&a->mu);
+  if (strcmp(a->cache[slot].hash, hash) == 0) a->cache[slot].expires = 0;
+  pthread_mutex_unlock(&a->mu);
+}
+
+void lt_auth_forget_public(lt_auth_t *a, const char *public_key) {
+  if (!a || !public_key || !*public_key) return;
+  pthread_mutex_lock(&a->mu);
+  for (size_t i = 0; i < CACHE_SLOTS; i++)
+    if (a->cache[i].expires && strcmp(a->cache[i].public_key, public_key) == 0) a->cache[i].expires = 0;
+  pthread_mutex_unlock(&a->mu);
+}
+
+static int verify(lt_auth_t *a, const char *pk, const char *sk, size_t sklen, lt_auth_result_t *out) {
   if (sklen < 8 || sklen >= LT_KEY_MAX || strncmp(sk, "sk-lt-", 6) != 0) return LT_EAUTH;
   entry_t e = {0};
   lt_auth_hash(sk, sklen, e.hash);
@@ -105,6 +142,8 @@ static int verify(lt_auth_t *a, const char *pk, const char *sk, size_t sklen, in
     int rc = a->store->ops->key_find(a->store, e.hash, &info);
     if (rc == 0 && info.revoked_ns == 0) {
       e.project_id = info.project_id;
+      e.user_id = info.user_id;
+      e.key_expires_ns = info.expires_ns;
       snprintf(e.public_key, sizeof e.public_key, "%s", info.public_key);
     } else if (rc == 0 || rc == LT_ENOTFOUND) {
       e.project_id = -1;
@@ -115,16 +154,30 @@ static int verify(lt_auth_t *a, const char *pk, const char *sk, size_t sklen, in
     cache_put(a, &e);
   }
   if (e.project_id < 0) return LT_EAUTH;
+  if (e.key_expires_ns && e.key_expires_ns <= now_ns()) return LT_EAUTH;
   if (pk && strcmp(pk, e.public_key) != 0) return LT_EAUTH;
-  *project = e.project_id;
+  out->project_id = e.project_id;
+  out->user_id = e.user_id;
+  bool session = strncmp(e.public_key, LT_SESSION_KEY_PREFIX, strlen(LT_SESSION_KEY_PREFIX)) == 0;
+  out->via = session && e.user_id > 0 ? LT_VIA_SESSION : LT_VIA_KEY;
+  snprintf(out->public_key, sizeof out->public_key, "%s", e.public_key);
   return 0;
 }
 
 int lt_auth_check(void *ud, const char *authz, int64_t *project_id) {
+  lt_auth_result_t res;
+  int rc = lt_auth_resolve(ud, authz, &res);
+  if (rc == 0) *project_id = res.project_id;
+  return rc;
+}
+
+int lt_auth_resolve(void *ud, const char *authz, lt_auth_result_t *out) {
   lt_auth_t *a = ud;
+  memset(out, 0, sizeof *out);
   if (!authz || !*authz) {
     if (!a->allow_anonymous) return LT_EAUTH;
-    *project_id = a->default_project;
+    out->project_id = a->default_project;
+    out->via = LT_VIA_ANONYMOUS;
     return 0;
   }
   if (strncasecmp(authz, "Bearer ", 7) == 0) {
@@ -132,7 +185,7 @@ int lt_auth_check(void *ud, const char *authz, int64_t *project_id) {
     while (*t == ' ') t++;
     size_t n = strlen(t);
     while (n && t[n - 1] == ' ') n--;
-    return verify(a, NULL, t, n, project_id);
+    return verify(a, NULL, t, n, out);
   }
   if (strncasecmp(authz, "Basic ", 6) == 0) {
     const char *t = authz + 6;
@@ -148,7 +201,7 @@ int lt_auth_check(void *ud, const char *authz, int64_t *project_id) {
     if (!colon) return LT_EAUTH;
     *colon = '\0';
     const char *sk = colon + 1;
-    return verify(a, (const char *)dec, sk, strlen(sk), project_id);
+    return verify(a, (const char *)dec, sk, strlen(sk), out);
   }
   return LT_EAUTH;
 }

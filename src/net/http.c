@@ -36,6 +36,7 @@ typedef struct loop loop_t;
 typedef struct conn {
   struct evhttp_connection *evcon;
   lt_req_t *pending; /* a deferred request waiting for its reply */
+  struct event *watch; /* notices the client hanging up while we wait */
   loop_t *loop;
   struct conn *next; /* hash chain */
 } conn_t;
@@ -74,11 +75,14 @@ struct lt_req {
   struct evkeyvalq query;
   bool query_parsed, deferred, replied, has_creds;
   bool in_handler; /* freed by on_request after the handler, not by lt_reply */
+  bool via_cookie;  /* credentials came from the session cookie */
   int64_t project_id;
+  lt_auth_result_t who;
   lt_post_fn post_fn;
   void *post_arg;
   mail_t mail;
   bool streaming;
+  bool orphan; /* the client is gone; ev is still ours to free */
   void (*close_fn)(void *);
   void *close_arg;
   void (*drain_fn)(void *);
@@ -128,9 +132,17 @@ static conn_t *conn_find(loop_t *l, struct evhttp_connection *c) {
 static void on_conn_close(struct evhttp_connection *c, void *arg) {
   conn_t *k = arg;
   loop_t *l = k->loop;
+  if (k->watch) {
+    event_free(k->watch);
+    k->watch = NULL;
+  }
   lt_req_t *p = k->pending;
   if (p) {
-    p->ev = NULL; /* the request goes with its connection */
+    /* A request libevent already detached from the failed connection is
+     * ours to free when we reply (an orphan); one still attached goes with
+     * the connection. */
+    if (evhttp_request_get_connection(p->ev) == NULL) p->orphan = true;
+    else p->ev = NULL;
     p->conn = NULL;
     k->pending = NULL;
     if (p->close_fn) {
@@ -171,6 +183,10 @@ int lt_req_method(lt_req_t *r) { return r->method; }
 lt_str_t lt_req_path(lt_req_t *r) { return lt_str_from(r->path); }
 int64_t lt_req_project(lt_req_t *r) { return r->project_id; }
 bool lt_req_has_credentials(lt_req_t *r) { return r->has_creds; }
+lt_auth_via_t lt_req_auth_via(lt_req_t *r) { return r->who.via; }
+int64_t lt_req_user(lt_req_t *r) { return r->who.user_id; }
+const char *lt_req_public_key(lt_req_t *r) { return r->who.public_key; }
+bool lt_req_via_cookie(lt_req_t *r) { return r->via_cookie; }
 
 const char *lt_req_query(lt_req_t *r, const char *name) {
   if (!r->ev) return NULL;
@@ -220,6 +236,7 @@ static const char *reason(int status) {
   case 403: return "Forbidden";
   case 404: return "Not Found";
   case 405: return "Method Not Allowed";
+  case 409: return "Conflict";
   case 413: return "Payload Too Large";
   case 415: return "Unsupported Media Type";
   case 429: return "Too Many Requests";
@@ -229,12 +246,29 @@ static const char *reason(int status) {
   }
 }
 
+/* The reply is going out: libevent watches the connection again. */
+static void unwatch(lt_req_t *r) {
+  if (r->conn && r->conn->watch) {
+    event_free(r->conn->watch);
+    r->conn->watch = NULL;
+  }
+}
+
+/* A reply to an orphan frees it: nobody is there to send it to. */
+static bool reply_orphan(lt_req_t *r) {
+  if (!r->orphan || !r->ev) return false;
+  evhttp_request_free(r->ev);
+  r->ev = NULL;
+  return true;
+}
+
 void lt_reply(lt_req_t *r, int status, const char *content_type, const void *body, size_t len) {
   if (r->replied) return;
   r->replied = true;
+  unwatch(r);
   if (r->conn && r->conn->pending == r) r->conn->pending = NULL;
   if (r->deferred) atomic_fetch_sub(&r->loop->srv->pending, 1);
-  if (r->ev) {
+  if (!reply_orphan(r) && r->ev) {
     struct evkeyvalq *h = evhttp_request_get_output_headers(r->ev);
     if (content_type) evhttp_add_header(h, "Content-Type", content_type);
     struct evbuffer *out = evbuffer_new();
@@ -267,7 +301,7 @@ void lt_reply_error(lt_req_t *r, int status, const char *code, const char *messa
 /* ---- streaming replies -------------------------------------------------- */
 
 static size_t out_queued(lt_req_t *r) {
-  if (!r->ev) return 0;
+  if (!r->ev || r->orphan) return 0;
   struct evhttp_connection *c = evhttp_request_get_connection(r->ev);
   struct bufferevent *bev = c ? evhttp_connection_get_bufferevent(c) : NULL;
   return bev ? evbuffer_get_length(bufferevent_get_output(bev)) : 0;
@@ -282,14 +316,14 @@ static void on_chunk_written(struct evhttp_connection *c, void *arg) {
 void lt_reply_start(lt_req_t *r, int status) {
   if (r->replied || r->streaming) return;
   r->streaming = true;
-  if (r->ev) evhttp_send_reply_start(r->ev, status, reason(status));
+  if (r->ev && !r->orphan) evhttp_send_reply_start(r->ev, status, reason(status));
 }
 
 size_t lt_reply_queued(lt_req_t *r) { return out_queued(r); }
 
 size_t lt_reply_chunk(lt_req_t *r, const void *p, size_t n) {
   /* An empty chunk would end a chunked body: never send one. */
-  if (!r->ev || !r->streaming || r->replied || n == 0) return out_queued(r);
+  if (!r->ev || r->orphan || !r->streaming || r->replied || n == 0) return out_queued(r);
   struct evbuffer *b = evbuffer_new();
   if (!b) return 0;
   evbuffer_add(b, p, n);
@@ -301,11 +335,12 @@ size_t lt_reply_chunk(lt_req_t *r, const void *p, size_t n) {
 void lt_reply_end(lt_req_t *r) {
   if (r->replied) return;
   r->replied = true;
+  unwatch(r);
   r->close_fn = NULL;
   r->drain_fn = NULL;
   if (r->conn && r->conn->pending == r) r->conn->pending = NULL;
   if (r->deferred) atomic_fetch_sub(&r->loop->srv->pending, 1);
-  if (r->ev) {
+  if (!reply_orphan(r) && r->ev) {
     if (r->streaming) evhttp_send_reply_end(r->ev);
     else evhttp_send_reply(r->ev, 502, "Bad Gateway", NULL);
   }
@@ -317,19 +352,42 @@ void lt_req_on_drain(lt_req_t *r, void (*fn)(void *), void *arg) {
   r->drain_arg = arg;
 }
 
+/* libevent stops reading a connection while its request is handled, so
+ * a client hanging up would go unnoticed until we write. Watching the
+ * socket for the peer's close (EPOLLRDHUP) lets a deferred request learn
+ * it at once; closing the connection then runs on_conn_close as usual. */
+static void on_peer_gone(evutil_socket_t fd, short what, void *arg) {
+  conn_t *k = arg;
+  (void)fd;
+  (void)what;
+  event_free(k->watch);
+  k->watch = NULL;
+  evhttp_connection_free(k->evcon); /* on_conn_close runs, then frees k */
+}
+
 void lt_req_on_close(lt_req_t *r, void (*fn)(void *), void *arg) {
   r->close_fn = fn;
   r->close_arg = arg;
+  conn_t *k = r->conn;
+  if (!fn || !k || k->watch || !r->ev || r->orphan) return;
+  struct bufferevent *bev = evhttp_connection_get_bufferevent(k->evcon);
+  evutil_socket_t fd = bev ? bufferevent_getfd(bev) : -1;
+  if (fd < 0) return;
+  k->watch = event_new(r->loop->base, fd, EV_CLOSED, on_peer_gone, k);
+  if (k->watch && event_add(k->watch, NULL) != 0) {
+    event_free(k->watch);
+    k->watch = NULL;
+  }
 }
 
-bool lt_req_gone(lt_req_t *r) { return r->ev == NULL; }
+bool lt_req_gone(lt_req_t *r) { return r->ev == NULL || r->orphan; }
 void *lt_req_event_base(lt_req_t *r) { return r->loop->base; }
 void **lt_req_loop_slot(lt_req_t *r) { return &r->loop->slot; }
 
 const char *lt_req_peer(lt_req_t *r) {
   char *addr = NULL;
   ev_uint16_t port = 0;
-  if (r->ev) evhttp_connection_get_peer(evhttp_request_get_connection(r->ev), &addr, &port);
+  if (r->ev && !r->orphan) evhttp_connection_get_peer(evhttp_request_get_connection(r->ev), &addr, &port);
   return addr ? addr : "";
 }
 
@@ -350,6 +408,91 @@ void lt_req_post(lt_req_t *r, lt_post_fn fn, void *arg) {
   r->mail.fn = run_post;
   r->mail.arg = r;
   mailbox_post(r->loop, &r->mail);
+}
+
+/* ---- cookies and authentication ---------------------------------------- */
+
+/* Finds name=value in a Cookie header ("a=1; b=2"); the value is copied
+ * without surrounding quotes. */
+static bool cookie_find(const char *hdr, const char *name, char *out, size_t cap) {
+  size_t nl = strlen(name);
+  for (const char *p = hdr; p && *p;) {
+    while (*p == ' ' || *p == '\t' || *p == ';') p++;
+    const char *end = strchr(p, ';');
+    size_t len = end ? (size_t)(end - p) : strlen(p);
+    if (len > nl && memcmp(p, name, nl) == 0 && p[nl] == '=') {
+      const char *v = p + nl + 1;
+      size_t vl = len - nl - 1;
+      while (vl && (v[vl - 1] == ' ' || v[vl - 1] == '\t')) vl--;
+      if (vl >= 2 && v[0] == '"' && v[vl - 1] == '"') v++, vl -= 2;
+      if (vl >= cap) return false;
+      memcpy(out, v, vl);
+      out[vl] = '\0';
+      return true;
+    }
+    p = end;
+  }
+  return false;
+}
+
+bool lt_req_cookie(lt_req_t *r, const char *name, char *out, size_t cap) {
+  const char *hdr = lt_req_header(r, "Cookie");
+  return hdr && cookie_find(hdr, name, out, cap);
+}
+
+/* Same length and bytes, in time that depends only on the length. */
+static bool same_token(const char *a, const char *b) {
+  size_t n = strlen(a);
+  if (n == 0 || n != strlen(b)) return false;
+  unsigned char d = 0;
+  for (size_t i = 0; i < n; i++) d |= (unsigned char)(a[i] ^ b[i]);
+  return d == 0;
+}
+
+/* Resolves the caller: the Authorization header, else the session cookie,
+ * else anonymous. Returns 0, LT_EAUTH (r stays anonymous, project 0) or
+ * LT_EFORBIDDEN (a cookie-authenticated write without the CSRF token). */
+static int authenticate(lt_server_t *s, lt_req_t *r) {
+  const char *authz = lt_req_header(r, "Authorization");
+  char cookie_authz[16 + 256];
+  if (!authz) {
+    char secret[256];
+    if (lt_req_cookie(r, LT_SESSION_COOKIE, secret, sizeof secret) && *secret) {
+      snprintf(cookie_authz, sizeof cookie_authz, "Bearer %s", secret);
+      authz = cookie_authz;
+      r->via_cookie = true;
+    }
+  }
+  r->has_creds = authz != NULL;
+  memset(&r->who, 0, sizeof r->who);
+  if (!s->cfg.auth || s->cfg.auth(s->cfg.auth_ud, authz, &r->who) != 0) {
+    memset(&r->who, 0, sizeof r->who);
+    r->project_id = 0;
+    return LT_EAUTH;
+  }
+  r->project_id = r->who.project_id;
+  if (r->via_cookie && !(r->method & (LT_GET | LT_HEAD | LT_OPTIONS))) {
+    char want[128];
+    const char *got = lt_req_header(r, LT_CSRF_HEADER);
+    if (!got || !lt_req_cookie(r, LT_CSRF_COOKIE, want, sizeof want) || !same_token(got, want)) return LT_EFORBIDDEN;
+  }
+  return 0;
+}
+
+int lt_req_try_auth(lt_req_t *r) {
+  int rc = authenticate(r->loop->srv, r);
+  if (rc == LT_EAUTH) {
+    r->via_cookie = false;
+    /* Stale cookie: the caller is who it would be without it. */
+    if (r->has_creds && !lt_req_header(r, "Authorization") && r->loop->srv->cfg.auth &&
+        r->loop->srv->cfg.auth(r->loop->srv->cfg.auth_ud, NULL, &r->who) == 0) {
+      r->project_id = r->who.project_id;
+      return LT_EAUTH;
+    }
+    memset(&r->who, 0, sizeof r->who);
+    r->project_id = 0;
+  }
+  return rc;
 }
 
 /* ---- dispatch --------------------------------------------------------- */
@@ -430,12 +573,17 @@ static void on_request(struct evhttp_request *ev, void *arg) {
     return;
   }
   if (match->auth) {
-    const char *authz = lt_req_header(r, "Authorization");
-    r->has_creds = authz != NULL;
-    if (!s->cfg.auth || s->cfg.auth(s->cfg.auth_ud, authz, &r->project_id) != 0) {
+    int arc = authenticate(s, r);
+    if (arc == LT_EFORBIDDEN) {
+      lt_reply_error(r, 403, "csrf", "missing or wrong " LT_CSRF_HEADER " header: send the value of the "
+                                     LT_CSRF_COOKIE " cookie with every write made with a session");
+      return;
+    }
+    if (arc != 0) {
       lt_reply_error(r, 401, "unauthorized",
-                     authz ? "the API key is not valid (revoked or unknown)"
-                           : "credentials required: send Authorization: Bearer sk-lt-...");
+                     r->via_cookie ? "the session has expired or was revoked: log in again"
+                     : r->has_creds ? "the API key is not valid (revoked or unknown)"
+                                    : "credentials required: send Authorization: Bearer sk-lt-...");
       return;
     }
   }

@@ -42,10 +42,31 @@ typedef struct {
   void *ud;
 } lt_route_t;
 
-/* Resolves credentials to a project. authz is the Authorization header or
- * NULL. Returns 0 and sets *project_id, or LT_EAUTH. Called on loop threads:
- * must not block. */
-typedef int (*lt_auth_fn)(void *ud, const char *authz, int64_t *project_id);
+/* How a request was authenticated: no credentials (a loopback listener's
+ * default project), a project API key, or a browser session (an admin
+ * user's login, which is a key of its own: docs/api.md, Authentication). */
+typedef enum { LT_VIA_ANONYMOUS = 0, LT_VIA_KEY = 1, LT_VIA_SESSION = 2 } lt_auth_via_t;
+
+typedef struct {
+  int64_t project_id;
+  int64_t user_id;       /* sessions: the logged-in user; else 0 */
+  lt_auth_via_t via;
+  char public_key[64];   /* the key's public id ("" when anonymous) */
+} lt_auth_result_t;
+
+/* Resolves credentials. authz is the Authorization header or NULL. Returns
+ * 0 and fills *out, or LT_EAUTH. Called on loop threads: must not block. */
+typedef int (*lt_auth_fn)(void *ud, const char *authz, lt_auth_result_t *out);
+
+/* Browser sessions: when a route needs auth and the request has no
+ * Authorization header, the secret in the LT_SESSION_COOKIE cookie is used
+ * as if sent as "Bearer <secret>". A request authenticated that way whose
+ * method is not GET, HEAD or OPTIONS must carry LT_CSRF_HEADER equal to
+ * the LT_CSRF_COOKIE cookie (double submit), or it is refused with 403
+ * {"error":{"code":"csrf",...}}. */
+#define LT_SESSION_COOKIE "lt_session"
+#define LT_CSRF_COOKIE "lt_csrf"
+#define LT_CSRF_HEADER "X-CSRF-Token"
 
 typedef struct {
   const char *host;            /* listen address */
@@ -87,7 +108,28 @@ const char *lt_req_raw_query(lt_req_t *r);      /* as sent (not decoded), or NUL
  * non-zero. */
 void lt_req_each_header(lt_req_t *r, int (*fn)(void *ud, const char *name, const char *value), void *ud);
 int64_t lt_req_project(lt_req_t *r);
+/* True when the request carried credentials (an Authorization header or a
+ * session cookie), valid or not. */
 bool lt_req_has_credentials(lt_req_t *r);
+/* How the request was authenticated, the session's user (0 otherwise) and
+ * the key's public id ("" when anonymous); whether the credentials came
+ * from the session cookie. */
+lt_auth_via_t lt_req_auth_via(lt_req_t *r);
+int64_t lt_req_user(lt_req_t *r);
+const char *lt_req_public_key(lt_req_t *r);
+bool lt_req_via_cookie(lt_req_t *r);
+/* Copies cookie name's value into out (NUL-terminated); false when the
+ * request has no such cookie or the value does not fit. */
+bool lt_req_cookie(lt_req_t *r, const char *name, char *out, size_t cap);
+/* For routes registered without auth that still want to know the caller
+ * (login state, logout): resolves the credentials as an auth route would,
+ * without replying. Returns 0 when they are valid (or absent and the
+ * server allows anonymous requests); LT_EAUTH when they are not, leaving
+ * the request anonymous (in the anonymous project when a stale session
+ * cookie was all it had and the server allows anonymous requests, else
+ * project 0); LT_EFORBIDDEN when the session cookie is valid but the CSRF
+ * header is missing or wrong. */
+int lt_req_try_auth(lt_req_t *r);
 void lt_req_set_header(lt_req_t *r, const char *name, const char *value);
 
 /* Replies (on the loop thread). body may be NULL for an empty body. */

@@ -29,7 +29,8 @@ static int64_t now_ns(int clock) {
   return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
-int lt_writer_submit(lt_writer_t *w, lt_batch_t *b) {
+/* Queues b, or returns LT_EFULL / LT_ESHUTDOWN leaving b to the caller. */
+static int enqueue(lt_writer_t *w, lt_batch_t *b, bool count_full) {
   size_t recs = lt_batch_count(b), bytes = lt_batch_bytes(b);
   int rc = 0;
   pthread_mutex_lock(&w->mu);
@@ -40,7 +41,7 @@ int lt_writer_submit(lt_writer_t *w, lt_batch_t *b) {
     /* An empty queue always takes one batch, so a single request larger
      * than the cap can still make progress instead of failing forever. */
     rc = LT_EFULL;
-    w->st.rejected_full++;
+    if (count_full) w->st.rejected_full++;
   } else {
     b->next = NULL;
     if (w->tail) w->tail->next = b;
@@ -51,9 +52,16 @@ int lt_writer_submit(lt_writer_t *w, lt_batch_t *b) {
     pthread_cond_signal(&w->cv);
   }
   pthread_mutex_unlock(&w->mu);
+  return rc;
+}
+
+int lt_writer_submit(lt_writer_t *w, lt_batch_t *b) {
+  int rc = enqueue(w, b, true);
   if (rc) lt_batch_free(b);
   return rc;
 }
+
+int lt_writer_offer(lt_writer_t *w, lt_batch_t *b) { return enqueue(w, b, false); }
 
 int lt_writer_ready(lt_writer_t *w) {
   pthread_mutex_lock(&w->mu);

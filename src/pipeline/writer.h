@@ -39,6 +39,10 @@ typedef struct {
 int lt_writer_start(lt_store_t *s, const lt_writer_config_t *cfg, lt_writer_t **out);
 /* Queues b (moved). Returns 0, LT_EFULL (queue at its cap) or LT_ESHUTDOWN. */
 int lt_writer_submit(lt_writer_t *w, lt_batch_t *b);
+/* Like submit, but on LT_EFULL or LT_ESHUTDOWN the batch stays the
+ * caller's, to offer again later (the proxy keeps answered calls' spans
+ * this way instead of losing them to a moment of back-pressure). */
+int lt_writer_offer(lt_writer_t *w, lt_batch_t *b);
 /* True when the queue is below its caps (used by /readyz). */
 int lt_writer_ready(lt_writer_t *w);
 void lt_writer_stats(lt_writer_t *w, lt_writer_stats_t *out);

@@ -224,6 +224,27 @@ static double used(const rule_t *r, const counter_t *c, int m, int64_t now) {
   return c->prev[m] * frac + c->cur[m];
 }
 
+/* How long until a request (or any spend) fits again: the sliding
+ * estimate falls as the previous window slides out, and a full current
+ * window has to become the previous one first. */
+static int64_t until_room(const rule_t *r, const counter_t *c, int m, int64_t now) {
+  double need = m == M_REQ ? 1 : 1e-9, room = r->limit[m] - need;
+  int64_t w = r->window_ns[m];
+  if (room < 0) return w;
+  double t; /* ns after the current window's start */
+  if (c->cur[m] <= room) {
+    /* In this window: prev * (1 - x) + cur <= room. */
+    double x = c->prev[m] > 0 ? 1.0 - (room - c->cur[m]) / c->prev[m] : 0;
+    t = (x > 0 ? x : 0) * (double)w;
+  } else {
+    /* Next window: the current count slides out: cur * (1 - y) <= room. */
+    double y = 1.0 - room / c->cur[m];
+    t = (double)w + (y > 0 ? y : 0) * (double)w;
+  }
+  int64_t at = c->start[m] + (int64_t)t;
+  return at > now ? at - now : 0;
+}
+
 void lt_limits_admit(lt_limits_t *l, const lt_limit_subject_t *s, int64_t now, lt_limit_verdict_t *v) {
   memset(v, 0, sizeof *v);
   if (!l || !l->n) return;
@@ -256,8 +277,8 @@ void lt_limits_admit(lt_limits_t *l, const lt_limit_subject_t *s, int64_t now, l
         snprintf(v->what, sizeof v->what, "%s", metric_names[m]);
         v->limit = r->limit[m];
         v->remaining = remaining > 0 ? remaining : 0;
-        int64_t left = r->window_ns[m] - (now - c->start[m]);
-        v->reset_s = left > 0 ? (left + 999999999) / 1000000000 : 1;
+        int64_t wait = until_room(r, c, m, now);
+        v->reset_s = wait > 0 ? (wait + 999999999) / 1000000000 : 1;
       }
     }
   }

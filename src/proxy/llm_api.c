@@ -71,8 +71,10 @@ int lt_llm_request(lt_llm_call_t *c, const char *body, size_t len, bool add_stre
   if (c->api == LT_API_OTHER || !len) return 0;
   c->req = json_loadb(body, len, 0, NULL);
   if (!json_is_object(c->req)) {
+    /* Not an API call we can read: forwarded as is, traced as a plain span. */
     json_decref(c->req);
     c->req = NULL;
+    c->api = LT_API_OTHER;
     return 0;
   }
   c->stream = json_is_true(json_object_get(c->req, "stream"));
@@ -192,7 +194,10 @@ static void responses_event(lt_llm_call_t *c, json_t *j, int64_t now) {
 
 static void anthropic_event(lt_llm_call_t *c, json_t *j, int64_t now) {
   const char *type = jstr(j, "type");
-  if (!strcmp(type, "message_start")) {
+  if (!strcmp(type, "error")) {
+    json_t *e = json_object_get(j, "error");
+    snprintf(c->stream_error, sizeof c->stream_error, "%s: %s", jstr(e, "type"), jstr(e, "message"));
+  } else if (!strcmp(type, "message_start")) {
     json_t *m = json_object_get(j, "message");
     copy_str(c->model, sizeof c->model, jstr(m, "model"));
     copy_str(c->response_id, sizeof c->response_id, jstr(m, "id"));
@@ -201,7 +206,10 @@ static void anthropic_event(lt_llm_call_t *c, json_t *j, int64_t now) {
     json_t *b = json_object_get(j, "content_block");
     if (!strcmp(jstr(b, "type"), "tool_use")) {
       json_int_t idx = json_integer_value(json_object_get(j, "index"));
-      json_t *slot = tool_at(c, idx >= 0 ? (size_t)idx : 0);
+      /* Tool calls are numbered apart from text blocks. */
+      size_t slot_no = c->tools ? json_array_size(c->tools) : 0;
+      json_t *slot = tool_at(c, slot_no);
+      if (slot && idx >= 0 && idx < 128) c->tool_of_block[idx] = (int)slot_no + 1;
       if (slot) {
         first_token(c, now);
         json_object_set_new(slot, "id", json_string(jstr(b, "id")));
@@ -222,7 +230,8 @@ static void anthropic_event(lt_llm_call_t *c, json_t *j, int64_t now) {
       if (*t) lt_buf_append(&c->reasoning, t, strlen(t));
     } else if (!strcmp(dt, "input_json_delta")) {
       json_int_t idx = json_integer_value(json_object_get(j, "index"));
-      str_append(tool_at(c, idx >= 0 ? (size_t)idx : 0), "arguments", jstr(d, "partial_json"));
+      int slot = idx >= 0 && idx < 128 ? c->tool_of_block[idx] : 0;
+      if (slot > 0) str_append(json_array_get(c->tools, (size_t)slot - 1), "arguments", jstr(d, "partial_json"));
     }
   } else if (!strcmp(type, "message_delta")) {
     json_t *d = json_object_get(j, "delta");
@@ -236,8 +245,33 @@ static void anthropic_event(lt_llm_call_t *c, json_t *j, int64_t now) {
   }
 }
 
-void lt_llm_event(lt_llm_call_t *c, const lt_sse_event_t *ev, int64_t now_ns, bool *drop) {
+/* The event without the `"usage":null` members the upstream added because
+ * we asked for usage. Inside a JSON string a quote is escaped, so the
+ * literal text can only be the member itself. */
+static bool strip_null_usage(const lt_sse_event_t *ev, lt_buf_t *scratch, const char **out, size_t *out_len) {
+  static const char *const forms[] = {",\"usage\":null", ", \"usage\": null", "\"usage\":null,", "\"usage\": null, "};
+  const char *p = ev->raw.ptr;
+  size_t n = ev->raw.len;
+  for (size_t f = 0; f < sizeof forms / sizeof forms[0]; f++) {
+    size_t fl = strlen(forms[f]);
+    const char *hit = n >= fl ? memmem(p, n, forms[f], fl) : NULL;
+    if (!hit) continue;
+    lt_buf_reset(scratch);
+    /* One chunk carries the member once: remove that occurrence. */
+    if (lt_buf_append(scratch, p, (size_t)(hit - p)) || lt_buf_append(scratch, hit + fl, n - (size_t)(hit - p) - fl))
+      return false;
+    *out = scratch->ptr;
+    *out_len = scratch->len;
+    return true;
+  }
+  return false;
+}
+
+void lt_llm_event(lt_llm_call_t *c, const lt_sse_event_t *ev, int64_t now_ns, bool *drop, lt_buf_t *scratch,
+                  const char **out, size_t *out_len) {
   *drop = false;
+  *out = ev->raw.ptr;
+  *out_len = ev->raw.len;
   if (!ev->ok || !ev->data.len || c->api == LT_API_OTHER) return;
   if (ev->data.len == 6 && !memcmp(ev->data.ptr, "[DONE]", 6)) return;
   json_t *j = json_loadb(ev->data.ptr, ev->data.len, 0, NULL);
@@ -246,6 +280,11 @@ void lt_llm_event(lt_llm_call_t *c, const lt_sse_event_t *ev, int64_t now_ns, bo
     return;
   }
   c->saw_event = true;
+  if (c->usage_added && scratch && json_is_null(json_object_get(j, "usage")))
+    strip_null_usage(ev, scratch, out, out_len);
+  json_t *err = json_object_get(j, "error");
+  if (json_is_object(err) && !c->stream_error[0])
+    snprintf(c->stream_error, sizeof c->stream_error, "%s", *jstr(err, "message") ? jstr(err, "message") : "error event in the stream");
   switch (c->api) {
   case LT_API_OPENAI_CHAT:
   case LT_API_OPENAI_COMPLETIONS: openai_chunk(c, j, now_ns, drop); break;
@@ -351,7 +390,8 @@ static void anthropic_turn(json_t *out, const char *role, json_t *content) {
       json_array_append_new(parts, json_pack("{s:s,s:s}", "type", "image", "url",
                                              !strcmp(jstr(src, "type"), "url") ? jstr(src, "url") : ""));
     } else if (!strcmp(type, "tool_use")) {
-      char *args = json_dumps(json_object_get(b, "input") ? json_object_get(b, "input") : json_object(), JSON_COMPACT);
+      json_t *input = json_object_get(b, "input");
+      char *args = input ? json_dumps(input, JSON_COMPACT | JSON_ENCODE_ANY) : NULL;
       json_array_append_new(tcs, json_pack("{s:s,s:s,s:s}", "id", jstr(b, "id"), "name", jstr(b, "name"), "arguments",
                                            args ? args : "{}"));
       lt_free(args);

@@ -42,6 +42,8 @@ typedef struct {
   char response_id[128];
   int64_t first_token_ns;      /* -1 until the first content event */
   bool saw_event;
+  int tool_of_block[128];      /* Anthropic content block index → tools slot + 1 */
+  char stream_error[256];      /* an error event inside a 200 stream */
 } lt_llm_call_t;
 
 void lt_llm_init(lt_llm_call_t *c, lt_llm_api_t api);
@@ -55,8 +57,12 @@ int lt_llm_request(lt_llm_call_t *c, const char *body, size_t len, bool add_stre
                    size_t *out_len);
 
 /* One stream event, seen at now_ns. *drop is set when the caller must not
- * forward it (the usage chunk we asked for). */
-void lt_llm_event(lt_llm_call_t *c, const lt_sse_event_t *ev, int64_t now_ns, bool *drop);
+ * forward it (the usage chunk we asked for). When we asked for usage, the
+ * upstream also adds "usage":null to every chunk: out and out_len then give
+ * the event as the caller would have received it (inside scratch), else
+ * they are the event's raw bytes. */
+void lt_llm_event(lt_llm_call_t *c, const lt_sse_event_t *ev, int64_t now_ns, bool *drop, lt_buf_t *scratch,
+                  const char **out, size_t *out_len);
 /* A complete non-streaming response body. */
 void lt_llm_response(lt_llm_call_t *c, const char *body, size_t len);
 

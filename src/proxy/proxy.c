@@ -91,6 +91,8 @@ typedef struct {
   size_t body_len;
   struct event *timer;  /* first-byte / idle timeout, then retry backoff */
   int attempt;          /* retries used on the current upstream */
+  int retries_total;    /* retries over all upstreams, for the span */
+  int64_t t_first_sent; /* when the first attempt left */
   bool retrying;        /* this response is retryable: swallow it */
   int64_t retry_after_ms;
   bool fell_back;
@@ -99,7 +101,8 @@ typedef struct {
   char cache_seed[128], cache_ignore[256];
   bool cacheable, cache_hit;
   uint8_t cache_key[32];
-  int64_t cache_ttl_s;
+  int64_t cache_ttl_s;   /* the lifetime chosen (cache_lookup) */
+  int64_t cache_max_age, cache_ttl_hdr; /* from Cache-Control / Lanterna-Cache-Ttl */
   char ctype[128];
   /* limits */
   char cred_fp[33];
@@ -112,6 +115,8 @@ typedef struct {
   lt_sse_t sse;
   bool sse_on, started, client_gone, in_upstream_cb, transfer_live, truncated;
   lt_buf_t capture;     /* the response body, capped */
+  lt_buf_t scratch;     /* an event rewritten for the client */
+  const char *bad_header; /* a Lanterna header we cannot accept: 400 */
   int status;
   char err[256];
   /* context from request headers */
@@ -296,18 +301,18 @@ static void retry_cb(evutil_socket_t fd, short what, void *arg) {
   (void)fd;
   (void)what;
   int64_t now = mono_ns();
-  pending_span_t **pp = &pl->waiting;
-  while (*pp) {
-    pending_span_t *w = *pp;
-    int rc = lt_writer_submit(pl->px->cfg.writer, w->b);
+  while (pl->waiting) {
+    pending_span_t *w = pl->waiting;
+    int rc = lt_writer_offer(pl->px->cfg.writer, w->b);
     if (rc == LT_EFULL && now - w->since_ns < RETRY_FOR_NS) break; /* still full: keep order, try later */
-    if (rc == 0) atomic_fetch_add(&pl->px->submitted, 1);
-    else {
+    if (rc == 0) {
+      atomic_fetch_add(&pl->px->submitted, 1);
+    } else {
+      lt_batch_free(w->b);
       atomic_fetch_add(&pl->px->lost, 1);
       lt_error("proxy: a span could not be stored (%s)", lt_strerror(rc));
     }
-    /* submit took the batch either way */
-    *pp = w->next;
+    pl->waiting = w->next;
     lt_free(w);
   }
   if (pl->waiting) {
@@ -317,19 +322,19 @@ static void retry_cb(evutil_socket_t fd, short what, void *arg) {
 }
 
 /* Hands the batch to the writer; when its queue is full, keeps it and
- * tries again shortly: an answered call is never left untraced because
- * ingest was busy for a moment. */
+ * offers it again shortly (in order): an answered call is never left
+ * untraced because ingest was busy for a moment. */
 static void submit(ploop_t *pl, lt_batch_t *b) {
   if (!pl->waiting) {
-    /* lt_writer_submit frees the batch on failure, so check room first. */
-    if (lt_writer_ready(pl->px->cfg.writer)) {
-      int rc = lt_writer_submit(pl->px->cfg.writer, b);
-      if (rc == 0) {
-        atomic_fetch_add(&pl->px->submitted, 1);
-      } else {
-        atomic_fetch_add(&pl->px->lost, 1);
-        lt_warn("proxy: a span could not be stored (%s)", lt_strerror(rc));
-      }
+    int rc = lt_writer_offer(pl->px->cfg.writer, b);
+    if (rc == 0) {
+      atomic_fetch_add(&pl->px->submitted, 1);
+      return;
+    }
+    if (rc != LT_EFULL) {
+      lt_batch_free(b);
+      atomic_fetch_add(&pl->px->lost, 1);
+      lt_warn("proxy: a span could not be stored (%s)", lt_strerror(rc));
       return;
     }
   }
@@ -358,7 +363,7 @@ void lt_proxy_loop_exit(void *slot) {
     pending_span_t *w = pl->waiting;
     pl->waiting = w->next;
     if (lt_writer_submit(pl->px->cfg.writer, w->b) == 0) atomic_fetch_add(&pl->px->submitted, 1);
-    else atomic_fetch_add(&pl->px->lost, 1);
+    else atomic_fetch_add(&pl->px->lost, 1); /* submit freed it */
     lt_free(w);
   }
   if (pl->retry) event_free(pl->retry);
@@ -428,6 +433,10 @@ static lt_limit_subject_t limit_subject(call_t *c) {
   return (lt_limit_subject_t){.key = c->cred_fp, .user = c->user, .property = prop_of, .ud = c};
 }
 
+/* Lanterna's own time ends when the first attempt leaves (retry waits
+ * are the upstream's doing), or at the answer for calls it answers itself. */
+static int64_t overhead_end(const call_t *c) { return c->t_first_sent ? c->t_first_sent : c->t_sent; }
+
 static void finish_span(call_t *c) {
   lt_proxy_t *px = c->px;
   lt_batch_t *b = lt_batch_new(c->project_id, SPAN_ARENA);
@@ -485,13 +494,14 @@ static void finish_span(call_t *c) {
   json_t *attrs = json_pack("{s:s,s:s,s:s,s:i,s:f,s:f,s:b,s:s}", "lanterna.proxy.upstream", c->up->name,
                             "http.request.method", c->method, "url.path", c->path, "http.response.status_code",
                             c->status, "lanterna.proxy.upstream_ms",
-                            c->cache_hit || c->local_status ? 0.0 : (double)(c->t_end - c->t_sent) / 1e6,
-                            "lanterna.proxy.overhead_ms", (double)(c->t_sent - c->t0_mono) / 1e6,
+                            c->cache_hit || c->local_status || !c->t_first_sent ? 0.0
+                                                                              : (double)(c->t_end - c->t_first_sent) / 1e6,
+                            "lanterna.proxy.overhead_ms", (double)(overhead_end(c) - c->t0_mono) / 1e6,
                             "lanterna.proxy.truncated", c->truncated, "lanterna.proxy.cache",
                             c->cache_hit ? "HIT" : c->cacheable ? "MISS" : "OFF");
   if (attrs && c->llm.response_id[0]) json_object_set_new(attrs, "gen_ai.response.id", json_string(c->llm.response_id));
   if (attrs && c->llm.usage_added) json_object_set_new(attrs, "lanterna.proxy.stream_usage_added", json_true());
-  if (attrs && c->attempt) json_object_set_new(attrs, "lanterna.proxy.retries", json_integer(c->attempt));
+  if (attrs && c->retries_total) json_object_set_new(attrs, "lanterna.proxy.retries", json_integer(c->retries_total));
   if (attrs && c->fell_back) json_object_set_new(attrs, "lanterna.proxy.fallback", json_true());
   if (attrs && c->local_status == 429) json_object_set_new(attrs, "lanterna.proxy.rate_limited", json_true());
   lt_price_ref_t *ref = lt_pricebook_acquire(px->cfg.prices, c->project_id);
@@ -525,11 +535,21 @@ static void call_free(call_t *c) {
   lt_llm_free(&c->llm);
   if (c->sse_on) lt_sse_free(&c->sse);
   lt_buf_free(&c->capture);
+  lt_buf_free(&c->scratch);
   for (size_t i = 0; i < c->n_hdr; i++) lt_free(c->hdr[i]);
   json_decref(c->props);
   lt_free(c->url);
   lt_free(c->body);
   lt_free(c);
+}
+
+/* Names the call's span in the reply, so a caller can look it up. */
+static void set_id_headers(call_t *c) {
+  char ids[40];
+  hex(c->span_id, 8, ids);
+  lt_req_set_header(c->req, "Lanterna-Request-Id", ids);
+  hex(c->trace_id, 16, ids);
+  lt_req_set_header(c->req, "Lanterna-Trace-Id", ids);
 }
 
 /* An error Lanterna answers itself (unreachable upstream, timeout, rate
@@ -552,6 +572,7 @@ static void reply_failure(call_t *c) {
   char *t = body ? json_dumps(body, JSON_COMPACT) : NULL;
   json_decref(body);
   if (status == 429 && !c->local_status) lt_req_set_header(c->req, "Retry-After", "1");
+  set_id_headers(c);
   lt_reply(c->req, status, "application/json", t ? t : "{}", t ? strlen(t) : 2);
   lt_free(t);
 }
@@ -561,6 +582,8 @@ static void complete(call_t *c) {
   c->t_end = mono_ns();
   if (c->sse_on) lt_sse_finish(&c->sse, NULL, NULL); /* nothing left to forward by now */
   if (!c->sse_on && c->capture.len) lt_llm_response(&c->llm, c->capture.ptr, c->capture.len);
+  if (!c->err[0] && c->llm.stream_error[0])
+    snprintf(c->err, sizeof c->err, "the upstream reported an error in the stream: %.200s", c->llm.stream_error);
   if (c->err[0] || c->status >= 400) atomic_fetch_add(&c->px->errors, 1);
   if (c->timer) evtimer_del(c->timer);
   finish_span(c);
@@ -627,12 +650,9 @@ static void on_headers(void *ud, int status, char **lines, size_t n) {
     if (!hop_by_hop(lines[i])) lt_req_set_header(c->req, lines[i], v);
     *colon = ':';
   }
-  char ids[40], overhead[32];
-  hex(c->span_id, 8, ids);
-  lt_req_set_header(c->req, "Lanterna-Request-Id", ids);
-  hex(c->trace_id, 16, ids);
-  lt_req_set_header(c->req, "Lanterna-Trace-Id", ids);
-  snprintf(overhead, sizeof overhead, "%.3f", (double)(c->t_sent - c->t0_mono) / 1e6);
+  char overhead[32];
+  set_id_headers(c);
+  snprintf(overhead, sizeof overhead, "%.3f", (double)(overhead_end(c) - c->t0_mono) / 1e6);
   lt_req_set_header(c->req, "Lanterna-Overhead-Ms", overhead);
   lt_req_set_header(c->req, "Lanterna-Cache", c->cache_hit ? "HIT" : c->cacheable ? "MISS" : "OFF");
   lt_reply_start(c->req, status);
@@ -651,8 +671,10 @@ static void capture(call_t *c, const char *p, size_t n) {
 static int on_event(void *ud, const lt_sse_event_t *ev) {
   call_t *c = ud;
   bool drop = false;
-  lt_llm_event(&c->llm, ev, mono_ns(), &drop);
-  if (!drop && c->req && !c->client_gone) lt_reply_chunk(c->req, ev->raw.ptr, ev->raw.len);
+  const char *out;
+  size_t n;
+  lt_llm_event(&c->llm, ev, mono_ns(), &drop, &c->scratch, &out, &n);
+  if (!drop && c->req && !c->client_gone) lt_reply_chunk(c->req, out, n);
   return 0;
 }
 
@@ -685,8 +707,11 @@ static void on_retry_timer(evutil_socket_t fd, short what, void *arg);
  * fallback (once). */
 static void schedule_retry(call_t *c) {
   lt_proxy_t *px = c->px;
+  /* 250 ms before the first retry, doubling after. */
+  int64_t wait = RETRY_BASE_MS << (c->attempt > 4 ? 4 : c->attempt);
   if (c->attempt < px->cfg.retries) {
     c->attempt++;
+    c->retries_total++;
     atomic_fetch_add(&px->retries, 1);
   } else {
     const upstream_t *fb = &px->ups[c->up->fallback];
@@ -716,7 +741,6 @@ static void schedule_retry(call_t *c) {
     }
     json_decref(j);
   }
-  int64_t wait = RETRY_BASE_MS << (c->attempt > 4 ? 4 : c->attempt);
   if (c->retry_after_ms > 0 && c->retry_after_ms <= RETRY_MAX_WAIT_S * 1000) wait = c->retry_after_ms;
   if (c->fell_back && c->attempt == 0) wait = 0;
   if (c->timer) event_free(c->timer);
@@ -800,6 +824,7 @@ static void start_attempt(call_t *c) {
   c->timer = evtimer_new(lt_req_event_base(c->req), on_timeout, c);
   arm(c, c->px->cfg.first_byte_timeout_ms);
   c->t_sent = mono_ns();
+  if (!c->t_first_sent) c->t_first_sent = c->t_sent;
   int rc = lt_up_start(c->pl->up, &ur, &cbs, c, &c->xfer);
   if (rc) {
     snprintf(c->err, sizeof c->err, "could not start the upstream request (%s)", lt_strerror(rc));
@@ -859,10 +884,11 @@ static int take_header(void *ud, const char *name, const char *value) {
     else if (!strcasecmp(rest, "cache-enabled")) c->cache_opt = is_true(value);
     else if (!strcasecmp(rest, "cache-seed")) keep(c->cache_seed, sizeof c->cache_seed, value);
     else if (!strcasecmp(rest, "cache-ignore-keys")) keep(c->cache_ignore, sizeof c->cache_ignore, value);
-    else if (!strcasecmp(rest, "cache-ttl")) c->cache_ttl_s = atoll(value);
+    else if (!strcasecmp(rest, "cache-ttl")) c->cache_ttl_hdr = atoll(value);
     else if (!strcasecmp(rest, "trace-id")) {
       uint8_t t[16];
       if (parse_hex(value, 16, t) && !all_zero(t, 16)) memcpy(c->trace_id, t, 16);
+      else c->bad_header = "Lanterna-Trace-Id must be 32 hexadecimal characters, not all zero";
     } else if (!strncasecmp(rest, "property-", 9) && rest[9]) {
       char key[128];
       size_t k = 0;
@@ -878,7 +904,7 @@ static int take_header(void *ud, const char *name, const char *value) {
     /* Standard request directives: max-age sets the lifetime, no-store
      * keeps the call out of the cache. */
     const char *ma = strcasestr(value, "max-age=");
-    if (ma) c->cache_ttl_s = atoll(ma + 8);
+    if (ma) c->cache_max_age = atoll(ma + 8);
     if (strcasestr(value, "no-store")) c->no_store = true;
   }
   if (!strcasecmp(name, "authorization") || !strcasecmp(name, "x-api-key") || !strcasecmp(name, "api-key")) {
@@ -983,7 +1009,11 @@ static bool cache_lookup(call_t *c) {
   lt_proxy_t *px = c->px;
   bool opted = c->cache_opt || c->up->cache_ttl_s > 0;
   if (!px->cache || !opted || c->no_store || (strcmp(c->method, "POST") && strcmp(c->method, "GET"))) return false;
-  if (c->cache_ttl_s <= 0) c->cache_ttl_s = c->up->cache_ttl_s > 0 ? c->up->cache_ttl_s : CACHE_TTL_DEFAULT_S;
+  /* Cache-Control: max-age wins, then Lanterna-Cache-Ttl, then the
+   * upstream's setting, then the default. */
+  c->cache_ttl_s = c->cache_max_age > 0 ? c->cache_max_age
+                   : c->cache_ttl_hdr > 0 ? c->cache_ttl_hdr
+                   : c->up->cache_ttl_s > 0 ? c->up->cache_ttl_s : CACHE_TTL_DEFAULT_S;
   if (c->cache_ttl_s > CACHE_TTL_MAX_S) c->cache_ttl_s = CACHE_TTL_MAX_S;
   c->cacheable = true;
   cache_key(c);
@@ -1051,6 +1081,7 @@ void lt_proxy_handle(lt_req_t *r, void *ud) {
   c->t0_mono = t0;
   c->t0_real = real_ns();
   lt_buf_init(&c->capture, px->cfg.capture_bytes + 1);
+  lt_buf_init(&c->scratch, MAX_SSE_EVENT + 1);
   random_bytes(c->trace_id, 16);
   random_bytes(c->span_id, 8);
   static const char *const names[] = {"GET", "POST", "PUT", "DELETE", "HEAD", "OPTIONS", "PATCH"};
@@ -1062,6 +1093,11 @@ void lt_proxy_handle(lt_req_t *r, void *ud) {
 
   hdr_ctx_t h = {c, 0};
   lt_req_each_header(r, take_header, &h);
+  if (c->bad_header) {
+    lt_reply_error(r, 400, "bad_request", c->bad_header);
+    call_free(c);
+    return;
+  }
   /* The body is copied: the upstream transfer may outlive the client's
    * request object. */
   lt_str_t body = lt_req_body(r);

@@ -222,6 +222,14 @@ static const char *const migrations[] = {
    * background, up to this span id. */
   "INSERT INTO meta(key, value) SELECT 'rollup_backfill_to', coalesce(max(id), 0) FROM spans;"
   "INSERT INTO meta(key, value) VALUES('rollup_backfill_hwm', 0);",
+  /* 3: admin users; browser sessions are API keys of a user that expire. */
+  "CREATE TABLE users("
+  "  id INTEGER PRIMARY KEY,"
+  "  name TEXT NOT NULL UNIQUE,"
+  "  password_hash TEXT NOT NULL,"
+  "  created_ns INTEGER NOT NULL);"
+  "ALTER TABLE api_keys ADD COLUMN user_id INTEGER;"
+  "ALTER TABLE api_keys ADD COLUMN expires_ns INTEGER;",
 };
 #define N_MIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))
 
@@ -543,4 +551,10 @@ const lt_store_ops_t lt_store_sqlite_ops = {
   .prices_clear = lt__sq_prices_clear,
   .prices_list = lt__sq_prices_list,
   .models_unpriced = lt__sq_models_unpriced,
+  .user_create = lt__sq_user_create,
+  .user_find = lt__sq_user_find,
+  .user_get = lt__sq_user_get,
+  .user_list = lt__sq_user_list,
+  .user_count = lt__sq_user_count,
+  .session_create = lt__sq_session_create,
 };

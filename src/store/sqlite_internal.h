@@ -144,6 +144,13 @@ int lt__sq_key_find(lt_store_t *st, const char *secret_hash, lt_key_info_t *out)
 int lt__sq_key_list(lt_store_t *st, int64_t project_id, json_t **out);
 int lt__sq_key_revoke(lt_store_t *st, const char *public_key);
 int lt__sq_key_count(lt_store_t *st, int64_t *n);
+int lt__sq_user_create(lt_store_t *st, const char *name, const char *password_hash, int64_t *id);
+int lt__sq_user_find(lt_store_t *st, const char *name, lt_user_t *out);
+int lt__sq_user_get(lt_store_t *st, int64_t id, lt_user_t *out);
+int lt__sq_user_list(lt_store_t *st, json_t **out);
+int lt__sq_user_count(lt_store_t *st, int64_t *n);
+int lt__sq_session_create(lt_store_t *st, int64_t project_id, int64_t user_id, const char *public_key,
+                          const char *secret_hash, int64_t expires_ns, int64_t *id);
 int lt__sq_stats(lt_store_t *st, lt_store_stats_t *out);
 /* List cursors (sqlite_query.c): hex of (version, tag, sort key, row id);
  * tag = list * 16 + sort * 2 + ascending, so a cursor only fits its list

@@ -109,7 +109,21 @@ typedef struct {
   char public_key[64];
   char project_name[128];
   int64_t created_ns, revoked_ns; /* revoked_ns 0 = active */
+  /* Browser sessions are keys too (docs/api.md, Authentication): user_id
+   * is the logged-in user (0 for a project API key), expires_ns when the
+   * key stops working (0 = never). */
+  int64_t user_id, expires_ns;
 } lt_key_info_t;
+
+/* An admin account (lanterna users create). password_hash is the encoded
+ * scrypt string of net/password.h, never the password. */
+#define LT_USER_NAME_MAX 100
+typedef struct {
+  int64_t id;
+  char name[LT_USER_NAME_MAX + 1];
+  char password_hash[256];
+  int64_t created_ns;
+} lt_user_t;
 
 typedef struct {
   int64_t spans, traces, logs, points;
@@ -229,6 +243,21 @@ typedef struct lt_store_ops {
   int (*prices_clear)(lt_store_t *s, int64_t project_id);
   int (*prices_list)(lt_store_t *s, int64_t project_id, json_t **out);
   int (*models_unpriced)(lt_store_t *s, int64_t project_id, int64_t from_ns, int64_t to_ns, json_t **out);
+  /* Users and browser sessions (appended). A session is an api_keys row
+   * with user_id set: key_list and key_count leave sessions out.
+   * user_create: LT_EEXISTS for a taken name. user_find (by name) and
+   * user_get (by id): LT_ENOTFOUND. user_list: [{id,name,created_ns}]
+   * (never the hashes). session_create stores a key of project_id for
+   * user_id that stops working at expires_ns (and deletes sessions that
+   * have expired or were revoked); LT_ENOTFOUND when the project or the
+   * user does not exist. */
+  int (*user_create)(lt_store_t *s, const char *name, const char *password_hash, int64_t *id);
+  int (*user_find)(lt_store_t *s, const char *name, lt_user_t *out);
+  int (*user_get)(lt_store_t *s, int64_t id, lt_user_t *out);
+  int (*user_list)(lt_store_t *s, json_t **out);
+  int (*user_count)(lt_store_t *s, int64_t *n);
+  int (*session_create)(lt_store_t *s, int64_t project_id, int64_t user_id, const char *public_key,
+                        const char *secret_hash, int64_t expires_ns, int64_t *id);
 } lt_store_ops_t;
 
 struct lt_store {

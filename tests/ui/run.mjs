@@ -3,6 +3,8 @@
 // fresh page; a screenshot of every test's last state (pass or fail) goes
 // to ARTIFACTS. Timings are measured and printed, never asserted.
 // Usage: BASE_URL=http://127.0.0.1:PORT ARTIFACTS=dir node tests/ui/run.mjs [name-filter]
+// The login tests also need AUTH_BASE_URL, AUTH_USER and AUTH_PASSWORD: a
+// second server started with --require-auth and that admin user.
 import { createRequire } from "node:module";
 import { existsSync, mkdirSync, writeFileSync } from "node:fs";
 import { execFileSync } from "node:child_process";
@@ -16,6 +18,9 @@ const require = createRequire(resolve(here, "../../web/package.json"));
 const { chromium } = require("playwright-core");
 
 const BASE = process.env.BASE_URL;
+const AUTH_BASE = process.env.AUTH_BASE_URL;
+const AUTH_USER = process.env.AUTH_USER;
+const AUTH_PASSWORD = process.env.AUTH_PASSWORD;
 const ARTIFACTS = resolve(process.env.ARTIFACTS || "build/ui-test-artifacts");
 const FILTER = process.argv[2] || "";
 const TIMEOUT = 15000;
@@ -359,7 +364,105 @@ test("settings: price overrides and unpriced models", async (page) => {
   await page.getByRole("button", { name: /Delete all overrides/ }).click();
   await page.getByRole("button", { name: /Confirm/ }).click();
   await page.getByRole("status").getByText("Overrides deleted.").waitFor();
-  await page.getByText("comes with the admin login").waitFor();
+  await page.getByRole("heading", { name: "Projects and API keys" }).waitFor();
+});
+
+// One small OTLP/JSON trace, sent with a key.
+async function ingestWith(base, secret, name) {
+  const now = BigInt(Date.now()) * 1000000n;
+  const payload = { resourceSpans: [{ resource: { attributes: [] }, scopeSpans: [{ spans: [{
+    traceId: [...crypto.getRandomValues(new Uint8Array(16))].map((b) => b.toString(16).padStart(2, "0")).join(""),
+    spanId: [...crypto.getRandomValues(new Uint8Array(8))].map((b) => b.toString(16).padStart(2, "0")).join(""),
+    name, kind: 1, startTimeUnixNano: String(now), endTimeUnixNano: String(now + 1000000n) }] }] }] };
+  return fetch(base + "/v1/traces", { method: "POST", headers: { "Content-Type": "application/json", Authorization: `Bearer ${secret}` }, body: JSON.stringify(payload) });
+}
+
+test("settings: create and revoke an API key", async (page) => {
+  await page.context().grantPermissions(["clipboard-read", "clipboard-write"], { origin: BASE });
+  await page.goto(`${BASE}/settings`);
+  const projects = page.getByRole("table", { name: "Projects" });
+  await projects.getByRole("cell", { name: "default", exact: true }).waitFor();
+  const proj = "ui-" + Date.now().toString(36);
+  await page.getByLabel("New project name").fill(proj);
+  await page.getByRole("button", { name: "Create project" }).click();
+  await projects.getByRole("cell", { name: proj, exact: true }).waitFor();
+  await page.getByLabel("Project of the new key").selectOption(proj);
+  await page.getByRole("button", { name: "Create key" }).click();
+  const box = page.getByRole("region", { name: "New API key" });
+  await box.getByText("it is shown only once").waitFor();
+  const secret = (await box.getByLabel("Secret key value").textContent()).trim();
+  assert(/^sk-lt-[0-9A-Za-z]{32}$/.test(secret), `a secret key is shown (${secret.slice(0, 8)}…)`);
+  await box.getByRole("button", { name: "Copy secret key" }).click();
+  await box.getByRole("status").waitFor();
+  const copied = await page.evaluate(() => navigator.clipboard.readText().catch(() => ""));
+  assert(copied === secret, "the copy button puts the secret on the clipboard");
+  await page.screenshot({ path: join(ARTIFACTS, "settings-new-key.png"), fullPage: true });
+  // The key works for ingest and reads its own (new, empty-but-for-this) project.
+  assert((await ingestWith(BASE, secret, "sent with a UI-made key")).status === 200, "ingest with the new key");
+  const mine = await (await fetch(`${BASE}/api/v1/traces`, { headers: { Authorization: `Bearer ${secret}` } })).json();
+  assert(mine.data.length === 1 && mine.data[0].name === "sent with a UI-made key", "the key sees its project's trace");
+  // The secret is not shown again after a reload; the key is listed by its public part.
+  await box.getByRole("button", { name: "Done" }).click();
+  await page.reload();
+  const row = page.getByRole("table", { name: "API keys" }).locator("tr", { hasText: proj });
+  await row.waitFor();
+  assert(!(await page.content()).includes(secret), "the secret is gone after a reload");
+  // Revoke, with a confirmation step.
+  await row.getByRole("button", { name: /^Revoke/ }).click();
+  await row.getByRole("button", { name: "Cancel" }).click();
+  await row.getByRole("button", { name: /^Revoke/ }).click();
+  await row.getByRole("button", { name: "Confirm revoke" }).click();
+  await row.getByText(/^revoked/).waitFor();
+  await waitFor(async () => (await fetch(`${BASE}/api/v1/traces`, { headers: { Authorization: `Bearer ${secret}` } })).status === 401, "the revoked key to be refused", 5000);
+  assert((await ingestWith(BASE, secret, "after revoke")).status === 401, "ingest with a revoked key is refused");
+});
+
+test("log in when auth is on", async (page) => {
+  assert(AUTH_BASE && AUTH_USER && AUTH_PASSWORD, "AUTH_BASE_URL, AUTH_USER and AUTH_PASSWORD are set (scripts/ui-test.sh)");
+  assert((await fetch(`${AUTH_BASE}/api/v1/traces`)).status === 401, "the server refuses anonymous requests");
+  await page.goto(`${AUTH_BASE}/traces`);
+  await page.getByRole("heading", { name: "Log in to Lanterna" }).waitFor();
+  assert((await page.locator("nav[aria-label=Main]").count()) === 0, "no app before the login");
+  await page.getByLabel("User name").fill(AUTH_USER);
+  await page.getByLabel("Password").fill("not the password");
+  await page.getByRole("button", { name: "Log in" }).click();
+  await page.getByRole("alert").getByText("wrong user name or password").waitFor();
+  await page.screenshot({ path: join(ARTIFACTS, "login-wrong-password.png") });
+  await page.getByLabel("Password").fill(AUTH_PASSWORD);
+  await page.keyboard.press("Enter");
+  await page.getByRole("heading", { name: "Traces" }).waitFor();
+  await page.getByText(`Signed in as ${AUTH_USER}`).waitFor();
+  assert((await page.locator("[role=alert]").count()) === 0, "the trace list loads with the session");
+  const cookies = await page.context().cookies(AUTH_BASE);
+  const sess = cookies.find((c) => c.name === "lt_session");
+  const csrf = cookies.find((c) => c.name === "lt_csrf");
+  assert(sess && sess.httpOnly && sess.sameSite === "Strict", "the session cookie is HttpOnly and SameSite=Strict");
+  assert(csrf && !csrf.httpOnly && csrf.sameSite === "Strict", "the CSRF cookie is SameSite=Strict and readable by the page");
+  assert(!(await page.evaluate(() => document.cookie)).includes(sess.value), "scripts cannot read the session secret");
+  // Writes through the session carry the CSRF token: make a key in Settings.
+  await page.getByRole("link", { name: "Settings" }).click();
+  await page.getByRole("button", { name: "Create key" }).click();
+  const secret = (await page.getByRole("region", { name: "New API key" }).getByLabel("Secret key value").textContent()).trim();
+  assert(/^sk-lt-/.test(secret), "a key was made with the session");
+  // The same write without the token is refused.
+  const status = await page.evaluate(async () =>
+    (await fetch("/api/v1/projects", { method: "POST", headers: { "Content-Type": "application/json" }, body: '{"name":"no-csrf"}' })).status);
+  assert(status === 403, `a cookie write without the CSRF header is 403 (got ${status})`);
+  await page.screenshot({ path: join(ARTIFACTS, "login-settings.png"), fullPage: true });
+  // Logging out ends the session on the server too.
+  await page.getByRole("button", { name: "Log out" }).click();
+  await page.getByRole("heading", { name: "Log in to Lanterna" }).waitFor();
+  await waitFor(async () => (await fetch(`${AUTH_BASE}/api/v1/traces`, { headers: { Cookie: `lt_session=${sess.value}` } })).status === 401,
+    "the old session to be refused", 5000);
+  // A pasted API key still works instead of a login.
+  await page.getByRole("button", { name: "Use an API key instead" }).click();
+  await page.getByLabel("Secret key").fill(secret);
+  await page.getByRole("button", { name: "Use this key" }).click();
+  await page.getByRole("heading", { name: "Settings" }).waitFor();
+  await page.goto(`${AUTH_BASE}/traces`);
+  await page.getByRole("heading", { name: "Traces" }).waitFor();
+  await page.locator("table.traces, .empty").first().waitFor();
+  assert((await page.locator("[role=alert]").count()) === 0, "the pasted key reads the API");
 });
 
 test("live tail shows new traces", async (page) => {

@@ -1,7 +1,8 @@
 // Talks to Lanterna's JSON API (docs/api.md). Every request goes through
-// request(), and credentials are attached only in credentials(): moving the
-// browser to a session cookie means changing that one function (send
-// `credentials: "same-origin"` and a CSRF header instead of a bearer key).
+// request(), and credentials are attached only in credentials(): a secret
+// key pasted in Settings goes as a bearer key; otherwise the browser's
+// session cookie (set by the login, HttpOnly) goes with the request, and
+// writes carry the CSRF token from the lt_csrf cookie (double submit).
 
 export class ApiError extends Error {
   constructor(public status: number, public code: string, message: string) {
@@ -24,9 +25,28 @@ export function setApiKey(key: string): void {
   else localStorage.removeItem(KEY_STORAGE);
 }
 
-function credentials(): { headers: Record<string, string>; init: RequestInit } {
+function cookie(name: string): string {
+  for (const part of document.cookie.split(";")) {
+    const [k, ...v] = part.trim().split("=");
+    if (k === name) return decodeURIComponent(v.join("="));
+  }
+  return "";
+}
+
+function credentials(method: string): { headers: Record<string, string>; init: RequestInit } {
   const key = apiKey();
-  return { headers: key ? { Authorization: `Bearer ${key}` } : {}, init: { credentials: "omit" } };
+  if (key) return { headers: { Authorization: `Bearer ${key}` }, init: { credentials: "omit" } };
+  const headers: Record<string, string> = {};
+  const token = cookie("lt_csrf");
+  if (token && method !== "GET" && method !== "HEAD") headers["X-CSRF-Token"] = token;
+  return { headers, init: { credentials: "same-origin" } };
+}
+
+// Told about every 401 met without a pasted key: the shell then shows the
+// login page.
+let unauthorized: (() => void) | null = null;
+export function onUnauthorized(fn: (() => void) | null): void {
+  unauthorized = fn;
 }
 
 export type Params = Record<string, string | number | boolean | null | undefined>;
@@ -49,7 +69,8 @@ export interface RequestOptions {
 }
 
 export async function request<T>(path: string, params?: Params, opts: RequestOptions = {}): Promise<T> {
-  const cred = credentials();
+  const method = opts.method || "GET";
+  const cred = credentials(method);
   const headers: Record<string, string> = { Accept: "application/json", ...cred.headers };
   let body: string | undefined;
   if (opts.body !== undefined) {
@@ -58,7 +79,7 @@ export async function request<T>(path: string, params?: Params, opts: RequestOpt
   }
   let res: Response;
   try {
-    res = await fetch(path + query(params), { ...cred.init, method: opts.method || "GET", headers, body, signal: opts.signal });
+    res = await fetch(path + query(params), { ...cred.init, method, headers, body, signal: opts.signal });
   } catch (e) {
     if ((e as Error).name === "AbortError") throw e;
     throw new ApiError(0, "network", "Cannot reach the Lanterna server. Is it running?");
@@ -73,12 +94,35 @@ export async function request<T>(path: string, params?: Params, opts: RequestOpt
   if (!res.ok) {
     const err = json && json.error;
     let message = err && err.message ? String(err.message) : `The server answered ${res.status} ${res.statusText}`;
-    if (res.status === 401) message += ". Set an API key in Settings.";
+    if (res.status === 401 && !path.startsWith("/api/v1/auth/")) {
+      if (apiKey()) message += ". Set an API key in Settings.";
+      else {
+        message += ". Log in, or set an API key in Settings.";
+        if (unauthorized) unauthorized();
+      }
+    }
     throw new ApiError(res.status, err && err.code ? String(err.code) : "http_" + res.status, message);
   }
   if (json === null && text) throw new ApiError(res.status, "bad_response", "The server sent a response that is not JSON");
   return json as T;
 }
+
+// ---- login ----------------------------------------------------------------
+
+export interface Me {
+  via: "anonymous" | "key" | "session";
+  user: { id: number; name: string } | null;
+  project_id: number | null;
+  auth_required: boolean;
+}
+
+export const me = (signal?: AbortSignal) => request<Me>("/api/v1/auth/me", undefined, { signal });
+export const login = (name: string, password: string) =>
+  request<{ user: { id: number; name: string }; csrf: string; expires: string }>("/api/v1/auth/login", undefined, {
+    method: "POST",
+    body: { name, password },
+  });
+export const logout = () => request<{ logged_out: boolean }>("/api/v1/auth/logout", undefined, { method: "POST" });
 
 // ---- response shapes (the subset the UI reads) ---------------------------
 

@@ -1,8 +1,15 @@
-// The application shell: navigation, routing to pages, and an error
-// boundary so a rendering bug shows a message instead of a blank screen.
+// The application shell: navigation, routing to pages, an error boundary
+// so a rendering bug shows a message instead of a blank screen, and the
+// login gate: when the server requires authentication and this browser has
+// neither a session nor a pasted API key (or an API call answers 401), the
+// login page takes the place of the app.
 import { render } from "preact";
 import type { ComponentChildren } from "preact";
-import { useErrorBoundary } from "preact/hooks";
+import { useCallback, useEffect, useErrorBoundary, useState } from "preact/hooks";
+import { apiKey, logout, me, onUnauthorized } from "./api";
+import type { Me } from "./api";
+import { Loading } from "./components/common";
+import { Login } from "./pages/Login";
 import { onLinkClick, useLocation } from "./router";
 import { Dashboard } from "./pages/Dashboard";
 import { Traces } from "./pages/Traces";
@@ -49,9 +56,39 @@ function page(path: string, params: URLSearchParams) {
   return <NotFound what="page" detail={path} />;
 }
 
+interface AuthState {
+  checked: boolean;
+  me: Me | null;
+  needLogin: boolean;
+  expired: boolean;
+}
+
+function useAuth() {
+  const [auth, setAuth] = useState<AuthState>({ checked: false, me: null, needLogin: false, expired: false });
+  const check = useCallback(async (afterRefusal = false) => {
+    try {
+      const m = await me();
+      const need = m.auth_required && m.via === "anonymous" && !apiKey();
+      setAuth({ checked: true, me: m, needLogin: need, expired: need && afterRefusal });
+    } catch {
+      // A bad pasted key or an unreachable server: the pages say so.
+      setAuth({ checked: true, me: null, needLogin: false, expired: false });
+    }
+  }, []);
+  useEffect(() => {
+    check();
+    onUnauthorized(() => check(true));
+    return () => onUnauthorized(null);
+  }, [check]);
+  return { auth, check };
+}
+
 function App() {
   const { path, params } = useLocation();
+  const { auth, check } = useAuth();
   const section = "/" + (path.split("/")[1] || "");
+  if (auth.needLogin) return <Login onDone={() => check()} expired={auth.expired} />;
+  const user = auth.me && auth.me.via === "session" && auth.me.user ? auth.me.user.name : null;
   return (
     <div class="app" onClick={onLinkClick}>
       <a class="skip" href="#main">
@@ -68,9 +105,28 @@ function App() {
             </a>
           ))}
         </nav>
+        {user && (
+          <div class="who">
+            <span>
+              Signed in as <strong>{user}</strong>
+            </span>
+            <button
+              type="button"
+              onClick={async () => {
+                try {
+                  await logout();
+                } finally {
+                  check();
+                }
+              }}
+            >
+              Log out
+            </button>
+          </div>
+        )}
       </header>
       <main id="main" tabIndex={-1}>
-        <Boundary reset={path}>{page(path, params)}</Boundary>
+        {auth.checked ? <Boundary reset={path}>{page(path, params)}</Boundary> : <Loading />}
       </main>
     </div>
   );

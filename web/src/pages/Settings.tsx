@@ -1,10 +1,10 @@
-// Settings: the browser's API key, price overrides, unpriced models and
-// server counters. Projects and keys are managed with the CLI until the
-// admin login lands.
+// Settings: the browser's API key, projects and API keys (list, create,
+// revoke; an admin login or the loopback default), price overrides,
+// unpriced models and server counters.
 import { useState } from "preact/hooks";
-import { apiKey, request, setApiKey } from "../api";
+import { ApiError, apiKey, request, setApiKey } from "../api";
 import { Empty, ErrorBox, Loading } from "../components/common";
-import { compact, num } from "../format";
+import { compact, num, time } from "../format";
 import { useLoad } from "../hooks";
 
 function ApiKey() {
@@ -25,8 +25,9 @@ function ApiKey() {
     <section class="panel" aria-labelledby="key-title">
       <h2 id="key-title">API key for this browser</h2>
       <p class="muted">
-        On the default loopback address no key is needed. When the server requires keys, paste a secret key (sk-lt-…) here: it is kept in
-        this browser's local storage and sent as <code>Authorization: Bearer</code> with every API call.
+        On the default loopback address no key is needed. When the server requires authentication, log in with an admin account, or paste a
+        secret key (sk-lt-…) here: it is kept in this browser's local storage and sent as <code>Authorization: Bearer</code> with every API call
+        (instead of the login), and this browser sees that key's project.
       </p>
       <form
         class="row"
@@ -56,6 +57,224 @@ function ApiKey() {
           Test
         </button>
       </form>
+      {note && <p role="status">{note}</p>}
+      {error && <ErrorBox error={error} />}
+    </section>
+  );
+}
+
+interface Project {
+  id: number;
+  name: string;
+  created_ns: number;
+}
+
+interface Key {
+  id: number;
+  public_key: string;
+  project: string;
+  created_ns: number;
+  revoked_ns: number | null;
+}
+
+interface NewKey {
+  project: string;
+  public_key: string;
+  secret_key: string;
+}
+
+// The secret of a key just made: shown once, with a copy button.
+function NewSecret({ k, onClose }: { k: NewKey; onClose: () => void }) {
+  const [copied, setCopied] = useState("");
+  const copy = async () => {
+    try {
+      await navigator.clipboard.writeText(k.secret_key);
+      setCopied("Copied.");
+    } catch {
+      const el = document.getElementById("new-secret");
+      if (el) window.getSelection()?.selectAllChildren(el);
+      setCopied("Select the key and copy it (the clipboard is not available here).");
+    }
+  };
+  return (
+    <div class="secret" role="region" aria-label="New API key">
+      <div>
+        <strong>Copy the secret key now: it is shown only once.</strong>
+        <div class="muted small">
+          Project {k.project}, public key <code>{k.public_key}</code>. Send it as <code>Authorization: Bearer …</code>.
+        </div>
+        <code id="new-secret" aria-label="Secret key value">{k.secret_key}</code>
+      </div>
+      <button type="button" onClick={copy}>
+        Copy secret key
+      </button>
+      <button type="button" onClick={onClose}>
+        Done
+      </button>
+      {copied && <span role="status">{copied}</span>}
+    </div>
+  );
+}
+
+function ProjectsAndKeys() {
+  const [tick, setTick] = useState(0);
+  const projects = useLoad("p" + tick, (signal) => request<{ data: Project[] }>("/api/v1/projects", undefined, { signal }));
+  const keys = useLoad("k" + tick, (signal) => request<{ data: Key[] }>("/api/v1/keys", undefined, { signal }));
+  const [name, setName] = useState("");
+  const [keyProject, setKeyProject] = useState("default");
+  const [created, setCreated] = useState<NewKey | null>(null);
+  const [confirm, setConfirm] = useState("");
+  const [note, setNote] = useState("");
+  const [error, setError] = useState<Error | null>(null);
+  const act = async (fn: () => Promise<unknown>, done: string) => {
+    setError(null);
+    setNote("");
+    try {
+      await fn();
+      setNote(done);
+      setTick((t) => t + 1);
+    } catch (e) {
+      setError(e as Error);
+    }
+  };
+  const refused = [projects.error, keys.error].find((e) => e instanceof ApiError && e.status === 403);
+  if (refused) {
+    return (
+      <section class="panel" aria-labelledby="keys-title">
+        <h2 id="keys-title">Projects and API keys</h2>
+        <p>
+          This browser uses a project API key, which cannot manage projects and keys. Log in with an admin account (clear the key above), or use the
+          command line: <code>lanterna projects create NAME</code>, <code>lanterna keys create --project NAME</code>, <code>lanterna keys revoke PUBLIC_KEY</code>.
+        </p>
+      </section>
+    );
+  }
+  const list = projects.data ? projects.data.data : [];
+  return (
+    <section class="panel" aria-labelledby="keys-title">
+      <h2 id="keys-title">Projects and API keys</h2>
+      <p class="muted">
+        A project keeps its data apart: an API key reads and writes only its own project. Keys are shown with their public part; a secret key is shown once,
+        when it is made.
+      </p>
+      <h3>Projects</h3>
+      {projects.error && <ErrorBox error={projects.error} retry={projects.reload} />}
+      {!projects.data && !projects.error && <Loading />}
+      {projects.data && (
+        <table class="grid" aria-label="Projects">
+          <thead>
+            <tr>
+              <th scope="col">Name</th>
+              <th scope="col" class="r">Id</th>
+              <th scope="col">Created</th>
+              <th scope="col" class="r">Active keys</th>
+            </tr>
+          </thead>
+          <tbody>
+            {list.map((p) => (
+              <tr>
+                <td>{p.name}</td>
+                <td class="r">{p.id}</td>
+                <td>{time(p.created_ns)}</td>
+                <td class="r">{keys.data ? keys.data.data.filter((k) => k.project === p.name && !k.revoked_ns).length : ""}</td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      )}
+      <form
+        class="row"
+        onSubmit={(e) => {
+          e.preventDefault();
+          const n = name.trim();
+          act(async () => {
+            await request("/api/v1/projects", undefined, { method: "POST", body: { name: n } });
+            setName("");
+            setKeyProject(n);
+          }, `Project ${n} created.`);
+        }}
+      >
+        <label class="field" for="new-project">
+          <span>New project name</span>
+          <input id="new-project" value={name} required maxLength={100} pattern="[A-Za-z0-9._\-]+" title="letters, digits, '-', '_' or '.'" onInput={(e) => setName((e.target as HTMLInputElement).value)} />
+        </label>
+        <button type="submit">Create project</button>
+      </form>
+
+      <h3>API keys</h3>
+      {keys.error && <ErrorBox error={keys.error} retry={keys.reload} />}
+      {keys.data &&
+        (keys.data.data.length === 0 ? (
+          <Empty>No API keys yet.</Empty>
+        ) : (
+          <table class="grid" aria-label="API keys">
+            <thead>
+              <tr>
+                <th scope="col">Public key</th>
+                <th scope="col">Project</th>
+                <th scope="col">Created</th>
+                <th scope="col">Status</th>
+                <th scope="col">
+                  <span class="muted">Action</span>
+                </th>
+              </tr>
+            </thead>
+            <tbody>
+              {keys.data.data.map((k) => (
+                <tr data-key={k.public_key}>
+                  <td>
+                    <code>{k.public_key}</code>
+                  </td>
+                  <td>{k.project}</td>
+                  <td>{time(k.created_ns)}</td>
+                  <td>{k.revoked_ns ? <span class="bad">revoked {time(k.revoked_ns)}</span> : "active"}</td>
+                  <td>
+                    {!k.revoked_ns &&
+                      (confirm === k.public_key ? (
+                        <>
+                          <button
+                            type="button"
+                            class="danger"
+                            onClick={() => {
+                              setConfirm("");
+                              act(() => request(`/api/v1/keys/${encodeURIComponent(k.public_key)}`, undefined, { method: "DELETE" }), `Key ${k.public_key} revoked.`);
+                            }}
+                          >
+                            Confirm revoke
+                          </button>
+                          <button type="button" onClick={() => setConfirm("")}>
+                            Cancel
+                          </button>
+                        </>
+                      ) : (
+                        <button type="button" aria-label={`Revoke ${k.public_key}`} onClick={() => setConfirm(k.public_key)}>
+                          Revoke…
+                        </button>
+                      ))}
+                  </td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        ))}
+      <form
+        class="row"
+        onSubmit={(e) => {
+          e.preventDefault();
+          act(async () => setCreated(await request<NewKey>("/api/v1/keys", undefined, { method: "POST", body: { project: keyProject } })), "Key created.");
+        }}
+      >
+        <label class="field" for="key-project">
+          <span>Project of the new key</span>
+          <select id="key-project" value={keyProject} onChange={(e) => setKeyProject((e.target as HTMLSelectElement).value)}>
+            {(list.length ? list : [{ id: 1, name: "default", created_ns: 0 }]).map((p) => (
+              <option value={p.name}>{p.name}</option>
+            ))}
+          </select>
+        </label>
+        <button type="submit">Create key</button>
+      </form>
+      {created && <NewSecret k={created} onClose={() => setCreated(null)} />}
       {note && <p role="status">{note}</p>}
       {error && <ErrorBox error={error} />}
     </section>
@@ -309,13 +528,7 @@ export function Settings() {
     <section aria-labelledby="settings-title">
       <h1 id="settings-title">Settings</h1>
       <ApiKey />
-      <section class="panel" aria-labelledby="keys-title">
-        <h2 id="keys-title">Projects and API keys</h2>
-        <p>
-          Creating and revoking keys from the browser comes with the admin login. Until then use the command line:{" "}
-          <code>lanterna projects create NAME</code>, <code>lanterna keys create --project NAME</code>, <code>lanterna keys revoke PUBLIC_KEY</code>.
-        </p>
-      </section>
+      <ProjectsAndKeys />
       <Prices />
       <UnpricedModels />
       <Stats />

@@ -1,0 +1,3 @@
+module lanterna/bench/fakellm
+
+go 1.19
