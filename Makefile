@@ -80,7 +80,7 @@ $(OUT)/obj/gen/%.o: $(GEN)/%.c $(PROTO_C)
 	@echo "  CC    $<"
 	@$(CC) $(filter-out -Wshadow,$(CFLAGS_ALL)) -Wno-unused-parameter -MMD -MP -c -o $@ $<
 
-$(OUT)/tests/%: tests/unit/%.c $(LIBOBJS)
+$(OUT)/tests/%: tests/unit/%.c $(LIBOBJS) $(wildcard tests/unit/*.h)
 	@mkdir -p $(dir $@)
 	@echo "  TEST  $@"
 	@$(CC) $(CFLAGS_ALL) -o $@ $< $(LIBOBJS) $(LDLIBS_ALL) -lcmocka

@@ -73,16 +73,14 @@ int lt__sq_project_find(lt_store_t *st, const char *name, int64_t *id) {
   return rc;
 }
 
-/* Runs a read query and turns each row into an object with row(). */
-typedef json_t *(*row_fn)(sqlite3_stmt *q);
-
-static int read_list(lt__sq_t *s, const char *sql, int64_t param, bool bind_param, row_fn row, json_t **out) {
+int lt__sq_read_list(lt__sq_t *s, const char *sql, const int64_t *params, int nparams, lt__sq_row_fn row,
+                     json_t **out) {
   lt__sq_reader_t *r = lt__sq_reader_get(s);
   sqlite3_stmt *q = NULL;
   json_t *arr = json_array();
   int rc = arr ? 0 : LT_ENOMEM;
   int src = sqlite3_prepare_v2(r->db, sql, -1, &q, NULL);
-  if (src == SQLITE_OK && bind_param) src = sqlite3_bind_int64(q, 1, param);
+  for (int i = 0; src == SQLITE_OK && i < nparams; i++) src = sqlite3_bind_int64(q, i + 1, params[i]);
   while (rc == 0 && src == SQLITE_OK && (src = sqlite3_step(q)) == SQLITE_ROW) {
     src = SQLITE_OK;
     json_t *o = row(q);
@@ -94,6 +92,10 @@ static int read_list(lt__sq_t *s, const char *sql, int64_t param, bool bind_para
   if (rc) json_decref(arr);
   else *out = arr;
   return rc;
+}
+
+static int read_list(lt__sq_t *s, const char *sql, int64_t param, bool bind_param, lt__sq_row_fn row, json_t **out) {
+  return lt__sq_read_list(s, sql, &param, bind_param ? 1 : 0, row, out);
 }
 
 static json_t *project_row(sqlite3_stmt *q) {

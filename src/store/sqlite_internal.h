@@ -335,6 +335,12 @@ void lt__sq_rollup_abort(lt__sq_t *s);
  * while a sweep leaves rows behind: *more). */
 int lt__sq_rollup_maintain(lt__sq_t *s, int64_t now_ns, int64_t retention_ns, bool *more);
 
+/* Runs a read query on a pooled reader with nparams integer parameters
+ * and returns a JSON array of row(q) for every row (sqlite_admin.c). */
+typedef json_t *(*lt__sq_row_fn)(sqlite3_stmt *q);
+int lt__sq_read_list(lt__sq_t *s, const char *sql, const int64_t *params, int nparams, lt__sq_row_fn row,
+                     json_t **out);
+
 /* ---- metrics and prices (sqlite_metrics.c) ----------------------------- */
 
 int lt__sq_metrics(lt_store_t *s, const lt_metrics_query_t *q, json_t **out);

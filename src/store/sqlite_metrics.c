@@ -720,52 +720,33 @@ static json_t *jtime_s(int64_t sec) {
   return json_string(b);
 }
 
+static json_t *unpriced_row(sqlite3_stmt *st) {
+  const char *prov = (const char *)sqlite3_column_text(st, 0), *model = (const char *)sqlite3_column_text(st, 1);
+  json_t *o = json_object();
+  int rc = o ? 0 : LT_ENOMEM;
+  if (rc == 0) rc = put(o, "provider", prov && *prov ? json_string(prov) : json_null());
+  if (rc == 0) rc = put(o, "model", model && *model ? json_string(model) : json_null());
+  if (rc == 0) rc = put(o, "spans", json_integer(sqlite3_column_int64(st, 2)));
+  if (rc == 0) rc = put(o, "input_tokens", json_integer(sqlite3_column_int64(st, 3)));
+  if (rc == 0) rc = put(o, "output_tokens", json_integer(sqlite3_column_int64(st, 4)));
+  if (rc == 0) rc = put(o, "first_day", jtime_s(sqlite3_column_int64(st, 5)));
+  if (rc == 0) rc = put(o, "last_day", jtime_s(sqlite3_column_int64(st, 6)));
+  if (rc) {
+    json_decref(o);
+    return NULL;
+  }
+  return o;
+}
+
 int lt__sq_models_unpriced(lt_store_t *store, int64_t project_id, int64_t from_ns, int64_t to_ns, json_t **out) {
-  lt__sq_t *s = LT__SQ(store);
-  lt__sq_reader_t *r = lt__sq_reader_get(s);
-  sqlite3_stmt *st = NULL;
-  int rc = 0;
-  int src = sqlite3_prepare_v2(r->db,
+  /* Day buckets: the range is widened to whole days. */
+  const int64_t params[3] = {project_id, (from_ns / 1000000000) / 86400 * 86400, to_ns / 1000000000};
+  return lt__sq_read_list(LT__SQ(store),
       "SELECT d.provider, d.model, sum(r.unpriced), sum(r.tok_in), sum(r.tok_out), min(r.bucket), max(r.bucket)"
       " FROM rollups r JOIN rollup_dims d ON d.id = r.dim"
       " WHERE r.project_id = ?1 AND r.coarse = 1 AND r.res = 86400 AND r.bucket >= ?2 AND r.bucket < ?3"
       " AND r.unpriced > 0"
-      " GROUP BY d.provider, d.model ORDER BY 3 DESC, 2 LIMIT 1000", -1, &st, NULL);
-  json_t *arr = json_array();
-  if (src != SQLITE_OK) rc = lt__sq_fail(r->db, src, "listing unpriced models");
-  else if (!arr) rc = LT_ENOMEM;
-  if (rc == 0) {
-    sqlite3_bind_int64(st, 1, project_id);
-    /* Day buckets: widen the range to whole days. */
-    sqlite3_bind_int64(st, 2, (from_ns / 1000000000) / 86400 * 86400);
-    sqlite3_bind_int64(st, 3, to_ns / 1000000000);
-  }
-  while (rc == 0 && (src = sqlite3_step(st)) == SQLITE_ROW) {
-    json_t *o = json_object();
-    if (!o) {
-      rc = LT_ENOMEM;
-      break;
-    }
-    const char *prov = (const char *)sqlite3_column_text(st, 0), *model = (const char *)sqlite3_column_text(st, 1);
-    rc = put(o, "provider", prov && *prov ? json_string(prov) : json_null());
-    if (rc == 0) rc = put(o, "model", model && *model ? json_string(model) : json_null());
-    if (rc == 0) rc = put(o, "spans", json_integer(sqlite3_column_int64(st, 2)));
-    if (rc == 0) rc = put(o, "input_tokens", json_integer(sqlite3_column_int64(st, 3)));
-    if (rc == 0) rc = put(o, "output_tokens", json_integer(sqlite3_column_int64(st, 4)));
-    if (rc == 0) rc = put(o, "first_day", jtime_s(sqlite3_column_int64(st, 5)));
-    if (rc == 0) rc = put(o, "last_day", jtime_s(sqlite3_column_int64(st, 6)));
-    if (rc == 0) rc = json_array_append_new(arr, o) ? LT_ENOMEM : 0;
-    else json_decref(o);
-  }
-  if (rc == 0 && src != SQLITE_DONE) rc = lt__sq_fail(r->db, src, "listing unpriced models");
-  sqlite3_finalize(st);
-  lt__sq_reader_put(s, r);
-  if (rc) {
-    json_decref(arr);
-    return rc;
-  }
-  *out = arr;
-  return 0;
+      " GROUP BY d.provider, d.model ORDER BY 3 DESC, 2 LIMIT 1000", params, 3, unpriced_row, out);
 }
 
 /* ---- price overrides ------------------------------------------------------ */
@@ -797,38 +778,22 @@ int lt__sq_prices_clear(lt_store_t *store, int64_t project_id) {
   return admin_run(LT__SQ(store), "DELETE FROM price_overrides WHERE project_id = ?1", project_id, NULL, 0);
 }
 
-int lt__sq_prices_list(lt_store_t *store, int64_t project_id, json_t **out) {
-  lt__sq_t *s = LT__SQ(store);
-  lt__sq_reader_t *r = lt__sq_reader_get(s);
-  sqlite3_stmt *st = NULL;
-  int rc = 0;
-  int src = sqlite3_prepare_v2(r->db,
-      "SELECT project_id, body, created_ns FROM price_overrides WHERE ?1 < 0 OR project_id = ?1 ORDER BY project_id, id", -1,
-      &st, NULL);
-  json_t *arr = json_array();
-  if (src != SQLITE_OK) rc = lt__sq_fail(r->db, src, "listing price overrides");
-  else if (!arr) rc = LT_ENOMEM;
-  else sqlite3_bind_int64(st, 1, project_id);
-  while (rc == 0 && (src = sqlite3_step(st)) == SQLITE_ROW) {
-    json_t *o = json_object();
-    if (!o) {
-      rc = LT_ENOMEM;
-      break;
-    }
-    rc = put(o, "project_id", json_integer(sqlite3_column_int64(st, 0)));
-    if (rc == 0)
-      rc = put(o, "body", json_stringn((const char *)sqlite3_column_text(st, 1), (size_t)sqlite3_column_bytes(st, 1)));
-    if (rc == 0) rc = put(o, "created_ns", json_integer(sqlite3_column_int64(st, 2)));
-    if (rc == 0) rc = json_array_append_new(arr, o) ? LT_ENOMEM : 0;
-    else json_decref(o);
-  }
-  if (rc == 0 && src != SQLITE_DONE) rc = lt__sq_fail(r->db, src, "listing price overrides");
-  sqlite3_finalize(st);
-  lt__sq_reader_put(s, r);
+static json_t *override_row(sqlite3_stmt *st) {
+  json_t *o = json_object();
+  int rc = o ? 0 : LT_ENOMEM;
+  if (rc == 0) rc = put(o, "project_id", json_integer(sqlite3_column_int64(st, 0)));
+  if (rc == 0)
+    rc = put(o, "body", json_stringn((const char *)sqlite3_column_text(st, 1), (size_t)sqlite3_column_bytes(st, 1)));
+  if (rc == 0) rc = put(o, "created_ns", json_integer(sqlite3_column_int64(st, 2)));
   if (rc) {
-    json_decref(arr);
-    return rc;
+    json_decref(o);
+    return NULL;
   }
-  *out = arr;
-  return 0;
+  return o;
+}
+
+int lt__sq_prices_list(lt_store_t *store, int64_t project_id, json_t **out) {
+  return lt__sq_read_list(LT__SQ(store),
+      "SELECT project_id, body, created_ns FROM price_overrides WHERE ?1 < 0 OR project_id = ?1"
+      " ORDER BY project_id, id", &project_id, 1, override_row, out);
 }

@@ -34,44 +34,12 @@
  * rendered rounded to 0.001. */
 #define REL 0.01
 
-typedef struct {
-  char dir[64];
-  lt_store_t *store;
-} fixture_t;
+#include "store_fixture.h"
 
-static int open_store(fixture_t *f) {
-  lt_store_config_t sc = {.data_dir = f->dir, .durability = LT_DURABILITY_PROCESS, .retention_ns = 0,
-                          .read_connections = 2, .cache_bytes = 4u << 20};
-  return lt_store_open(&lt_store_sqlite_ops, &sc, &f->store);
-}
-
-static int fixture_new(fixture_t *f) {
-  snprintf(f->dir, sizeof f->dir, "/tmp/lt-rollup-XXXXXX");
-  if (!mkdtemp(f->dir)) return -1;
-  return open_store(f);
-}
-
-static int fixture_free(fixture_t *f) {
-  lt_store_close(f->store);
-  f->store = NULL;
-  char cmd[128];
-  snprintf(cmd, sizeof cmd, "rm -rf %s", f->dir);
-  return system(cmd) == 0 ? 0 : -1;
-}
-
-static int setup(void **st) {
-  fixture_t *f = calloc(1, sizeof *f);
-  if (!f || fixture_new(f)) return -1;
-  *st = f;
-  return 0;
-}
-
-static int teardown(void **st) {
-  fixture_t *f = *st;
-  int rc = fixture_free(f);
-  free(f);
-  return rc;
-}
+#define fixture_new fixture_init
+#define fixture_free fixture_fini
+#define setup fixture_setup
+#define teardown fixture_teardown
 
 /* ---- building spans -------------------------------------------------------- */
 

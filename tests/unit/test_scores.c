@@ -20,34 +20,11 @@
 #define MS 1000000LL
 #define SEC 1000000000LL
 
-typedef struct {
-  char dir[64];
-  lt_store_t *store;
-} fixture_t;
+#include "store_fixture.h"
 
-static int open_store(fixture_t *f) {
-  lt_store_config_t sc = {.data_dir = f->dir, .durability = LT_DURABILITY_PROCESS, .read_connections = 2,
-                          .cache_bytes = 4u << 20};
-  return lt_store_open(&lt_store_sqlite_ops, &sc, &f->store);
-}
-
-static int setup(void **st) {
-  fixture_t *f = calloc(1, sizeof *f);
-  snprintf(f->dir, sizeof f->dir, "/tmp/lt-scores-XXXXXX");
-  if (!mkdtemp(f->dir) || open_store(f)) return -1;
-  *st = f;
-  return 0;
-}
-
-static int teardown(void **st) {
-  fixture_t *f = *st;
-  lt_store_close(f->store);
-  char cmd[128];
-  snprintf(cmd, sizeof cmd, "rm -rf %s", f->dir);
-  if (system(cmd) != 0) return -1;
-  free(f);
-  return 0;
-}
+static int open_store(fixture_t *f) { return fixture_reopen(f, 0); }
+#define setup fixture_setup
+#define teardown fixture_teardown
 
 /* ---- helpers ------------------------------------------------------------- */
 

@@ -21,34 +21,11 @@
 #define MS 1000000LL
 #define SEC 1000000000LL
 
-typedef struct {
-  char dir[64];
-  lt_store_t *store;
-} fixture_t;
+#include "store_fixture.h"
 
-static int open_store(fixture_t *f, int64_t retention_ns) {
-  lt_store_config_t sc = {.data_dir = f->dir, .durability = LT_DURABILITY_PROCESS, .retention_ns = retention_ns,
-                          .read_connections = 2, .cache_bytes = 4u << 20};
-  return lt_store_open(&lt_store_sqlite_ops, &sc, &f->store);
-}
-
-static int setup(void **st) {
-  fixture_t *f = calloc(1, sizeof *f);
-  snprintf(f->dir, sizeof f->dir, "/tmp/lt-store-XXXXXX");
-  if (!mkdtemp(f->dir) || open_store(f, 0)) return -1;
-  *st = f;
-  return 0;
-}
-
-static int teardown(void **st) {
-  fixture_t *f = *st;
-  lt_store_close(f->store);
-  char cmd[128];
-  snprintf(cmd, sizeof cmd, "rm -rf %s", f->dir);
-  if (system(cmd) != 0) return -1;
-  free(f);
-  return 0;
-}
+static int open_store(fixture_t *f, int64_t retention_ns) { return fixture_reopen(f, retention_ns); }
+#define setup fixture_setup
+#define teardown fixture_teardown
 
 /* ---- building batches ---------------------------------------------------- */
 

@@ -95,30 +95,9 @@ static void malformed_hashes_are_invalid_not_matches(void **st) {
 
 /* ---- sessions ---------------------------------------------------------------- */
 
-typedef struct {
-  char dir[64];
-  lt_store_t *store;
-} fixture_t;
-
-static int setup(void **st) {
-  fixture_t *f = calloc(1, sizeof *f);
-  snprintf(f->dir, sizeof f->dir, "/tmp/lt-users-XXXXXX");
-  lt_store_config_t sc = {.data_dir = f->dir, .durability = LT_DURABILITY_PROCESS, .read_connections = 2,
-                          .cache_bytes = 4u << 20};
-  if (!mkdtemp(f->dir) || lt_store_open(&lt_store_sqlite_ops, &sc, &f->store)) return -1;
-  *st = f;
-  return 0;
-}
-
-static int teardown(void **st) {
-  fixture_t *f = *st;
-  lt_store_close(f->store);
-  char cmd[128];
-  snprintf(cmd, sizeof cmd, "rm -rf %s", f->dir);
-  if (system(cmd) != 0) return -1;
-  free(f);
-  return 0;
-}
+#include "store_fixture.h"
+#define setup fixture_setup
+#define teardown fixture_teardown
 
 static int64_t now_ns(void) {
   struct timespec ts;

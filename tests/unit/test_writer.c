@@ -47,31 +47,9 @@ static lt_batch_t *make_batch(int trace, int nspans, tally_t *t) {
   return b;
 }
 
-typedef struct {
-  char dir[64];
-  lt_store_t *store;
-} fixture_t;
-
-static int setup(void **st) {
-  fixture_t *f = calloc(1, sizeof *f);
-  snprintf(f->dir, sizeof f->dir, "/tmp/lt-writer-XXXXXX");
-  if (!mkdtemp(f->dir)) return -1;
-  lt_store_config_t sc = {.data_dir = f->dir, .durability = LT_DURABILITY_PROCESS, .read_connections = 1,
-                          .cache_bytes = 4u << 20};
-  if (lt_store_open(&lt_store_sqlite_ops, &sc, &f->store)) return -1;
-  *st = f;
-  return 0;
-}
-
-static int teardown(void **st) {
-  fixture_t *f = *st;
-  lt_store_close(f->store);
-  char cmd[128];
-  snprintf(cmd, sizeof cmd, "rm -rf %s", f->dir);
-  if (system(cmd) != 0) return -1;
-  free(f);
-  return 0;
-}
+#include "store_fixture.h"
+#define setup fixture_setup
+#define teardown fixture_teardown
 
 static void stores_and_completes_every_batch(void **st) {
   fixture_t *f = *st;

@@ -1,0 +1,51 @@
+/* The store fixture the cmocka suites share: a fresh SQLite store in its
+ * own temporary directory per test, removed afterwards. A suite includes
+ * this, uses fixture_t, and passes fixture_setup / fixture_teardown to
+ * cmocka_unit_test_setup_teardown; fixture_reopen reopens the store (after
+ * closing it) with another retention. */
+#ifndef LT_TEST_STORE_FIXTURE_H
+#define LT_TEST_STORE_FIXTURE_H
+#include <stdio.h>
+#include <stdlib.h>
+#include "store/store.h"
+
+typedef struct {
+  char dir[64];
+  lt_store_t *store;
+} fixture_t;
+
+static inline int fixture_reopen(fixture_t *f, int64_t retention_ns) {
+  lt_store_config_t sc = {.data_dir = f->dir, .durability = LT_DURABILITY_PROCESS, .retention_ns = retention_ns,
+                          .read_connections = 2, .cache_bytes = 4u << 20};
+  return lt_store_open(&lt_store_sqlite_ops, &sc, &f->store);
+}
+
+/* A store in a new temporary directory; fixture_fini removes both. */
+static inline int fixture_init(fixture_t *f) {
+  snprintf(f->dir, sizeof f->dir, "/tmp/lt-test-XXXXXX");
+  return !mkdtemp(f->dir) || fixture_reopen(f, 0) ? -1 : 0;
+}
+
+static inline int fixture_fini(fixture_t *f) {
+  lt_store_close(f->store);
+  f->store = NULL;
+  char cmd[128];
+  snprintf(cmd, sizeof cmd, "rm -rf %s", f->dir);
+  return system(cmd) == 0 ? 0 : -1;
+}
+
+static inline int fixture_setup(void **st) {
+  fixture_t *f = calloc(1, sizeof *f);
+  if (!f || fixture_init(f)) return -1;
+  *st = f;
+  return 0;
+}
+
+static inline int fixture_teardown(void **st) {
+  fixture_t *f = *st;
+  int rc = fixture_fini(f);
+  free(f);
+  return rc;
+}
+
+#endif
