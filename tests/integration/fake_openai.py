@@ -23,9 +23,9 @@ from __future__ import annotations
 import hashlib
 import json
 import sys
-import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+from fake_http import FakeHandler, FakeServer
 
 # Request model -> the dated model the real API reports back.
 MODEL_SNAPSHOTS = {
@@ -172,21 +172,8 @@ def stream_chunks(body: dict, created: int | None = None) -> list[dict]:
     return out
 
 
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
+class _Handler(FakeHandler):
     server_version = "fake-openai/1.0"
-
-    def log_message(self, fmt, *args):  # quiet
-        pass
-
-    def _json(self, status: int, obj) -> None:
-        data = json.dumps(obj).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.send_header("x-request-id", "req_" + hashlib.md5(data).hexdigest()[:24])
-        self.end_headers()
-        self.wfile.write(data)
 
     def _error(self, status: int, message: str, etype: str = "invalid_request_error") -> None:
         self._json(status, {"error": {"message": message, "type": etype, "param": None,
@@ -223,58 +210,23 @@ class _Handler(BaseHTTPRequestHandler):
         if not body.get("stream"):
             self._json(200, completion_response(body))
             return
-        self.send_response(200)
-        self.send_header("Content-Type", "text/event-stream; charset=utf-8")
-        self.send_header("Cache-Control", "no-cache")
-        self.send_header("Transfer-Encoding", "chunked")
-        self.end_headers()
+        self._start_events()
         for c in stream_chunks(body):
             self._chunk(b"data: " + json.dumps(c).encode() + b"\n\n")
             time.sleep(0.002)  # so time-to-first-token differs from the duration
         self._chunk(b"data: [DONE]\n\n")
-        self.wfile.write(b"0\r\n\r\n")
-        self.wfile.flush()
-
-    def _chunk(self, data: bytes) -> None:
-        self.wfile.write(b"%x\r\n%s\r\n" % (len(data), data))
-        self.wfile.flush()
+        self._end_chunks()
 
 
-class FakeOpenAI:
+class FakeOpenAI(FakeServer):
     """`with FakeOpenAI() as fake: OpenAI(base_url=fake.base_url, api_key="x")`"""
 
-    def __init__(self, host: str = "127.0.0.1", port: int = 0):
-        self.httpd = ThreadingHTTPServer((host, port), _Handler)
-        self.httpd.daemon_threads = True
-        self.httpd.requests = []
-        self.thread = None
-
-    @property
-    def port(self) -> int:
-        return self.httpd.server_address[1]
+    handler = _Handler
+    thread_name = "fake-openai"
 
     @property
     def base_url(self) -> str:
         return f"http://127.0.0.1:{self.port}/v1"
-
-    @property
-    def requests(self) -> list:
-        return self.httpd.requests
-
-    def start(self) -> "FakeOpenAI":
-        self.thread = threading.Thread(target=self.httpd.serve_forever, name="fake-openai", daemon=True)
-        self.thread.start()
-        return self
-
-    def stop(self) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()
-
-    def __enter__(self):
-        return self.start()
-
-    def __exit__(self, *exc):
-        self.stop()
 
 
 if __name__ == "__main__":

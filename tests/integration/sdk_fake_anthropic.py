@@ -17,9 +17,9 @@ from __future__ import annotations
 
 import hashlib
 import json
-import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+from fake_http import FakeHandler, FakeServer
 
 CACHED = 3  # pretend this many input tokens were read from the prompt cache
 
@@ -113,20 +113,8 @@ def stream_events(body: dict) -> list:
     return ev
 
 
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-
-    def log_message(self, fmt, *args):
-        pass
-
-    def _json(self, status, obj):
-        data = json.dumps(obj).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.send_header("request-id", "req_" + hashlib.md5(data).hexdigest()[:24])
-        self.end_headers()
-        self.wfile.write(data)
+class _Handler(FakeHandler):
+    request_id_header = "request-id"
 
     def do_POST(self):  # noqa: N802
         raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
@@ -149,50 +137,19 @@ class _Handler(BaseHTTPRequestHandler):
         if not body.get("stream"):
             self._json(200, message_response(body))
             return
-        self.send_response(200)
-        self.send_header("Content-Type", "text/event-stream; charset=utf-8")
-        self.send_header("Cache-Control", "no-cache")
-        self.send_header("Transfer-Encoding", "chunked")
-        self.end_headers()
+        self._start_events()
         for name, data in stream_events(body):
             self._chunk(f"event: {name}\ndata: {json.dumps(data)}\n\n".encode())
             time.sleep(0.002)
-        self.wfile.write(b"0\r\n\r\n")
-        self.wfile.flush()
-
-    def _chunk(self, data: bytes):
-        self.wfile.write(b"%x\r\n%s\r\n" % (len(data), data))
-        self.wfile.flush()
+        self._end_chunks()
 
 
-class FakeAnthropic:
+class FakeAnthropic(FakeServer):
     """`with FakeAnthropic() as fake: Anthropic(base_url=fake.base_url, api_key="x")`"""
 
-    def __init__(self, host="127.0.0.1", port=0):
-        self.httpd = ThreadingHTTPServer((host, port), _Handler)
-        self.httpd.daemon_threads = True
-        self.httpd.requests = []
-        self.thread = None
+    handler = _Handler
+    thread_name = "fake-anthropic"
 
     @property
     def base_url(self) -> str:
-        return f"http://127.0.0.1:{self.httpd.server_address[1]}"
-
-    @property
-    def requests(self) -> list:
-        return self.httpd.requests
-
-    def start(self):
-        self.thread = threading.Thread(target=self.httpd.serve_forever, name="fake-anthropic", daemon=True)
-        self.thread.start()
-        return self
-
-    def stop(self):
-        self.httpd.shutdown()
-        self.httpd.server_close()
-
-    def __enter__(self):
-        return self.start()
-
-    def __exit__(self, *exc):
-        self.stop()
+        return f"http://127.0.0.1:{self.port}"
