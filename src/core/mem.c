@@ -1,21 +1,27 @@
-/* Allocation wrappers. In every build they count allocations; when the
- * environment variable LT_FAIL_ALLOC=N is set, the Nth allocation (and only
- * it) returns NULL, so tests can prove each failure path is handled. */
+/* Allocation wrappers. When the environment variable LT_FAIL_ALLOC is set
+ * they count allocations, and with LT_FAIL_ALLOC=N the Nth allocation (and
+ * only it) returns NULL, so tests can prove each failure path is handled.
+ * Without it nothing is counted: a shared counter bumped by every
+ * allocation on every thread measurably costs the proxy's hot path. */
 #include "core/mem.h"
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
 static atomic_ulong alloc_count;
-static long fail_at = -1; /* -1: not read yet; 0: never fail */
+static atomic_long fail_at = -2; /* -2: not read yet; -1: not counting; 0: count, never fail */
 
 static int should_fail(void) {
-  unsigned long n = atomic_fetch_add(&alloc_count, 1) + 1;
-  if (fail_at < 0) {
+  long at = atomic_load_explicit(&fail_at, memory_order_relaxed);
+  if (at == -2) {
     const char *e = getenv("LT_FAIL_ALLOC");
-    fail_at = e ? atol(e) : 0;
+    at = e ? atol(e) : -1;
+    if (at < -1) at = 0;
+    atomic_store(&fail_at, at);
   }
-  return fail_at > 0 && (unsigned long)fail_at == n;
+  if (at < 0) return 0;
+  unsigned long n = atomic_fetch_add(&alloc_count, 1) + 1;
+  return at > 0 && (unsigned long)at == n;
 }
 
 static _Thread_local size_t budget_left;

@@ -20,7 +20,8 @@ char *lt_strndup(const char *s, size_t n);
  * when the budget ran out. */
 void lt_mem_budget_begin(size_t bytes);
 bool lt_mem_budget_end(void);
-/* Number of allocations made through lt_malloc & co. so far (all builds). */
+/* Number of allocations made through lt_malloc & co. so far; counted only
+ * when LT_FAIL_ALLOC is set in the environment (any value; 0 fails none). */
 unsigned long lt_mem_allocs(void);
 
 #endif

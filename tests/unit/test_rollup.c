@@ -1148,7 +1148,8 @@ out:
 
 extern char **environ;
 
-/* Runs this binary in child mode with LT_FAIL_ALLOC=fail_at (0: none). */
+/* Runs this binary in child mode with LT_FAIL_ALLOC=fail_at (0: count
+ * allocations, fail none). */
 static int spawn_child(unsigned long fail_at, const char *out_path) {
   char self[4096];
   ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
@@ -1162,7 +1163,7 @@ static int spawn_child(unsigned long fail_at, const char *out_path) {
     if (strncmp(environ[i], "LT_FAIL_ALLOC=", 14)) envp[k++] = environ[i];
   char var[64];
   snprintf(var, sizeof var, "LT_FAIL_ALLOC=%lu", fail_at);
-  if (fail_at) envp[k++] = var;
+  envp[k++] = var; /* 0 fails nothing but still counts */
   envp[k] = NULL;
   char *argv[] = {self, "--rollup-alloc-child", (char *)(out_path ? out_path : "-"), NULL};
   pid_t pid;
