@@ -409,6 +409,7 @@ static lt_str_t adup_json(lt_arena_t *a, json_t *j, int *rc) {
 /* Metadata: the request's generation parameters (from llm_api) with the
  * caller's Lanterna-Property-* values on top. */
 static lt_str_t metadata(lt_arena_t *a, call_t *c, lt_str_t params, int *rc) {
+  if (!c->props || !json_object_size(c->props)) return params; /* nothing to merge: no re-parse */
   json_t *m = params.len ? json_loadb(params.ptr, params.len, 0, NULL) : json_object();
   if (!json_is_object(m)) {
     json_decref(m);
