@@ -267,6 +267,87 @@ static bool strip_null_usage(const lt_sse_event_t *ev, lt_buf_t *scratch, const 
   return false;
 }
 
+/* ---- the fast path for text deltas ---------------------------------------
+ * Most events of a stream carry one piece of text and nothing else. They
+ * are recognised by their shape and their text read directly, without
+ * building a JSON tree (which, with its allocations, was half the proxy's
+ * CPU on streams). Anything unusual — another key order, a second choice,
+ * tool calls, usage, an error, non-ASCII text, escapes beyond the simple
+ * ones — takes the full parse, so the result is the same either way. */
+
+bool lt_llm_fast_path = true;
+
+static bool has(const char *p, size_t n, const char *needle) { return memmem(p, n, needle, strlen(needle)) != NULL; }
+
+/* Decodes the JSON string whose text starts at p (after its opening quote)
+ * into out; ASCII and the one-letter escapes only. Returns the byte after
+ * the closing quote, or NULL to leave the event to the full parse. */
+static const char *ascii_string(const char *p, const char *end, lt_buf_t *out) {
+  while (p < end) {
+    unsigned char ch = (unsigned char)*p;
+    if (ch == '"') return p + 1;
+    if (ch < 0x20 || ch >= 0x80) return NULL;
+    if (ch == '\\') {
+      if (++p >= end) return NULL;
+      char e;
+      switch (*p) {
+      case '"': e = '"'; break;
+      case '\\': e = '\\'; break;
+      case '/': e = '/'; break;
+      case 'n': e = '\n'; break;
+      case 't': e = '\t'; break;
+      case 'r': e = '\r'; break;
+      case 'b': e = '\b'; break;
+      case 'f': e = '\f'; break;
+      default: return NULL; /* \uXXXX: the full parse knows Unicode */
+      }
+      if (lt_buf_append(out, &e, 1)) return NULL;
+    } else if (lt_buf_append(out, p, 1)) {
+      return NULL;
+    }
+    p++;
+  }
+  return NULL;
+}
+
+/* The text of an event shaped `...<prefix>TEXT"<suffix>...`, appended to
+ * c->text; false (nothing appended) when the shape does not hold. */
+static bool fast_text(lt_llm_call_t *c, const char *p, size_t n, const char *prefix, const char *suffix, int64_t now) {
+  const char *end = p + n, *at = memmem(p, n, prefix, strlen(prefix));
+  if (!at) return false;
+  size_t mark = c->text.len;
+  const char *after = ascii_string(at + strlen(prefix), end, &c->text);
+  size_t sl = strlen(suffix);
+  if (!after || (size_t)(end - after) < sl || memcmp(after, suffix, sl)) {
+    c->text.len = mark;
+    return false;
+  }
+  if (c->text.len > mark) first_token(c, now);
+  return true;
+}
+
+static bool fast_event(lt_llm_call_t *c, const lt_sse_event_t *ev, int64_t now) {
+  const char *p = ev->data.ptr;
+  size_t n = ev->data.len;
+  if (!lt_llm_fast_path || n < 2 || p[0] != '{' || p[n - 1] != '}') return false;
+  if (c->api == LT_API_OPENAI_CHAT) {
+    /* The model and ids come from the first chunk, read in full. */
+    if (!c->model[0] || has(p, n, "\"tool_calls\"") || has(p, n, "\"usage\":{") || has(p, n, "\"error\"") ||
+        has(p, n, "reasoning") || has(p, n, "\"refusal\":\""))
+      return false;
+    /* One choice, index 0, not finished: `{"index":0,"delta":{"content":"..."}` and no other index. */
+    const char *first = memmem(p, n, "\"index\":", 8);
+    if (!first || memmem(first + 8, (size_t)(p + n - first - 8), "\"index\":", 8)) return false;
+    if (!has(p, n, "\"finish_reason\":null")) return false;
+    return fast_text(c, p, n, "\"choices\":[{\"index\":0,\"delta\":{\"content\":\"", "}", now);
+  }
+  if (c->api == LT_API_ANTHROPIC_MESSAGES) {
+    if (!has(p, n, "\"type\":\"content_block_delta\"")) return false;
+    return fast_text(c, p, n, "\"delta\":{\"type\":\"text_delta\",\"text\":\"", "}}", now);
+  }
+  return false;
+}
+
 void lt_llm_event(lt_llm_call_t *c, const lt_sse_event_t *ev, int64_t now_ns, bool *drop, lt_buf_t *scratch,
                   const char **out, size_t *out_len) {
   *drop = false;
@@ -274,6 +355,13 @@ void lt_llm_event(lt_llm_call_t *c, const lt_sse_event_t *ev, int64_t now_ns, bo
   *out_len = ev->raw.len;
   if (!ev->ok || !ev->data.len || c->api == LT_API_OTHER) return;
   if (ev->data.len == 6 && !memcmp(ev->data.ptr, "[DONE]", 6)) return;
+  if (fast_event(c, ev, now_ns)) {
+    c->saw_event = true;
+    c->fast_events++;
+    if (c->usage_added && scratch && has(ev->data.ptr, ev->data.len, "\"usage\":null"))
+      strip_null_usage(ev, scratch, out, out_len);
+    return;
+  }
   json_t *j = json_loadb(ev->data.ptr, ev->data.len, 0, NULL);
   if (!json_is_object(j)) {
     json_decref(j);

@@ -44,6 +44,7 @@ typedef struct {
   bool saw_event;
   int tool_of_block[128];      /* Anthropic content block index → tools slot + 1 */
   char stream_error[256];      /* an error event inside a 200 stream */
+  unsigned fast_events;        /* events read by the fast path (for tests) */
 } lt_llm_call_t;
 
 void lt_llm_init(lt_llm_call_t *c, lt_llm_api_t api);
@@ -63,6 +64,10 @@ int lt_llm_request(lt_llm_call_t *c, const char *body, size_t len, bool add_stre
  * they are the event's raw bytes. */
 void lt_llm_event(lt_llm_call_t *c, const lt_sse_event_t *ev, int64_t now_ns, bool *drop, lt_buf_t *scratch,
                   const char **out, size_t *out_len);
+/* Text-only stream events are read without a full JSON parse (see
+ * llm_api.c); tests and the fuzzer turn this off to compare. */
+extern bool lt_llm_fast_path;
+
 /* A complete non-streaming response body. */
 void lt_llm_response(lt_llm_call_t *c, const char *body, size_t len);
 

@@ -1,0 +1,176 @@
+/* The proxy's reading of LLM API streams: the fast path for text deltas
+ * must give exactly what the full JSON parse gives, on realistic streams
+ * and on the shapes it must leave alone. */
+#include <jansson.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+#include <cmocka.h>
+#include "core/mem.h"
+#include "proxy/llm_api.h"
+#include "proxy/sse.h"
+
+typedef struct {
+  lt_llm_call_t *c;
+  lt_buf_t scratch;
+  lt_buf_t forwarded;
+  int64_t t;
+} feed_t;
+
+static int on_event(void *ud, const lt_sse_event_t *ev) {
+  feed_t *f = ud;
+  bool drop = false;
+  const char *out;
+  size_t n;
+  lt_llm_event(f->c, ev, f->t++, &drop, &f->scratch, &out, &n);
+  if (!drop) lt_buf_append(&f->forwarded, out, n);
+  return 0;
+}
+
+/* Runs a stream through a call state, with or without the fast path. */
+static void run(lt_llm_call_t *c, lt_llm_api_t api, const char *request, const char *stream, bool fast,
+                lt_buf_t *forwarded) {
+  lt_llm_fast_path = fast;
+  lt_llm_init(c, api);
+  char *nb = NULL;
+  size_t nbl = 0;
+  assert_int_equal(lt_llm_request(c, request, strlen(request), true, &nb, &nbl), 0);
+  lt_free(nb);
+  feed_t f = {.c = c, .t = 1000};
+  lt_buf_init(&f.scratch, 1 << 20);
+  lt_buf_init(&f.forwarded, 1 << 20);
+  lt_sse_t s;
+  lt_sse_init(&s, 1 << 20);
+  assert_int_equal(lt_sse_feed(&s, stream, strlen(stream), on_event, &f), 0);
+  assert_int_equal(lt_sse_finish(&s, on_event, &f), 0);
+  lt_sse_free(&s);
+  lt_buf_free(&f.scratch);
+  *forwarded = f.forwarded;
+  lt_llm_fast_path = true;
+}
+
+static char *dump(json_t *j) { return j ? json_dumps(j, JSON_COMPACT | JSON_SORT_KEYS) : NULL; }
+
+/* Returns how many events the fast path read. */
+static unsigned assert_same(lt_llm_api_t api, const char *request, const char *stream) {
+  lt_llm_call_t a, b;
+  lt_buf_t fa, fb;
+  run(&a, api, request, stream, true, &fa);
+  run(&b, api, request, stream, false, &fb);
+  unsigned fast = a.fast_events;
+  assert_int_equal(b.fast_events, 0);
+  assert_int_equal(a.text.len, b.text.len);
+  if (a.text.len) assert_memory_equal(a.text.ptr, b.text.ptr, a.text.len);
+  assert_int_equal(a.first_token_ns, b.first_token_ns);
+  assert_string_equal(a.model, b.model);
+  assert_string_equal(a.finish, b.finish);
+  assert_string_equal(a.stream_error, b.stream_error);
+  char *ua = dump(a.usage), *ub = dump(b.usage), *ta = dump(a.tools), *tb = dump(b.tools);
+  assert_true((ua == NULL) == (ub == NULL) && (!ua || !strcmp(ua, ub)));
+  assert_true((ta == NULL) == (tb == NULL) && (!ta || !strcmp(ta, tb)));
+  /* What the client receives does not depend on the path either. */
+  assert_int_equal(fa.len, fb.len);
+  if (fa.len) assert_memory_equal(fa.ptr, fb.ptr, fa.len);
+  lt_free(ua);
+  lt_free(ub);
+  lt_free(ta);
+  lt_free(tb);
+  lt_buf_free(&fa);
+  lt_buf_free(&fb);
+  lt_llm_free(&a);
+  lt_llm_free(&b);
+  return fast;
+}
+
+static const char chat_req[] =
+    "{\"model\":\"gpt-4o-mini\",\"stream\":true,\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}";
+
+#define CHUNK(delta, finish, usage)                                                                         \
+  "data: {\"id\":\"chatcmpl-1\",\"object\":\"chat.completion.chunk\",\"created\":1,\"model\":\"gpt-4o-mini\"," \
+  "\"choices\":[{\"index\":0,\"delta\":" delta ",\"logprobs\":null,\"finish_reason\":" finish "}],"        \
+  "\"usage\":" usage "}\n\n"
+
+static void openai_text_stream(void **st) {
+  (void)st;
+  /* "Hello" and the escapes: fast; the role chunk, \u escapes, raw UTF-8,
+   * the finish and usage chunks: full parse. */
+  assert_int_equal(assert_same(LT_API_OPENAI_CHAT, chat_req,
+              CHUNK("{\"role\":\"assistant\",\"content\":\"\"}", "null", "null")
+              CHUNK("{\"content\":\"Hello\"}", "null", "null")
+              CHUNK("{\"content\":\", \\\"world\\\"\\n\\ttab\\\\ /\"}", "null", "null")
+              CHUNK("{\"content\":\"caf\\u00e9 \\ud83d\\ude00\"}", "null", "null")
+              CHUNK("{\"content\":\"caf\xc3\xa9 raw\"}", "null", "null")
+              CHUNK("{}", "\"stop\"", "null")
+              "data: {\"id\":\"chatcmpl-1\",\"object\":\"chat.completion.chunk\",\"created\":1,"
+              "\"model\":\"gpt-4o-mini\",\"choices\":[],\"usage\":{\"prompt_tokens\":9,\"completion_tokens\":5,"
+              "\"total_tokens\":14}}\n\n"
+              "data: [DONE]\n\n"), 2);
+}
+
+static void openai_shapes_left_to_the_full_parse(void **st) {
+  (void)st;
+  /* tool calls, two choices, a refusal, reasoning, an error object, other key orders */
+  assert_int_equal(assert_same(LT_API_OPENAI_CHAT, chat_req,
+              CHUNK("{\"role\":\"assistant\",\"content\":null}", "null", "null")
+              CHUNK("{\"tool_calls\":[{\"index\":0,\"id\":\"call_1\",\"type\":\"function\",\"function\":"
+                    "{\"name\":\"get_weather\",\"arguments\":\"\"}}]}", "null", "null")
+              CHUNK("{\"tool_calls\":[{\"index\":0,\"function\":{\"arguments\":\"{\\\"city\\\":\"}}]}", "null", "null")
+              "data: {\"model\":\"m\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"a\"},\"finish_reason\":null},"
+              "{\"index\":1,\"delta\":{\"content\":\"b\"},\"finish_reason\":null}]}\n\n"
+              "data: {\"choices\":[{\"delta\":{\"content\":\"reordered\"},\"index\":0,\"finish_reason\":null}]}\n\n"
+              CHUNK("{\"reasoning_content\":\"thinking\"}", "null", "null")
+              CHUNK("{\"content\":\"x\"}", "null", "{\"prompt_tokens\":1}")
+              "data: {\"error\":{\"message\":\"overloaded\",\"type\":\"server_error\"}}\n\n"
+              CHUNK("{}", "\"tool_calls\"", "null")), 0);
+}
+
+static void openai_usage_we_asked_for_is_stripped_alike(void **st) {
+  (void)st;
+  /* The request did not ask for usage: the proxy adds it, so the upstream
+   * puts "usage":null on every chunk, which both paths must remove. */
+  static const char req[] = "{\"model\":\"gpt-4o-mini\",\"stream\":true,\"messages\":[]}";
+  assert_int_equal(assert_same(LT_API_OPENAI_CHAT, req,
+              CHUNK("{\"role\":\"assistant\",\"content\":\"\"}", "null", "null")
+              CHUNK("{\"content\":\"one\"}", "null", "null")
+              CHUNK("{\"content\":\"two\"}", "null", "null")
+              CHUNK("{}", "\"stop\"", "null")
+              "data: {\"id\":\"c\",\"model\":\"gpt-4o-mini\",\"choices\":[],\"usage\":{\"prompt_tokens\":3,"
+              "\"completion_tokens\":2,\"total_tokens\":5}}\n\n"
+              "data: [DONE]\n\n"), 2);
+}
+
+static void anthropic_streams(void **st) {
+  (void)st;
+  static const char req[] = "{\"model\":\"claude-3-5-haiku-latest\",\"stream\":true,\"max_tokens\":10,"
+                            "\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}";
+  assert_int_equal(assert_same(LT_API_ANTHROPIC_MESSAGES, req,
+              "event: message_start\ndata: {\"type\":\"message_start\",\"message\":{\"id\":\"msg_1\","
+              "\"model\":\"claude-3-5-haiku-20241022\",\"usage\":{\"input_tokens\":10,\"output_tokens\":1}}}\n\n"
+              "event: content_block_start\ndata: {\"type\":\"content_block_start\",\"index\":0,"
+              "\"content_block\":{\"type\":\"text\",\"text\":\"\"}}\n\n"
+              "event: ping\ndata: {\"type\":\"ping\"}\n\n"
+              "event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":0,"
+              "\"delta\":{\"type\":\"text_delta\",\"text\":\"Hello \\\"there\\\"\"}}\n\n"
+              "event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":0,"
+              "\"delta\":{\"text\":\"key order\",\"type\":\"text_delta\"}}\n\n"
+              "event: content_block_start\ndata: {\"type\":\"content_block_start\",\"index\":1,"
+              "\"content_block\":{\"type\":\"tool_use\",\"id\":\"toolu_1\",\"name\":\"get_weather\",\"input\":{}}}\n\n"
+              "event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":1,"
+              "\"delta\":{\"type\":\"input_json_delta\",\"partial_json\":\"{\\\"city\\\": \\\"Paris\\\"}\"}}\n\n"
+              "event: message_delta\ndata: {\"type\":\"message_delta\",\"delta\":{\"stop_reason\":\"tool_use\"},"
+              "\"usage\":{\"output_tokens\":12}}\n\n"
+              "event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n"), 1);
+}
+
+int main(void) {
+  json_set_alloc_funcs(lt_malloc, lt_free);
+  const struct CMUnitTest tests[] = {
+    cmocka_unit_test(openai_text_stream),
+    cmocka_unit_test(openai_shapes_left_to_the_full_parse),
+    cmocka_unit_test(openai_usage_we_asked_for_is_stripped_alike),
+    cmocka_unit_test(anthropic_streams),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}
