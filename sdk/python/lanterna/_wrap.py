@@ -201,6 +201,19 @@ def unpatch(cls, name):
 get = _get  # attribute or key, cheap on pydantic models
 
 
+def instrumenter(targets):
+    """The instrument/uninstrument pair of a drop-in module: targets() lists
+    its (class, method name, recorder, is_async) patch points."""
+    def instrument():
+        for cls, name, rec, is_async in targets():
+            patch(cls, name, rec, is_async)
+
+    def uninstrument():
+        for cls, name, _, _ in targets():
+            unpatch(cls, name)
+    return instrument, uninstrument
+
+
 def given(v) -> bool:
     """False for None and the clients' NOT_GIVEN / omit sentinels."""
     return v is not None and type(v).__name__ not in ("NotGiven", "Omit")

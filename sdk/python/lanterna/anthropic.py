@@ -23,7 +23,7 @@ from anthropic import Anthropic, AsyncAnthropic  # noqa: F401
 from . import _llm
 from ._core import S
 from ._serialize import plain, to_json, truncate
-from ._wrap import Recorder, get, given, params, patch, unpatch
+from ._wrap import Recorder, get, given, instrumenter, params
 
 _SKIP = {"messages", "model", "stream", "system", "tools", "timeout", "metadata"}
 
@@ -199,15 +199,8 @@ def _targets():
     return _TARGETS
 
 
-def instrument():
-    """Instruments the `anthropic` package (done on import; idempotent)."""
-    for cls, name, rec, is_async in _targets():
-        patch(cls, name, rec, is_async)
-
-
-def uninstrument():
-    for cls, name, _, _ in _targets():
-        unpatch(cls, name)
+# Instruments the `anthropic` package (done on import; idempotent) and undoes it.
+instrument, uninstrument = instrumenter(_targets)
 
 
 __all__ = ["anthropic", "Anthropic", "AsyncAnthropic", "instrument", "uninstrument"]

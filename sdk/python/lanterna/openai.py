@@ -21,7 +21,7 @@ from openai import AsyncOpenAI, OpenAI  # noqa: F401
 from . import _llm
 from ._core import S
 from ._serialize import to_json, truncate
-from ._wrap import Recorder, get, given, params, patch, unpatch
+from ._wrap import Recorder, get, given, instrumenter, params
 
 try:
     from openai import AsyncAzureOpenAI, AzureOpenAI  # noqa: F401
@@ -186,15 +186,8 @@ def _targets():
     return _TARGETS
 
 
-def instrument():
-    """Instruments the `openai` package (done on import; idempotent)."""
-    for cls, name, rec, is_async in _targets():
-        patch(cls, name, rec, is_async)
-
-
-def uninstrument():
-    for cls, name, _, _ in _targets():
-        unpatch(cls, name)
+# Instruments the `openai` package (done on import; idempotent) and undoes it.
+instrument, uninstrument = instrumenter(_targets)
 
 
 __all__ = ["openai", "OpenAI", "AsyncOpenAI", "AzureOpenAI", "AsyncAzureOpenAI", "instrument", "uninstrument"]
