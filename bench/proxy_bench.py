@@ -408,7 +408,7 @@ def main() -> int:
         rates = {}
         for stream in (False, True):
             s = "streaming" if stream else "non-streaming"
-            todo = [a.rate]
+            shared_rates = [a.rate]
             for n in names:
                 r = a.rate
                 if mx[(n, stream)]["requests_per_s"] < 1.05 * a.rate:
@@ -420,9 +420,9 @@ def main() -> int:
                         break
                     r = nice_rate(r * 0.75)
                 rates[(n, stream)] = r
-                if r != a.rate and r not in todo:
-                    todo.append(r)
-            for r in todo[1:]:
+                if r != a.rate and r not in shared_rates:
+                    shared_rates.append(r)
+            for r in shared_rates[1:]:
                 for n in names:
                     # Only targets that sustained a higher rate (the others
                     # were measured at their own, lower, rate already).

@@ -18,8 +18,9 @@ patch the `openai` module globally, so they never share a process):
      ms in its tail, so a difference of p99s is noise.
   2. A wrapped OpenAI chat completion (the real `openai` client, SDK
      drop-in vs plain client in the same process, alternating blocks), its
-     HTTP layer stubbed to answer at once so the network does not drown
-     the difference.
+     request method answering at once with a parsed completion so that
+     network jitter does not drown the difference; the real network path
+     is covered by tests/integration/test_sdk_openai.py.
 
 Both SDKs export to a real Lanterna server (build/lanterna, fresh data
 dir; Langfuse through its OTLP endpoint path with a project key), and the
@@ -99,10 +100,10 @@ def work(question, k=3):
     return {"answer": question.upper(), "k": k}
 
 
-def mock_client(openai_mod):
+def canned_client(openai_mod):
     """The real client whose HTTP layer answers at once with a parsed
     completion: what is left of a call is the client's own argument
-    handling plus whatever an SDK wraps around `create`. (Through a mock
+    handling plus whatever an SDK wraps around `create`. (Through an in-process
     HTTP transport the call takes ~1.5 ms here and its jitter swamps the
     difference being measured.)"""
     from openai.types.chat import ChatCompletion
@@ -116,7 +117,7 @@ def child(sdk, url, key, calls, oai_calls):
     import openai
     res = {"sdk": sdk}
     # The OpenAI baseline first, before any SDK patches the client.
-    plain_client = mock_client(openai)
+    plain_client = canned_client(openai)
 
     def chat(c):
         return c.chat.completions.create(model="gpt-4o-mini", messages=MESSAGES, temperature=0.2)

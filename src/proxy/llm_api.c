@@ -589,21 +589,21 @@ static json_t *output_messages(lt_llm_call_t *c) {
 
 /* ---- the span ------------------------------------------------------------ */
 
-static lt_str_t dup(lt_arena_t *a, const char *s, size_t n, int *rc) {
+lt_str_t lt_llm_arena_str(lt_arena_t *a, const char *s, size_t n, int *rc) {
   if (!n) return LT_STR_NULL;
   lt_str_t r = lt_arena_strdup(a, s, n);
   if (!r.ptr) *rc = LT_ENOMEM;
   return r;
 }
 
-static lt_str_t dup_json(lt_arena_t *a, json_t *j, int *rc) {
+lt_str_t lt_llm_arena_json(lt_arena_t *a, json_t *j, int *rc) {
   if (!j || (json_is_array(j) && !json_array_size(j))) return LT_STR_NULL;
   char *t = json_dumps(j, JSON_COMPACT | JSON_ENCODE_ANY);
   if (!t) {
     *rc = LT_ENOMEM;
     return LT_STR_NULL;
   }
-  lt_str_t r = dup(a, t, strlen(t), rc);
+  lt_str_t r = lt_llm_arena_str(a, t, strlen(t), rc);
   lt_free(t);
   return r;
 }
@@ -683,24 +683,24 @@ int lt_llm_fill(lt_llm_call_t *c, lt_arena_t *a, int64_t start_ns, bool omit_req
   if (c->api == LT_API_OTHER) return 0;
   sp->kind = c->api == LT_API_OPENAI_EMBEDDINGS ? LT_KIND_EMBEDDING : LT_KIND_LLM;
   const char *op = operation(c->api);
-  sp->operation = dup(a, op, strlen(op), &rc);
+  sp->operation = lt_llm_arena_str(a, op, strlen(op), &rc);
   const char *req_model = jstr(c->req, "model");
-  sp->request_model = dup(a, req_model, strlen(req_model), &rc);
-  sp->response_model = dup(a, c->model, strlen(c->model), &rc);
-  sp->finish_reason = dup(a, c->finish, strlen(c->finish), &rc);
+  sp->request_model = lt_llm_arena_str(a, req_model, strlen(req_model), &rc);
+  sp->response_model = lt_llm_arena_str(a, c->model, strlen(c->model), &rc);
+  sp->finish_reason = lt_llm_arena_str(a, c->finish, strlen(c->finish), &rc);
   tokens(c, sp);
   if (c->first_token_ns >= 0 && c->first_token_ns >= start_ns) sp->ttft_ns = c->first_token_ns - start_ns;
   json_t *p = params(c);
-  if (p && json_object_size(p)) sp->metadata = dup_json(a, p, &rc);
+  if (p && json_object_size(p)) sp->metadata = lt_llm_arena_json(a, p, &rc);
   json_decref(p);
   if (!omit_request) {
     if (c->api == LT_API_OPENAI_COMPLETIONS || c->api == LT_API_OPENAI_EMBEDDINGS) {
       json_t *in = json_object_get(c->req, c->api == LT_API_OPENAI_COMPLETIONS ? "prompt" : "input");
-      if (json_is_string(in)) sp->input = dup(a, json_string_value(in), json_string_length(in), &rc);
-      else if (in) sp->input = dup_json(a, in, &rc);
+      if (json_is_string(in)) sp->input = lt_llm_arena_str(a, json_string_value(in), json_string_length(in), &rc);
+      else if (in) sp->input = lt_llm_arena_json(a, in, &rc);
     } else {
       json_t *msgs = input_messages(c);
-      sp->input_messages = dup_json(a, msgs, &rc);
+      sp->input_messages = lt_llm_arena_json(a, msgs, &rc);
       json_decref(msgs);
     }
   }
@@ -708,13 +708,13 @@ int lt_llm_fill(lt_llm_call_t *c, lt_arena_t *a, int64_t start_ns, bool omit_req
     if (c->api == LT_API_OPENAI_COMPLETIONS) {
       if (c->resp) {
         const char *t = jstr(json_array_get(json_object_get(c->resp, "choices"), 0), "text");
-        sp->output = dup(a, t, strlen(t), &rc);
+        sp->output = lt_llm_arena_str(a, t, strlen(t), &rc);
       } else if (c->text.len) {
-        sp->output = dup(a, c->text.ptr, c->text.len, &rc);
+        sp->output = lt_llm_arena_str(a, c->text.ptr, c->text.len, &rc);
       }
     } else if (c->api != LT_API_OPENAI_EMBEDDINGS) {
       json_t *msgs = output_messages(c);
-      sp->output_messages = dup_json(a, msgs, &rc);
+      sp->output_messages = lt_llm_arena_json(a, msgs, &rc);
       json_decref(msgs);
     }
   }

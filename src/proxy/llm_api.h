@@ -71,6 +71,12 @@ extern bool lt_llm_fast_path;
 /* A complete non-streaming response body. */
 void lt_llm_response(lt_llm_call_t *c, const char *body, size_t len);
 
+/* Copies n bytes of s (or j as compact JSON) into arena a; nothing (and
+ * no copy) for an empty string, a NULL or an empty array. On failure sets
+ * *rc to LT_ENOMEM. Shared by the proxy for the rest of its span. */
+lt_str_t lt_llm_arena_str(lt_arena_t *a, const char *s, size_t n, int *rc);
+lt_str_t lt_llm_arena_json(lt_arena_t *a, json_t *j, int *rc);
+
 /* Fills the LLM fields of sp (kind, model, operation, provider unless
  * already set, tokens, messages, input/output text, finish reason, TTFT
  * from start_ns) with strings in arena a. Omit flags leave content out. */

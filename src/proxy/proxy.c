@@ -105,7 +105,8 @@ typedef struct {
   int64_t cache_max_age, cache_ttl_hdr; /* from Cache-Control / Lanterna-Cache-Ttl */
   char ctype[128];
   /* limits */
-  char cred_fp[33];
+  const char *cred;     /* the caller's credential header (the request's bytes) */
+  char cred_fp[33];     /* its fingerprint, when needed */
   int local_status;     /* a reply Lanterna made itself (429), else 0 */
   char local_body[1024];
   char *hdr[MAX_FWD_HEADERS];
@@ -113,7 +114,7 @@ typedef struct {
   char method[16], path[1024];
   lt_llm_call_t llm;
   lt_sse_t sse;
-  bool sse_on, started, client_gone, in_upstream_cb, transfer_live, truncated;
+  bool sse_on, started, client_gone, in_upstream_cb, truncated;
   lt_buf_t capture;     /* the response body, capped */
   lt_buf_t scratch;     /* an event rewritten for the client */
   const char *bad_header; /* a Lanterna header we cannot accept: 400 */
@@ -390,21 +391,7 @@ static ploop_t *loop_state(lt_proxy_t *px, lt_req_t *r) {
 
 /* ---- the span ----------------------------------------------------------- */
 
-static lt_str_t adup(lt_arena_t *a, const char *s, int *rc) {
-  size_t n = s ? strlen(s) : 0;
-  if (!n) return LT_STR_NULL;
-  lt_str_t r = lt_arena_strdup(a, s, n);
-  if (!r.ptr) *rc = LT_ENOMEM;
-  return r;
-}
-
-static lt_str_t adup_json(lt_arena_t *a, json_t *j, int *rc) {
-  char *t = j ? json_dumps(j, JSON_COMPACT) : NULL;
-  if (!t) return LT_STR_NULL;
-  lt_str_t r = adup(a, t, rc);
-  lt_free(t);
-  return r;
-}
+static lt_str_t adup(lt_arena_t *a, const char *s, int *rc) { return lt_llm_arena_str(a, s, s ? strlen(s) : 0, rc); }
 
 /* Metadata: the request's generation parameters (from llm_api) with the
  * caller's Lanterna-Property-* values on top. */
@@ -416,7 +403,7 @@ static lt_str_t metadata(lt_arena_t *a, call_t *c, lt_str_t params, int *rc) {
     m = json_object();
   }
   if (c->props) json_object_update(m, c->props);
-  lt_str_t out = json_object_size(m) ? adup_json(a, m, rc) : LT_STR_NULL;
+  lt_str_t out = json_object_size(m) ? lt_llm_arena_json(a, m, rc) : LT_STR_NULL;
   json_decref(m);
   return out;
 }
@@ -516,7 +503,7 @@ static void finish_span(call_t *c) {
     sp->cost_source = LT_COST_COMPUTED;
     sp->ttft_ns = -1; /* not the model's: keep TTFT figures about models */
   }
-  sp->attributes = adup_json(a, attrs, &rc);
+  sp->attributes = lt_llm_arena_json(a, attrs, &rc);
   json_decref(attrs);
   if (rc) {
     lt_batch_free(b);
@@ -757,7 +744,6 @@ static void schedule_retry(call_t *c) {
 
 static void on_done(void *ud, bool ok, const char *err) {
   call_t *c = ud;
-  c->transfer_live = false;
   c->xfer = NULL;
   if (c->timer) evtimer_del(c->timer);
   bool can_retry = !c->started && !c->client_gone && c->req &&
@@ -783,7 +769,6 @@ static void on_timeout(evutil_socket_t fd, short what, void *arg) {
   if (!c->xfer) return;
   lt_up_abort(c->xfer);
   c->xfer = NULL;
-  c->transfer_live = false;
   snprintf(c->err, sizeof c->err, c->t_headers ? "the upstream timed out: no data for %ld ms"
                                                : "the upstream timed out: no response within %ld ms",
            c->t_headers ? c->px->cfg.idle_timeout_ms : c->px->cfg.first_byte_timeout_ms);
@@ -808,7 +793,7 @@ static void on_client_close(void *arg) {
     lt_up_abort(c->xfer);
     c->xfer = NULL;
     complete(c);
-  } else if (!c->xfer && !c->transfer_live && c->timer && evtimer_pending(c->timer, NULL)) {
+  } else if (!c->xfer && c->timer && evtimer_pending(c->timer, NULL)) {
     complete(c); /* waiting to retry: nobody to retry for */
   }
 }
@@ -832,7 +817,6 @@ static void start_attempt(call_t *c) {
     complete(c);
     return;
   }
-  c->transfer_live = true;
 }
 
 static void on_retry_timer(evutil_socket_t fd, short what, void *arg) {
@@ -908,14 +892,8 @@ static int take_header(void *ud, const char *name, const char *value) {
     if (ma) c->cache_max_age = atoll(ma + 8);
     if (strcasestr(value, "no-store")) c->no_store = true;
   }
-  if (!strcasecmp(name, "authorization") || !strcasecmp(name, "x-api-key") || !strcasecmp(name, "api-key")) {
-    /* Only a fingerprint of the caller's credential is kept, for cache
-     * keys and per-key limits; the value goes upstream and nowhere else. */
-    uint8_t d[32];
-    unsigned dl = 0;
-    EVP_Digest(value, strlen(value), d, &dl, EVP_sha256(), NULL);
-    hex(d, 16, c->cred_fp);
-  }
+  if (!strcasecmp(name, "authorization") || !strcasecmp(name, "x-api-key") || !strcasecmp(name, "api-key"))
+    c->cred = value; /* fingerprinted only when a cache key or a limit needs it */
   if (!strcasecmp(name, "traceparent")) {
     /* 00-<32 hex trace>-<16 hex parent>-<2 hex flags> */
     uint8_t t[16], s[8];
@@ -1127,6 +1105,15 @@ void lt_proxy_handle(lt_req_t *r, void *ud) {
   lt_req_on_close(r, on_client_close, c);
   lt_req_on_drain(r, on_drain, c);
   c->t_sent = mono_ns();
+  /* Only a fingerprint of the caller's credential is ever kept (for cache
+   * keys and per-key limits), and only computed when one is in play. */
+  if (c->cred && (lt_limits_count(px->limits) || (px->cache && (c->cache_opt || up->cache_ttl_s > 0)))) {
+    uint8_t d[32];
+    unsigned dl = 0;
+    EVP_Digest(c->cred, strlen(c->cred), d, &dl, EVP_sha256(), NULL);
+    hex(d, 16, c->cred_fp);
+  }
+  c->cred = NULL; /* the request's bytes: not kept past the handler */
   if (admit(c)) return;
   if (cache_lookup(c)) return;
   start_attempt(c);

@@ -1,4 +1,4 @@
-"""Unit tests of the SDK without a server: spans are captured by a stub
+"""Unit tests of the SDK without a server: spans are captured by a recording
 exporter. (The tests against the real server are in the repository's
 tests/integration/test_sdk*.py.)"""
 
@@ -18,7 +18,7 @@ from lanterna import _core, _export, _llm  # noqa: E402
 from lanterna._serialize import to_text  # noqa: E402
 
 
-class Stub:
+class RecordingExporter:
     def __init__(self):
         self.spans = []
 
@@ -31,13 +31,13 @@ class Stub:
 
 @pytest.fixture
 def rec(monkeypatch):
-    stub = Stub()
-    monkeypatch.setattr(_core.S, "exporter", stub)
+    exporter = RecordingExporter()
+    monkeypatch.setattr(_core.S, "exporter", exporter)
     monkeypatch.setattr(_core.S, "enabled", True)
     monkeypatch.setattr(_core.S, "sample_rate", 1.0)
     monkeypatch.setattr(_core.S, "capture", True)
     monkeypatch.setattr(_core.S, "max_chars", 1000)
-    return stub
+    return exporter
 
 
 def test_observe_keeps_function_identity_and_skips_self(rec):
