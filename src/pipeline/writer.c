@@ -19,6 +19,8 @@ struct lt_writer {
   lt_batch_t *head, *tail;
   lt_batch_t **group; /* the writer thread's scratch, 256 entries to start */
   size_t q_records, q_bytes;
+  size_t q_waiting;   /* queued batches whose submitter waits for the commit */
+  int64_t q_first_ns; /* CLOCK_MONOTONIC when the oldest queued batch arrived */
   bool stopping;
   lt_writer_stats_t st; /* guarded by mu */
 };
@@ -44,12 +46,18 @@ static int enqueue(lt_writer_t *w, lt_batch_t *b, bool count_full) {
     if (count_full) w->st.rejected_full++;
   } else {
     b->next = NULL;
+    bool was_empty = !w->head;
     if (w->tail) w->tail->next = b;
     else w->head = b;
     w->tail = b;
     w->q_records += recs;
     w->q_bytes += bytes;
-    pthread_cond_signal(&w->cv);
+    if (b->done) w->q_waiting++;
+    if (was_empty) w->q_first_ns = now_ns(CLOCK_MONOTONIC);
+    /* A batch nobody waits for only wakes the writer when it starts the
+     * queue or fills a group: the writer lingers for more (see linger). */
+    if (was_empty || b->done || !w->cfg.linger_ns || w->q_records >= w->cfg.max_group_records)
+      pthread_cond_signal(&w->cv);
   }
   pthread_mutex_unlock(&w->mu);
   return rc;
@@ -103,6 +111,20 @@ static void commit_group(lt_writer_t *w, lt_batch_t **group, size_t n) {
   pthread_mutex_unlock(&w->mu);
 }
 
+/* True when the writer should wait for more before committing: nobody
+ * waits on what is queued (proxy spans, answered already), the group is
+ * not full and the oldest batch is younger than the linger time. One
+ * commit of hundreds of spans then replaces hundreds of one-span commits,
+ * each of which rewrites the same index pages. Sets *until. */
+static bool linger(lt_writer_t *w, struct timespec *until) {
+  if (!w->cfg.linger_ns || w->stopping || w->q_waiting || w->q_records >= w->cfg.max_group_records) return false;
+  int64_t deadline = w->q_first_ns + w->cfg.linger_ns;
+  if (now_ns(CLOCK_MONOTONIC) >= deadline) return false;
+  until->tv_sec = deadline / 1000000000;
+  until->tv_nsec = deadline % 1000000000;
+  return true;
+}
+
 static void *writer_main(void *arg) {
   lt_writer_t *w = arg;
   size_t cap = 256;
@@ -125,11 +147,16 @@ static void *writer_main(void *arg) {
         continue;
       }
       struct timespec ts;
-      clock_gettime(CLOCK_REALTIME, &ts);
+      clock_gettime(CLOCK_MONOTONIC, &ts);
       ts.tv_sec += 1;
       pthread_cond_timedwait(&w->cv, &w->mu, &ts);
     }
     if (!w->head && w->stopping) break;
+    struct timespec until;
+    if (linger(w, &until)) {
+      pthread_cond_timedwait(&w->cv, &w->mu, &until);
+      continue;
+    }
     if (now_ns(CLOCK_REALTIME) - last_maintain > 1000000000LL) {
       /* Under sustained load the queue is never empty: still give background
        * work (full-text indexing, retention) one slice a second. */
@@ -155,10 +182,12 @@ static void *writer_main(void *arg) {
       b->next = NULL;
       recs += lt_batch_count(b);
       bytes += lt_batch_bytes(b);
+      if (b->done) w->q_waiting--;
       group[n++] = b;
     }
     w->q_records -= recs;
     w->q_bytes -= bytes;
+    w->q_first_ns = now_ns(CLOCK_MONOTONIC); /* what stays queued waited for this group */
     pthread_mutex_unlock(&w->mu);
     if (n) commit_group(w, group, n);
     more_maintenance = true;
@@ -181,7 +210,11 @@ int lt_writer_start(lt_store_t *s, const lt_writer_config_t *cfg, lt_writer_t **
   }
   if (!w->cfg.max_group_records) w->cfg.max_group_records = 20000;
   pthread_mutex_init(&w->mu, NULL);
-  pthread_cond_init(&w->cv, NULL);
+  pthread_condattr_t ca;
+  pthread_condattr_init(&ca);
+  pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+  pthread_cond_init(&w->cv, &ca);
+  pthread_condattr_destroy(&ca);
   if (pthread_create(&w->thread, NULL, writer_main, w) != 0) {
     lt_free(w->group);
     lt_free(w);

@@ -21,6 +21,11 @@ typedef struct {
   size_t max_queue_records;  /* spans+logs+points waiting; over it → LT_EFULL */
   size_t max_queue_bytes;    /* arena bytes waiting; over it → LT_EFULL */
   size_t max_group_records;  /* records per transaction */
+  /* How long batches without a done callback (nobody waits for their
+   * commit) may wait for company before the writer commits them; 0 commits
+   * at once. A batch with a done callback, a full group or shutdown ends
+   * the wait. */
+  int64_t linger_ns;
   /* Called on the writer thread for every batch of a committed group,
    * before its done callback, with b->span_new filled: how metrics
    * (Prometheus counters) see each stored span exactly once. May be NULL.

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 #include "core/err.h"
 #include "pipeline/writer.h"
@@ -100,10 +101,74 @@ static void full_queue_refuses(void **st) {
   assert_true(full > 0);
 }
 
+static int64_t mono_ms(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static size_t stored_spans(fixture_t *f) {
+  lt_store_stats_t ss;
+  assert_int_equal(f->store->ops->stats(f->store, &ss), 0);
+  return (size_t)ss.spans;
+}
+
+/* Batches nobody waits for (done == NULL) wait up to linger_ns for
+ * company and go in one commit; a batch with a waiter, and stop, end the
+ * wait at once. */
+static void lingers_for_unwaited_batches(void **st) {
+  fixture_t *f = *st;
+  tally_t t = {PTHREAD_MUTEX_INITIALIZER, 0, 0, 0};
+  lt_writer_t *w;
+  lt_writer_config_t wc = {.max_queue_records = 100000, .max_queue_bytes = 64u << 20, .max_group_records = 1000,
+                           .linger_ns = 300 * 1000000LL};
+  assert_int_equal(lt_writer_start(f->store, &wc, &w), 0);
+  int64_t t0 = mono_ms();
+  for (int i = 0; i < 20; i++) {
+    lt_batch_t *b = make_batch(2000 + i, 1, &t);
+    b->done = NULL;
+    assert_int_equal(lt_writer_offer(w, b), 0);
+  }
+  /* Well inside the linger time nothing is committed yet... */
+  usleep(100 * 1000);
+  if (mono_ms() - t0 < 250) assert_int_equal(stored_spans(f), 0);
+  /* ...and all 20 go in one commit once it has passed. */
+  for (int i = 0; i < 100 && stored_spans(f) < 20; i++) usleep(20 * 1000);
+  assert_int_equal(stored_spans(f), 20);
+  lt_writer_stats_t ws;
+  lt_writer_stats(w, &ws);
+  assert_int_equal(ws.commits, 1);
+  /* A waited-for batch takes the lingering ones along at once. */
+  for (int i = 0; i < 5; i++) {
+    lt_batch_t *b = make_batch(3000 + i, 1, &t);
+    b->done = NULL;
+    assert_int_equal(lt_writer_offer(w, b), 0);
+  }
+  t0 = mono_ms();
+  assert_int_equal(lt_writer_submit(w, make_batch(3999, 1, &t)), 0);
+  for (int i = 0; i < 500; i++) {
+    pthread_mutex_lock(&t.mu);
+    int d = t.done;
+    pthread_mutex_unlock(&t.mu);
+    if (d) break;
+    usleep(1000);
+  }
+  assert_int_equal(t.done, 1);
+  assert_true(mono_ms() - t0 < 250);
+  assert_int_equal(stored_spans(f), 26);
+  /* Stop stores what lingers. */
+  lt_batch_t *b = make_batch(4000, 3, &t);
+  b->done = NULL;
+  assert_int_equal(lt_writer_offer(w, b), 0);
+  lt_writer_free(w);
+  assert_int_equal(stored_spans(f), 29);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
     cmocka_unit_test_setup_teardown(stores_and_completes_every_batch, setup, teardown),
     cmocka_unit_test_setup_teardown(full_queue_refuses, setup, teardown),
+    cmocka_unit_test_setup_teardown(lingers_for_unwaited_batches, setup, teardown),
   };
   return cmocka_run_group_tests_name("writer", tests, NULL, NULL);
 }
