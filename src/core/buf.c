@@ -81,6 +81,18 @@ static size_t utf8_len(const unsigned char *s, size_t n) {
   return len;
 }
 
+/* Non-zero when any of the 8 bytes in v needs more than a copy: a control
+ * character, '"', '\\' or a byte >= 0x80 (checked as UTF-8). The usual
+ * test for a byte below k is exact as "any", which is all we ask. */
+static inline uint64_t special8(uint64_t v) {
+  const uint64_t ones = 0x0101010101010101ull, high = 0x8080808080808080ull;
+  uint64_t ctl = (v - 0x20 * ones) & ~v;
+  uint64_t q = v ^ (0x22 * ones), bs = v ^ (0x5C * ones);
+  q = (q - ones) & ~q;
+  bs = (bs - ones) & ~bs;
+  return (ctl | q | bs | v) & high;
+}
+
 int lt_buf_json_str(lt_buf_t *b, const char *s, size_t n) {
   static const char hexd[] = "0123456789abcdef";
   /* Worst case every byte becomes \u00XX or U+FFFD (3 bytes): reserve once. */
@@ -91,6 +103,16 @@ int lt_buf_json_str(lt_buf_t *b, const char *s, size_t n) {
   const unsigned char *p = (const unsigned char *)s;
   size_t i = 0;
   while (i < n) {
+    if (n - i >= 8) {
+      uint64_t v;
+      memcpy(&v, p + i, 8);
+      if (!special8(v)) {
+        memcpy(o, &v, 8);
+        o += 8;
+        i += 8;
+        continue;
+      }
+    }
     unsigned char c = p[i];
     if (c >= 0x20 && c < 0x80 && c != '"' && c != '\\') {
       *o++ = (char)c;

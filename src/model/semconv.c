@@ -781,9 +781,57 @@ static int apply_rules(lt__sc_t *c, const rule_t *rules, size_t n, void *rec) {
 
 /* ---- raw JSON fields --------------------------------------------------------------- */
 
+int lt__sc_elide(lt__sc_t *c, const char *s, size_t n, const char *ptr_fmt, ...) {
+  if (!c->skip || n < LT__SC_ELIDE_MIN) return 0;
+  for (size_t i = 0; i < c->attrs->n; i++) {
+    const lt_kv_t *kv = &c->attrs->items[i];
+    if (c->skip[i] || kv->val.type != LT_VAL_STR || kv->val.u.s.len != n || memcmp(kv->val.u.s.ptr, s, n) != 0)
+      continue;
+    char ptr[96];
+    va_list ap;
+    va_start(ap, ptr_fmt);
+    int pn = vsnprintf(ptr, sizeof ptr, ptr_fmt, ap);
+    va_end(ap);
+    if (pn < 0 || (size_t)pn >= sizeof ptr) return 0;
+    lt_buf_t *b = &c->elided;
+    int rc = lt_buf_append(b, c->n_elided++ ? "," : "{", 1);
+    if (rc == 0) rc = lt_buf_json_str(b, kv->key.ptr, kv->key.len);
+    if (rc == 0) rc = lt_buf_append(b, ":", 1);
+    if (rc == 0) rc = lt_buf_json_str(b, ptr, (size_t)pn);
+    if (rc == 0) c->skip[i] = true;
+    return rc;
+  }
+  return 0;
+}
+
+int lt__sc_elide_contents(lt__sc_t *c, const json_t *arr, const char *field) {
+  int rc = 0;
+  for (size_t i = 0; rc == 0 && c->skip && i < json_array_size(arr); i++) {
+    const json_t *v = json_object_get(json_array_get(arr, i), "content");
+    if (json_is_string(v)) rc = lt__sc_elide(c, json_string_value(v), json_string_length(v), "/%s/%zu/content", field, i);
+  }
+  return rc;
+}
+
+/* Starts elision for a span whose attributes hold any text long enough. */
+static int elide_begin(lt__sc_t *c, const lt_attrs_t *attrs) {
+  c->attrs = attrs;
+  for (size_t i = 0; i < attrs->n; i++) {
+    if (attrs->items[i].val.type == LT_VAL_STR && attrs->items[i].val.u.s.len >= LT__SC_ELIDE_MIN) {
+      c->skip = lt_arena_alloc(c->a, attrs->n * sizeof *c->skip);
+      if (!c->skip) return LT_ETOOBIG;
+      memset(c->skip, 0, attrs->n * sizeof *c->skip);
+      lt_buf_init(&c->elided, (size_t)1 << 30);
+      return 0;
+    }
+  }
+  return 0;
+}
+
 /* The attributes as a JSON object, with the mapping's warnings appended
- * as "lanterna.warnings" (replacing a source attribute of that name). */
-static int attributes_json(lt__sc_t *c, const lt_attrs_t *attrs, lt_str_t *out) {
+ * as "lanterna.warnings" (replacing a source attribute of that name).
+ * Attributes marked in skip (may be NULL) are left out. */
+static int attributes_json(lt__sc_t *c, const lt_attrs_t *attrs, const bool *skip, lt_str_t *out) {
   static const char wkey[] = "lanterna.warnings";
   lt_buf_t *b = &c->buf;
   size_t n = 0;
@@ -794,6 +842,7 @@ static int attributes_json(lt__sc_t *c, const lt_attrs_t *attrs, lt_str_t *out) 
   rc = lt_buf_append(b, "{", 1);
   for (size_t i = 0; rc == 0 && i < attrs->n; i++) {
     const lt_kv_t *kv = &attrs->items[i];
+    if (skip && skip[i]) continue;
     if (c->n_warn && lt_str_eq_lit(kv->key, wkey)) continue;
     if (n++) rc = lt_buf_append(b, ",", 1);
     if (rc == 0) rc = lt_buf_json_str(b, kv->key.ptr, kv->key.len);
@@ -1026,8 +1075,9 @@ int lt_semconv_span(lt_arena_t *a, const lt_semconv_resource_t *res, const lt_ot
     if (!out->environment.len) out->environment = res->environment;
   }
 
-  /* payloads */
+  /* payloads; long attribute texts they hold verbatim are stored once */
   lt_str_t text;
+  if (rc == 0) rc = elide_begin(&c, &in->attrs);
   if (rc == 0) rc = lt__sc_messages(&c, false, &out->input_messages, &text);
   if (rc == 0 && !out->input.len) out->input = text;
   if (rc == 0) rc = lt__sc_messages(&c, true, &out->output_messages, &text);
@@ -1037,7 +1087,13 @@ int lt_semconv_span(lt_arena_t *a, const lt_semconv_resource_t *res, const lt_ot
   if (rc == 0) rc = lt__sc_scores(&c, &out->scores);
 
   /* raw, last: the attributes carry the warnings of everything above */
-  if (rc == 0) rc = attributes_json(&c, &in->attrs, &out->attributes);
+  if (rc == 0) rc = lt__sc_elide(&c, out->input.ptr, out->input.len, "/input");
+  if (rc == 0) rc = lt__sc_elide(&c, out->output.ptr, out->output.len, "/output");
+  if (rc == 0 && c.n_elided) {
+    rc = lt_buf_append(&c.elided, "}", 1);
+    if (rc == 0) rc = lt__buf_to_arena(a, &c.elided, &out->elided);
+  }
+  if (rc == 0) rc = attributes_json(&c, &in->attrs, c.skip, &out->attributes);
   if (rc == 0) rc = events_json(&c, in, &out->events);
   if (rc == 0) rc = links_json(&c, in, &out->links);
 out:
@@ -1084,7 +1140,7 @@ int lt_semconv_log(lt_arena_t *a, const lt_semconv_resource_t *res, const lt_otl
   if (rc == 0 && in->event_name.len) rc = copy_str(a, in->event_name, &out->event_name);
   else if (rc == 0) rc = apply_rules(&c, log_rules, sizeof log_rules / sizeof log_rules[0], out);
   if (rc == 0) rc = lt_val_json(a, &in->body, &out->body);
-  if (rc == 0) rc = attributes_json(&c, &in->attrs, &out->attributes);
+  if (rc == 0) rc = attributes_json(&c, &in->attrs, NULL, &out->attributes);
   if (rc == 0 && out->event_name.len) rc = log_messages(&c, in, out);
   if (res) {
     out->resource = res->resource_json;

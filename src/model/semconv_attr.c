@@ -32,6 +32,36 @@ static int cmp_kv(const void *x, const void *y) {
   return r;
 }
 
+static uint64_t key_hash(const char *k, size_t n) {
+  uint64_t h = 0xcbf29ce484222325ull; /* FNV-1a */
+  for (size_t i = 0; i < n; i++) h = (h ^ (uint8_t)k[i]) * 0x100000001b3ull;
+  return h ^ h >> 32;
+}
+
+static bool key_eq(lt_str_t a, const char *b, size_t n) { return a.len == n && (n == 0 || memcmp(a.ptr, b, n) == 0); }
+
+/* Fills the hash over the sorted kv; equal keys keep the first. */
+static int hash_init(lt__aidx_t *ix) {
+  size_t slots = sizeof ix->slot_small / sizeof ix->slot_small[0];
+  ix->slot = ix->slot_small;
+  if (ix->n * 2 > slots) {
+    while (slots < ix->n * 2) slots *= 2;
+    ix->slot = lt_calloc(slots, sizeof *ix->slot);
+    if (!ix->slot) return LT_ENOMEM;
+    ix->slot_heap = true;
+  } else {
+    memset(ix->slot_small, 0, sizeof ix->slot_small);
+  }
+  ix->mask = slots - 1;
+  for (size_t i = 0; i < ix->n; i++) {
+    lt_str_t k = ix->kv[i]->key;
+    size_t h = (size_t)key_hash(k.ptr, k.len) & ix->mask;
+    while (ix->slot[h] && !key_eq(ix->kv[ix->slot[h] - 1]->key, k.ptr, k.len)) h = (h + 1) & ix->mask;
+    if (!ix->slot[h]) ix->slot[h] = (uint32_t)i + 1;
+  }
+  return 0;
+}
+
 int lt__sc_init(lt__sc_t *c, lt_arena_t *a, const lt_attrs_t *attrs) {
   memset(c, 0, sizeof *c);
   c->a = a;
@@ -47,7 +77,7 @@ int lt__sc_init(lt__sc_t *c, lt_arena_t *a, const lt_attrs_t *attrs) {
   for (size_t i = 0; i < n; i++) ix->kv[i] = &attrs->items[i];
   ix->n = n;
   if (n > 1) qsort(ix->kv, n, sizeof *ix->kv, cmp_kv);
-  return 0;
+  return hash_init(ix);
 }
 
 void lt__sc_free(lt__sc_t *c) {
@@ -55,9 +85,12 @@ void lt__sc_free(lt__sc_t *c) {
   lt_free(c->json);
   c->json = NULL;
   c->n_json = c->cap_json = 0;
+  lt_buf_free(&c->elided);
   if (c->ix.heap) lt_free(c->ix.kv);
+  if (c->ix.slot_heap) lt_free(c->ix.slot);
   c->ix.kv = NULL;
-  c->ix.heap = false;
+  c->ix.slot = NULL;
+  c->ix.heap = c->ix.slot_heap = false;
   lt_buf_free(&c->buf);
 }
 
@@ -76,8 +109,11 @@ static size_t lower(const lt__aidx_t *ix, const char *key, size_t klen, bool pre
 }
 
 const lt_val_t *lt__idx_get(const lt__aidx_t *ix, const char *key, size_t klen) {
-  size_t i = lower(ix, key, klen, false);
-  if (i < ix->n && cmp_key(ix->kv[i]->key, key, klen) == 0) return &ix->kv[i]->val;
+  if (!ix->n || !ix->slot) return NULL;
+  for (size_t h = (size_t)key_hash(key, klen) & ix->mask; ix->slot[h]; h = (h + 1) & ix->mask) {
+    const lt_kv_t *kv = ix->kv[ix->slot[h] - 1];
+    if (key_eq(kv->key, key, klen)) return &kv->val;
+  }
   return NULL;
 }
 

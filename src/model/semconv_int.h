@@ -25,10 +25,16 @@
  * lookups are binary searches, and every key under a prefix (a flattened
  * list) is one contiguous run. */
 typedef struct {
-  const lt_kv_t **kv;
+  const lt_kv_t **kv;      /* sorted by key, for prefix runs */
   size_t n;
   bool heap;
   const lt_kv_t *small[48];
+  /* Exact lookups (most of the mapping's ~100 per span) go through an
+   * open-addressing hash of the keys: position in kv + 1, 0 = empty. */
+  uint32_t *slot;
+  size_t mask;
+  bool slot_heap;
+  uint32_t slot_small[128];
 } lt__aidx_t;
 
 /* JSON-valued attributes parsed at most once per record (several fields
@@ -52,7 +58,27 @@ typedef struct {
   lt_str_t warn[LT_SC_MAX_WARN];   /* in the arena */
   size_t n_warn, n_warn_dropped;
   lt_str_t out_finish_reason;      /* first finish reason seen in output messages */
+  /* Elision (lt_span_t.elided): the record's attributes, which of them are
+   * stored as part of a canonical field instead, and the map being built
+   * (JSON object text, key → JSON pointer into the stored span). */
+  const lt_attrs_t *attrs;
+  bool *skip;                      /* in the arena; NULL: no elision */
+  lt_buf_t elided;
+  size_t n_elided;
 } lt__sc_t;
+
+/* Text attributes at least this long are elided when a canonical field
+ * holds exactly the same bytes. */
+#define LT__SC_ELIDE_MIN 64
+
+/* Offers s (n bytes, stored at the JSON pointer ptr_fmt...) for elision: an
+ * attribute not yet elided whose text is exactly s is left out of the
+ * stored attributes and mapped to the pointer. Returns 0 or LT_E*. */
+int lt__sc_elide(lt__sc_t *c, const char *s, size_t n, const char *ptr_fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+/* Offers the "content" strings of an array of objects (messages,
+ * documents) stored under /field. */
+int lt__sc_elide_contents(lt__sc_t *c, const json_t *arr, const char *field);
 
 /* Result of a value conversion that can reject the value (negative values
  * are LT_E* errors). */

@@ -762,7 +762,8 @@ int lt__sc_messages(lt__sc_t *c, bool output, lt_str_t *json, lt_str_t *text) {
   if (rc == 0 && json_array_size(msgs)) {
     lt_buf_t *b = &c->buf;
     lt_buf_reset(b);
-    rc = lt__json_tree(b, msgs);
+    rc = lt__sc_elide_contents(c, msgs, output ? "output_messages" : "input_messages");
+    if (rc == 0) rc = lt__json_tree(b, msgs);
     if (rc == 0) rc = lt__buf_to_arena(c->a, b, json);
     if (rc == 0) {
       lt_buf_reset(b);
@@ -875,7 +876,8 @@ int lt__sc_documents(lt__sc_t *c, lt_str_t *json) {
   if (rc == 0 && m.rc) rc = m.rc;
   if (rc == 0 && json_array_size(docs)) {
     lt_buf_reset(&c->buf);
-    rc = lt__json_tree(&c->buf, docs);
+    rc = lt__sc_elide_contents(c, docs, "documents");
+    if (rc == 0) rc = lt__json_tree(&c->buf, docs);
     if (rc == 0) rc = lt__buf_to_arena(c->a, &c->buf, json);
   }
   json_decref(docs);

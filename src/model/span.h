@@ -97,6 +97,13 @@ typedef struct lt_span {
   lt_str_t scores;
   /* Raw, so nothing is lost */
   lt_str_t attributes, resource, events, links; /* JSON */
+  /* Text attributes of 64+ bytes that were exactly the span's input or
+   * output (OpenInference input.value, ...) are left out of attributes and
+   * named here, so the largest texts are escaped, compressed and stored
+   * once: a JSON object {"input.value":"input","output.value":"output"},
+   * or empty. Whoever shows attributes puts them back (the store's read
+   * path does). */
+  lt_str_t elided;
 } lt_span_t;
 
 /* Sets every numeric field to "unknown" and everything else to empty. */

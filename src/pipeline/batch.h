@@ -33,6 +33,10 @@ struct lt_batch {
   uint8_t *span_new;
   lt_batch_done_cb done;
   void *done_ud;
+  /* The store's own form of the records (payloads packed and compressed
+   * by lt_store_ops.prepack on the submitting thread), in the arena; NULL
+   * until then, and the store packs at write time. */
+  void *packed;
   struct lt_batch *next; /* queue link, owned by whichever queue holds it */
 };
 

@@ -33,6 +33,9 @@ static int64_t now_ns(int clock) {
 
 /* Queues b, or returns LT_EFULL / LT_ESHUTDOWN leaving b to the caller. */
 static int enqueue(lt_writer_t *w, lt_batch_t *b, bool count_full) {
+  /* Packing here runs on the submitter's thread, in parallel with the
+   * writer; a failure only leaves the work to the writer. */
+  if (!b->packed && w->store->ops->prepack) (void)w->store->ops->prepack(w->store, b);
   size_t recs = lt_batch_count(b), bytes = lt_batch_bytes(b);
   int rc = 0;
   pthread_mutex_lock(&w->mu);

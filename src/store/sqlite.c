@@ -33,7 +33,6 @@
 #define READER_MMAP_BYTES (256LL << 20)
 #define MAX_READERS 64
 /* Largest decompressed payload a reader accepts (the ingest cap is lower). */
-#define MAX_PAYLOAD (256u << 20)
 /* Payload compression level; docs/storage.md has the measurements. */
 #ifndef ZSTD_LEVEL
 #define ZSTD_LEVEL 1
@@ -230,6 +229,14 @@ static const char *const migrations[] = {
   "  created_ns INTEGER NOT NULL);"
   "ALTER TABLE api_keys ADD COLUMN user_id INTEGER;"
   "ALTER TABLE api_keys ADD COLUMN expires_ns INTEGER;",
+  /* 4: payload chunks: the payloads of a trace's spans that arrive
+   * together, compressed as one (sqlite_pack.c); a chunk belongs to one
+   * trace and goes when the trace does. */
+  "CREATE TABLE payload_chunks("
+  "  id INTEGER PRIMARY KEY,"
+  "  trace_ref INTEGER NOT NULL,"
+  "  body BLOB NOT NULL);"
+  "CREATE INDEX payload_chunks_trace ON payload_chunks(trace_ref);",
 };
 #define N_MIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))
 
@@ -373,7 +380,7 @@ lt__sq_reader_t *lt__sq_reader_get(lt__sq_t *s) {
 void lt__sq_reader_put(lt__sq_t *s, lt__sq_reader_t *r) {
   /* A reader that failed mid-transaction must not keep its snapshot. */
   if (!sqlite3_get_autocommit(r->db)) sqlite3_exec(r->db, "ROLLBACK", NULL, NULL, NULL);
-  if (r->scratch.alloc > (4u << 20)) lt_buf_free(&r->scratch);
+  lt__sq_unpacker_reset(&r->up);
   pthread_mutex_lock(&s->mu);
   s->free_idx[s->n_free++] = (int)(r - s->readers);
   pthread_cond_signal(&s->cv);
@@ -382,12 +389,6 @@ void lt__sq_reader_put(lt__sq_t *s, lt__sq_reader_t *r) {
 
 int lt__sq_admin_open(lt__sq_t *s, sqlite3 **out) { return open_conn(s, ROLE_ADMIN, out); }
 
-/* One packing helper per core beyond the writer's own, at most three. */
-static int pack_helpers(void) {
-  long n = sysconf(_SC_NPROCESSORS_ONLN) - 1;
-  return n < 0 ? 0 : n > 3 ? 3 : (int)n;
-}
-
 /* ---- open / close -------------------------------------------------------- */
 
 static void sq_close(lt_store_t *st) {
@@ -395,16 +396,13 @@ static void sq_close(lt_store_t *st) {
   if (!s) return;
   for (int i = 0; i < WS__COUNT; i++) sqlite3_finalize(s->ws[i]);
   lt__sq_rollup_close(s);
-  for (int i = 0; i < s->n_readers; i++) {
+  for (int i = 0; s->readers && i < s->n_readers; i++) {
+    lt__sq_unpacker_free(&s->readers[i].up);
     sqlite3_close(s->readers[i].db);
-    ZSTD_freeDCtx(s->readers[i].dz);
-    lt_buf_free(&s->readers[i].scratch);
   }
   sqlite3_close(s->key_db);
+  lt__sq_unpacker_free(&s->wup);
   sqlite3_close(s->wdb);
-  lt__sq_packer_stop(s->packer);
-  ZSTD_freeDCtx(s->wdz);
-  lt_buf_free(&s->unpacked);
   lt_free(s->readers);
   lt_free(s->free_idx);
   lt_free(s->path);
@@ -437,13 +435,12 @@ static int sq_open(const lt_store_config_t *cfg, lt_store_t **out) {
   s->durability = cfg->durability;
   s->retention_ns = cfg->retention_ns > 0 ? cfg->retention_ns : 0;
   s->cache_kib = cfg->cache_bytes >= 1024 ? (int64_t)(cfg->cache_bytes / 1024) : 2048;
-  lt_buf_init(&s->unpacked, MAX_PAYLOAD);
+  s->zstd_level = ZSTD_LEVEL;
   size_t dl = strlen(cfg->data_dir);
   s->path = lt_malloc(dl + sizeof "/lanterna.db");
   s->readers = lt_calloc((size_t)cfg->read_connections, sizeof *s->readers);
   s->free_idx = lt_calloc((size_t)cfg->read_connections, sizeof *s->free_idx);
-  s->wdz = ZSTD_createDCtx();
-  if (!s->path || !s->readers || !s->free_idx || !s->wdz) goto out;
+  if (!s->path || !s->readers || !s->free_idx) goto out;
   memcpy(s->path, cfg->data_dir, dl);
   memcpy(s->path + dl, "/lanterna.db", sizeof "/lanterna.db");
 
@@ -463,16 +460,12 @@ static int sq_open(const lt_store_config_t *cfg, lt_store_t **out) {
   if ((rc = migrate(s->wdb))) goto out;
   if ((rc = lt__sq_prepare_writer(s))) goto out;
   if ((rc = lt__sq_rollup_open(s))) goto out;
-  if ((rc = lt__sq_packer_start(pack_helpers(), ZSTD_LEVEL, &s->packer))) goto out;
+  if ((rc = lt__sq_unpacker_init(&s->wup, s->wdb))) goto out;
   for (int i = 0; i < cfg->read_connections; i++) {
     lt__sq_reader_t *r = &s->readers[i];
-    lt_buf_init(&r->scratch, MAX_PAYLOAD);
     if ((rc = open_conn(s, ROLE_READER, &r->db))) goto out;
     s->n_readers++;
-    if (!(r->dz = ZSTD_createDCtx())) {
-      rc = LT_ENOMEM;
-      goto out;
-    }
+    if ((rc = lt__sq_unpacker_init(&r->up, r->db))) goto out;
     s->free_idx[s->n_free++] = i;
   }
   if ((rc = open_conn(s, ROLE_READER, &s->key_db))) goto out;
@@ -557,4 +550,5 @@ const lt_store_ops_t lt_store_sqlite_ops = {
   .user_list = lt__sq_user_list,
   .user_count = lt__sq_user_count,
   .session_create = lt__sq_session_create,
+  .prepack = lt__sq_prepack,
 };

@@ -44,17 +44,34 @@ enum {
   WS_POINTS_EXPIRE,
   WS_SCORE_INSERT, /* inline scores of new spans (sqlite_scores.c) */
   WS_SCORES_EXPIRE,
+  WS_NEXT_CHUNK_ID,
+  WS_CHUNK_INSERT,
+  WS_CHUNKS_DELETE,
   WS__COUNT
 };
 
-/* One pooled read connection with its own decompression state. */
+/* Decodes stored payloads for one connection: inline ones, and ones that
+ * live in a chunk, which it reads and keeps decompressed in a small cache
+ * (the spans of a trace usually share one chunk). */
+#define LT__SQ_CHUNK_CACHE 4
 typedef struct {
   sqlite3 *db;
+  sqlite3_stmt *get; /* prepared on first use */
   ZSTD_DCtx *dz;
-  lt_buf_t scratch; /* decompressed payloads */
+  lt_buf_t scratch;  /* an inline payload, decompressed */
+  struct {
+    int64_t id;      /* 0: empty slot */
+    lt_buf_t buf;
+  } cache[LT__SQ_CHUNK_CACHE];
+  unsigned next;     /* the slot to evict next */
+} lt__sq_unpacker_t;
+
+/* One pooled read connection with its payload decoder. */
+typedef struct {
+  sqlite3 *db;
+  lt__sq_unpacker_t up;
 } lt__sq_reader_t;
 
-typedef struct lt__sq_packer lt__sq_packer_t;
 typedef struct lt__sq_rollup lt__sq_rollup_t;
 
 typedef struct {
@@ -66,9 +83,9 @@ typedef struct {
   /* Writer side: touched only from the writer thread. */
   sqlite3 *wdb;
   sqlite3_stmt *ws[WS__COUNT];
-  lt__sq_packer_t *packer;
-  ZSTD_DCtx *wdz;
-  lt_buf_t unpacked;
+  lt__sq_unpacker_t wup; /* the writer's payload decoder (maintenance) */
+  int64_t next_chunk;     /* payload chunk ids handed out so far + 1 */
+  int zstd_level;
   lt__sq_rollup_t *rollup;
   /* Reader pool. */
   pthread_mutex_t mu;
@@ -96,7 +113,7 @@ typedef struct {
 /* Spans indexed for full-text search per maintain call, and rows deleted
  * by retention per call. */
 #define LT__SQ_FTS_CHUNK 2000
-#define LT__SQ_FTS_BUDGET_NS (100 * 1000000LL)
+#define LT__SQ_FTS_BUDGET_NS (10 * 1000000LL)
 #define LT__SQ_RETENTION_CHUNK 5000
 /* trace_get returns at most this many spans (in start order). */
 #define LT__SQ_TRACE_MAX_SPANS 10000
@@ -225,6 +242,7 @@ typedef enum {
   LT__P_FEATURE = 25,
   LT__P_USAGE_ROLLUP = 26,      /* number: 1 when tokens summarise children */
   LT__P_SCORES = 27,            /* inline scores as carried by the span */
+  LT__P_ELIDED = 28,            /* attributes stored as input/output (lt_span_t.elided) */
   LT__P__COUNT
 } lt__p_field_t;
 
@@ -236,33 +254,69 @@ typedef struct {
   bool usage_rollup;
 } lt__sq_payload_t;
 
-/* Encodes the payload fields of sp into raw (reset first). */
+/* Appends the payload fields of sp (its field list) to raw. */
 int lt__sq_payload_encode(const lt_span_t *sp, lt_buf_t *raw);
 /* Frames raw for storage into out (reset first): compressed with zstd at
  * level when that is smaller, else stored as is. level 0 never compresses. */
 int lt__sq_payload_pack(ZSTD_CCtx *zc, int level, const lt_buf_t *raw, lt_buf_t *out);
-/* Decodes a stored blob; *p's slices point into blob or into scratch.
- * Returns 0 or LT_EDECODE / LT_ENOMEM. */
-int lt__sq_payload_decode(ZSTD_DCtx *dz, const void *blob, size_t len, lt_buf_t *scratch,
-                          lt__sq_payload_t *p);
+/* Frames a field list: a reference to bytes [off, off+len) of chunk id's
+ * body, written into out (at least LT__SQ_REF_MAX bytes); returns its size. */
+#define LT__SQ_REF_MAX 31
+size_t lt__sq_payload_ref(int64_t id, uint32_t off, uint32_t len, uint8_t *out);
+/* Decodes a stored blob; *p's slices point into blob or into u's buffers
+ * (valid until the next decode with u). u may be NULL for an empty blob.
+ * Returns 0 or LT_EDECODE / LT_ENOMEM / LT_EDB. */
+int lt__sq_payload_decode(lt__sq_unpacker_t *u, const void *blob, size_t len, lt__sq_payload_t *p);
+/* The chunk ids a stored blob refers to (0 or 1 of them): *id, or 0. */
+int64_t lt__sq_payload_chunk_id(const void *blob, size_t len);
 /* The text full-text search indexes for a span: its input (or, when it has
  * none, its input messages) and likewise its output. Inserting and deleting
  * index entries must use exactly the same text, so both go through here. */
 void lt__sq_fts_text(const lt__sq_payload_t *p, lt_str_t *input, lt_str_t *output);
 
-/* ---- parallel packing (sqlite_pack.c) ----------------------------------- */
+/* ---- payload chunks (sqlite_pack.c) ------------------------------------ */
 
-/* Starts helpers threads that pack payloads at zstd level (0: store them
- * uncompressed). With 0 helpers the writer packs alone. */
-int lt__sq_packer_start(int helpers, int level, lt__sq_packer_t **out);
-void lt__sq_packer_stop(lt__sq_packer_t *p);
-/* Starts packing every span of the batches (the writer thread only). */
-int lt__sq_pack_begin(lt__sq_packer_t *p, lt_batch_t *const *batches, size_t n);
-/* The packed payload of the i-th span (counting across the batches in
- * order), NULL/0 when empty; packs or waits as needed. Valid until end. */
-int lt__sq_pack_get(lt__sq_packer_t *p, size_t i, const void **blob, size_t *len);
-/* Ends the job: no helper touches it afterwards; frees the payloads. */
-void lt__sq_pack_end(lt__sq_packer_t *p);
+/* The spans of one trace that arrive in one batch are packed together:
+ * their field lists are concatenated and compressed as one chunk (a row of
+ * payload_chunks), and each span's payload is a reference (chunk id,
+ * offset, length) into it. zstd is about twice as fast per byte and
+ * compresses about twice as well on these 20-100 KB chunks as on single
+ * 3-5 KB payloads (resources, prompts and retrieved documents repeat
+ * across a trace's spans). A span alone in its batch keeps an inline
+ * payload. Packing runs on the thread that submits the batch (an HTTP
+ * loop), so the writer thread only binds and steps. */
+typedef struct {
+  const void *blob;  /* frame byte + body (zstd frame or raw field lists) */
+  size_t len;
+  int64_t id;        /* payload_chunks.id, given by the write that stores it */
+  uint32_t n_new;    /* spans referring to it that this write stored */
+} lt__sq_chunk_t;
+
+typedef struct {
+  int32_t chunk;       /* index into chunks, or -1: the payload is inline */
+  uint32_t off, len;   /* the span's field list inside the chunk's body */
+  const void *blob;    /* an inline payload (frame byte + body); NULL when empty */
+  size_t blob_len;
+} lt__sq_packed_span_t;
+
+typedef struct {
+  lt__sq_chunk_t *chunks;
+  size_t n_chunks;
+  lt__sq_packed_span_t *spans; /* one per span of the batch */
+} lt__sq_packed_t;
+
+/* Packs b's spans (idempotent: a packed batch is left alone) into b's
+ * arena and sets b->packed. Safe on any thread. */
+int lt__sq_prepack(lt_store_t *s, lt_batch_t *b);
+/* Frees the calling thread's compression state (tests; threads free
+ * theirs when they exit). */
+void lt__sq_pack_thread_done(void);
+
+int lt__sq_unpacker_init(lt__sq_unpacker_t *u, sqlite3 *db);
+void lt__sq_unpacker_free(lt__sq_unpacker_t *u);
+/* Drops cached chunks (a reader between uses: they may have been expired;
+ * and what it holds stays small). */
+void lt__sq_unpacker_reset(lt__sq_unpacker_t *u);
 
 /* ---- JSON rows (sqlite_rows.c) ------------------------------------------ */
 

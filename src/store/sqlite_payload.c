@@ -4,7 +4,10 @@
  *
  * Format: one frame byte, then the body.
  *   frame 0: the body is the field list itself;
- *   frame 1: the body is one zstd frame (with its content size) holding it.
+ *   frame 1: the body is one zstd frame (with its content size) holding it;
+ *   frame 2: the body is three LEB128 numbers (chunk id, offset, length):
+ *            the field list is that slice of the payload_chunks row's
+ *            body, which is itself framed 0 or 1 (sqlite_pack.c).
  * Field list: repeated (tag byte, LEB128 length, bytes). Text fields are
  * raw bytes; number fields are 8 bytes little-endian. Empty fields are left
  * out, unknown tags are skipped, so fields can be added later. */
@@ -13,7 +16,10 @@
 #include "core/mem.h"
 #include <string.h>
 
-enum { FRAME_RAW = 0, FRAME_ZSTD = 1 };
+/* The most a payload or chunk may decompress to. */
+#define MAX_UNPACKED (256u << 20)
+
+enum { FRAME_RAW = 0, FRAME_ZSTD = 1, FRAME_CHUNK = 2 };
 
 /* Payloads below this many bytes are stored as they are: zstd's frame
  * overhead and call cost buy nothing there. */
@@ -59,7 +65,6 @@ static int put_num(lt_buf_t *b, int tag, int64_t v) {
 }
 
 int lt__sq_payload_encode(const lt_span_t *sp, lt_buf_t *raw) {
-  lt_buf_reset(raw);
   int rc = 0;
   if (rc == 0) rc = put_str(raw, LT__P_STATUS_MESSAGE, sp->status_message);
   if (rc == 0) rc = put_str(raw, LT__P_ENVIRONMENT, sp->environment);
@@ -88,6 +93,7 @@ int lt__sq_payload_encode(const lt_span_t *sp, lt_buf_t *raw) {
     rc = put_num(raw, LT__P_REASONING_TOKENS, sp->tokens[LT_TOK_REASONING]);
   if (rc == 0) rc = put_str(raw, LT__P_FEATURE, sp->feature);
   if (rc == 0) rc = put_str(raw, LT__P_SCORES, sp->scores);
+  if (rc == 0) rc = put_str(raw, LT__P_ELIDED, sp->elided);
   if (rc == 0 && sp->usage_rollup) rc = put_num(raw, LT__P_USAGE_ROLLUP, 1);
   if (rc == 0 && (sp->cost_source == LT_COST_REPORTED || sp->cost_source == LT_COST_COMPUTED)) {
     rc = put_num(raw, LT__P_COST_INPUT, sp->cost_input);
@@ -123,28 +129,158 @@ static int64_t get_num(lt_str_t v) {
   return (int64_t)u;
 }
 
-int lt__sq_payload_decode(ZSTD_DCtx *dz, const void *blob, size_t len, lt_buf_t *scratch,
-                          lt__sq_payload_t *p) {
+static size_t put_leb(uint8_t *out, uint64_t v) {
+  size_t h = 0;
+  do {
+    uint8_t byte = v & 0x7F;
+    v >>= 7;
+    out[h++] = (uint8_t)(byte | (v ? 0x80 : 0));
+  } while (v);
+  return h;
+}
+
+/* Reads a LEB128 number at *i (advanced); false when malformed. */
+static bool get_leb(const uint8_t *b, size_t n, size_t *i, uint64_t *v) {
+  *v = 0;
+  for (int shift = 0; shift <= 63; shift += 7) {
+    if (*i >= n) return false;
+    uint8_t byte = b[(*i)++];
+    *v |= (uint64_t)(byte & 0x7F) << shift;
+    if (!(byte & 0x80)) return true;
+  }
+  return false;
+}
+
+size_t lt__sq_payload_ref(int64_t id, uint32_t off, uint32_t len, uint8_t *out) {
+  size_t h = 0;
+  out[h++] = FRAME_CHUNK;
+  h += put_leb(out + h, (uint64_t)id);
+  h += put_leb(out + h, off);
+  h += put_leb(out + h, len);
+  return h;
+}
+
+int64_t lt__sq_payload_chunk_id(const void *blob, size_t len) {
+  const uint8_t *b = blob;
+  size_t i = 1;
+  uint64_t id;
+  if (len < 2 || b[0] != FRAME_CHUNK || !get_leb(b, len, &i, &id) || id > INT64_MAX) return 0;
+  return (int64_t)id;
+}
+
+/* Unframes a blob (frame byte first) into out when compressed; *p and *n
+ * then describe the field list (in the blob or in out). */
+static int unframe(ZSTD_DCtx *dz, const uint8_t *blob, size_t len, lt_buf_t *out, const uint8_t **p, size_t *n) {
+  if (len == 0) return LT_EDECODE;
+  const uint8_t *body = blob + 1;
+  size_t bn = len - 1;
+  if (blob[0] == FRAME_RAW) {
+    *p = body;
+    *n = bn;
+    return 0;
+  }
+  if (blob[0] != FRAME_ZSTD) return LT_EDECODE;
+  unsigned long long size = ZSTD_getFrameContentSize(body, bn);
+  if (size == ZSTD_CONTENTSIZE_ERROR || size == ZSTD_CONTENTSIZE_UNKNOWN || size > out->cap) return LT_EDECODE;
+  lt_buf_reset(out);
+  int rc = room(out, (size_t)size);
+  if (rc) return rc;
+  size_t got = ZSTD_decompressDCtx(dz, out->ptr, (size_t)size, body, bn);
+  if (ZSTD_isError(got) || got != size) return LT_EDECODE;
+  out->len = got;
+  *p = (const uint8_t *)out->ptr;
+  *n = got;
+  return 0;
+}
+
+/* The decompressed body of chunk id, from u's cache or read and cached. */
+static int chunk_body(lt__sq_unpacker_t *u, int64_t id, const uint8_t **p, size_t *n) {
+  for (int k = 0; k < LT__SQ_CHUNK_CACHE; k++) {
+    if (u->cache[k].id == id) {
+      *p = (const uint8_t *)u->cache[k].buf.ptr;
+      *n = u->cache[k].buf.len;
+      return 0;
+    }
+  }
+  if (!u->get) {
+    int src = sqlite3_prepare_v3(u->db, "SELECT body FROM payload_chunks WHERE id = ?1", -1,
+                                 SQLITE_PREPARE_PERSISTENT, &u->get, NULL);
+    if (src != SQLITE_OK) return lt__sq_fail(u->db, src, "preparing the chunk read");
+  }
+  sqlite3_bind_int64(u->get, 1, id);
+  int src = sqlite3_step(u->get), rc;
+  unsigned k = u->next;
+  u->cache[k].id = 0;
+  if (src == SQLITE_ROW) {
+    const uint8_t *b = sqlite3_column_blob(u->get, 0);
+    size_t bl = (size_t)sqlite3_column_bytes(u->get, 0);
+    const uint8_t *fp;
+    size_t fn;
+    lt_buf_t *dst = &u->cache[k].buf;
+    rc = unframe(u->dz, b, bl, dst, &fp, &fn);
+    /* A raw chunk points into SQLite's row: copy it before the reset. */
+    if (rc == 0 && fp != (const uint8_t *)dst->ptr) {
+      lt_buf_reset(dst);
+      rc = lt_buf_append(dst, fp, fn);
+    }
+  } else {
+    rc = src == SQLITE_DONE ? LT_EDECODE : lt__sq_fail(u->db, src, "reading a payload chunk");
+  }
+  sqlite3_reset(u->get);
+  if (rc) return rc;
+  u->cache[k].id = id;
+  u->next = (k + 1) % LT__SQ_CHUNK_CACHE;
+  *p = (const uint8_t *)u->cache[k].buf.ptr;
+  *n = u->cache[k].buf.len;
+  return 0;
+}
+
+int lt__sq_unpacker_init(lt__sq_unpacker_t *u, sqlite3 *db) {
+  memset(u, 0, sizeof *u);
+  u->db = db;
+  lt_buf_init(&u->scratch, MAX_UNPACKED);
+  for (int k = 0; k < LT__SQ_CHUNK_CACHE; k++) lt_buf_init(&u->cache[k].buf, MAX_UNPACKED);
+  u->dz = ZSTD_createDCtx();
+  return u->dz ? 0 : LT_ENOMEM;
+}
+
+void lt__sq_unpacker_reset(lt__sq_unpacker_t *u) {
+  for (int k = 0; k < LT__SQ_CHUNK_CACHE; k++) {
+    u->cache[k].id = 0;
+    if (u->cache[k].buf.alloc > (1u << 20)) lt_buf_free(&u->cache[k].buf);
+  }
+  if (u->scratch.alloc > (4u << 20)) lt_buf_free(&u->scratch);
+}
+
+void lt__sq_unpacker_free(lt__sq_unpacker_t *u) {
+  sqlite3_finalize(u->get);
+  ZSTD_freeDCtx(u->dz);
+  lt_buf_free(&u->scratch);
+  for (int k = 0; k < LT__SQ_CHUNK_CACHE; k++) lt_buf_free(&u->cache[k].buf);
+  memset(u, 0, sizeof *u);
+}
+
+int lt__sq_payload_decode(lt__sq_unpacker_t *u, const void *blob, size_t len, lt__sq_payload_t *p) {
   memset(p, 0, sizeof *p);
   p->cache_read = p->cache_write = p->reasoning = p->cost_input = p->cost_output = -1;
   if (len == 0) return 0;
-  const uint8_t *b = blob;
-  const uint8_t *body = b + 1;
-  size_t n = len - 1;
-  if (b[0] == FRAME_ZSTD) {
-    unsigned long long size = ZSTD_getFrameContentSize(body, n);
-    if (size == ZSTD_CONTENTSIZE_ERROR || size == ZSTD_CONTENTSIZE_UNKNOWN || size > scratch->cap)
+  const uint8_t *b = blob, *body;
+  size_t n;
+  int rc;
+  if (b[0] == FRAME_CHUNK) {
+    size_t i = 1;
+    uint64_t id, off, flen;
+    if (!get_leb(b, len, &i, &id) || !get_leb(b, len, &i, &off) || !get_leb(b, len, &i, &flen) || i != len ||
+        id == 0 || id > INT64_MAX)
       return LT_EDECODE;
-    lt_buf_reset(scratch);
-    int rc = room(scratch, (size_t)size);
-    if (rc) return rc;
-    size_t got = ZSTD_decompressDCtx(dz, scratch->ptr, (size_t)size, body, n);
-    if (ZSTD_isError(got) || got != size) return LT_EDECODE;
-    scratch->len = got;
-    body = (const uint8_t *)scratch->ptr;
-    n = got;
-  } else if (b[0] != FRAME_RAW) {
-    return LT_EDECODE;
+    const uint8_t *cb = NULL;
+    size_t cn = 0;
+    if ((rc = chunk_body(u, (int64_t)id, &cb, &cn))) return rc;
+    if (off > cn || flen > cn - off) return LT_EDECODE;
+    body = cb + off;
+    n = (size_t)flen;
+  } else if ((rc = unframe(u->dz, b, len, &u->scratch, &body, &n))) {
+    return rc;
   }
   size_t i = 0;
   while (i < n) {

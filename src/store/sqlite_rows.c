@@ -6,6 +6,7 @@
 #include "core/err.h"
 #include "core/log.h"
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -136,6 +137,45 @@ json_t *lt__sq_trace_row(sqlite3_stmt *st, int *rc) {
 }
 
 
+/* The value at a JSON pointer made of object keys and array indexes
+ * ("/input_messages/1/content"), or NULL. */
+static json_t *at_pointer(json_t *v, const char *ptr) {
+  while (v && *ptr == '/') {
+    const char *seg = ++ptr;
+    size_t n = strcspn(seg, "/");
+    char key[64];
+    if (n >= sizeof key) return NULL;
+    memcpy(key, seg, n);
+    key[n] = '\0';
+    if (json_is_array(v)) {
+      char *end;
+      unsigned long i = strtoul(key, &end, 10);
+      v = *key && !*end ? json_array_get(v, i) : NULL;
+    } else {
+      v = json_object_get(v, key);
+    }
+    ptr = seg + n;
+  }
+  return *ptr ? NULL : v;
+}
+
+/* Puts back the attributes that were stored once, as part of another
+ * field of the span (see lt_span_t.elided): o is the span object, with its
+ * input, output, messages and documents in place. */
+static void restore_elided(json_t *o, const lt__sq_payload_t *p, int *rc) {
+  lt_str_t e = p->f[LT__P_ELIDED];
+  json_t *attrs = json_object_get(o, "attributes");
+  if (!e.len || !json_is_object(attrs)) return;
+  json_t *map = json_loadb(e.ptr, e.len, 0, NULL);
+  const char *key;
+  json_t *ptr;
+  json_object_foreach(map, key, ptr) {
+    json_t *v = json_is_string(ptr) ? at_pointer(o, json_string_value(ptr)) : NULL;
+    if (json_is_string(v)) lt__sq_put(attrs, key, json_incref(v), rc);
+  }
+  json_decref(map);
+}
+
 /* Characters of input/output a span list row carries. */
 #define LIST_TEXT_CHARS 1000
 
@@ -143,12 +183,11 @@ json_t *lt__sq_trace_row(sqlite3_stmt *st, int *rc) {
  * heavy payload fields and an empty logs array. */
 json_t *lt__sq_span_row(lt__sq_reader_t *r, sqlite3_stmt *st, bool full, int *rc) {
   lt__sq_payload_t p;
-  int drc = lt__sq_payload_decode(r->dz, sqlite3_column_blob(st, 22), (size_t)sqlite3_column_bytes(st, 22),
-                                  &r->scratch, &p);
+  int drc = lt__sq_payload_decode(&r->up, sqlite3_column_blob(st, 22), (size_t)sqlite3_column_bytes(st, 22), &p);
   if (drc) {
     /* One damaged row should not hide the rest of the trace. */
     lt_warn("sqlite: span %lld has an undecodable payload", (long long)sqlite3_column_int64(st, 0));
-    lt__sq_payload_decode(NULL, NULL, 0, NULL, &p);
+    lt__sq_payload_decode(NULL, NULL, 0, &p);
   }
   json_t *o = json_object();
   if (!o) {
@@ -239,6 +278,7 @@ json_t *lt__sq_span_row(lt__sq_reader_t *r, sqlite3_stmt *st, bool full, int *rc
     };
     for (size_t i = 0; i < sizeof heavy / sizeof heavy[0]; i++)
       lt__sq_put(o, heavy[i].key, jdoc(p.f[heavy[i].field].ptr, p.f[heavy[i].field].len, heavy[i].empty), rc);
+    restore_elided(o, &p, rc);
     lt__sq_put(o, "logs", json_array(), rc);
   }
   return o;

@@ -71,6 +71,9 @@ static const char *const writer_sql[WS__COUNT] = {
     "DELETE FROM metric_points WHERE id IN"
     " (SELECT id FROM metric_points WHERE time_ns < ?1 ORDER BY time_ns LIMIT ?2)",
   [WS_SCORE_INSERT] = LT__SQ_SCORE_INSERT_SQL,
+  [WS_NEXT_CHUNK_ID] = "SELECT coalesce(max(id), 0) + 1 FROM payload_chunks",
+  [WS_CHUNK_INSERT] = "INSERT INTO payload_chunks(id, trace_ref, body) VALUES(?1, ?2, ?3)",
+  [WS_CHUNKS_DELETE] = "DELETE FROM payload_chunks WHERE trace_ref = ?1",
   [WS_SCORES_EXPIRE] =
     "DELETE FROM scores WHERE id IN (SELECT id FROM scores WHERE time_ns < ?1 ORDER BY time_ns LIMIT ?2)",
 };
@@ -390,14 +393,20 @@ static int store_trace(lt__sq_t *s, wctx_t *w, const agg_t *a) {
 
 /* ---- spans, logs, points ------------------------------------------------- */
 
-/* Inserts the span with global index gi (its payload comes from the
- * packer); *inserted is false when it was already stored. */
-static int insert_span(lt__sq_t *s, int64_t project_id, const lt_span_t *sp, size_t gi, int64_t trace_ref,
-                       bool *inserted) {
-  const void *blob;
-  size_t blob_len;
-  int rc = lt__sq_pack_get(s->packer, gi, &blob, &blob_len);
-  if (rc) return rc;
+/* Inserts the span whose packed payload is ps (a chunk it refers to gets
+ * its id here, from *next_chunk); *inserted is false when it was already
+ * stored. */
+static int insert_span(lt__sq_t *s, int64_t project_id, const lt_span_t *sp, lt__sq_packed_t *pk,
+                       const lt__sq_packed_span_t *ps, int64_t trace_ref, int64_t *next_chunk, bool *inserted) {
+  const void *blob = ps->blob;
+  size_t blob_len = ps->blob_len;
+  uint8_t ref[LT__SQ_REF_MAX];
+  lt__sq_chunk_t *c = ps->chunk >= 0 ? &pk->chunks[ps->chunk] : NULL;
+  if (c) {
+    if (!c->id) c->id = (*next_chunk)++;
+    blob_len = lt__sq_payload_ref(c->id, ps->off, ps->len, ref);
+    blob = ref;
+  }
   sqlite3_stmt *st = s->ws[WS_SPAN_INSERT];
   BIND(sqlite3_bind_int64(st, 1, trace_ref));
   BIND(sqlite3_bind_int64(st, 2, lt__sq_id8_to_int(sp->span_id)));
@@ -429,6 +438,15 @@ static int insert_span(lt__sq_t *s, int64_t project_id, const lt_span_t *sp, siz
   sqlite3_reset(st);
   if (src != SQLITE_DONE) return lt__sq_fail(s->wdb, src, "inserting a span");
   *inserted = sqlite3_changes(s->wdb) > 0;
+  if (c && *inserted && c->n_new++ == 0) {
+    /* The first new span of the chunk stores it; a chunk whose spans were
+     * all stored before (a retried request) is never written. */
+    sqlite3_stmt *ci = s->ws[WS_CHUNK_INSERT];
+    BIND(sqlite3_bind_int64(ci, 1, c->id));
+    BIND(sqlite3_bind_int64(ci, 2, trace_ref));
+    BIND(sqlite3_bind_blob64(ci, 3, c->blob, c->len, SQLITE_STATIC));
+    return run(s, WS_CHUNK_INSERT);
+  }
   return 0;
 }
 
@@ -515,32 +533,39 @@ int lt__sq_write(lt_store_t *st, lt_batch_t *const *batches, size_t n) {
   int rc = LT_ENOMEM;
   lt_buf_init(&w.models_json, SIZE_MAX / 2);
   lt_buf_init(&w.tags_json, SIZE_MAX / 2);
-  bool packing = false;
-  size_t gi = 0, records = 0;
+  int64_t next_chunk = 0;
+  size_t records = 0;
   for (size_t i = 0; i < n; i++) {
     lt_batch_t *b = batches[i];
     b->n_inserted = 0;
     records += lt_batch_count(b);
     if (b->n_spans && !b->span_new && !(b->span_new = lt_calloc(b->n_spans, 1))) return LT_ENOMEM;
     if (b->span_new) memset(b->span_new, 0, b->n_spans);
+    /* Normally packed on the submitting thread already (see prepack). */
+    if ((rc = lt__sq_prepack(st, b))) return rc == LT_ENOMEM ? LT_ENOMEM : LT_EDB;
+    lt__sq_packed_t *pk = b->packed;
+    for (size_t c = 0; pk && c < pk->n_chunks; c++) pk->chunks[c].id = pk->chunks[c].n_new = 0;
   }
+  rc = LT_ENOMEM;
   if (records == 0) return 0;
   if (!(w.arena = lt_arena_create(SIZE_MAX / 2))) goto out;
-  /* Helpers start compressing while we open the transaction. */
-  if ((rc = lt__sq_pack_begin(s->packer, batches, n))) goto out;
-  packing = true;
   if ((rc = run(s, WS_BEGIN))) goto out;
   if ((rc = one_int(s, WS_NEXT_TRACE_ID, &next_id))) goto out;
+  if ((rc = one_int(s, WS_NEXT_CHUNK_ID, &next_chunk))) goto out;
+  /* Never hand out an id twice in a process, even one whose chunk was
+   * expired or rolled back: decoders cache chunks by id. */
+  if (next_chunk < s->next_chunk) next_chunk = s->next_chunk;
 
   for (size_t i = 0; i < n; i++) {
     lt_batch_t *b = batches[i];
-    for (size_t k = 0; k < b->n_spans; k++, gi++) {
+    lt__sq_packed_t *pk = b->packed;
+    for (size_t k = 0; k < b->n_spans; k++) {
       const lt_span_t *sp = &b->spans[k];
       agg_t *a;
       bool added, inserted = false;
       if ((rc = map_get(&w, b->project_id, sp->trace_id, &a, &added))) goto out;
       if (added && (rc = resolve(s, &w, a, &next_id))) goto out;
-      if ((rc = insert_span(s, b->project_id, sp, gi, a->id, &inserted))) goto out;
+      if ((rc = insert_span(s, b->project_id, sp, pk, &pk->spans[k], a->id, &next_chunk, &inserted))) goto out;
       if (!inserted) continue;
       b->span_new[k] = 1;
       b->n_inserted++;
@@ -571,7 +596,7 @@ int lt__sq_write(lt_store_t *st, lt_batch_t *const *batches, size_t n) {
   rc = run(s, WS_COMMIT);
   if (rc == 0) lt__sq_rollup_commit(s);
 out:
-  if (packing) lt__sq_pack_end(s->packer);
+  if (next_chunk > s->next_chunk) s->next_chunk = next_chunk;
   if (rc) {
     rollback(s);
     lt__sq_rollup_abort(s);
@@ -591,13 +616,12 @@ out:
 
 /* ---- maintenance --------------------------------------------------------- */
 
-/* Reads a stored payload's full-text input and output (slices into
- * s->unpacked). A payload that does not decode indexes nothing. */
+/* Reads a stored payload's full-text input and output (slices into the
+ * writer's decoder). A payload that does not decode indexes nothing. */
 static void fts_text_of(lt__sq_t *s, sqlite3_stmt *st, int col, lt_str_t *in, lt_str_t *out) {
   lt__sq_payload_t p;
   *in = *out = LT_STR_NULL;
-  if (lt__sq_payload_decode(s->wdz, sqlite3_column_blob(st, col), (size_t)sqlite3_column_bytes(st, col),
-                            &s->unpacked, &p) == 0)
+  if (lt__sq_payload_decode(&s->wup, sqlite3_column_blob(st, col), (size_t)sqlite3_column_bytes(st, col), &p) == 0)
     lt__sq_fts_text(&p, in, out);
 }
 
@@ -618,7 +642,7 @@ static int fts_index(lt__sq_t *s, int64_t *hwm, bool *more) {
   int64_t last = *hwm, deadline = mono_ns() + LT__SQ_FTS_BUDGET_NS;
   bool stopped = false;
   while (rc == 0 && (src = sqlite3_step(q)) == SQLITE_ROW) {
-    if (rows % 64 == 63 && mono_ns() > deadline) {
+    if (rows % 8 == 7 && mono_ns() > deadline) {
       stopped = true;
       break;
     }
@@ -737,6 +761,12 @@ static int expire_traces(lt__sq_t *s, wctx_t *w, int64_t cutoff, int64_t hwm, in
           BIND(lt__sq_bind_text_nn(d, 2, m->s));
           BIND(sqlite3_bind_int64(d, 3, old[i].id));
           rc = run(s, WS_MODEL_DELETE);
+        }
+        if (rc == 0) {
+          /* The chunks go last: until every span of the trace is gone, its
+           * full-text entries need their text to be taken out. */
+          BIND(sqlite3_bind_int64(s->ws[WS_CHUNKS_DELETE], 1, old[i].id));
+          rc = run(s, WS_CHUNKS_DELETE);
         }
         if (rc == 0) {
           BIND(sqlite3_bind_int64(s->ws[WS_TRACE_DELETE], 1, old[i].id));

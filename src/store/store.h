@@ -258,6 +258,11 @@ typedef struct lt_store_ops {
   int (*user_count)(lt_store_t *s, int64_t *n);
   int (*session_create)(lt_store_t *s, int64_t project_id, int64_t user_id, const char *public_key,
                         const char *secret_hash, int64_t expires_ns, int64_t *id);
+  /* Optional (appended): prepares a batch for write on the calling thread
+   * (any thread, before the batch is queued), so the writer thread, which
+   * the whole store waits on, does less. Sets b->packed; a batch it was
+   * not called on (or that it failed on) is prepared by write itself. */
+  int (*prepack)(lt_store_t *s, lt_batch_t *b);
 } lt_store_ops_t;
 
 struct lt_store {

@@ -5,6 +5,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
+#include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -67,6 +68,47 @@ static void json_escaping(void **st) {
   assert_int_equal(lt_buf_json_str(&b, "\xed\xa0\x80\xc0\xaf", 5), 0);
   assert_string_equal(b.ptr, "\"\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd\"");
   lt_buf_free(&b);
+}
+
+/* The escaper copies 8 plain bytes at a time: compare it byte for byte with
+ * JSON parsed back by jansson on strings where the bytes that need work
+ * fall at every offset of the 8-byte blocks. */
+static void json_escaping_blocks(void **st) {
+  static const char specials[] = {'"', '\\', '\n', 0x01, 0x1f, 0x20, 0x7f, (char)0xc3, (char)0xff};
+  char in[64], want[64 * 6];
+  for (size_t len = 0; len <= 40; len++) {
+    for (size_t pos = 0; pos < len; pos++) {
+      for (size_t k = 0; k < sizeof specials; k++) {
+        for (size_t i = 0; i < len; i++) in[i] = (char)('a' + i % 26);
+        in[pos] = specials[k];
+        if (specials[k] == (char)0xc3 && pos + 1 < len) in[pos + 1] = (char)0xa9; /* é */
+        lt_buf_t b;
+        lt_buf_init(&b, 1 << 20);
+        assert_int_equal(lt_buf_json_str(&b, in, len), 0);
+        json_error_t err;
+        json_t *j = json_loadb(b.ptr, b.len, JSON_DECODE_ANY | JSON_ALLOW_NUL, &err);
+        assert_non_null(j);
+        /* What came back is the input, with invalid UTF-8 as U+FFFD. */
+        size_t w = 0;
+        for (size_t i = 0; i < len; i++) {
+          unsigned char c = (unsigned char)in[i];
+          if (c == 0xc3 && i + 1 < len && (unsigned char)in[i + 1] == 0xa9) {
+            want[w++] = in[i];
+            want[w++] = in[++i];
+          } else if (c >= 0x80) {
+            memcpy(want + w, "\xef\xbf\xbd", 3);
+            w += 3;
+          } else {
+            want[w++] = (char)c;
+          }
+        }
+        assert_int_equal(json_string_length(j), w);
+        assert_memory_equal(json_string_value(j), want, w);
+        json_decref(j);
+        lt_buf_free(&b);
+      }
+    }
+  }
 }
 
 static void hex_round_trip(void **st) {
@@ -157,6 +199,7 @@ int main(void) {
     cmocka_unit_test(arena_big_allocations),
     cmocka_unit_test(buf_cap_is_enforced),
     cmocka_unit_test(json_escaping),
+    cmocka_unit_test(json_escaping_blocks),
     cmocka_unit_test(hex_round_trip),
     cmocka_unit_test(inflate_all_encodings),
     cmocka_unit_test(inflate_bomb_stops_at_cap),

@@ -895,6 +895,9 @@ static void retention_deletes_old_rows_and_their_index(void **st) {
   assert_int_equal(ss.fts_lag, 0);
   assert_int_equal(count_rows(f, "SELECT count(*) FROM spans"), 5);
   assert_int_equal(count_rows(f, "SELECT count(*) FROM trace_models"), 3);
+  /* The chunks of the expired traces went with them (trace 1: one chunk;
+   * trace 2's lone span is inline). */
+  assert_int_equal(count_rows(f, "SELECT count(*) FROM payload_chunks"), 1);
   assert_int_equal(count_rows(f, "SELECT count(*) FROM scores"), 1);
   assert_int_equal(count_rows(f, "SELECT count(*) FROM span_fts WHERE span_fts MATCH 'France'"), 2);
   fts_integrity(f);
@@ -943,10 +946,11 @@ static void write_failure_stores_nothing(void **st) {
   lt_batch_free(b);
 }
 
-static void big_group_packs_in_parallel(void **st) {
+static void big_group_packs_into_chunks(void **st) {
   fixture_t *f = *st;
-  /* Enough spans for the packing helpers; payloads large enough to be
-   * compressed, and every one must read back intact. */
+  /* 12 traces of 100 spans with ~1.7 KB of text each: every trace is cut
+   * into two chunks of at most 128 KB raw, and every payload must read
+   * back intact. */
   lt_batch_t *g[3];
   char text[2048];
   for (int i = 0; i < 3; i++) {
@@ -954,16 +958,23 @@ static void big_group_packs_in_parallel(void **st) {
     for (int k = 0; k < 400; k++) {
       int n = i * 400 + k;
       lt_span_t *s = add(g[i], 50 + n / 100, n % 100 + 1, 0, "bulk", T0 + n, T0 + n + 1);
-      snprintf(text, sizeof text, "span %d says: %.*s", n, 1500,
-               "lorem ipsum dolor sit amet consectetur adipiscing elit sed do eiusmod tempor incididunt ut labore et "
-               "dolore magna aliqua ut enim ad minim veniam quis nostrud exercitation ullamco laboris nisi ut aliquip "
-               "ex ea commodo consequat duis aute irure dolor in reprehenderit in voluptate velit esse cillum dolore "
-               "eu fugiat nulla pariatur excepteur sint occaecat cupidatat non proident sunt in culpa qui officia");
+      static const char lorem[] =
+          "lorem ipsum dolor sit amet consectetur adipiscing elit sed do eiusmod tempor incididunt ut labore et "
+          "dolore magna aliqua ut enim ad minim veniam quis nostrud exercitation ullamco laboris nisi ut aliquip "
+          "ex ea commodo consequat duis aute irure dolor in reprehenderit in voluptate velit esse cillum dolore "
+          "eu fugiat nulla pariatur excepteur sint occaecat cupidatat non proident sunt in culpa qui officia ";
+      snprintf(text, sizeof text, "span %d says: %s%s%s%s", n, lorem, lorem, lorem, lorem); /* ~1.7 KB */
       s->input = S(g[i], text);
     }
   }
   assert_int_equal(lt_store_write(f->store, g, 3), 0);
   assert_int_equal(g[0]->n_inserted + g[1]->n_inserted + g[2]->n_inserted, 1200);
+  assert_int_equal(count_rows(f, "SELECT count(*) FROM payload_chunks"), 24);
+  assert_int_equal(count_rows(f, "SELECT count(*) FROM spans WHERE length(payload) > 12"), 0);
+  /* Written again (a retried request): nothing new, no new chunk. */
+  assert_int_equal(lt_store_write(f->store, g, 3), 0);
+  assert_int_equal(g[0]->n_inserted + g[1]->n_inserted + g[2]->n_inserted, 0);
+  assert_int_equal(count_rows(f, "SELECT count(*) FROM payload_chunks"), 24);
   for (int i = 0; i < 3; i++) lt_batch_free(g[i]);
   lt_query_t q;
   lt_query_init(&q, 1);
@@ -980,6 +991,76 @@ static void big_group_packs_in_parallel(void **st) {
   }
   assert_int_equal(i, 1000);
   json_decref(res);
+}
+
+/* Spans of a trace spread over two batches of one write and a later
+ * write: each batch's share is its own chunk; a span alone in its batch is
+ * inline; trace_get reads every field back, and attributes stored once
+ * (lt_span_t.elided) come back in place. */
+static void chunks_across_batches_and_elided_attributes(void **st) {
+  fixture_t *f = *st;
+  char big[600];
+  memset(big, 'x', sizeof big - 1);
+  big[sizeof big - 1] = '\0';
+  lt_batch_t *g[2];
+  for (int i = 0; i < 2; i++) {
+    g[i] = lt_batch_new(1, 1 << 20);
+    for (int k = 0; k < 3; k++) {
+      lt_span_t *sp = add(g[i], 7, i * 3 + k + 1, i || k ? 1 : 0, "step", T0 + k, T0 + k + 1);
+      char in[700];
+      snprintf(in, sizeof in, "input %d %s", i * 3 + k, big);
+      sp->input = S(g[i], in);
+      sp->output = S(g[i], "short output");
+      sp->input_messages = S(g[i], "[{\"role\":\"user\",\"content\":\"hello there, a message long enough to be elided from the attributes\"}]");
+      char attrs[1600];
+      snprintf(attrs, sizeof attrs, "{\"a\":1,\"z\":\"last\"}");
+      sp->attributes = S(g[i], attrs);
+      snprintf(attrs, sizeof attrs,
+               "{\"input.value\":\"/input\",\"llm.input_messages.0.message.content\":\"/input_messages/0/content\"}");
+      sp->elided = S(g[i], attrs);
+    }
+  }
+  assert_int_equal(lt_store_write(f->store, g, 2), 0);
+  assert_int_equal(count_rows(f, "SELECT count(*) FROM payload_chunks"), 2);
+  for (int i = 0; i < 2; i++) lt_batch_free(g[i]);
+  lt_batch_t *b = lt_batch_new(1, 1 << 20);
+  add(b, 7, 9, 1, "late", T0 + 10, T0 + 11)->input = S(b, "late input");
+  write1(f, b, 1);
+  assert_int_equal(count_rows(f, "SELECT count(*) FROM payload_chunks"), 2);
+
+  uint8_t tid[16];
+  tid_of(tid, 7);
+  json_t *res = NULL;
+  assert_int_equal(f->store->ops->trace_get(f->store, 1, tid, &res), 0);
+  json_t *spans = json_object_get(res, "spans");
+  assert_int_equal(json_array_size(spans), 7);
+  size_t i;
+  json_t *sp;
+  int seen = 0;
+  json_array_foreach(spans, i, sp) {
+    const char *in = json_string_value(json_object_get(sp, "input"));
+    assert_non_null(in);
+    if (strcmp(json_string_value(json_object_get(sp, "name")), "late") == 0) {
+      assert_string_equal(in, "late input");
+      continue;
+    }
+    seen++;
+    assert_int_equal(strlen(in), strlen("input 0 ") + sizeof big - 1);
+    assert_string_equal(json_string_value(json_object_get(sp, "output")), "short output");
+    json_t *a = json_object_get(sp, "attributes");
+    assert_int_equal(json_integer_value(json_object_get(a, "a")), 1);
+    assert_string_equal(json_string_value(json_object_get(a, "input.value")), in);
+    assert_string_equal(json_string_value(json_object_get(a, "llm.input_messages.0.message.content")),
+                        "hello there, a message long enough to be elided from the attributes");
+    assert_int_equal(json_object_size(a), 4);
+  }
+  assert_int_equal(seen, 6);
+  json_decref(res);
+  /* Full-text indexing reads chunked payloads too. */
+  maintain_all(f, T0);
+  assert_int_equal(count_rows(f, "SELECT count(*) FROM span_fts WHERE span_fts MATCH 'late'"), 1);
+  assert_int_equal(count_rows(f, "SELECT count(*) FROM span_fts WHERE span_fts MATCH 'xxxx*'"), 6);
+  fts_integrity(f);
 }
 
 typedef struct {
@@ -1050,7 +1131,8 @@ int main(void) {
     cmocka_unit_test_setup_teardown(projects_are_isolated, setup, teardown),
     cmocka_unit_test_setup_teardown(retention_deletes_old_rows_and_their_index, setup, teardown),
     cmocka_unit_test_setup_teardown(write_failure_stores_nothing, setup, teardown),
-    cmocka_unit_test_setup_teardown(big_group_packs_in_parallel, setup, teardown),
+    cmocka_unit_test_setup_teardown(big_group_packs_into_chunks, setup, teardown),
+    cmocka_unit_test_setup_teardown(chunks_across_batches_and_elided_attributes, setup, teardown),
     cmocka_unit_test_setup_teardown(readers_run_while_writing, setup, teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
