@@ -241,8 +241,10 @@ static void receive(lt_req_t *r, lt_receiver_t *rcv, signal_t sig) {
   p->sig = sig;
   p->json = json;
   p->prices = rcv->prices;
+  lt_writer_expect(rcv->writer, 1);
   int rc = decode_and_map(b, sig, json, data, len, cap, p);
   lt_buf_free(&plain);
+  if (rc || lt_batch_count(b) == 0) lt_writer_expect(rcv->writer, -1);
   if (rc) {
     lt_batch_free(b);
     lt_free(p);
@@ -263,6 +265,7 @@ static void receive(lt_req_t *r, lt_receiver_t *rcv, signal_t sig) {
   b->done_ud = p;
   lt_req_defer(r);
   rc = lt_writer_submit(rcv->writer, b); /* takes b */
+  lt_writer_expect(rcv->writer, -1);
   if (rc) {
     lt_free(p);
     lt_reply_error(r, 503, "overloaded",

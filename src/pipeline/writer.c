@@ -7,6 +7,7 @@
 #include "core/log.h"
 #include "core/mem.h"
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <time.h>
 
@@ -22,6 +23,7 @@ struct lt_writer {
   size_t q_waiting;   /* queued batches whose submitter waits for the commit */
   int64_t q_first_ns; /* CLOCK_MONOTONIC when the oldest queued batch arrived */
   bool stopping;
+  atomic_int expecting; /* requests being decoded that will submit soon */
   lt_writer_stats_t st; /* guarded by mu */
 };
 
@@ -73,6 +75,10 @@ int lt_writer_submit(lt_writer_t *w, lt_batch_t *b) {
 }
 
 int lt_writer_offer(lt_writer_t *w, lt_batch_t *b) { return enqueue(w, b, false); }
+
+void lt_writer_expect(lt_writer_t *w, int delta) {
+  if (w) atomic_fetch_add_explicit(&w->expecting, delta, memory_order_relaxed);
+}
 
 int lt_writer_ready(lt_writer_t *w) {
   pthread_mutex_lock(&w->mu);
@@ -138,7 +144,18 @@ static void *writer_main(void *arg) {
   for (;;) {
     while (!w->head && !w->stopping) {
       int64_t now = now_ns(CLOCK_REALTIME);
-      if (more_maintenance || now - last_maintain > 1000000000LL) {
+      bool overdue = now - last_maintain > 1000000000LL;
+      if (atomic_load_explicit(&w->expecting, memory_order_relaxed) > 0 && !overdue) {
+        /* A batch is on its way: a maintenance slice now would delay its
+         * commit; look again shortly (its submit also wakes us). */
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        ts.tv_nsec += 2000000;
+        if (ts.tv_nsec >= 1000000000) ts.tv_sec++, ts.tv_nsec -= 1000000000;
+        pthread_cond_timedwait(&w->cv, &w->mu, &ts);
+        continue;
+      }
+      if (more_maintenance || overdue) {
         /* Idle: do a bounded slice of background work, then look again. */
         pthread_mutex_unlock(&w->mu);
         bool more = false;

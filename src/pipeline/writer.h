@@ -48,6 +48,11 @@ int lt_writer_submit(lt_writer_t *w, lt_batch_t *b);
  * caller's, to offer again later (the proxy keeps answered calls' spans
  * this way instead of losing them to a moment of back-pressure). */
 int lt_writer_offer(lt_writer_t *w, lt_batch_t *b);
+/* Tells the writer that delta (+1/-1) more requests are being decoded and
+ * will submit soon: while any is, it holds off idle-time maintenance
+ * (full-text indexing slices) so their commit is not delayed, except for
+ * one slice a second. Every +1 must be matched by a -1. */
+void lt_writer_expect(lt_writer_t *w, int delta);
 /* True when the queue is below its caps (used by /readyz). */
 int lt_writer_ready(lt_writer_t *w);
 void lt_writer_stats(lt_writer_t *w, lt_writer_stats_t *out);
