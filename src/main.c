@@ -578,7 +578,7 @@ static int cmd_serve(int argc, char **argv) {
   bool loopback = lt_config_loopback(&c);
   lt_store_t *store = NULL;
   lt_writer_t *writer = NULL;
-  lt_workq_t *workq = NULL;
+  lt_workq_t *workq = NULL, *ingest_pool = NULL;
   lt_auth_t *auth = NULL;
   lt_server_t *srv = NULL;
   lt_prom_t *prom = NULL;
@@ -649,7 +649,9 @@ static int cmd_serve(int argc, char **argv) {
   }
   wc.observe = lt_prom_observe_batch;
   wc.observe_ud = prom;
+  /* One helper maps the second half of large trace requests (receiver.c). */
   if ((rc = lt_writer_start(store, &wc, &writer)) || (rc = lt_workq_start(c.read_connections, 1024, &workq)) ||
+      (rc = lt_workq_start(1, 256, &ingest_pool)) ||
       !(auth = lt_auth_new(store, (loopback || c.insecure_no_auth) && !c.require_auth, default_project))) {
     lt_error("start-up failed: %s", lt_strerror(rc ? rc : LT_ENOMEM));
     goto out;
@@ -678,7 +680,7 @@ static int cmd_serve(int argc, char **argv) {
       goto out;
     }
   }
-  lt_receiver_t rcv = {.writer = writer, .max_decompressed = 64u << 20, .prices = prices};
+  lt_receiver_t rcv = {.writer = writer, .pool = ingest_pool, .max_decompressed = 64u << 20, .prices = prices};
   lt_api_t api = {.store = store, .workq = workq, .writer = writer, .prices = prices};
   lt_prom_route_t promr = {.prom = prom, .api = &api, .version = LT_VERSION, .proxy = proxy};
   lt_admin_api_t admin = {.api = &api, .auth = auth, .default_project = default_project};
@@ -724,6 +726,9 @@ out:
    * and its last jobs may still post replies to the (still running) loops. */
   lt_workq_stop(workq);
   lt_http_free(srv);
+  /* Loops wait for (or take over) the halves they hand out, so nothing
+   * queued here still needs the writer. */
+  lt_workq_stop(ingest_pool);
   lt_writer_free(writer);
   lt_prom_free(prom); /* after its writer (observe) and pool (scrapes) */
   lt_auth_free(auth);

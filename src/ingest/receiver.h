@@ -8,12 +8,18 @@
 #ifndef LT_RECEIVER_H
 #define LT_RECEIVER_H
 #include <stddef.h>
+#include "core/workq.h"
 #include "net/http.h"
 #include "pipeline/pricebook.h"
 #include "pipeline/writer.h"
 
+/* Trace requests with at least this many spans are mapped in two halves,
+ * one on the pool (see receiver.c). */
+#define LT_RECEIVER_SPLIT_SPANS 200
+
 typedef struct {
   lt_writer_t *writer;
+  lt_workq_t *pool;          /* helper for large requests; NULL: never split */
   size_t max_decompressed;   /* 64 MiB by default → 413 past it */
   lt_pricebook_t *prices;    /* prices spans at ingest; NULL: no pricing */
 } lt_receiver_t;

@@ -37,6 +37,7 @@ struct lt_batch {
    * by lt_store_ops.prepack on the submitting thread), in the arena; NULL
    * until then, and the store packs at write time. */
   void *packed;
+  bool join_next; /* the writer commits it in the same transaction as the next */
   struct lt_batch *next; /* queue link, owned by whichever queue holds it */
 };
 

@@ -33,48 +33,65 @@ static int64_t now_ns(int clock) {
   return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
-/* Queues b, or returns LT_EFULL / LT_ESHUTDOWN leaving b to the caller. */
-static int enqueue(lt_writer_t *w, lt_batch_t *b, bool count_full) {
-  /* Packing here runs on the submitter's thread, in parallel with the
-   * writer; a failure only leaves the work to the writer. */
+void lt_writer_prepare(lt_writer_t *w, lt_batch_t *b) {
+  /* Packing here runs on the caller's thread, in parallel with the writer;
+   * a failure only leaves the work to the writer. */
   if (!b->packed && w->store->ops->prepack) (void)w->store->ops->prepack(w->store, b);
-  size_t recs = lt_batch_count(b), bytes = lt_batch_bytes(b);
+}
+
+/* Queues bs[0..n) together (one transaction), or returns LT_EFULL /
+ * LT_ESHUTDOWN leaving them to the caller. */
+static int enqueue(lt_writer_t *w, lt_batch_t *const *bs, size_t n, bool count_full) {
+  size_t recs = 0, bytes = 0, waiting = 0;
+  for (size_t i = 0; i < n; i++) {
+    lt_writer_prepare(w, bs[i]);
+    recs += lt_batch_count(bs[i]);
+    bytes += lt_batch_bytes(bs[i]);
+    waiting += bs[i]->done != NULL;
+  }
   int rc = 0;
   pthread_mutex_lock(&w->mu);
   if (w->stopping) {
     rc = LT_ESHUTDOWN;
   } else if (w->q_records > 0 && (w->q_records + recs > w->cfg.max_queue_records ||
                                   w->q_bytes + bytes > w->cfg.max_queue_bytes)) {
-    /* An empty queue always takes one batch, so a single request larger
+    /* An empty queue always takes one request, so a single request larger
      * than the cap can still make progress instead of failing forever. */
     rc = LT_EFULL;
     if (count_full) w->st.rejected_full++;
   } else {
-    b->next = NULL;
     bool was_empty = !w->head;
-    if (w->tail) w->tail->next = b;
-    else w->head = b;
-    w->tail = b;
+    for (size_t i = 0; i < n; i++) {
+      lt_batch_t *b = bs[i];
+      b->next = NULL;
+      b->join_next = i + 1 < n;
+      if (w->tail) w->tail->next = b;
+      else w->head = b;
+      w->tail = b;
+    }
     w->q_records += recs;
     w->q_bytes += bytes;
-    if (b->done) w->q_waiting++;
+    w->q_waiting += waiting;
     if (was_empty) w->q_first_ns = now_ns(CLOCK_MONOTONIC);
-    /* A batch nobody waits for only wakes the writer when it starts the
-     * queue or fills a group: the writer lingers for more (see linger). */
-    if (was_empty || b->done || !w->cfg.linger_ns || w->q_records >= w->cfg.max_group_records)
+    /* Batches nobody waits for only wake the writer when they start the
+     * queue or fill a group: the writer lingers for more (see linger). */
+    if (was_empty || waiting || !w->cfg.linger_ns || w->q_records >= w->cfg.max_group_records)
       pthread_cond_signal(&w->cv);
   }
   pthread_mutex_unlock(&w->mu);
   return rc;
 }
 
-int lt_writer_submit(lt_writer_t *w, lt_batch_t *b) {
-  int rc = enqueue(w, b, true);
-  if (rc) lt_batch_free(b);
+int lt_writer_submit(lt_writer_t *w, lt_batch_t *b) { return lt_writer_submit_n(w, &b, 1); }
+
+int lt_writer_submit_n(lt_writer_t *w, lt_batch_t *const *bs, size_t n) {
+  int rc = enqueue(w, bs, n, true);
+  if (rc)
+    for (size_t i = 0; i < n; i++) lt_batch_free(bs[i]);
   return rc;
 }
 
-int lt_writer_offer(lt_writer_t *w, lt_batch_t *b) { return enqueue(w, b, false); }
+int lt_writer_offer(lt_writer_t *w, lt_batch_t *b) { return enqueue(w, &b, 1, false); }
 
 void lt_writer_expect(lt_writer_t *w, int delta) {
   if (w) atomic_fetch_add_explicit(&w->expecting, delta, memory_order_relaxed);
@@ -188,7 +205,8 @@ static void *writer_main(void *arg) {
       pthread_mutex_lock(&w->mu);
     }
     size_t n = 0, recs = 0, bytes = 0;
-    while (w->head && (n == 0 || recs + lt_batch_count(w->head) <= w->cfg.max_group_records)) {
+    bool joined = false; /* the last batch taken must commit with the next */
+    while (w->head && (n == 0 || joined || recs + lt_batch_count(w->head) <= w->cfg.max_group_records)) {
       if (n == cap && group) {
         lt_batch_t **g = lt_realloc(group, cap * 2 * sizeof *g);
         if (!g) break;
@@ -203,6 +221,7 @@ static void *writer_main(void *arg) {
       recs += lt_batch_count(b);
       bytes += lt_batch_bytes(b);
       if (b->done) w->q_waiting--;
+      joined = b->join_next;
       group[n++] = b;
     }
     w->q_records -= recs;

@@ -44,6 +44,12 @@ typedef struct {
 int lt_writer_start(lt_store_t *s, const lt_writer_config_t *cfg, lt_writer_t **out);
 /* Queues b (moved). Returns 0, LT_EFULL (queue at its cap) or LT_ESHUTDOWN. */
 int lt_writer_submit(lt_writer_t *w, lt_batch_t *b);
+/* Queues n batches of one request so they commit in one transaction
+ * (all or none); on failure frees them all, like submit. */
+int lt_writer_submit_n(lt_writer_t *w, lt_batch_t *const *bs, size_t n);
+/* Does the store's preparation of b (lt_store_ops.prepack: payload
+ * packing) now, on the calling thread; submit does it otherwise. */
+void lt_writer_prepare(lt_writer_t *w, lt_batch_t *b);
 /* Like submit, but on LT_EFULL or LT_ESHUTDOWN the batch stays the
  * caller's, to offer again later (the proxy keeps answered calls' spans
  * this way instead of losing them to a moment of back-pressure). */

@@ -216,3 +216,43 @@ def test_retention_deletes_old_traces(lanterna):
     assert [t["trace_id"] for t in server.traces(**{"from": now_ns() - 365 * day})] == [new_tid]
     assert server.trace(new_tid)["trace"]["span_count"] == 3
     poll(lambda: server.stats()["store"]["spans"] == 3, timeout=15, what="old spans to be deleted")
+
+
+@pytest.mark.parametrize("fmt", ["pb", "json"])
+def test_large_request_is_mapped_in_halves_and_committed_together(server, fmt):
+    """A request of 200+ spans is mapped in two halves on two threads; the
+    halves commit in one transaction, rejects from both halves are counted,
+    and a half with nothing valid is simply not sent."""
+    base = now_ns()
+    traces = [trace_id() for _ in range(30)]
+    spans, want = [], {t: 0 for t in traces}
+    for i in range(600):
+        tid = traces[i % 30]  # each trace has spans in both halves
+        s = make_span(tid, span_id(), f"step-{i}", base + i, base + i + 1000,
+                      attrs={"input.value": f"question {i} " + "context " * 20})
+        if i in (10, 450):  # one bad span in each half
+            s.span_id = b"\0" * 8
+        else:
+            want[tid] += 1
+        spans.append(s)
+    before = server.stats()["writer"]["commits"]
+    r = server.export(traces_request(spans), fmt)
+    assert r.status_code == 200, r.text
+    res = parse_export_response(r)
+    assert res["has_partial"] and res["rejected"] == 2, res
+    assert server.stats()["store"]["spans"] == 598
+    assert server.stats()["writer"]["commits"] - before == 1, "both halves in one transaction"
+    for tid in traces[:3]:
+        d = server.trace(tid)
+        assert d["trace"]["span_count"] == want[tid] == len(d["spans"])
+        assert all(s["attributes"]["input.value"] == s["input"] for s in d["spans"])
+    # Every span of the second half invalid: the first half alone is stored.
+    tid = trace_id()
+    spans = [make_span(tid, span_id(), f"ok-{i}", base, base + 1) for i in range(150)]
+    for i in range(150):
+        s = make_span(tid, span_id(), f"bad-{i}", base, base + 1)
+        s.span_id = b"\0" * 8
+        spans.append(s)
+    res = parse_export_response(server.export_ok(traces_request(spans), fmt))
+    assert res["rejected"] == 150, res
+    assert server.trace(tid)["trace"]["span_count"] == 150

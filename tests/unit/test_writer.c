@@ -101,6 +101,33 @@ static void full_queue_refuses(void **st) {
   assert_true(full > 0);
 }
 
+/* The batches of one request commit together even past the group limit;
+ * a refused request frees all of them and completes none. */
+static void submit_n_commits_together(void **st) {
+  fixture_t *f = *st;
+  tally_t t = {PTHREAD_MUTEX_INITIALIZER, 0, 0, 0};
+  lt_writer_t *w;
+  lt_writer_config_t wc = {.max_queue_records = 100000, .max_queue_bytes = 64u << 20, .max_group_records = 50};
+  assert_int_equal(lt_writer_start(f->store, &wc, &w), 0);
+  for (int r = 0; r < 5; r++) {
+    lt_batch_t *parts[3] = {make_batch(500 + 3 * r, 40, &t), make_batch(501 + 3 * r, 40, &t),
+                            make_batch(502 + 3 * r, 40, &t)};
+    assert_int_equal(lt_writer_submit_n(w, parts, 3), 0);
+  }
+  lt_writer_stop(w);
+  lt_writer_stats_t ws;
+  lt_writer_stats(w, &ws);
+  assert_int_equal(t.done, 15);
+  assert_int_equal(t.inserted, 600);
+  /* 120 records per request over a limit of 50: one commit per request
+   * at most (requests may still share one). */
+  assert_true(ws.commits <= 5);
+  lt_batch_t *late[2] = {make_batch(900, 1, &t), make_batch(901, 1, &t)};
+  assert_int_equal(lt_writer_submit_n(w, late, 2), LT_ESHUTDOWN);
+  assert_int_equal(t.done, 15);
+  lt_writer_free(w);
+}
+
 static int64_t mono_ms(void) {
   struct timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -169,6 +196,7 @@ int main(void) {
     cmocka_unit_test_setup_teardown(stores_and_completes_every_batch, setup, teardown),
     cmocka_unit_test_setup_teardown(full_queue_refuses, setup, teardown),
     cmocka_unit_test_setup_teardown(lingers_for_unwaited_batches, setup, teardown),
+    cmocka_unit_test_setup_teardown(submit_n_commits_together, setup, teardown),
   };
   return cmocka_run_group_tests_name("writer", tests, NULL, NULL);
 }
