@@ -7,10 +7,13 @@
 #include "model/json_out.h"
 #include <inttypes.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 
 /* Rendering cap for one field; the arena cap is the real limit. */
 #define SCRATCH_CAP ((size_t)1 << 30)
@@ -32,16 +35,36 @@ static int cmp_kv(const void *x, const void *y) {
   return r;
 }
 
+/* Eight bytes at a time: the mapping looks up ~100 keys per span. The
+ * per-process seed keeps a sender from aiming many keys at one slot. */
+static uint64_t hash_seed;
+static pthread_once_t seed_once = PTHREAD_ONCE_INIT;
+
+static void seed_init(void) {
+  if (getrandom(&hash_seed, sizeof hash_seed, 0) != sizeof hash_seed) hash_seed = (uint64_t)(uintptr_t)&hash_seed;
+}
+
 static uint64_t key_hash(const char *k, size_t n) {
-  uint64_t h = 0xcbf29ce484222325ull; /* FNV-1a */
-  for (size_t i = 0; i < n; i++) h = (h ^ (uint8_t)k[i]) * 0x100000001b3ull;
-  return h ^ h >> 32;
+  uint64_t h = hash_seed ^ (n * 0x9E3779B97F4A7C15ull);
+  for (; n >= 8; k += 8, n -= 8) {
+    uint64_t w;
+    memcpy(&w, k, 8);
+    h = (h ^ w) * 0xff51afd7ed558ccdull;
+    h ^= h >> 32;
+  }
+  if (n) {
+    uint64_t w = 0;
+    memcpy(&w, k, n);
+    h = (h ^ w) * 0xc4ceb9fe1a85ec53ull;
+  }
+  return h ^ h >> 29;
 }
 
 static bool key_eq(lt_str_t a, const char *b, size_t n) { return a.len == n && (n == 0 || memcmp(a.ptr, b, n) == 0); }
 
 /* Fills the hash over the sorted kv; equal keys keep the first. */
 static int hash_init(lt__aidx_t *ix) {
+  pthread_once(&seed_once, seed_init);
   size_t slots = sizeof ix->slot_small / sizeof ix->slot_small[0];
   ix->slot = ix->slot_small;
   if (ix->n * 2 > slots) {

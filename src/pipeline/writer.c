@@ -24,6 +24,7 @@ struct lt_writer {
   int64_t q_first_ns; /* CLOCK_MONOTONIC when the oldest queued batch arrived */
   bool stopping;
   atomic_int expecting; /* requests being decoded that will submit soon */
+  int64_t last_waited_ns; /* CLOCK_MONOTONIC of the last submit someone waits on */
   lt_writer_stats_t st; /* guarded by mu */
 };
 
@@ -72,7 +73,11 @@ static int enqueue(lt_writer_t *w, lt_batch_t *const *bs, size_t n, bool count_f
     w->q_records += recs;
     w->q_bytes += bytes;
     w->q_waiting += waiting;
-    if (was_empty) w->q_first_ns = now_ns(CLOCK_MONOTONIC);
+    if (was_empty || waiting) {
+      int64_t t = now_ns(CLOCK_MONOTONIC);
+      if (was_empty) w->q_first_ns = t;
+      if (waiting) w->last_waited_ns = t;
+    }
     /* Batches nobody waits for only wake the writer when they start the
      * queue or fill a group: the writer lingers for more (see linger). */
     if (was_empty || waiting || !w->cfg.linger_ns || w->q_records >= w->cfg.max_group_records)
@@ -151,25 +156,37 @@ static bool linger(lt_writer_t *w, struct timespec *until) {
   return true;
 }
 
+/* Waits on the writer's condition until the monotonic time t_ns. */
+static void wait_until(lt_writer_t *w, int64_t t_ns) {
+  struct timespec ts = {.tv_sec = t_ns / 1000000000, .tv_nsec = t_ns % 1000000000};
+  pthread_cond_timedwait(&w->cv, &w->mu, &ts);
+}
+
+/* While requests are arriving, background work gets at most a quarter of
+ * the writer's idle time (a slice, then three times its length off), so a
+ * full-text backlog does not take the CPU that decoding and mapping the
+ * next requests need. With no request for this long it runs flat out. */
+#define BUSY_NS (200 * 1000000LL)
+
 static void *writer_main(void *arg) {
   lt_writer_t *w = arg;
   size_t cap = 256;
   lt_batch_t **group = w->group; /* allocated by lt_writer_start */
   bool more_maintenance = true;
-  int64_t last_maintain = 0;
+  int64_t last_maintain = 0, next_slice = 0;
   pthread_mutex_lock(&w->mu);
   for (;;) {
     while (!w->head && !w->stopping) {
-      int64_t now = now_ns(CLOCK_REALTIME);
+      int64_t now = now_ns(CLOCK_REALTIME), mono = now_ns(CLOCK_MONOTONIC);
       bool overdue = now - last_maintain > 1000000000LL;
       if (atomic_load_explicit(&w->expecting, memory_order_relaxed) > 0 && !overdue) {
         /* A batch is on its way: a maintenance slice now would delay its
          * commit; look again shortly (its submit also wakes us). */
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        ts.tv_nsec += 2000000;
-        if (ts.tv_nsec >= 1000000000) ts.tv_sec++, ts.tv_nsec -= 1000000000;
-        pthread_cond_timedwait(&w->cv, &w->mu, &ts);
+        wait_until(w, mono + 2000000);
+        continue;
+      }
+      if (more_maintenance && !overdue && mono < next_slice && mono - w->last_waited_ns < BUSY_NS) {
+        wait_until(w, next_slice);
         continue;
       }
       if (more_maintenance || overdue) {
@@ -180,6 +197,8 @@ static void *writer_main(void *arg) {
         if (rc) lt_warn("writer: maintenance failed: %s", lt_strerror(rc));
         more_maintenance = more && rc == 0;
         last_maintain = now;
+        int64_t end = now_ns(CLOCK_MONOTONIC);
+        next_slice = end + 3 * (end - mono);
         pthread_mutex_lock(&w->mu);
         continue;
       }
