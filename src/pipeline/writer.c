@@ -41,11 +41,14 @@ void lt_writer_prepare(lt_writer_t *w, lt_batch_t *b) {
 }
 
 /* Queues bs[0..n) together (one transaction), or returns LT_EFULL /
- * LT_ESHUTDOWN leaving them to the caller. */
-static int enqueue(lt_writer_t *w, lt_batch_t *const *bs, size_t n, bool count_full) {
+ * LT_ESHUTDOWN leaving them to the caller. Requests (submit) are packed
+ * here on the caller's thread; offered batches (the proxy's one-span
+ * calls, on loops that have better things to do) by the writer. */
+static int enqueue(lt_writer_t *w, lt_batch_t *const *bs, size_t n, bool is_submit) {
   size_t recs = 0, bytes = 0, waiting = 0;
+  bool count_full = is_submit;
   for (size_t i = 0; i < n; i++) {
-    lt_writer_prepare(w, bs[i]);
+    if (is_submit) lt_writer_prepare(w, bs[i]);
     recs += lt_batch_count(bs[i]);
     bytes += lt_batch_bytes(bs[i]);
     waiting += bs[i]->done != NULL;

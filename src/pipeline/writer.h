@@ -48,11 +48,13 @@ int lt_writer_submit(lt_writer_t *w, lt_batch_t *b);
  * (all or none); on failure frees them all, like submit. */
 int lt_writer_submit_n(lt_writer_t *w, lt_batch_t *const *bs, size_t n);
 /* Does the store's preparation of b (lt_store_ops.prepack: payload
- * packing) now, on the calling thread; submit does it otherwise. */
+ * packing) now, on the calling thread; submit does it otherwise, and the
+ * writer thread for offered batches. */
 void lt_writer_prepare(lt_writer_t *w, lt_batch_t *b);
 /* Like submit, but on LT_EFULL or LT_ESHUTDOWN the batch stays the
  * caller's, to offer again later (the proxy keeps answered calls' spans
- * this way instead of losing them to a moment of back-pressure). */
+ * this way instead of losing them to a moment of back-pressure); and the
+ * writer, not the caller, packs it. */
 int lt_writer_offer(lt_writer_t *w, lt_batch_t *b);
 /* Tells the writer that delta (+1/-1) more requests are being decoded and
  * will submit soon: while any is, it holds off idle-time maintenance
