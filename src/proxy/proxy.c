@@ -7,6 +7,7 @@
 #include "proxy/proxy.h"
 #include <ctype.h>
 #include <event2/event.h>
+#include <jansson.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -33,6 +34,23 @@
 /* One SSE event larger than this is passed through unparsed. */
 #define MAX_SSE_EVENT (1u << 20)
 #define SPAN_ARENA (64u << 20)
+/* The span's JSON is written here first; a loop keeps its buffer unless a
+ * call made it bigger than this. */
+#define SCRATCH_CAP (64u << 20)
+#define SCRATCH_KEEP (1u << 20)
+#define MAX_PROPS 64
+/* Calls kept per loop for reuse, and how big a buffer of one may stay. */
+#define CALL_POOL 64
+#define CALL_KEEP (16u << 10)
+/* Request bodies up to this size have their trees in the loop's shared
+ * arena (see epoch_t); larger ones get an arena of their own. */
+#define EPOCH_BODY (16u << 10)
+#define EPOCH_BYTES (64u << 10)
+#define EPOCH_CAP (256u << 20)
+/* A loop's spans of one turn go to the writer as one batch, up to this
+ * many (or this much text). */
+#define GROUP_SPANS 256
+#define GROUP_BYTES (4u << 20)
 /* A span the writer could not take (queue full) is offered again this
  * often, for this long, before it is counted lost. */
 #define RETRY_MS 200
@@ -72,14 +90,46 @@ typedef struct pending_span {
   struct pending_span *next;
 } pending_span_t;
 
+/* The arena that calls started on a loop put their request and response
+ * trees in, shared until it holds EPOCH_BYTES; it goes when the last of
+ * its calls ends. One arena block serves many calls instead of each call
+ * allocating (and freeing) one. */
+typedef struct {
+  lt_arena_t *a;
+  unsigned refs;
+} epoch_t;
+
+struct call;
+
 typedef struct {
   lt_proxy_t *px;
   lt_up_loop_t *up;
   struct event *retry;
   pending_span_t *waiting;
+  lt_buf_t scratch;     /* the span's JSON, reused call after call */
+  epoch_t *epoch;       /* where new calls' trees go */
+  struct call *free_calls;
+  size_t n_free_calls;
+  lt_batch_t *group;    /* spans of calls that ended this loop turn */
+  struct event *flush;  /* submits the group at the end of the turn */
 } ploop_t;
 
+/* What a call keeps when it is reused: buffers with their memory, the SSE
+ * scanner, the timer event. */
 typedef struct {
+  lt_buf_t capture;     /* the response body, capped */
+  lt_buf_t scratch;     /* an event rewritten for the client */
+  lt_buf_t prop_text;   /* Lanterna-Property-* keys and values */
+  lt_buf_t hdr_text;    /* forwarded request header lines */
+  lt_buf_t url;
+  lt_sse_t sse;
+  struct event *timer;  /* first-byte / idle timeout, then retry backoff */
+} call_keep_t;
+
+typedef struct call {
+  call_keep_t k;        /* first: everything after it is cleared on reuse */
+  struct call *next_free;
+  epoch_t *epoch;
   lt_proxy_t *px;
   ploop_t *pl;
   lt_req_t *req;
@@ -87,9 +137,9 @@ typedef struct {
   const upstream_t *up;
   int64_t project_id;
   int64_t t0_real, t0_mono, t_sent, t_headers, t_end; /* monotonic but t0_real */
-  char *url, *body;
+  const char *body;     /* what goes upstream: the llm copy, or body_owned */
+  char *body_owned;     /* a rewritten body */
   size_t body_len;
-  struct event *timer;  /* first-byte / idle timeout, then retry backoff */
   int attempt;          /* retries used on the current upstream */
   int retries_total;    /* retries over all upstreams, for the span */
   int64_t t_first_sent; /* when the first attempt left */
@@ -109,20 +159,20 @@ typedef struct {
   char cred_fp[33];     /* its fingerprint, when needed */
   int local_status;     /* a reply Lanterna made itself (429), else 0 */
   char local_body[1024];
-  char *hdr[MAX_FWD_HEADERS];
+  char *hdr[MAX_FWD_HEADERS];   /* forwarded lines, in k.hdr_text */
+  const char *fwd_name[MAX_FWD_HEADERS], *fwd_value[MAX_FWD_HEADERS]; /* the request's, in the handler */
   size_t n_hdr;
   char method[16], path[1024];
   lt_llm_call_t llm;
-  lt_sse_t sse;
   bool sse_on, started, client_gone, in_upstream_cb, truncated;
-  lt_buf_t capture;     /* the response body, capped */
-  lt_buf_t scratch;     /* an event rewritten for the client */
   const char *bad_header; /* a Lanterna header we cannot accept: 400 */
   int status;
   char err[256];
   /* context from request headers */
   char user[256], session[256], feature[256], prompt_name[256], prompt_version[64];
-  json_t *props;
+  /* Lanterna-Property-*: NUL-terminated keys and values in k.prop_text,
+   * at these offsets (in header order: a later one wins) */
+  size_t prop_key[MAX_PROPS], prop_val[MAX_PROPS], n_props;
   bool omit_req, omit_resp;
   uint8_t trace_id[16], span_id[8], parent_id[8];
   bool has_parent;
@@ -304,13 +354,14 @@ static void retry_cb(evutil_socket_t fd, short what, void *arg) {
   int64_t now = mono_ns();
   while (pl->waiting) {
     pending_span_t *w = pl->waiting;
+    size_t n = w->b->n_spans;
     int rc = lt_writer_offer(pl->px->cfg.writer, w->b);
     if (rc == LT_EFULL && now - w->since_ns < RETRY_FOR_NS) break; /* still full: keep order, try later */
     if (rc == 0) {
-      atomic_fetch_add(&pl->px->submitted, 1);
+      atomic_fetch_add(&pl->px->submitted, n);
     } else {
       lt_batch_free(w->b);
-      atomic_fetch_add(&pl->px->lost, 1);
+      atomic_fetch_add(&pl->px->lost, n);
       lt_error("proxy: a span could not be stored (%s)", lt_strerror(rc));
     }
     pl->waiting = w->next;
@@ -326,23 +377,24 @@ static void retry_cb(evutil_socket_t fd, short what, void *arg) {
  * offers it again shortly (in order): an answered call is never left
  * untraced because ingest was busy for a moment. */
 static void submit(ploop_t *pl, lt_batch_t *b) {
+  size_t n = b->n_spans;
   if (!pl->waiting) {
     int rc = lt_writer_offer(pl->px->cfg.writer, b);
     if (rc == 0) {
-      atomic_fetch_add(&pl->px->submitted, 1);
+      atomic_fetch_add(&pl->px->submitted, n);
       return;
     }
     if (rc != LT_EFULL) {
       lt_batch_free(b);
-      atomic_fetch_add(&pl->px->lost, 1);
-      lt_warn("proxy: a span could not be stored (%s)", lt_strerror(rc));
+      atomic_fetch_add(&pl->px->lost, n);
+      lt_warn("proxy: %zu span(s) could not be stored (%s)", n, lt_strerror(rc));
       return;
     }
   }
   pending_span_t *w = lt_calloc(1, sizeof *w);
   if (!w) {
     lt_batch_free(b);
-    atomic_fetch_add(&pl->px->lost, 1);
+    atomic_fetch_add(&pl->px->lost, n);
     return;
   }
   w->b = b;
@@ -356,6 +408,40 @@ static void submit(ploop_t *pl, lt_batch_t *b) {
   }
 }
 
+/* The spans of calls that ended during this loop turn go to the writer
+ * together: one batch (one arena, one record array, one queue entry)
+ * instead of one per call. */
+static void send_group(ploop_t *pl) {
+  lt_batch_t *b = pl->group;
+  pl->group = NULL;
+  if (b && b->n_spans) submit(pl, b);
+  else lt_batch_free(b);
+}
+
+static void flush_cb(evutil_socket_t fd, short what, void *arg) {
+  (void)fd;
+  (void)what;
+  send_group(arg);
+}
+
+/* The batch a span of this project joins: the loop turn's group, or a new
+ * one (submitted at the end of the turn). */
+static lt_batch_t *group_for(ploop_t *pl, int64_t project_id) {
+  lt_batch_t *b = pl->group;
+  if (b && (b->project_id != project_id || b->n_spans >= GROUP_SPANS || lt_arena_used(b->arena) > GROUP_BYTES)) {
+    send_group(pl);
+    b = NULL;
+  }
+  if (!b && (b = lt_batch_new(project_id, SPAN_ARENA))) {
+    pl->group = b;
+    event_active(pl->flush, EV_TIMEOUT, 0);
+  }
+  return b;
+}
+
+static void keep_free(call_keep_t *k);
+static void epoch_free(epoch_t *e);
+
 void lt_proxy_loop_exit(void *slot) {
   ploop_t *pl = slot;
   lt_up_loop_free(pl->up);
@@ -367,7 +453,24 @@ void lt_proxy_loop_exit(void *slot) {
     else atomic_fetch_add(&pl->px->lost, 1); /* submit freed it */
     lt_free(w);
   }
+  if (pl->group && pl->group->n_spans) {
+    size_t n = pl->group->n_spans;
+    if (lt_writer_submit(pl->px->cfg.writer, pl->group) == 0) atomic_fetch_add(&pl->px->submitted, n);
+    else atomic_fetch_add(&pl->px->lost, n);
+  } else {
+    lt_batch_free(pl->group);
+  }
   if (pl->retry) event_free(pl->retry);
+  if (pl->flush) event_free(pl->flush);
+  lt_buf_free(&pl->scratch);
+  while (pl->free_calls) {
+    call_t *c = pl->free_calls;
+    pl->free_calls = c->next_free;
+    keep_free(&c->k);
+    lt_free(c);
+  }
+  /* Calls still holding it would have been abandoned with the loop. */
+  if (pl->epoch && !pl->epoch->refs) epoch_free(pl->epoch);
   lt_free(pl);
 }
 
@@ -377,11 +480,14 @@ static ploop_t *loop_state(lt_proxy_t *px, lt_req_t *r) {
   ploop_t *pl = lt_calloc(1, sizeof *pl);
   if (!pl) return NULL;
   pl->px = px;
+  lt_buf_init(&pl->scratch, SCRATCH_CAP);
   pl->up = lt_up_loop_new(lt_req_event_base(r));
   pl->retry = evtimer_new(lt_req_event_base(r), retry_cb, pl);
-  if (!pl->up || !pl->retry) {
+  pl->flush = event_new(lt_req_event_base(r), -1, 0, flush_cb, pl);
+  if (!pl->up || !pl->retry || !pl->flush) {
     lt_up_loop_free(pl->up);
     if (pl->retry) event_free(pl->retry);
+    if (pl->flush) event_free(pl->flush);
     lt_free(pl);
     return NULL;
   }
@@ -393,19 +499,11 @@ static ploop_t *loop_state(lt_proxy_t *px, lt_req_t *r) {
 
 static lt_str_t adup(lt_arena_t *a, const char *s, int *rc) { return lt_llm_arena_str(a, s, s ? strlen(s) : 0, rc); }
 
-/* Metadata: the request's generation parameters (from llm_api) with the
- * caller's Lanterna-Property-* values on top. */
-static lt_str_t metadata(lt_arena_t *a, call_t *c, lt_str_t params, int *rc) {
-  if (!c->props || !json_object_size(c->props)) return params; /* nothing to merge: no re-parse */
-  json_t *m = params.len ? json_loadb(params.ptr, params.len, 0, NULL) : json_object();
-  if (!json_is_object(m)) {
-    json_decref(m);
-    m = json_object();
-  }
-  if (c->props) json_object_update(m, c->props);
-  lt_str_t out = json_object_size(m) ? lt_llm_arena_json(a, m, rc) : LT_STR_NULL;
-  json_decref(m);
-  return out;
+/* The caller's properties as the span's metadata takes them. */
+static size_t props_view(const call_t *c, lt_llm_prop_t *out) {
+  for (size_t i = 0; i < c->n_props; i++)
+    out[i] = (lt_llm_prop_t){c->k.prop_text.ptr + c->prop_key[i], c->k.prop_text.ptr + c->prop_val[i]};
+  return c->n_props;
 }
 
 static const char *prop_of(void *ud, const char *name) {
@@ -414,7 +512,9 @@ static const char *prop_of(void *ud, const char *name) {
   size_t k = 0;
   for (; name[k] && k < sizeof key - 1; k++) key[k] = (char)tolower((unsigned char)name[k]);
   key[k] = '\0';
-  return c->props ? json_string_value(json_object_get(c->props, key)) : NULL;
+  for (size_t i = c->n_props; i-- > 0;) /* the last one wins */
+    if (!strcmp(c->k.prop_text.ptr + c->prop_key[i], key)) return c->k.prop_text.ptr + c->prop_val[i];
+  return NULL;
 }
 
 static lt_limit_subject_t limit_subject(call_t *c) {
@@ -425,21 +525,69 @@ static lt_limit_subject_t limit_subject(call_t *c) {
  * are the upstream's doing), or at the answer for calls it answers itself. */
 static int64_t overhead_end(const call_t *c) { return c->t_first_sent ? c->t_first_sent : c->t_sent; }
 
-static void finish_span(call_t *c) {
+/* Integers and times as JSON numbers, without printf (this runs per call). */
+static int put_uint(lt_buf_t *b, uint64_t v) {
+  char t[24], *p = t + sizeof t;
+  do *--p = (char)('0' + v % 10);
+  while ((v /= 10));
+  return lt_buf_append(b, p, (size_t)(t + sizeof t - p));
+}
+
+static int put_ms(lt_buf_t *b, int64_t ns) {
+  if (ns < 0) ns = 0;
+  char frac[7];
+  uint64_t f = (uint64_t)ns % 1000000;
+  for (int i = 5; i >= 0; i--, f /= 10) frac[i] = (char)('0' + f % 10);
+  frac[6] = '.';
+  int rc = put_uint(b, (uint64_t)ns / 1000000);
+  if (!rc) rc = lt_buf_append(b, frac + 6, 1);
+  return rc ? rc : lt_buf_append(b, frac, 6);
+}
+
+/* What the proxy itself knows, as the span's attributes. saved: what a
+ * cache hit saved (nano-USD), or -1. */
+static lt_str_t attributes(const call_t *c, lt_buf_t *b, lt_arena_t *a, int64_t saved, int *rc) {
+  size_t mark = b->len;
+  int64_t upstream_ns = c->cache_hit || c->local_status || !c->t_first_sent ? 0 : c->t_end - c->t_first_sent;
+  int r = lt_buf_puts(b, "{\"lanterna.proxy.upstream\":");
+  if (!r) r = lt_buf_json_str(b, c->up->name, strlen(c->up->name));
+  if (!r) r = lt_buf_puts(b, ",\"http.request.method\":");
+  if (!r) r = lt_buf_json_str(b, c->method, strlen(c->method));
+  if (!r) r = lt_buf_puts(b, ",\"url.path\":");
+  if (!r) r = lt_buf_json_str(b, c->path, strlen(c->path));
+  if (!r) r = lt_buf_puts(b, ",\"http.response.status_code\":");
+  if (!r) r = put_uint(b, (uint64_t)(c->status > 0 ? c->status : 0));
+  if (!r) r = lt_buf_puts(b, ",\"lanterna.proxy.upstream_ms\":");
+  if (!r) r = put_ms(b, upstream_ns);
+  if (!r) r = lt_buf_puts(b, ",\"lanterna.proxy.overhead_ms\":");
+  if (!r) r = put_ms(b, overhead_end(c) - c->t0_mono);
+  if (!r) r = lt_buf_puts(b, c->truncated ? ",\"lanterna.proxy.truncated\":true" : ",\"lanterna.proxy.truncated\":false");
+  if (!r) r = lt_buf_puts(b, c->cache_hit ? ",\"lanterna.proxy.cache\":\"HIT\""
+                             : c->cacheable ? ",\"lanterna.proxy.cache\":\"MISS\"" : ",\"lanterna.proxy.cache\":\"OFF\"");
+  if (!r && c->llm.response_id[0]) {
+    r = lt_buf_puts(b, ",\"gen_ai.response.id\":");
+    if (!r) r = lt_buf_json_str(b, c->llm.response_id, strlen(c->llm.response_id));
+  }
+  if (!r && c->llm.usage_added) r = lt_buf_puts(b, ",\"lanterna.proxy.stream_usage_added\":true");
+  if (!r && c->retries_total) {
+    r = lt_buf_puts(b, ",\"lanterna.proxy.retries\":");
+    if (!r) r = put_uint(b, (uint64_t)c->retries_total);
+  }
+  if (!r && c->fell_back) r = lt_buf_puts(b, ",\"lanterna.proxy.fallback\":true");
+  if (!r && c->local_status == 429) r = lt_buf_puts(b, ",\"lanterna.proxy.rate_limited\":true");
+  if (!r && saved >= 0) r = lt_buf_printf(b, ",\"lanterna.proxy.cache_saved_usd\":%.17g", (double)saved / 1e9);
+  if (!r) r = lt_buf_puts(b, "}");
+  lt_str_t out = r ? LT_STR_NULL : lt_llm_arena_str(a, b->ptr + mark, b->len - mark, rc);
+  if (r) *rc = LT_ENOMEM;
+  b->len = mark;
+  return out;
+}
+
+/* Writes the call's span into arena a; 0 or LT_ENOMEM. */
+static int fill_span(call_t *c, lt_arena_t *a, lt_span_t *sp) {
   lt_proxy_t *px = c->px;
-  lt_batch_t *b = lt_batch_new(c->project_id, SPAN_ARENA);
-  if (!b) {
-    atomic_fetch_add(&px->lost, 1);
-    return;
-  }
-  lt_span_t *sp = lt_batch_add_span(b);
-  if (!sp) {
-    lt_batch_free(b);
-    atomic_fetch_add(&px->lost, 1);
-    return;
-  }
-  lt_arena_t *a = b->arena;
   int rc = 0;
+  lt_span_init(sp);
   memcpy(sp->trace_id, c->trace_id, 16);
   memcpy(sp->span_id, c->span_id, 8);
   if (c->has_parent) {
@@ -452,8 +600,11 @@ static void finish_span(call_t *c) {
   sp->kind = LT_KIND_UNKNOWN;
   /* TTFT counts from when the request left for the upstream (monotonic
    * clock, like the events' times). */
-  rc = lt_llm_fill(&c->llm, a, c->t_sent, c->omit_req, c->omit_resp, sp);
-  sp->metadata = metadata(a, c, sp->metadata, &rc);
+  lt_llm_prop_t props[MAX_PROPS];
+  lt_buf_t *scratch = &c->pl->scratch;
+  lt_llm_fill_opts_t fo = {.start_ns = c->t_sent, .omit_request = c->omit_req, .omit_response = c->omit_resp,
+                           .scratch = scratch, .props = props, .n_props = props_view(c, props)};
+  rc = lt_llm_fill_ex(&c->llm, a, &fo, sp);
   sp->provider = adup(a, c->up->provider, &rc);
   sp->service = adup(a, "lanterna-proxy", &rc);
   sp->scope = adup(a, "lanterna.proxy", &rc);
@@ -462,14 +613,22 @@ static void finish_span(call_t *c) {
   sp->feature = adup(a, c->feature, &rc);
   sp->prompt_name = adup(a, c->prompt_name, &rc);
   sp->prompt_version = adup(a, c->prompt_version, &rc);
-  char name[400];
+  /* "<operation> <model>" for LLM calls, else "<upstream> <method> <path>" */
+  size_t mark = scratch->len;
+  int w;
   if (sp->kind == LT_KIND_LLM || sp->kind == LT_KIND_EMBEDDING) {
-    const char *model = c->llm.model[0] ? c->llm.model : "";
-    snprintf(name, sizeof name, "%.*s %s", (int)sp->operation.len, sp->operation.ptr ? sp->operation.ptr : "", model);
+    w = lt_buf_append(scratch, sp->operation.ptr ? sp->operation.ptr : "", sp->operation.len);
+    if (!w) w = lt_buf_append(scratch, " ", 1);
+    if (!w) w = lt_buf_puts(scratch, c->llm.model);
   } else {
-    snprintf(name, sizeof name, "%s %s %.300s", c->up->name, c->method, c->path);
+    w = lt_buf_puts(scratch, c->up->name);
+    if (!w) w = lt_buf_append(scratch, " ", 1);
+    if (!w) w = lt_buf_puts(scratch, c->method);
+    if (!w) w = lt_buf_append(scratch, " ", 1);
+    if (!w) w = lt_buf_append(scratch, c->path, strnlen(c->path, 300));
   }
-  sp->name = adup(a, name, &rc);
+  sp->name = w ? LT_STR_NULL : lt_llm_arena_str(a, scratch->ptr + mark, scratch->len - mark, &rc);
+  scratch->len = mark;
   bool ok = !c->err[0] && c->status >= 200 && c->status < 400;
   sp->status = ok ? LT_STATUS_OK : LT_STATUS_ERROR;
   if (!ok) {
@@ -478,57 +637,142 @@ static void finish_span(call_t *c) {
     else snprintf(msg, sizeof msg, "upstream answered HTTP %d", c->status);
     sp->status_message = adup(a, msg, &rc);
   }
-  /* What the proxy itself knows. */
-  json_t *attrs = json_pack("{s:s,s:s,s:s,s:i,s:f,s:f,s:b,s:s}", "lanterna.proxy.upstream", c->up->name,
-                            "http.request.method", c->method, "url.path", c->path, "http.response.status_code",
-                            c->status, "lanterna.proxy.upstream_ms",
-                            c->cache_hit || c->local_status || !c->t_first_sent ? 0.0
-                                                                              : (double)(c->t_end - c->t_first_sent) / 1e6,
-                            "lanterna.proxy.overhead_ms", (double)(overhead_end(c) - c->t0_mono) / 1e6,
-                            "lanterna.proxy.truncated", c->truncated, "lanterna.proxy.cache",
-                            c->cache_hit ? "HIT" : c->cacheable ? "MISS" : "OFF");
-  if (attrs && c->llm.response_id[0]) json_object_set_new(attrs, "gen_ai.response.id", json_string(c->llm.response_id));
-  if (attrs && c->llm.usage_added) json_object_set_new(attrs, "lanterna.proxy.stream_usage_added", json_true());
-  if (attrs && c->retries_total) json_object_set_new(attrs, "lanterna.proxy.retries", json_integer(c->retries_total));
-  if (attrs && c->fell_back) json_object_set_new(attrs, "lanterna.proxy.fallback", json_true());
-  if (attrs && c->local_status == 429) json_object_set_new(attrs, "lanterna.proxy.rate_limited", json_true());
   lt_price_ref_t *ref = lt_pricebook_acquire(px->cfg.prices, c->project_id);
   lt_pricebook_apply(lt_price_ref_table(ref), sp);
   lt_pricebook_release(px->cfg.prices, ref);
+  int64_t saved = -1;
   if (c->cache_hit) {
     /* Nothing was bought: the call cost $0, and saved what it would have. */
-    if (attrs && lt_span_has_cost(sp))
-      json_object_set_new(attrs, "lanterna.proxy.cache_saved_usd", json_real((double)sp->cost_total / 1e9));
+    if (lt_span_has_cost(sp)) saved = sp->cost_total;
     sp->cost_input = sp->cost_output = sp->cost_total = 0;
     sp->cost_source = LT_COST_COMPUTED;
     sp->ttft_ns = -1; /* not the model's: keep TTFT figures about models */
   }
-  sp->attributes = lt_llm_arena_json(a, attrs, &rc);
-  json_decref(attrs);
-  if (rc) {
-    lt_batch_free(b);
+  sp->attributes = attributes(c, scratch, a, saved, &rc);
+  if (scratch->alloc > SCRATCH_KEEP) lt_buf_free(scratch); /* one big call does not pin its memory */
+  return rc;
+}
+
+/* The call's span joins the loop turn's batch (a fresh one if the span
+ * does not fit in the current). */
+static void finish_span(call_t *c) {
+  lt_proxy_t *px = c->px;
+  ploop_t *pl = c->pl;
+  lt_span_t span;
+  lt_batch_t *b = group_for(pl, c->project_id);
+  int rc = b ? fill_span(c, b->arena, &span) : LT_ENOMEM;
+  if (rc && b && b->n_spans) { /* the group's arena is full: start another */
+    send_group(pl);
+    b = group_for(pl, c->project_id);
+    rc = b ? fill_span(c, b->arena, &span) : LT_ENOMEM;
+  }
+  lt_span_t *sp = rc ? NULL : lt_batch_add_span(b);
+  if (!sp) {
     atomic_fetch_add(&px->lost, 1);
     return;
   }
+  *sp = span;
   if (!c->cache_hit && !c->local_status) {
     lt_limit_subject_t subj = limit_subject(c);
     lt_limits_charge(px->limits, &subj, mono_ns(), sp->tokens[LT_TOK_TOTAL],
                      lt_span_has_cost(sp) ? sp->cost_total : -1);
   }
-  submit(c->pl, b);
 }
 
+/* ---- call states -------------------------------------------------------- */
+
+static void epoch_free(epoch_t *e) {
+  lt_arena_destroy(e->a);
+  lt_free(e);
+}
+
+/* The shared arena for a new call's trees (a reference on it), or NULL. */
+static epoch_t *epoch_acquire(ploop_t *pl) {
+  epoch_t *e = pl->epoch;
+  if (e && lt_arena_used(e->a) > EPOCH_BYTES) {
+    pl->epoch = NULL; /* full: goes when its last call ends */
+    if (!e->refs) epoch_free(e);
+    e = NULL;
+  }
+  if (!e) {
+    if (!(e = lt_malloc(sizeof *e))) return NULL;
+    if (!(e->a = lt_arena_create(EPOCH_CAP))) {
+      lt_free(e);
+      return NULL;
+    }
+    e->refs = 0;
+    pl->epoch = e;
+  }
+  e->refs++;
+  return e;
+}
+
+static void epoch_release(ploop_t *pl, epoch_t *e) {
+  if (e && --e->refs == 0 && e != pl->epoch) epoch_free(e);
+}
+
+static void keep_free(call_keep_t *k) {
+  lt_buf_free(&k->capture);
+  lt_buf_free(&k->scratch);
+  lt_buf_free(&k->prop_text);
+  lt_buf_free(&k->hdr_text);
+  lt_buf_free(&k->url);
+  lt_sse_free(&k->sse);
+  if (k->timer) event_free(k->timer);
+}
+
+/* A cleared call state, from the loop's pool when it has one. */
+static call_t *call_new(ploop_t *pl) {
+  call_t *c = pl->free_calls;
+  if (c) {
+    pl->free_calls = c->next_free;
+    pl->n_free_calls--;
+    memset(&c->next_free, 0, sizeof *c - offsetof(call_t, next_free));
+    return c;
+  }
+  if (!(c = lt_calloc(1, sizeof *c))) return NULL;
+  lt_buf_init(&c->k.capture, pl->px->cfg.capture_bytes + 1);
+  lt_buf_init(&c->k.scratch, MAX_SSE_EVENT + 1);
+  lt_buf_init(&c->k.prop_text, 1u << 20);
+  lt_buf_init(&c->k.hdr_text, 1u << 20);
+  lt_buf_init(&c->k.url, 1u << 16);
+  lt_sse_init(&c->k.sse, MAX_SSE_EVENT);
+  return c;
+}
+
+static void trim(lt_buf_t *b) {
+  if (b->alloc > CALL_KEEP) lt_buf_free(b);
+  lt_buf_reset(b);
+}
+
+/* The call is done with: back to the pool, its buffers emptied. */
 static void call_free(call_t *c) {
-  if (c->timer) event_free(c->timer);
+  ploop_t *pl = c->pl;
+  if (c->k.timer) evtimer_del(c->k.timer);
   lt_llm_free(&c->llm);
-  if (c->sse_on) lt_sse_free(&c->sse);
-  lt_buf_free(&c->capture);
-  lt_buf_free(&c->scratch);
-  for (size_t i = 0; i < c->n_hdr; i++) lt_free(c->hdr[i]);
-  json_decref(c->props);
-  lt_free(c->url);
-  lt_free(c->body);
-  lt_free(c);
+  epoch_release(pl, c->epoch);
+  lt_free(c->body_owned);
+  if (pl->n_free_calls >= CALL_POOL) {
+    keep_free(&c->k);
+    lt_free(c);
+    return;
+  }
+  trim(&c->k.capture);
+  trim(&c->k.scratch);
+  trim(&c->k.prop_text);
+  trim(&c->k.hdr_text);
+  trim(&c->k.url);
+  lt_sse_reset(&c->k.sse, CALL_KEEP);
+  c->next_free = pl->free_calls;
+  pl->free_calls = c;
+  pl->n_free_calls++;
+}
+
+/* The call's timer, now calling cb. */
+static bool set_timer(call_t *c, event_callback_fn cb) {
+  if (!c->k.timer) return (c->k.timer = evtimer_new(lt_req_event_base(c->req), cb, c)) != NULL;
+  evtimer_del(c->k.timer);
+  return event_assign(c->k.timer, lt_req_event_base(c->req), -1, 0, cb, c) == 0;
 }
 
 /* Names the call's span in the reply, so a caller can look it up. */
@@ -550,36 +794,43 @@ static void reply_failure(call_t *c) {
            c->local_status ? "" : "': ");
   size_t off = strlen(text);
   snprintf(text + off, sizeof text - off, "%.600s", msg);
-  json_t *body = c->up->anthropic
-      ? json_pack("{s:s,s:{s:s,s:s}}", "type", "error", "error", "type",
-                  status == 429 ? "rate_limit_error" : status == 504 ? "timeout_error" : "api_error", "message", text)
-      : json_pack("{s:{s:s,s:s,s:s}}", "error", "message", text, "type",
-                  status == 429 ? "rate_limit_error" : "upstream_error", "code",
-                  status == 429 ? "lanterna_rate_limit" : status == 504 ? "lanterna_upstream_timeout"
-                                                                       : "lanterna_upstream_unreachable");
-  char *t = body ? json_dumps(body, JSON_COMPACT) : NULL;
-  json_decref(body);
+  lt_buf_t b;
+  lt_buf_init(&b, 8 * sizeof text);
+  int rc;
+  if (c->up->anthropic) {
+    rc = lt_buf_printf(&b, "{\"type\":\"error\",\"error\":{\"type\":\"%s\",\"message\":",
+                       status == 429 ? "rate_limit_error" : status == 504 ? "timeout_error" : "api_error");
+    if (!rc) rc = lt_buf_json_str(&b, text, strlen(text));
+    if (!rc) rc = lt_buf_puts(&b, "}}");
+  } else {
+    rc = lt_buf_puts(&b, "{\"error\":{\"message\":");
+    if (!rc) rc = lt_buf_json_str(&b, text, strlen(text));
+    if (!rc)
+      rc = lt_buf_printf(&b, ",\"type\":\"%s\",\"code\":\"%s\"}}", status == 429 ? "rate_limit_error" : "upstream_error",
+                         status == 429 ? "lanterna_rate_limit" : status == 504 ? "lanterna_upstream_timeout"
+                                                                              : "lanterna_upstream_unreachable");
+  }
   if (status == 429 && !c->local_status) lt_req_set_header(c->req, "Retry-After", "1");
   set_id_headers(c);
-  lt_reply(c->req, status, "application/json", t ? t : "{}", t ? strlen(t) : 2);
-  lt_free(t);
+  lt_reply(c->req, status, "application/json", rc ? "{}" : b.ptr, rc ? 2 : b.len);
+  lt_buf_free(&b);
 }
 
 /* The call is over: trace it, end the reply, free it. */
 static void complete(call_t *c) {
   c->t_end = mono_ns();
-  if (c->sse_on) lt_sse_finish(&c->sse, NULL, NULL); /* nothing left to forward by now */
-  if (!c->sse_on && c->capture.len) lt_llm_response(&c->llm, c->capture.ptr, c->capture.len);
+  if (c->sse_on) lt_sse_finish(&c->k.sse, NULL, NULL); /* nothing left to forward by now */
+  if (!c->sse_on && c->k.capture.len) lt_llm_response(&c->llm, c->k.capture.ptr, c->k.capture.len);
   if (!c->err[0] && c->llm.stream_error[0])
     snprintf(c->err, sizeof c->err, "the upstream reported an error in the stream: %.200s", c->llm.stream_error);
   if (c->err[0] || c->status >= 400) atomic_fetch_add(&c->px->errors, 1);
-  if (c->timer) evtimer_del(c->timer);
+  if (c->k.timer) evtimer_del(c->k.timer);
   finish_span(c);
   /* A complete, successful answer is cached for the next identical call. */
   if (c->cacheable && !c->cache_hit && c->px->cache && !c->err[0] && c->status == 200 && !c->truncated &&
       !c->client_gone)
     lt_pcache_put(c->px->cache, c->cache_key, real_ns() + c->cache_ttl_s * 1000000000LL, c->status,
-                  c->ctype[0] ? c->ctype : NULL, c->capture.ptr ? c->capture.ptr : "", c->capture.len);
+                  c->ctype[0] ? c->ctype : NULL, c->k.capture.ptr ? c->k.capture.ptr : "", c->k.capture.len);
   if (c->req) {
     if (!c->started && !c->client_gone) reply_failure(c);
     else lt_reply_end(c->req);
@@ -590,22 +841,24 @@ static void complete(call_t *c) {
 
 /* ---- relaying ----------------------------------------------------------- */
 
-static bool hop_by_hop(const char *name) {
-  static const char *const h[] = {"connection", "keep-alive", "transfer-encoding", "te", "trailer", "upgrade",
-                                  "proxy-authenticate", "proxy-authorization", "content-length", "host",
-                                  "accept-encoding"};
-  for (size_t i = 0; i < sizeof h / sizeof h[0]; i++)
-    if (!strcasecmp(name, h[i])) return true;
-  return false;
+/* A header name of length n against a literal: lengths first, so most
+ * comparisons end there (headers are matched on every call). */
+#define IS(name, n, lit) ((n) == sizeof(lit) - 1 && !strncasecmp((name), (lit), sizeof(lit) - 1))
+
+static bool hop_by_hop(const char *name, size_t n) {
+  return IS(name, n, "connection") || IS(name, n, "keep-alive") || IS(name, n, "transfer-encoding") ||
+         IS(name, n, "te") || IS(name, n, "trailer") || IS(name, n, "upgrade") || IS(name, n, "proxy-authenticate") ||
+         IS(name, n, "proxy-authorization") || IS(name, n, "content-length") || IS(name, n, "host") ||
+         IS(name, n, "accept-encoding");
 }
 
 static bool retryable(int status) { return status == 429 || status == 500 || status == 502 || status == 503 || status == 504 || status == 529; }
 
 /* Arms the call's timer (timeouts while a transfer runs). */
 static void arm(call_t *c, long ms) {
-  if (!c->timer || ms <= 0) return;
+  if (!c->k.timer || ms <= 0) return;
   struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
-  evtimer_add(c->timer, &tv);
+  evtimer_add(c->k.timer, &tv);
 }
 
 static void on_headers(void *ud, int status, char **lines, size_t n) {
@@ -626,34 +879,41 @@ static void on_headers(void *ud, int status, char **lines, size_t n) {
     char *colon = strchr(lines[i], ':');
     if (!colon) continue;
     *colon = '\0';
+    size_t nl = (size_t)(colon - lines[i]);
     const char *v = colon + 1;
     while (*v == ' ' || *v == '\t') v++;
-    if (!strcasecmp(lines[i], "content-type")) {
-      snprintf(c->ctype, sizeof c->ctype, "%s", v);
-      if (!strncasecmp(v, "text/event-stream", 17)) {
-        c->sse_on = true;
-        lt_sse_init(&c->sse, MAX_SSE_EVENT);
-      }
+    if (IS(lines[i], nl, "content-type")) {
+      size_t vl = strnlen(v, sizeof c->ctype - 1);
+      memcpy(c->ctype, v, vl);
+      c->ctype[vl] = '\0';
+      if (!strncasecmp(v, "text/event-stream", 17)) c->sse_on = true; /* the scanner is ready (call_new) */
     }
-    if (!hop_by_hop(lines[i])) lt_req_set_header(c->req, lines[i], v);
+    if (!hop_by_hop(lines[i], nl)) lt_req_set_header(c->req, lines[i], v);
     *colon = ':';
   }
-  char overhead[32];
   set_id_headers(c);
-  snprintf(overhead, sizeof overhead, "%.3f", (double)(overhead_end(c) - c->t0_mono) / 1e6);
-  lt_req_set_header(c->req, "Lanterna-Overhead-Ms", overhead);
+  /* milliseconds with three decimals */
+  char overhead[32], *o = overhead + sizeof overhead;
+  int64_t ns = overhead_end(c) - c->t0_mono;
+  uint64_t us = ns > 0 ? (uint64_t)(ns + 500) / 1000 : 0, ms = us / 1000, frac = us % 1000;
+  *--o = '\0';
+  for (int i = 0; i < 3; i++, frac /= 10) *--o = (char)('0' + frac % 10);
+  *--o = '.';
+  do *--o = (char)('0' + ms % 10);
+  while (ms /= 10);
+  lt_req_set_header(c->req, "Lanterna-Overhead-Ms", o);
   lt_req_set_header(c->req, "Lanterna-Cache", c->cache_hit ? "HIT" : c->cacheable ? "MISS" : "OFF");
   lt_reply_start(c->req, status);
   c->started = true;
 }
 
 static void capture(call_t *c, const char *p, size_t n) {
-  size_t room = c->px->cfg.capture_bytes > c->capture.len ? c->px->cfg.capture_bytes - c->capture.len : 0;
+  size_t room = c->px->cfg.capture_bytes > c->k.capture.len ? c->px->cfg.capture_bytes - c->k.capture.len : 0;
   if (n > room) {
     c->truncated = true;
     n = room;
   }
-  if (n) lt_buf_append(&c->capture, p, n);
+  if (n) lt_buf_append(&c->k.capture, p, n);
 }
 
 static int on_event(void *ud, const lt_sse_event_t *ev) {
@@ -661,7 +921,7 @@ static int on_event(void *ud, const lt_sse_event_t *ev) {
   bool drop = false;
   const char *out;
   size_t n;
-  lt_llm_event(&c->llm, ev, mono_ns(), &drop, &c->scratch, &out, &n);
+  lt_llm_event(&c->llm, ev, mono_ns(), &drop, &c->k.scratch, &out, &n);
   if (!drop && c->req && !c->client_gone) lt_reply_chunk(c->req, out, n);
   return 0;
 }
@@ -670,7 +930,7 @@ static int on_event(void *ud, const lt_sse_event_t *ev) {
 static void relay(call_t *c, const char *p, size_t n) {
   c->in_upstream_cb = true;
   capture(c, p, n);
-  if (c->sse_on) lt_sse_feed(&c->sse, p, n, on_event, c);
+  if (c->sse_on) lt_sse_feed(&c->k.sse, p, n, on_event, c);
   else lt_reply_chunk(c->req, p, n);
   c->in_upstream_cb = false;
 }
@@ -709,43 +969,37 @@ static void schedule_retry(call_t *c) {
     c->up = fb;
     c->attempt = 0;
     /* The same path on the other base URL, with its model if one is set. */
-    size_t ul = strlen(fb->base) + strlen(c->path) + 1;
-    char *url = lt_malloc(ul);
-    if (url) {
-      snprintf(url, ul, "%s%s", fb->base, c->path);
-      lt_free(c->url);
-      c->url = url;
+    lt_buf_reset(&c->k.url);
+    if (lt_buf_puts(&c->k.url, fb->base) || lt_buf_puts(&c->k.url, c->path)) {
+      snprintf(c->err, sizeof c->err, "out of memory preparing the fallback");
+      complete(c);
+      return;
     }
-    /* Ask the fallback for its own model when one is configured. */
-    json_t *j = model[0] && c->body ? json_loadb(c->body, c->body_len, 0, NULL) : NULL;
-    if (json_is_object(j)) {
-      json_object_set_new(j, "model", json_string(model));
-      char *nb = json_dumps(j, JSON_COMPACT);
-      if (nb) {
-        lt_free(c->body);
-        c->body = nb;
-        c->body_len = strlen(nb);
-      }
+    /* Ask the fallback for its own model when one is configured (the
+     * rest of the body stays as it was). */
+    lt_buf_t nb;
+    lt_buf_init(&nb, c->body_len + 2 * sizeof fb->fallback_model);
+    if (model[0] && c->body && lt_llm_set_model(c->body, c->body_len, model, &nb) == 0) {
+      lt_free(c->body_owned);
+      c->body = c->body_owned = lt_buf_steal(&nb, &c->body_len);
     }
-    json_decref(j);
+    lt_buf_free(&nb);
   }
   if (c->retry_after_ms > 0 && c->retry_after_ms <= RETRY_MAX_WAIT_S * 1000) wait = c->retry_after_ms;
   if (c->fell_back && c->attempt == 0) wait = 0;
-  if (c->timer) event_free(c->timer);
-  c->timer = evtimer_new(lt_req_event_base(c->req), on_retry_timer, c);
-  if (!c->timer) {
+  if (!set_timer(c, on_retry_timer)) {
     snprintf(c->err, sizeof c->err, "out of memory scheduling a retry");
     complete(c);
     return;
   }
   struct timeval tv = {(long)(wait / 1000), (long)(wait % 1000) * 1000};
-  evtimer_add(c->timer, &tv);
+  evtimer_add(c->k.timer, &tv);
 }
 
 static void on_done(void *ud, bool ok, const char *err) {
   call_t *c = ud;
   c->xfer = NULL;
-  if (c->timer) evtimer_del(c->timer);
+  if (c->k.timer) evtimer_del(c->k.timer);
   bool can_retry = !c->started && !c->client_gone && c->req &&
                    (c->attempt < c->px->cfg.retries || (c->up->fallback >= 0 && !c->fell_back));
   if (can_retry && (c->retrying || !ok)) {
@@ -754,7 +1008,7 @@ static void on_done(void *ud, bool ok, const char *err) {
     schedule_retry(c);
     return;
   }
-  if (c->sse_on && c->req && !c->client_gone) lt_sse_finish(&c->sse, on_event, c);
+  if (c->sse_on && c->req && !c->client_gone) lt_sse_finish(&c->k.sse, on_event, c);
   if (!ok && !c->client_gone) {
     snprintf(c->err, sizeof c->err, "%s", err ? err : "upstream transfer failed");
     atomic_fetch_add(&c->px->upstream_failures, 1);
@@ -773,7 +1027,7 @@ static void on_timeout(evutil_socket_t fd, short what, void *arg) {
                                                : "the upstream timed out: no response within %ld ms",
            c->t_headers ? c->px->cfg.idle_timeout_ms : c->px->cfg.first_byte_timeout_ms);
   atomic_fetch_add(&c->px->upstream_failures, 1);
-  if (c->sse_on && c->req && !c->client_gone) lt_sse_finish(&c->sse, on_event, c);
+  if (c->sse_on && c->req && !c->client_gone) lt_sse_finish(&c->k.sse, on_event, c);
   complete(c);
 }
 
@@ -793,22 +1047,20 @@ static void on_client_close(void *arg) {
     lt_up_abort(c->xfer);
     c->xfer = NULL;
     complete(c);
-  } else if (!c->xfer && c->timer && evtimer_pending(c->timer, NULL)) {
+  } else if (!c->xfer && c->k.timer && evtimer_pending(c->k.timer, NULL)) {
     complete(c); /* waiting to retry: nobody to retry for */
   }
 }
 
 static void start_attempt(call_t *c) {
   static const lt_up_cbs_t cbs = {on_headers, on_body, on_done};
-  lt_up_req_t ur = {.url = c->url, .method = c->method, .headers = c->hdr, .n_headers = c->n_hdr,
+  lt_up_req_t ur = {.url = c->k.url.ptr, .method = c->method, .headers = c->hdr, .n_headers = c->n_hdr,
                     .body = c->body, .body_len = c->body_len,
                     .connect_timeout_ms = c->px->cfg.connect_timeout_ms, .timeout_ms = c->px->cfg.timeout_ms,
                     .ca_file = c->px->cfg.ca_file};
   c->t_headers = 0;
   c->status = 0;
-  if (c->timer) event_free(c->timer);
-  c->timer = evtimer_new(lt_req_event_base(c->req), on_timeout, c);
-  arm(c, c->px->cfg.first_byte_timeout_ms);
+  if (set_timer(c, on_timeout)) arm(c, c->px->cfg.first_byte_timeout_ms);
   c->t_sent = mono_ns();
   if (!c->t_first_sent) c->t_first_sent = c->t_sent;
   int rc = lt_up_start(c->pl->up, &ur, &cbs, c, &c->xfer);
@@ -856,9 +1108,9 @@ static void keep(char *dst, size_t cap, const char *v) { snprintf(dst, cap, "%s"
 static int take_header(void *ud, const char *name, const char *value) {
   hdr_ctx_t *h = ud;
   call_t *c = h->c;
+  size_t n = strlen(name);
   const char *rest = NULL;
-  if (!strncasecmp(name, "lanterna-", 9)) rest = name + 9;
-  else if (!strncasecmp(name, "helicone-", 9)) rest = name + 9;
+  if (n > 9 && (!strncasecmp(name, "lanterna-", 9) || !strncasecmp(name, "helicone-", 9))) rest = name + 9;
   if (rest) {
     if (!strcasecmp(rest, "user-id")) keep(c->user, sizeof c->user, value);
     else if (!strcasecmp(rest, "session-id")) keep(c->session, sizeof c->session, value);
@@ -879,22 +1131,29 @@ static int take_header(void *ud, const char *name, const char *value) {
       size_t k = 0;
       for (const char *p = rest + 9; *p && k < sizeof key - 1; p++) key[k++] = (char)tolower((unsigned char)*p);
       key[k] = '\0';
-      if (!c->props) c->props = json_object();
-      if (c->props && json_object_size(c->props) < 64) json_object_set_new(c->props, key, json_string(value));
+      if (c->n_props < MAX_PROPS) {
+        size_t ko = c->k.prop_text.len, vo = ko + k + 1;
+        if (lt_buf_append(&c->k.prop_text, key, k + 1) || lt_buf_append(&c->k.prop_text, value, strlen(value) + 1)) {
+          h->rc = LT_ENOMEM;
+          return 1;
+        }
+        c->prop_key[c->n_props] = ko;
+        c->prop_val[c->n_props++] = vo;
+      }
       if (!strcmp(key, "feature")) keep(c->feature, sizeof c->feature, value);
     }
     return 0;
   }
-  if (!strcasecmp(name, "cache-control")) {
+  if (IS(name, n, "cache-control")) {
     /* Standard request directives: max-age sets the lifetime, no-store
      * keeps the call out of the cache. */
     const char *ma = strcasestr(value, "max-age=");
     if (ma) c->cache_max_age = atoll(ma + 8);
     if (strcasestr(value, "no-store")) c->no_store = true;
   }
-  if (!strcasecmp(name, "authorization") || !strcasecmp(name, "x-api-key") || !strcasecmp(name, "api-key"))
+  if (IS(name, n, "authorization") || IS(name, n, "x-api-key") || IS(name, n, "api-key"))
     c->cred = value; /* fingerprinted only when a cache key or a limit needs it */
-  if (!strcasecmp(name, "traceparent")) {
+  if (IS(name, n, "traceparent")) {
     /* 00-<32 hex trace>-<16 hex parent>-<2 hex flags> */
     uint8_t t[16], s[8];
     if (strlen(value) == 55 && value[2] == '-' && value[35] == '-' && value[52] == '-' &&
@@ -905,16 +1164,24 @@ static int take_header(void *ud, const char *name, const char *value) {
       c->has_parent = true;
     }
   }
-  if (hop_by_hop(name)) return 0;
+  if (hop_by_hop(name, n)) return 0;
   if (c->n_hdr == MAX_FWD_HEADERS) return 0;
-  size_t n = strlen(name) + strlen(value) + 3;
-  char *line = lt_malloc(n);
-  if (!line) {
-    h->rc = LT_ENOMEM;
-    return 1;
+  c->fwd_name[c->n_hdr] = name;
+  c->fwd_value[c->n_hdr++] = value;
+  return 0;
+}
+
+/* The forwarded headers as "Name: value" lines, all in one buffer. */
+static int header_lines(call_t *c) {
+  size_t off[MAX_FWD_HEADERS];
+  lt_buf_t *b = &c->k.hdr_text;
+  for (size_t i = 0; i < c->n_hdr; i++) {
+    off[i] = b->len;
+    if (lt_buf_puts(b, c->fwd_name[i]) || lt_buf_append(b, ": ", 2) || lt_buf_puts(b, c->fwd_value[i]) ||
+        lt_buf_append(b, "", 1))
+      return LT_ENOMEM;
   }
-  snprintf(line, n, "%s: %s", name, value);
-  c->hdr[c->n_hdr++] = line;
+  for (size_t i = 0; i < c->n_hdr; i++) c->hdr[i] = b->ptr + off[i]; /* the buffer has stopped moving */
   return 0;
 }
 
@@ -1006,7 +1273,7 @@ static bool cache_lookup(call_t *c) {
   on_headers(c, hit.status, lines, 1);
   if (c->started) relay(c, hit.body, hit.len);
   lt_pcache_hit_free(&hit);
-  if (c->sse_on && !c->client_gone) lt_sse_finish(&c->sse, on_event, c);
+  if (c->sse_on && !c->client_gone) lt_sse_finish(&c->k.sse, on_event, c);
   complete(c);
   return true;
 }
@@ -1046,7 +1313,7 @@ void lt_proxy_handle(lt_req_t *r, void *ud) {
     return;
   }
   ploop_t *pl = loop_state(px, r);
-  call_t *c = pl ? lt_calloc(1, sizeof *c) : NULL;
+  call_t *c = pl ? call_new(pl) : NULL;
   if (!c) {
     lt_reply_error(r, 503, "overloaded", "out of memory");
     return;
@@ -1059,15 +1326,15 @@ void lt_proxy_handle(lt_req_t *r, void *ud) {
   c->project_id = project;
   c->t0_mono = t0;
   c->t0_real = real_ns();
-  lt_buf_init(&c->capture, px->cfg.capture_bytes + 1);
-  lt_buf_init(&c->scratch, MAX_SSE_EVENT + 1);
   random_bytes(c->trace_id, 16);
   random_bytes(c->span_id, 8);
   static const char *const names[] = {"GET", "POST", "PUT", "DELETE", "HEAD", "OPTIONS", "PATCH"};
   for (int i = 0; i < 7; i++)
-    if (lt_req_method(r) == 1 << i) snprintf(c->method, sizeof c->method, "%s", names[i]);
+    if (lt_req_method(r) == 1 << i) memcpy(c->method, names[i], strlen(names[i]) + 1);
   const char *rest = slash ? slash : "/";
-  snprintf(c->path, sizeof c->path, "%s", rest);
+  size_t rl = strnlen(rest, sizeof c->path - 1);
+  memcpy(c->path, rest, rl);
+  c->path[rl] = '\0';
   lt_llm_init(&c->llm, lt_llm_api_of(rest, up->anthropic));
 
   hdr_ctx_t h = {c, 0};
@@ -1083,19 +1350,24 @@ void lt_proxy_handle(lt_req_t *r, void *ud) {
   char *nb = NULL;
   size_t nbl = 0;
   int rc = h.rc;
+  if (rc == 0) rc = header_lines(c);
+  /* Small bodies' trees share the loop's arena; big ones get their own. */
+  if (rc == 0 && body.len <= EPOCH_BODY) {
+    if (!(c->epoch = epoch_acquire(pl))) rc = LT_ENOMEM;
+    else lt_llm_use_arena(&c->llm, c->epoch->a);
+  }
   if (rc == 0) rc = lt_llm_request(&c->llm, body.ptr, body.len, px->cfg.stream_usage, &nb, &nbl);
   if (rc == 0 && nb) {
-    c->body = nb;
+    c->body = c->body_owned = nb;
     c->body_len = nbl;
-  } else if (rc == 0 && body.len) {
-    if (!(c->body = lt_malloc(body.len))) rc = LT_ENOMEM;
-    else memcpy(c->body, body.ptr, body.len);
-    c->body_len = body.len;
+  } else if (rc == 0) {
+    c->body = c->llm.body.ptr; /* the call's own copy */
+    c->body_len = c->llm.body.len;
   }
   const char *q = lt_req_raw_query(r);
-  size_t ul = strlen(up->base) + strlen(rest) + (q ? strlen(q) + 1 : 0) + 1;
-  if (rc == 0 && !(c->url = lt_malloc(ul))) rc = LT_ENOMEM;
-  if (rc == 0) snprintf(c->url, ul, "%s%s%s%s", up->base, rest, q ? "?" : "", q ? q : "");
+  if (rc == 0 && (lt_buf_puts(&c->k.url, up->base) || lt_buf_puts(&c->k.url, rest) ||
+                  (q && (lt_buf_append(&c->k.url, "?", 1) || lt_buf_puts(&c->k.url, q)))))
+    rc = LT_ENOMEM;
   if (rc) {
     call_free(c);
     lt_reply_error(r, 503, "overloaded", "out of memory");

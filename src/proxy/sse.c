@@ -17,6 +17,15 @@ void lt_sse_free(lt_sse_t *s) {
   lt_buf_free(&s->data);
 }
 
+void lt_sse_reset(lt_sse_t *s, size_t keep) {
+  if (s->pending.alloc > keep) lt_buf_free(&s->pending);
+  if (s->data.alloc > keep) lt_buf_free(&s->data);
+  lt_buf_reset(&s->pending);
+  lt_buf_reset(&s->data);
+  s->scan_pos = s->line_start = 0;
+  s->passthrough = false;
+}
+
 /* Length of the line end at p[i] (1 or 2), 0 when p[i] ends no line, -1
  * when it is a '\r' at the very end (a '\n' may follow in the next chunk). */
 static int eol(const char *p, size_t i, size_t n, bool final) {
@@ -26,18 +35,24 @@ static int eol(const char *p, size_t i, size_t n, bool final) {
   return final ? 1 : -1;
 }
 
-/* Parses the lines of one event into ev (name, data). */
+/* The next '\n' or '\r' at or after i, or n. */
+static size_t next_eol(const char *p, size_t i, size_t n) {
+  const char *nl = memchr(p + i, '\n', n - i);
+  size_t e = nl ? (size_t)(nl - p) : n;
+  const char *cr = e > i ? memchr(p + i, '\r', e - i) : NULL;
+  return cr ? (size_t)(cr - p) : e;
+}
+
+/* Parses the lines of one event into ev (name, data). A single data line
+ * (the usual event) is pointed at in place; several are joined in s->data. */
 static int parse(lt_sse_t *s, const char *p, size_t n, lt_sse_event_t *ev) {
-  lt_buf_reset(&s->data);
   ev->name = LT_STR_NULL;
-  bool any_data = false;
+  ev->data = LT_STR("");
+  size_t n_data = 0;
   size_t i = 0;
   while (i < n) {
-    size_t start = i;
-    int t = 0;
-    while (i < n && (t = eol(p, i, n, true)) == 0) i++;
-    size_t end = i;
-    i += t > 0 ? (size_t)t : 1;
+    size_t start = i, end = i = next_eol(p, i, n);
+    if (i < n) i += (size_t)eol(p, i, n, true);
     if (end == start) continue;
     const char *line = p + start;
     size_t len = end - start;
@@ -52,15 +67,20 @@ static int parse(lt_sse_t *s, const char *p, size_t n, lt_sse_event_t *ev) {
     }
     if (flen == 4 && !memcmp(line, "data", 4)) {
       int rc = 0;
-      if (any_data) rc = lt_buf_append(&s->data, "\n", 1);
-      if (rc == 0 && vlen) rc = lt_buf_append(&s->data, val, vlen);
+      if (n_data == 1) { /* a second line: join from here on */
+        lt_buf_reset(&s->data);
+        rc = lt_buf_append(&s->data, ev->data.ptr, ev->data.len);
+      }
+      if (n_data >= 1 && rc == 0) rc = lt_buf_append(&s->data, "\n", 1);
+      if (n_data >= 1 && rc == 0 && vlen) rc = lt_buf_append(&s->data, val, vlen);
       if (rc) return rc;
-      any_data = true;
+      if (n_data == 0) ev->data = (lt_str_t){val, vlen};
+      n_data++;
     } else if (flen == 5 && !memcmp(line, "event", 5)) {
       ev->name = (lt_str_t){val, vlen};
     }
   }
-  ev->data = (lt_str_t){s->data.ptr ? s->data.ptr : "", s->data.len};
+  if (n_data > 1) ev->data = (lt_str_t){s->data.ptr ? s->data.ptr : "", s->data.len};
   ev->ok = true;
   return 0;
 }
@@ -71,39 +91,43 @@ static int emit_raw(const char *p, size_t n, lt_sse_fn fn, void *ud) {
   return fn(ud, &ev);
 }
 
-/* Dispatches every complete event in pending. */
+/* Dispatches every complete event in pending, then drops their bytes (in
+ * one move, not one per event). */
 static int scan(lt_sse_t *s, lt_sse_fn fn, void *ud, bool final) {
-  size_t i = s->scan_pos, line_start = s->line_start;
-  while (i < s->pending.len) {
-    const char *p = s->pending.ptr;
-    int t = eol(p, i, s->pending.len, final);
-    if (t < 0) break; /* wait for the byte after this '\r' */
-    if (t == 0) {
-      i++;
-      continue;
+  const char *p = s->pending.ptr;
+  size_t n = s->pending.len, i = s->scan_pos, line_start = s->line_start, start = 0;
+  int rc = 0;
+  while (i < n) {
+    size_t e = next_eol(p, i, n);
+    if (e == n) {
+      i = n;
+      break;
     }
-    size_t end = i + (size_t)t;
-    if (i == line_start) { /* an empty line: the event is complete */
+    int t = eol(p, e, n, final);
+    if (t < 0) { /* wait for the byte after this '\r' */
+      i = e;
+      break;
+    }
+    size_t end = e + (size_t)t;
+    if (e == line_start) { /* an empty line: the event is complete */
       lt_sse_event_t ev;
-      int rc = parse(s, p, end, &ev);
-      if (rc) return rc;
-      ev.raw = (lt_str_t){p, end};
-      rc = fn(ud, &ev);
-      /* Drop the event's bytes and rescan what follows from its start. */
-      memmove(s->pending.ptr, s->pending.ptr + end, s->pending.len - end);
-      s->pending.len -= end;
-      i = line_start = 0;
-      if (rc) {
-        s->scan_pos = s->line_start = 0;
-        return rc;
-      }
+      if ((rc = parse(s, p + start, end - start, &ev))) break;
+      ev.raw = (lt_str_t){p + start, end - start};
+      start = line_start = i = end;
+      if ((rc = fn(ud, &ev))) break;
       continue;
     }
     line_start = i = end;
   }
+  if (start) {
+    memmove(s->pending.ptr, s->pending.ptr + start, n - start);
+    s->pending.len -= start;
+    i -= start;
+    line_start -= start;
+  }
   s->scan_pos = i;
   s->line_start = line_start;
-  return 0;
+  return rc;
 }
 
 int lt_sse_feed(lt_sse_t *s, const char *p, size_t n, lt_sse_fn fn, void *ud) {

@@ -31,6 +31,9 @@ typedef struct {
 
 void lt_sse_init(lt_sse_t *s, size_t max_event);
 void lt_sse_free(lt_sse_t *s);
+/* Ready for a new stream, keeping the buffers' memory unless one grew
+ * past keep bytes (a scanner reused call after call). */
+void lt_sse_reset(lt_sse_t *s, size_t keep);
 /* Feeds n bytes; calls fn for every event they complete. Returns 0, fn's
  * non-zero value, or LT_ENOMEM. */
 int lt_sse_feed(lt_sse_t *s, const char *p, size_t n, lt_sse_fn fn, void *ud);

@@ -1,12 +1,19 @@
 /* libcurl multi on a libevent base (see upstream.h). curl tells us which
  * sockets to watch (socket callback) and when to wake it (timer callback);
  * libevent tells curl when a socket is ready (curl_multi_socket_action);
- * after each action finished transfers are collected. */
+ * after each action finished transfers are collected.
+ *
+ * Per call, what can be kept is kept: easy handles (with their buffers),
+ * transfer states and socket watchers go back to per-loop pools, request
+ * header lines are listed without copies, response header lines share one
+ * buffer. A new transfer is started at once rather than on the next loop
+ * turn. */
 #include "proxy/upstream.h"
 #include <curl/curl.h>
 #include <event2/event.h>
 #include <stdlib.h>
 #include <string.h>
+#include "core/buf.h"
 #include "core/err.h"
 #include "core/log.h"
 #include "core/mem.h"
@@ -14,31 +21,49 @@
 /* Header lines kept per response; more are ignored (no real upstream sends
  * that many). */
 #define MAX_HEADER_LINES 128
+#define MAX_HEADER_BYTES (256u << 10)
+/* Request header lines a transfer can carry (the proxy forwards fewer). */
+#define MAX_REQ_HEADERS 128
+/* Idle easy handles and transfer states kept per loop for reuse; a kept
+ * header buffer larger than this is let go. */
+#define POOL 64
+#define HEADER_KEEP (16u << 10)
 
 struct lt_up_loop {
   struct event_base *base;
   CURLM *multi;
   struct event *timer;
-  lt_up_xfer_t *xfers; /* running transfers, for lt_up_loop_free */
+  struct event *deliver;    /* hands over transfers that ended while starting another */
+  lt_up_xfer_t *xfers;      /* running transfers, for lt_up_loop_free */
+  lt_up_xfer_t *ended;      /* ended, on_done not called yet (see start) */
+  bool starting;            /* inside lt_up_start: on_done must wait */
+  CURL *idle[POOL];
+  size_t n_idle;
+  lt_up_xfer_t *free_xfers;
+  size_t n_free_xfers;
+  struct sock *free_socks;
 };
 
 struct lt_up_xfer {
   lt_up_loop_t *loop;
   CURL *easy;
-  struct curl_slist *headers;
   lt_up_cbs_t cbs;
   void *ud;
-  char *lines[MAX_HEADER_LINES];
+  bool headers_done, paused, ended;
+  CURLcode result;
+  lt_buf_t hdr;             /* response header lines, each NUL-terminated */
+  size_t line_off[MAX_HEADER_LINES];
   size_t n_lines;
-  bool headers_done, paused;
+  struct curl_slist req_hdr[MAX_REQ_HEADERS + 1]; /* the caller's lines, listed in place */
   char err[CURL_ERROR_SIZE];
-  lt_up_xfer_t *prev, *next;
+  lt_up_xfer_t *prev, *next, *next_ended;
 };
 
-/* One watched socket. */
-typedef struct {
+/* One watched socket; kept in a pool with its event when curl lets go. */
+typedef struct sock {
   struct event *ev;
   lt_up_loop_t *loop;
+  struct sock *next_free;
 } sock_t;
 
 int lt_up_global_init(void) { return curl_global_init(CURL_GLOBAL_DEFAULT) == CURLE_OK ? 0 : LT_ENOMEM; }
@@ -49,14 +74,40 @@ static void xfer_free(lt_up_xfer_t *x) {
   if (x->prev) x->prev->next = x->next;
   else l->xfers = x->next;
   if (x->next) x->next->prev = x->prev;
+  if (x->ended) /* still waiting for delivery */
+    for (lt_up_xfer_t **p = &l->ended; *p; p = &(*p)->next_ended)
+      if (*p == x) {
+        *p = x->next_ended;
+        break;
+      }
   curl_multi_remove_handle(l->multi, x->easy);
-  curl_easy_cleanup(x->easy);
-  curl_slist_free_all(x->headers);
-  for (size_t i = 0; i < x->n_lines; i++) lt_free(x->lines[i]);
-  lt_free(x);
+  /* The handle keeps its buffers for the next transfer of this loop. */
+  if (l->n_idle < POOL) l->idle[l->n_idle++] = x->easy;
+  else curl_easy_cleanup(x->easy);
+  if (l->n_free_xfers < POOL) {
+    if (x->hdr.alloc > HEADER_KEEP) lt_buf_free(&x->hdr);
+    x->next = l->free_xfers;
+    l->free_xfers = x;
+    l->n_free_xfers++;
+  } else {
+    lt_buf_free(&x->hdr);
+    lt_free(x);
+  }
 }
 
-/* Collects finished transfers. on_done may start new transfers. */
+static void deliver(lt_up_xfer_t *x) {
+  lt_up_cbs_t cbs = x->cbs;
+  void *ud = x->ud;
+  CURLcode res = x->result;
+  char err[CURL_ERROR_SIZE + 64] = "";
+  if (res != CURLE_OK) snprintf(err, sizeof err, "%s", x->err[0] ? x->err : curl_easy_strerror(res));
+  xfer_free(x);
+  cbs.on_done(ud, res == CURLE_OK, res == CURLE_OK ? NULL : err);
+}
+
+/* Collects finished transfers. on_done may start new transfers. While a
+ * transfer is being started, on_done waits for the next loop turn: its
+ * caller does not expect a callback before lt_up_start returns. */
 static void drain_done(lt_up_loop_t *l) {
   CURLMsg *m;
   int left;
@@ -64,15 +115,28 @@ static void drain_done(lt_up_loop_t *l) {
     if (m->msg != CURLMSG_DONE) continue;
     lt_up_xfer_t *x = NULL;
     curl_easy_getinfo(m->easy_handle, CURLINFO_PRIVATE, (char **)&x);
-    CURLcode res = m->data.result;
-    if (!x) continue;
-    lt_up_cbs_t cbs = x->cbs;
-    void *ud = x->ud;
-    char err[CURL_ERROR_SIZE + 64];
-    if (res != CURLE_OK)
-      snprintf(err, sizeof err, "%s", x->err[0] ? x->err : curl_easy_strerror(res));
-    xfer_free(x);
-    cbs.on_done(ud, res == CURLE_OK, res == CURLE_OK ? NULL : err);
+    if (!x || x->ended) continue;
+    x->result = m->data.result;
+    if (!l->starting) {
+      deliver(x);
+      continue;
+    }
+    x->ended = true;
+    x->next_ended = l->ended;
+    l->ended = x;
+    event_active(l->deliver, EV_TIMEOUT, 0);
+  }
+}
+
+static void on_deliver(evutil_socket_t fd, short what, void *arg) {
+  lt_up_loop_t *l = arg;
+  (void)fd;
+  (void)what;
+  while (l->ended) {
+    lt_up_xfer_t *x = l->ended;
+    l->ended = x->next_ended;
+    x->ended = false;
+    deliver(x);
   }
 }
 
@@ -100,22 +164,30 @@ static int socket_cb(CURL *easy, curl_socket_t fd, int what, void *userp, void *
   (void)easy;
   if (what == CURL_POLL_REMOVE) {
     if (s) {
-      event_free(s->ev);
-      lt_free(s);
+      event_del(s->ev);
+      s->next_free = l->free_socks;
+      l->free_socks = s;
       curl_multi_assign(l->multi, fd, NULL);
     }
     return 0;
   }
   short kind = EV_PERSIST | (what & CURL_POLL_IN ? EV_READ : 0) | (what & CURL_POLL_OUT ? EV_WRITE : 0);
-  if (!s) {
-    if (!(s = lt_calloc(1, sizeof *s))) return -1;
-    s->loop = l;
+  if (s) {
+    event_del(s->ev);
+  } else if (l->free_socks) {
+    s = l->free_socks;
+    l->free_socks = s->next_free;
     curl_multi_assign(l->multi, fd, s);
   } else {
-    event_free(s->ev);
+    if (!(s = lt_calloc(1, sizeof *s))) return -1;
+    s->loop = l;
+    if (!(s->ev = event_new(l->base, fd, kind, on_socket_event, s))) {
+      lt_free(s);
+      return -1;
+    }
+    curl_multi_assign(l->multi, fd, s);
   }
-  s->ev = event_new(l->base, fd, kind, on_socket_event, s);
-  if (!s->ev) return -1;
+  event_assign(s->ev, l->base, fd, kind, on_socket_event, s);
   event_add(s->ev, NULL);
   return 0;
 }
@@ -138,7 +210,8 @@ lt_up_loop_t *lt_up_loop_new(void *event_base) {
   l->base = event_base;
   l->multi = curl_multi_init();
   l->timer = evtimer_new(l->base, on_timer, l);
-  if (!l->multi || !l->timer) {
+  l->deliver = event_new(l->base, -1, 0, on_deliver, l);
+  if (!l->multi || !l->timer || !l->deliver) {
     lt_up_loop_free(l);
     return NULL;
   }
@@ -154,14 +227,35 @@ lt_up_loop_t *lt_up_loop_new(void *event_base) {
 void lt_up_loop_free(lt_up_loop_t *l) {
   if (!l) return;
   while (l->xfers) xfer_free(l->xfers);
-  /* Cleanup closes cached connections; their sockets' events are freed by
-   * the socket callback it triggers. */
+  /* Cleanup closes cached connections; their sockets go back to the pool
+   * through the socket callback it triggers. */
   if (l->multi) curl_multi_cleanup(l->multi);
+  for (size_t i = 0; i < l->n_idle; i++) curl_easy_cleanup(l->idle[i]);
+  while (l->free_xfers) {
+    lt_up_xfer_t *x = l->free_xfers;
+    l->free_xfers = x->next;
+    lt_buf_free(&x->hdr);
+    lt_free(x);
+  }
+  while (l->free_socks) {
+    sock_t *s = l->free_socks;
+    l->free_socks = s->next_free;
+    event_free(s->ev);
+    lt_free(s);
+  }
   if (l->timer) event_free(l->timer);
+  if (l->deliver) event_free(l->deliver);
   lt_free(l);
 }
 
 /* ---- one transfer ------------------------------------------------------- */
+
+static void headers_ready(lt_up_xfer_t *x, long status) {
+  char *lines[MAX_HEADER_LINES];
+  for (size_t i = 0; i < x->n_lines; i++) lines[i] = x->hdr.ptr + x->line_off[i];
+  x->headers_done = true;
+  x->cbs.on_headers(x->ud, (int)status, lines, x->n_lines);
+}
 
 static size_t header_cb(char *p, size_t size, size_t n, void *arg) {
   lt_up_xfer_t *x = arg;
@@ -171,21 +265,18 @@ static size_t header_cb(char *p, size_t size, size_t n, void *arg) {
     long status = 0;
     curl_easy_getinfo(x->easy, CURLINFO_RESPONSE_CODE, &status);
     if (status >= 200 && !x->headers_done) {
-      x->headers_done = true;
-      x->cbs.on_headers(x->ud, (int)status, x->lines, x->n_lines);
+      headers_ready(x, status);
     } else if (status < 200) { /* 100 Continue and friends: not the response */
-      for (size_t i = 0; i < x->n_lines; i++) lt_free(x->lines[i]);
+      lt_buf_reset(&x->hdr);
       x->n_lines = 0;
     }
     return len;
   }
   if (!strncmp(p, "HTTP/", 5)) return len; /* a status line */
   if (x->n_lines < MAX_HEADER_LINES) {
-    char *line = lt_malloc(keep + 1);
-    if (!line) return 0; /* fails the transfer */
-    memcpy(line, p, keep);
-    line[keep] = '\0';
-    x->lines[x->n_lines++] = line;
+    size_t off = x->hdr.len;
+    if (lt_buf_append(&x->hdr, p, keep) || lt_buf_append(&x->hdr, "", 1)) return 0; /* fails the transfer */
+    x->line_off[x->n_lines++] = off;
   }
   return len;
 }
@@ -196,8 +287,7 @@ static size_t write_cb(char *p, size_t size, size_t n, void *arg) {
   if (!x->headers_done) { /* a body without the blank line: should not happen */
     long status = 0;
     curl_easy_getinfo(x->easy, CURLINFO_RESPONSE_CODE, &status);
-    x->headers_done = true;
-    x->cbs.on_headers(x->ud, (int)status, x->lines, x->n_lines);
+    headers_ready(x, status);
   }
   size_t got = x->cbs.on_body(x->ud, p, len);
   if (got == LT_UP_PAUSE) {
@@ -208,32 +298,46 @@ static size_t write_cb(char *p, size_t size, size_t n, void *arg) {
 }
 
 int lt_up_start(lt_up_loop_t *l, const lt_up_req_t *req, const lt_up_cbs_t *cbs, void *ud, lt_up_xfer_t **out) {
-  lt_up_xfer_t *x = lt_calloc(1, sizeof *x);
-  if (!x) return LT_ENOMEM;
+  if (req->n_headers > MAX_REQ_HEADERS) return LT_EINVAL;
+  lt_up_xfer_t *x = l->free_xfers;
+  if (x) {
+    l->free_xfers = x->next;
+    l->n_free_xfers--;
+    lt_buf_reset(&x->hdr);
+  } else if ((x = lt_malloc(sizeof *x))) {
+    lt_buf_init(&x->hdr, MAX_HEADER_BYTES);
+  } else {
+    return LT_ENOMEM;
+  }
   x->loop = l;
   x->cbs = *cbs;
   x->ud = ud;
-  if (!(x->easy = curl_easy_init())) {
+  x->headers_done = x->paused = x->ended = false;
+  x->result = CURLE_OK;
+  x->n_lines = 0;
+  x->err[0] = '\0';
+  x->prev = x->next = x->next_ended = NULL;
+  CURL *e = l->n_idle ? l->idle[--l->n_idle] : curl_easy_init();
+  if (!e) {
+    lt_buf_free(&x->hdr);
     lt_free(x);
     return LT_ENOMEM;
   }
-  CURL *e = x->easy;
-  for (size_t i = 0; i < req->n_headers; i++) {
-    struct curl_slist *h = curl_slist_append(x->headers, req->headers[i]);
-    if (!h) goto nomem;
-    x->headers = h;
-  }
-  /* No "Expect: 100-continue" round trip on larger bodies. */
-  struct curl_slist *h = curl_slist_append(x->headers, "Expect:");
-  if (!h) goto nomem;
-  x->headers = h;
+  curl_easy_reset(e); /* a pooled handle forgets the last call's options */
+  x->easy = e;
+  /* The caller's lines stay valid for the transfer: list them in place.
+   * "Expect:" turns off the 100-continue round trip on larger bodies. */
+  size_t nh = 0;
+  for (size_t i = 0; i < req->n_headers; i++, nh++) x->req_hdr[nh] = (struct curl_slist){req->headers[i], NULL};
+  x->req_hdr[nh++] = (struct curl_slist){(char *)"Expect:", NULL};
+  for (size_t i = 0; i + 1 < nh; i++) x->req_hdr[i].next = &x->req_hdr[i + 1];
   curl_easy_setopt(e, CURLOPT_URL, req->url);
   curl_easy_setopt(e, CURLOPT_PRIVATE, x);
   curl_easy_setopt(e, CURLOPT_ERRORBUFFER, x->err);
   curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
   curl_easy_setopt(e, CURLOPT_TCP_NODELAY, 1L);
   curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
-  curl_easy_setopt(e, CURLOPT_HTTPHEADER, x->headers);
+  curl_easy_setopt(e, CURLOPT_HTTPHEADER, x->req_hdr);
   curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, header_cb);
   curl_easy_setopt(e, CURLOPT_HEADERDATA, x);
   curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, write_cb);
@@ -268,12 +372,17 @@ int lt_up_start(lt_up_loop_t *l, const lt_up_req_t *req, const lt_up_cbs_t *cbs,
     return LT_ENOMEM;
   }
   *out = x;
+  /* Send now instead of on the zero timeout curl just asked for: one loop
+   * turn (an epoll_wait) less before the request leaves. Not from inside a
+   * curl callback, where curl must not be re-entered. */
+  if (!l->starting) {
+    l->starting = true;
+    int running;
+    curl_multi_socket_action(l->multi, CURL_SOCKET_TIMEOUT, 0, &running);
+    drain_done(l);
+    l->starting = false;
+  }
   return 0;
-nomem:
-  curl_slist_free_all(x->headers);
-  curl_easy_cleanup(x->easy);
-  lt_free(x);
-  return LT_ENOMEM;
 }
 
 void lt_up_pause(lt_up_xfer_t *x, bool pause) {

@@ -47,8 +47,10 @@ lt_up_loop_t *lt_up_loop_new(void *event_base);
  * frees the loop state. Before the event base is freed. */
 void lt_up_loop_free(lt_up_loop_t *l);
 
-/* Starts a transfer. Returns 0 and the transfer, or LT_ENOMEM / LT_EINVAL
- * (then no callback is ever called). */
+/* Starts a transfer: the request is sent at once, so on_headers and
+ * on_body may run before this returns (with *out already set); on_done
+ * never does. Returns 0 and the transfer, or LT_ENOMEM / LT_EINVAL (then
+ * no callback is ever called). */
 int lt_up_start(lt_up_loop_t *l, const lt_up_req_t *req, const lt_up_cbs_t *cbs, void *ud, lt_up_xfer_t **out);
 /* Pauses or resumes reading the response body. */
 void lt_up_pause(lt_up_xfer_t *x, bool pause);

@@ -51,7 +51,10 @@ static void run(lt_llm_call_t *c, lt_llm_api_t api, const char *request, const c
   lt_llm_fast_path = true;
 }
 
-static char *dump(json_t *j) { return j ? json_dumps(j, JSON_COMPACT | JSON_SORT_KEYS) : NULL; }
+static void assert_same_buf(const lt_buf_t *x, const lt_buf_t *y) {
+  assert_int_equal(x->len, y->len);
+  if (x->len) assert_memory_equal(x->ptr, y->ptr, x->len);
+}
 
 /* Returns how many events the fast path read. */
 static unsigned assert_same(lt_llm_api_t api, const char *request, const char *stream) {
@@ -67,16 +70,17 @@ static unsigned assert_same(lt_llm_api_t api, const char *request, const char *s
   assert_string_equal(a.model, b.model);
   assert_string_equal(a.finish, b.finish);
   assert_string_equal(a.stream_error, b.stream_error);
-  char *ua = dump(a.usage), *ub = dump(b.usage), *ta = dump(a.tools), *tb = dump(b.tools);
-  assert_true((ua == NULL) == (ub == NULL) && (!ua || !strcmp(ua, ub)));
-  assert_true((ta == NULL) == (tb == NULL) && (!ta || !strcmp(ta, tb)));
+  assert_int_equal(a.has_usage, b.has_usage);
+  assert_memory_equal(a.usage, b.usage, sizeof a.usage);
+  assert_int_equal(a.n_tools, b.n_tools);
+  for (size_t i = 0; i < a.n_tools; i++) {
+    assert_same_buf(&a.tools[i].id, &b.tools[i].id);
+    assert_same_buf(&a.tools[i].name, &b.tools[i].name);
+    assert_same_buf(&a.tools[i].arguments, &b.tools[i].arguments);
+  }
   /* What the client receives does not depend on the path either. */
   assert_int_equal(fa.len, fb.len);
   if (fa.len) assert_memory_equal(fa.ptr, fb.ptr, fa.len);
-  lt_free(ua);
-  lt_free(ub);
-  lt_free(ta);
-  lt_free(tb);
   lt_buf_free(&fa);
   lt_buf_free(&fb);
   lt_llm_free(&a);
@@ -141,6 +145,31 @@ static void openai_usage_we_asked_for_is_stripped_alike(void **st) {
               "data: [DONE]\n\n"), 2);
 }
 
+static void openai_fast_path_takes_only_its_exact_shape(void **st) {
+  (void)st;
+  static const char req[] = "{\"model\":\"m\",\"stream\":true,\"messages\":[]}";
+#define EV(body) "data: " body "\n\n"
+  /* fast: with or without logprobs, usage null at the end (stripped: we asked) */
+  assert_int_equal(assert_same(LT_API_OPENAI_CHAT, req,
+              EV("{\"id\":\"c\",\"model\":\"m\",\"choices\":[{\"index\":0,\"delta\":{\"role\":\"assistant\"},\"finish_reason\":null}],\"usage\":null}")
+              EV("{\"id\":\"c\",\"model\":\"m\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"a\"},\"finish_reason\":null}],\"usage\":null}")
+              EV("{\"id\":\"c\\\"q\",\"created\":12,\"x\":true,\"choices\":[{\"index\":0,\"delta\":{\"content\":\"b\"},\"logprobs\":null,\"finish_reason\":null}]}")
+              EV("{\"choices\":[{\"index\":0,\"delta\":{\"content\":\"c\"},\"finish_reason\":null}],\"usage\":null}")), 3);
+  /* full parse: usage or an object before the choices, spaces, more after the
+   * delta or the choice, another member after usage, a finished choice */
+  assert_int_equal(assert_same(LT_API_OPENAI_CHAT, req,
+              EV("{\"model\":\"m\",\"choices\":[{\"index\":0,\"delta\":{\"role\":\"assistant\"},\"finish_reason\":null}]}")
+              EV("{\"usage\":null,\"choices\":[{\"index\":0,\"delta\":{\"content\":\"a\"},\"finish_reason\":null}]}")
+              EV("{\"meta\":{\"k\":1},\"choices\":[{\"index\":0,\"delta\":{\"content\":\"b\"},\"finish_reason\":null}]}")
+              EV("{\"id\": \"c\", \"choices\":[{\"index\":0,\"delta\":{\"content\":\"c\"},\"finish_reason\":null}]}")
+              EV("{\"choices\":[{\"index\":0,\"delta\":{\"content\":\"d\",\"refusal\":null},\"finish_reason\":null}]}")
+              EV("{\"choices\":[{\"index\":0,\"delta\":{\"content\":\"e\"},\"finish_reason\":null},{\"index\":1,\"delta\":{}}]}")
+              EV("{\"choices\":[{\"index\":0,\"delta\":{\"content\":\"f\"},\"finish_reason\":null}],\"usage\":null,\"obfuscation\":\"x\"}")
+              EV("{\"choices\":[{\"index\":0,\"delta\":{\"content\":\"g\"},\"finish_reason\":\"stop\"}]}")
+              EV("{\"choices\":[{\"index\":0,\"delta\":{\"content\":\"h\"},\"finish_reason\":null}],\"usage\":{\"total_tokens\":3}}")), 0);
+#undef EV
+}
+
 static void anthropic_streams(void **st) {
   (void)st;
   static const char req[] = "{\"model\":\"claude-3-5-haiku-latest\",\"stream\":true,\"max_tokens\":10,"
@@ -170,6 +199,7 @@ int main(void) {
     cmocka_unit_test(openai_text_stream),
     cmocka_unit_test(openai_shapes_left_to_the_full_parse),
     cmocka_unit_test(openai_usage_we_asked_for_is_stripped_alike),
+    cmocka_unit_test(openai_fast_path_takes_only_its_exact_shape),
     cmocka_unit_test(anthropic_streams),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
