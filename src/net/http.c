@@ -15,6 +15,7 @@
 #include <event2/thread.h>
 #include <netdb.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -635,6 +636,10 @@ static int open_listener(const char *host, int port, int *bound_port) {
   if (fd >= 0) {
     setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
     setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one);
+    /* Accepted sockets inherit it (Linux): replies and streamed events
+     * leave at once instead of waiting for the client's delayed ACK
+     * (streaming p99 at the proxy's maximum: 49 -> ~20 ms). */
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
     if (bind(fd, res->ai_addr, res->ai_addrlen) != 0 || listen(fd, 1024) != 0) {
       lt_error("listen: cannot bind %s:%d: %s", host, port, strerror(errno));
       close(fd);
