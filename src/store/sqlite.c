@@ -24,15 +24,13 @@
 #define PAGE_SIZE_TEXT "16384"
 #define BUSY_TIMEOUT_MS 5000
 #define ADMIN_BUSY_TIMEOUT_MS 10000
-/* Checkpoint the WAL into the database every this many pages. Larger than
- * SQLite's 1000 because pages rewritten by several commits (index tails,
- * the trace-id index) are then copied once instead of once per 4 MB. */
+/* For connections other than the writer (whose checkpoints run on their
+ * own thread, sqlite_ckpt.c): checkpoint every this many pages. */
 #define WAL_AUTOCHECKPOINT_PAGES 4000
 /* After a checkpoint, truncate a WAL that grew past this. */
 #define WAL_SIZE_LIMIT (64LL << 20)
 #define READER_MMAP_BYTES (256LL << 20)
 #define MAX_READERS 64
-/* Largest decompressed payload a reader accepts (the ingest cap is lower). */
 /* Payload compression level; docs/storage.md has the measurements. */
 #ifndef ZSTD_LEVEL
 #define ZSTD_LEVEL 1
@@ -402,6 +400,7 @@ static void sq_close(lt_store_t *st) {
   }
   sqlite3_close(s->key_db);
   lt__sq_unpacker_free(&s->wup);
+  lt__sq_ckpt_stop(s); /* its connection goes first: the writer's close checkpoints */
   sqlite3_close(s->wdb);
   lt_free(s->readers);
   lt_free(s->free_idx);
@@ -460,6 +459,7 @@ static int sq_open(const lt_store_config_t *cfg, lt_store_t **out) {
   if ((rc = migrate(s->wdb))) goto out;
   if ((rc = lt__sq_prepare_writer(s))) goto out;
   if ((rc = lt__sq_rollup_open(s))) goto out;
+  if ((rc = lt__sq_ckpt_start(s))) goto out;
   if ((rc = lt__sq_unpacker_init(&s->wup, s->wdb))) goto out;
   for (int i = 0; i < cfg->read_connections; i++) {
     lt__sq_reader_t *r = &s->readers[i];

@@ -73,6 +73,7 @@ typedef struct {
 } lt__sq_reader_t;
 
 typedef struct lt__sq_rollup lt__sq_rollup_t;
+typedef struct lt__sq_ckpt lt__sq_ckpt_t;
 
 typedef struct {
   lt_store_t base; /* first: the store is handed out as &base */
@@ -85,6 +86,7 @@ typedef struct {
   sqlite3_stmt *ws[WS__COUNT];
   lt__sq_unpacker_t wup; /* the writer's payload decoder (maintenance) */
   int64_t next_chunk;     /* payload chunk ids handed out so far + 1 */
+  lt__sq_ckpt_t *ckpt;    /* the checkpoint thread (sqlite_ckpt.c) */
   int zstd_level;
   lt__sq_rollup_t *rollup;
   /* Reader pool. */
@@ -208,6 +210,13 @@ lt__sq_reader_t *lt__sq_reader_get(lt__sq_t *s);
 void lt__sq_reader_put(lt__sq_t *s, lt__sq_reader_t *r);
 /* Opens a short-lived read-write connection for a rare admin write. */
 int lt__sq_admin_open(lt__sq_t *s, sqlite3 **out);
+
+/* ---- checkpoints (sqlite_ckpt.c) ------------------------------------------ */
+
+/* Moves WAL checkpoints from the writer's commits to a thread of their
+ * own (after the writer connection is open). Stop before closing it. */
+int lt__sq_ckpt_start(lt__sq_t *s);
+void lt__sq_ckpt_stop(lt__sq_t *s);
 
 /* ---- span payload (sqlite_payload.c) ----------------------------------- */
 

@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include "core/err.h"
 #include "store/store.h"
@@ -1063,6 +1064,40 @@ static void chunks_across_batches_and_elided_attributes(void **st) {
   fts_integrity(f);
 }
 
+static long long file_bytes(fixture_t *f, const char *suffix) {
+  char path[160];
+  snprintf(path, sizeof path, "%s/lanterna.db%s", f->dir, suffix);
+  struct stat sb;
+  return stat(path, &sb) == 0 ? (long long)sb.st_size : -1;
+}
+
+/* The writer's commits only append to the WAL; copying it into the
+ * database is the checkpoint thread's job (sqlite_ckpt.c), started past
+ * 4,000 pages (64 MB), long before the writer would do it itself. */
+static void checkpoints_run_off_the_writer(void **st) {
+  fixture_t *f = *st;
+  uint64_t x = 88172645463325252ull;
+  /* ~125 MB of random letters (~75 MB compressed): past the thread's
+   * threshold, below the writer's own. */
+  for (int k = 0; k < 64; k++) {
+    lt_batch_t *b = lt_batch_new(1, 64 << 20);
+    for (int i = 0; i < 32; i++) {
+      lt_span_t *sp = add(b, 3000 + k, i + 1, 0, "bulk", T0 + i, T0 + i + 1);
+      char *t = lt_arena_alloc(b->arena, 62 * 1024);
+      assert_non_null(t);
+      for (size_t j = 0; j < 62 * 1024; j++) {
+        x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+        t[j] = (char)('a' + x % 26);
+      }
+      sp->input = (lt_str_t){t, 62 * 1024};
+    }
+    write1(f, b, 32);
+  }
+  long long db = 0;
+  for (int i = 0; i < 200 && (db = file_bytes(f, "")) < (40LL << 20); i++) usleep(50 * 1000);
+  assert_true(db >= (40LL << 20));
+}
+
 typedef struct {
   fixture_t *f;
   atomic_int stop;
@@ -1133,6 +1168,7 @@ int main(void) {
     cmocka_unit_test_setup_teardown(write_failure_stores_nothing, setup, teardown),
     cmocka_unit_test_setup_teardown(big_group_packs_into_chunks, setup, teardown),
     cmocka_unit_test_setup_teardown(chunks_across_batches_and_elided_attributes, setup, teardown),
+    cmocka_unit_test_setup_teardown(checkpoints_run_off_the_writer, setup, teardown),
     cmocka_unit_test_setup_teardown(readers_run_while_writing, setup, teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,0 +1,98 @@
+/* WAL checkpoints on a thread of their own.
+ *
+ * SQLite's automatic checkpoint runs inside the commit that crosses the
+ * threshold, on the writer thread: copying 64 MB of pages into the
+ * database (and, with durability full, syncing it) then holds up that
+ * commit and every request waiting on it. Here the writer's WAL hook only
+ * notes the WAL's size and wakes this thread, which runs a PASSIVE
+ * checkpoint on its own connection while the writer goes on appending
+ * (WAL mode lets one checkpoint run beside one writer). If the WAL still
+ * grows past HARD_PAGES (the thread starved, or a long read pins old
+ * frames), the writer checkpoints itself, as SQLite would. */
+#include "store/sqlite_internal.h"
+#include "core/err.h"
+#include "core/log.h"
+#include "core/mem.h"
+#include <time.h>
+
+/* Wake the checkpointer at this many WAL pages (64 MB of 16 KiB pages:
+ * pages that several commits rewrite are copied once per 64 MB). */
+#define CKPT_PAGES 4000
+#define HARD_PAGES (4 * CKPT_PAGES)
+
+struct lt__sq_ckpt {
+  sqlite3 *db;
+  pthread_t thread;
+  pthread_mutex_t mu;
+  pthread_cond_t cv;
+  bool wanted, stopping, started;
+};
+
+static int wal_hook(void *ud, sqlite3 *db, const char *name, int pages) {
+  lt__sq_ckpt_t *c = ud;
+  if (pages >= HARD_PAGES) {
+    int src = sqlite3_wal_checkpoint_v2(db, name, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
+    if (src != SQLITE_OK && src != SQLITE_BUSY) lt_warn("sqlite: checkpoint on the writer: %s", sqlite3_errstr(src));
+  } else if (pages >= CKPT_PAGES) {
+    pthread_mutex_lock(&c->mu);
+    if (!c->wanted) {
+      c->wanted = true;
+      pthread_cond_signal(&c->cv);
+    }
+    pthread_mutex_unlock(&c->mu);
+  }
+  return SQLITE_OK;
+}
+
+static void *ckpt_main(void *arg) {
+  lt__sq_ckpt_t *c = arg;
+  pthread_mutex_lock(&c->mu);
+  for (;;) {
+    while (!c->wanted && !c->stopping) pthread_cond_wait(&c->cv, &c->mu);
+    if (c->stopping) break;
+    c->wanted = false;
+    pthread_mutex_unlock(&c->mu);
+    int log = 0, done = 0;
+    int src = sqlite3_wal_checkpoint_v2(c->db, NULL, SQLITE_CHECKPOINT_PASSIVE, &log, &done);
+    if (src != SQLITE_OK && src != SQLITE_BUSY) lt_warn("sqlite: checkpoint: %s", sqlite3_errmsg(c->db));
+    pthread_mutex_lock(&c->mu);
+  }
+  pthread_mutex_unlock(&c->mu);
+  return NULL;
+}
+
+int lt__sq_ckpt_start(lt__sq_t *s) {
+  lt__sq_ckpt_t *c = lt_calloc(1, sizeof *c);
+  if (!c) return LT_ENOMEM;
+  pthread_mutex_init(&c->mu, NULL);
+  pthread_cond_init(&c->cv, NULL);
+  s->ckpt = c;
+  int rc = lt__sq_admin_open(s, &c->db);
+  if (rc) return rc;
+  if (pthread_create(&c->thread, NULL, ckpt_main, c) != 0) {
+    /* No thread: leave checkpoints to SQLite, on the writer. */
+    lt_warn("sqlite: could not start the checkpoint thread; checkpointing on the writer");
+    return 0;
+  }
+  c->started = true;
+  sqlite3_wal_hook(s->wdb, wal_hook, c);
+  return 0;
+}
+
+void lt__sq_ckpt_stop(lt__sq_t *s) {
+  lt__sq_ckpt_t *c = s->ckpt;
+  if (!c) return;
+  if (c->started) {
+    sqlite3_wal_hook(s->wdb, NULL, NULL);
+    pthread_mutex_lock(&c->mu);
+    c->stopping = true;
+    pthread_cond_signal(&c->cv);
+    pthread_mutex_unlock(&c->mu);
+    pthread_join(c->thread, NULL);
+  }
+  sqlite3_close(c->db);
+  pthread_mutex_destroy(&c->mu);
+  pthread_cond_destroy(&c->cv);
+  lt_free(c);
+  s->ckpt = NULL;
+}
