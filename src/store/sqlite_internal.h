@@ -115,7 +115,7 @@ typedef struct {
 /* Spans indexed for full-text search per maintain call, and rows deleted
  * by retention per call. */
 #define LT__SQ_FTS_CHUNK 2000
-#define LT__SQ_FTS_BUDGET_NS (10 * 1000000LL)
+#define LT__SQ_FTS_BUDGET_NS (5 * 1000000LL)
 #define LT__SQ_RETENTION_CHUNK 5000
 /* trace_get returns at most this many spans (in start order). */
 #define LT__SQ_TRACE_MAX_SPANS 10000
