@@ -457,6 +457,11 @@ static int sq_open(const lt_store_config_t *cfg, lt_store_t **out) {
     goto out;
   }
   if ((rc = migrate(s->wdb))) goto out;
+  {
+    char cs[64];
+    snprintf(cs, sizeof cs, "PRAGMA main.cache_size=-%lld", (long long)s->cache_kib);
+    if ((rc = lt__sq_exec(s->wdb, cs))) goto out;
+  }
   if ((rc = lt__sq_prepare_writer(s))) goto out;
   if ((rc = lt__sq_rollup_open(s))) goto out;
   if ((rc = lt__sq_ckpt_start(s))) goto out;
