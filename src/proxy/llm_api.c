@@ -419,7 +419,7 @@ static const char *ascii_string(const char *p, const char *end, lt_buf_t *out) {
       case 'r': e = '\r'; break;
       case 'b': e = '\b'; break;
       case 'f': e = '\f'; break;
-      default: return NULL; /* \uXXXX: the full parse knows Unicode */
+      default: return NULL; /* a \u escape: left to the full parse, which decodes it */
       }
       if (lt_buf_append(out, &e, 1)) return NULL;
     } else if (lt_buf_append(out, p, 1)) {

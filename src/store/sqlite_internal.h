@@ -276,8 +276,7 @@ size_t lt__sq_payload_ref(int64_t id, uint32_t off, uint32_t len, uint8_t *out);
  * (valid until the next decode with u). u may be NULL for an empty blob.
  * Returns 0 or LT_EDECODE / LT_ENOMEM / LT_EDB. */
 int lt__sq_payload_decode(lt__sq_unpacker_t *u, const void *blob, size_t len, lt__sq_payload_t *p);
-/* The chunk ids a stored blob refers to (0 or 1 of them): *id, or 0. */
-int64_t lt__sq_payload_chunk_id(const void *blob, size_t len);
+
 /* The text full-text search indexes for a span: its input (or, when it has
  * none, its input messages) and likewise its output. Inserting and deleting
  * index entries must use exactly the same text, so both go through here. */
@@ -317,9 +316,6 @@ typedef struct {
 /* Packs b's spans (idempotent: a packed batch is left alone) into b's
  * arena and sets b->packed. Safe on any thread. */
 int lt__sq_prepack(lt_store_t *s, lt_batch_t *b);
-/* Frees the calling thread's compression state (tests; threads free
- * theirs when they exit). */
-void lt__sq_pack_thread_done(void);
 
 int lt__sq_unpacker_init(lt__sq_unpacker_t *u, sqlite3 *db);
 void lt__sq_unpacker_free(lt__sq_unpacker_t *u);

@@ -63,12 +63,6 @@ static tls_t *tls_get(void) {
   return t;
 }
 
-void lt__sq_pack_thread_done(void) {
-  pthread_once(&tls_once, tls_make_key);
-  tls_free(pthread_getspecific(tls_key));
-  pthread_setspecific(tls_key, NULL);
-}
-
 /* Copies the framed form of raw (compressed when that is smaller) into
  * the arena. */
 static int frame_into(tls_t *t, int level, lt_arena_t *a, const void **blob, size_t *len) {

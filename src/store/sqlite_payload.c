@@ -160,14 +160,6 @@ size_t lt__sq_payload_ref(int64_t id, uint32_t off, uint32_t len, uint8_t *out) 
   return h;
 }
 
-int64_t lt__sq_payload_chunk_id(const void *blob, size_t len) {
-  const uint8_t *b = blob;
-  size_t i = 1;
-  uint64_t id;
-  if (len < 2 || b[0] != FRAME_CHUNK || !get_leb(b, len, &i, &id) || id > INT64_MAX) return 0;
-  return (int64_t)id;
-}
-
 /* Unframes a blob (frame byte first) into out when compressed; *p and *n
  * then describe the field list (in the blob or in out). */
 static int unframe(ZSTD_DCtx *dz, const uint8_t *blob, size_t len, lt_buf_t *out, const uint8_t **p, size_t *n) {

@@ -212,6 +212,40 @@ static void openinference_retriever(void **st) {
   eq(s2.documents, "[{\"id\":\"d1\",\"score\":0.9},{\"id\":\"2\",\"content\":\"c\"}]");
 }
 
+/* Text attributes of 64+ bytes that are byte for byte a canonical field
+ * (input, a message's content, a document's content) are left out of the
+ * stored attributes and named in elided; short ones and near-misses stay. */
+#define LONG_Q "What is the capital of France, and which river runs through it? Answer briefly."
+#define LONG_A "Paris is the capital of France, and the Seine runs through the middle of it."
+#define LONG_D "Paris is the capital and most populous city of France, on the Seine river."
+static void long_texts_are_stored_once(void **st) {
+  lt_otlp_span_t in = mkspan(ATTRS(
+      KV("openinference.span.kind", S("LLM")), KV("input.value", S(LONG_Q)), KV("output.value", S(LONG_A)),
+      KV("llm.input_messages.0.message.role", S("user")),
+      KV("llm.input_messages.0.message.content", S(LONG_Q " (as a message)")),
+      KV("llm.output_messages.0.message.role", S("assistant")),
+      KV("llm.output_messages.0.message.content", S(LONG_A)),
+      KV("retrieval.documents.0.document.content", S(LONG_D)),
+      KV("short", S("Paris")), KV("near", S(LONG_Q "!"))));
+  lt_span_t s = map(&in);
+  eq(s.input, LONG_Q);
+  eq(s.output, LONG_A);
+  /* Canonical fields are offered in turn (messages, documents, input,
+   * output); each takes the first attribute not yet taken that holds the
+   * same bytes, so the output message and output.value, both the answer,
+   * point at either field holding it. */
+  eq(s.elided, "{\"llm.input_messages.0.message.content\":\"/input_messages/0/content\","
+               "\"output.value\":\"/output_messages/0/content\","
+               "\"retrieval.documents.0.document.content\":\"/documents/0/content\","
+               "\"input.value\":\"/input\",\"llm.output_messages.0.message.content\":\"/output\"}");
+  assert_null(strstr(s.attributes.ptr, "input.value"));
+  assert_null(strstr(s.attributes.ptr, "message.content"));
+  assert_null(strstr(s.attributes.ptr, "document.content"));
+  assert_non_null(strstr(s.attributes.ptr, "\"short\":\"Paris\""));
+  assert_non_null(strstr(s.attributes.ptr, "\"near\":\"" LONG_Q "!\""));
+  assert_non_null(strstr(s.attributes.ptr, "\"llm.input_messages.0.message.role\":\"user\""));
+}
+
 static void genai_current_chat(void **st) {
   /* input messages as a JSON string, output messages structured, as the
    * spec allows either */
@@ -959,6 +993,7 @@ int main(void) {
       cmocka_unit_test(resource_context),
       cmocka_unit_test(openinference_llm),
       cmocka_unit_test(openinference_retriever),
+      cmocka_unit_test(long_texts_are_stored_once),
       cmocka_unit_test(genai_current_chat),
       cmocka_unit_test(genai_finish_reason_from_messages_and_json_string),
       cmocka_unit_test(genai_older_flattened),
