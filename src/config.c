@@ -18,6 +18,7 @@ void lt_config_defaults(lt_config_t *c) {
   snprintf(c->data, sizeof c->data, "./lanterna-data");
   snprintf(c->storage, sizeof c->storage, "sqlite");
   snprintf(c->durability, sizeof c->durability, "full");
+  snprintf(c->compression, sizeof c->compression, "lz4");
   snprintf(c->log_level, sizeof c->log_level, "info");
   long n = sysconf(_SC_NPROCESSORS_ONLN);
   c->threads = n > 0 ? (int)n : 2;
@@ -121,6 +122,10 @@ int lt_config_set(lt_config_t *c, const char *key, const char *v, char *err, siz
   } else if (!strcmp(key, "durability")) {
     if (strcmp(v, "full") && strcmp(v, "process")) FAIL("--durability: expected full or process, got '%s'", v);
     copy(c->durability, sizeof c->durability, v);
+  } else if (!strcmp(key, "compression")) {
+    if (strcmp(v, "lz4") && strcmp(v, "zstd") && strcmp(v, "none"))
+      FAIL("--compression: expected lz4, zstd or none, got '%s'", v);
+    copy(c->compression, sizeof c->compression, v);
   } else if (!strcmp(key, "retention")) {
     if (lt_parse_duration(v, &c->retention_ns)) FAIL("--retention: expected a duration like 30d, 12h or 0 (keep forever), got '%s'", v);
   } else if (!strcmp(key, "insecure-no-auth")) {
@@ -252,7 +257,7 @@ int lt_config_file(lt_config_t *c, const char *path, char *err, size_t errlen) {
 }
 
 int lt_config_env(lt_config_t *c, char *err, size_t errlen) {
-  static const char *keys[] = {"listen", "data", "storage", "durability", "retention", "insecure-no-auth",
+  static const char *keys[] = {"listen", "data", "storage", "durability", "compression", "retention", "insecure-no-auth",
                                "log-level", "threads", "max-body", "max-connections", "idle-timeout",
                                "queue-bytes", "read-connections", "prices", "feature-key", "upstream",
                                "proxy-capture", "proxy-stream-usage", "limit", "cache-upstream", "fallback",

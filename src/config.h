@@ -15,6 +15,7 @@ typedef struct {
   char storage[32];
   char config[1024];
   char durability[16];
+  char compression[8];
   int64_t retention_ns;
   bool insecure_no_auth;
   char log_level[16];

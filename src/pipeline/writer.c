@@ -1,7 +1,13 @@
 /* Writer thread with group commit. The queue is a singly linked FIFO of
  * batches under one mutex; the thread swaps out a group at a time so
  * submitters hold the lock only for a pointer append. Idle time goes to
- * lt_store_maintain (full-text indexing, retention). */
+ * lt_store_maintain (full-text indexing, retention).
+ *
+ * When the store defers syncing (lt_store_t.defer_sync), committed groups
+ * go to a second thread, the syncer, which makes them durable with one
+ * lt_store_sync for everything committed since its last one and only then
+ * completes their batches. The writer meanwhile commits the next group:
+ * the disk flush no longer stalls the one thread every write waits on. */
 #include "pipeline/writer.h"
 #include "core/err.h"
 #include "core/log.h"
@@ -26,7 +32,18 @@ struct lt_writer {
   atomic_int expecting; /* requests being decoded that will submit soon */
   int64_t last_waited_ns; /* CLOCK_MONOTONIC of the last submit someone waits on */
   lt_writer_stats_t st; /* guarded by mu */
+  /* The syncer (only when the store defers syncing). */
+  bool syncing;
+  pthread_t sync_thread;
+  pthread_cond_t sync_cv;    /* work for the syncer, or room for the writer */
+  lt_batch_t *s_head, *s_tail; /* committed, waiting for the sync */
+  size_t s_records;
+  bool sync_stopping;
 };
+
+/* Committed batches waiting for a sync past this many records make the
+ * writer wait: a stalled disk must not grow memory without bound. */
+#define SYNC_BACKLOG_RECORDS(w) ((w)->cfg.max_queue_records ? (w)->cfg.max_queue_records : 100000)
 
 static int64_t now_ns(int clock) {
   struct timespec ts;
@@ -120,7 +137,55 @@ void lt_writer_stats(lt_writer_t *w, lt_writer_stats_t *out) {
   pthread_mutex_unlock(&w->mu);
 }
 
-/* Commits one group and completes its batches. Called without the lock. */
+/* Completes the batches of a list linked by next (each is freed). */
+static void complete(lt_batch_t *b, int rc) {
+  while (b) {
+    lt_batch_t *next = b->next;
+    b->next = NULL;
+    if (b->done) b->done(b, rc, b->done_ud);
+    lt_batch_free(b);
+    b = next;
+  }
+}
+
+/* Hands a committed group to the syncer, waiting while its backlog is
+ * full. */
+static void to_syncer(lt_writer_t *w, lt_batch_t **group, size_t n, uint64_t recs) {
+  for (size_t i = 0; i + 1 < n; i++) group[i]->next = group[i + 1];
+  group[n - 1]->next = NULL;
+  pthread_mutex_lock(&w->mu);
+  while (w->s_records > SYNC_BACKLOG_RECORDS(w)) pthread_cond_wait(&w->sync_cv, &w->mu);
+  if (w->s_tail) w->s_tail->next = group[0];
+  else w->s_head = group[0];
+  w->s_tail = group[n - 1];
+  w->s_records += recs;
+  pthread_cond_broadcast(&w->sync_cv);
+  pthread_mutex_unlock(&w->mu);
+}
+
+static void *syncer_main(void *arg) {
+  lt_writer_t *w = arg;
+  pthread_mutex_lock(&w->mu);
+  for (;;) {
+    while (!w->s_head && !w->sync_stopping) pthread_cond_wait(&w->sync_cv, &w->mu);
+    if (!w->s_head) break;
+    lt_batch_t *list = w->s_head;
+    w->s_head = w->s_tail = NULL;
+    w->s_records = 0;
+    pthread_cond_broadcast(&w->sync_cv); /* room for the writer */
+    pthread_mutex_unlock(&w->mu);
+    int rc = lt_store_sync(w->store);
+    if (rc) lt_error("writer: syncing committed batches failed: %s", lt_strerror(rc));
+    complete(list, rc);
+    pthread_mutex_lock(&w->mu);
+    if (rc) w->st.failed_commits++;
+  }
+  pthread_mutex_unlock(&w->mu);
+  return NULL;
+}
+
+/* Commits one group and completes its batches, or hands them to the
+ * syncer. Called without the lock. */
 static void commit_group(lt_writer_t *w, lt_batch_t **group, size_t n) {
   int64_t t0 = now_ns(CLOCK_MONOTONIC);
   int rc = lt_store_write(w->store, group, n);
@@ -131,8 +196,6 @@ static void commit_group(lt_writer_t *w, lt_batch_t **group, size_t n) {
     recs += lt_batch_count(group[i]);
     ins += rc ? 0 : group[i]->n_inserted;
     if (rc == 0 && w->cfg.observe) w->cfg.observe(group[i], w->cfg.observe_ud);
-    if (group[i]->done) group[i]->done(group[i], rc, group[i]->done_ud);
-    lt_batch_free(group[i]);
   }
   pthread_mutex_lock(&w->mu);
   w->st.batches += n;
@@ -143,6 +206,12 @@ static void commit_group(lt_writer_t *w, lt_batch_t **group, size_t n) {
   w->st.commit_ns_total += (uint64_t)dt;
   if ((uint64_t)dt > w->st.commit_ns_max) w->st.commit_ns_max = (uint64_t)dt;
   pthread_mutex_unlock(&w->mu);
+  if (rc == 0 && w->syncing) {
+    to_syncer(w, group, n, recs);
+    return;
+  }
+  for (size_t i = 0; i < n; i++) group[i]->next = i + 1 < n ? group[i + 1] : NULL;
+  complete(group[0], rc);
 }
 
 /* True when the writer should wait for more before committing: nobody
@@ -276,7 +345,21 @@ int lt_writer_start(lt_store_t *s, const lt_writer_config_t *cfg, lt_writer_t **
   pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
   pthread_cond_init(&w->cv, &ca);
   pthread_condattr_destroy(&ca);
+  pthread_cond_init(&w->sync_cv, NULL);
+  w->syncing = s->defer_sync;
+  if (w->syncing && pthread_create(&w->sync_thread, NULL, syncer_main, w) != 0) {
+    lt_free(w->group);
+    lt_free(w);
+    return LT_ENOMEM;
+  }
   if (pthread_create(&w->thread, NULL, writer_main, w) != 0) {
+    if (w->syncing) {
+      pthread_mutex_lock(&w->mu);
+      w->sync_stopping = true;
+      pthread_cond_broadcast(&w->sync_cv);
+      pthread_mutex_unlock(&w->mu);
+      pthread_join(w->sync_thread, NULL);
+    }
     lt_free(w->group);
     lt_free(w);
     return LT_ENOMEM;
@@ -292,7 +375,15 @@ void lt_writer_stop(lt_writer_t *w) {
   w->stopping = true;
   pthread_cond_signal(&w->cv);
   pthread_mutex_unlock(&w->mu);
-  if (!was) pthread_join(w->thread, NULL);
+  if (was) return;
+  pthread_join(w->thread, NULL);
+  if (!w->syncing) return;
+  /* Everything committed is with the syncer now: let it finish. */
+  pthread_mutex_lock(&w->mu);
+  w->sync_stopping = true;
+  pthread_cond_broadcast(&w->sync_cv);
+  pthread_mutex_unlock(&w->mu);
+  pthread_join(w->sync_thread, NULL);
 }
 
 void lt_writer_free(lt_writer_t *w) {
@@ -300,5 +391,6 @@ void lt_writer_free(lt_writer_t *w) {
   lt_writer_stop(w);
   pthread_mutex_destroy(&w->mu);
   pthread_cond_destroy(&w->cv);
+  pthread_cond_destroy(&w->sync_cv);
   lt_free(w);
 }

@@ -4,9 +4,11 @@
  * completes every batch. That is how "200 means stored" stays fast: many
  * requests share one commit (and one fsync).
  * Ownership: lt_writer_submit takes the batch. On success the batch's done
- * callback is called exactly once, on the writer thread, after the commit
- * (or failure) of its transaction, and the writer frees the batch after
- * done returns. On failure (queue full, shutting down) submit frees the
+ * callback is called exactly once, after its transaction committed and is
+ * durable (or failed), and the writer frees the batch after done returns.
+ * It runs on the writer thread, or on the writer's syncer thread when the
+ * store defers syncing; the batches of one request (lt_writer_submit_n)
+ * are completed on one thread, one after the other. On failure (queue full, shutting down) submit frees the
  * batch itself and never calls done. */
 #ifndef LT_WRITER_H
 #define LT_WRITER_H

@@ -11,6 +11,8 @@
 #include "core/err.h"
 #include "core/log.h"
 #include "core/mem.h"
+#include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -31,10 +33,6 @@
 #define WAL_SIZE_LIMIT (64LL << 20)
 #define READER_MMAP_BYTES (256LL << 20)
 #define MAX_READERS 64
-/* Payload compression level; docs/storage.md has the measurements. */
-#ifndef ZSTD_LEVEL
-#define ZSTD_LEVEL 1
-#endif
 
 /* Migration n takes user_version n to n+1. Append only; never edit one
  * that has shipped. */
@@ -293,7 +291,8 @@ typedef enum { ROLE_WRITER, ROLE_READER, ROLE_ADMIN } role_t;
  * once by the writer before migrating. */
 static int configure(lt__sq_t *s, sqlite3 *db, role_t role) {
   char sql[512];
-  const char *sync = s->durability == LT_DURABILITY_FULL ? "FULL" : "NORMAL";
+  /* The writer's commits are synced by lt__sq_sync (see sqlite_internal.h). */
+  const char *sync = s->durability == LT_DURABILITY_FULL && role != ROLE_WRITER ? "FULL" : "NORMAL";
   sqlite3_busy_timeout(db, role == ROLE_ADMIN ? ADMIN_BUSY_TIMEOUT_MS : BUSY_TIMEOUT_MS);
   int n;
   if (role == ROLE_READER)
@@ -402,6 +401,8 @@ static void sq_close(lt_store_t *st) {
   lt__sq_unpacker_free(&s->wup);
   lt__sq_ckpt_stop(s); /* its connection goes first: the writer's close checkpoints */
   sqlite3_close(s->wdb);
+  if (s->wal_fd >= 0) close(s->wal_fd);
+  pthread_mutex_destroy(&s->sync_mu);
   lt_free(s->readers);
   lt_free(s->free_idx);
   lt_free(s->path);
@@ -429,12 +430,15 @@ static int sq_open(const lt_store_config_t *cfg, lt_store_t **out) {
   if (!s) return LT_ENOMEM;
   pthread_mutex_init(&s->mu, NULL);
   pthread_mutex_init(&s->key_mu, NULL);
+  pthread_mutex_init(&s->sync_mu, NULL);
   pthread_cond_init(&s->cv, NULL);
+  s->wal_fd = -1;
   s->base.ops = &lt_store_sqlite_ops;
+  s->base.defer_sync = cfg->durability == LT_DURABILITY_FULL;
   s->durability = cfg->durability;
   s->retention_ns = cfg->retention_ns > 0 ? cfg->retention_ns : 0;
   s->cache_kib = cfg->cache_bytes >= 1024 ? (int64_t)(cfg->cache_bytes / 1024) : 2048;
-  s->zstd_level = ZSTD_LEVEL;
+  s->compression = cfg->compression;
   size_t dl = strlen(cfg->data_dir);
   s->path = lt_malloc(dl + sizeof "/lanterna.db");
   s->readers = lt_calloc((size_t)cfg->read_connections, sizeof *s->readers);
@@ -524,6 +528,36 @@ int lt__sq_stats(lt_store_t *st, lt_store_stats_t *out) {
   return rc;
 }
 
+/* ---- deferred sync --------------------------------------------------------- */
+
+/* fdatasync flushes the file, whichever descriptor wrote it, so syncing a
+ * descriptor of our own makes every commit the writer connection made
+ * before the call durable: what synchronous=FULL would have done at each
+ * commit, but off the writer thread and once for several commits. The
+ * descriptor is reopened if the WAL file was ever replaced. */
+static int sq_sync(lt_store_t *st) {
+  lt__sq_t *s = LT__SQ(st);
+  char wal[4096];
+  if (snprintf(wal, sizeof wal, "%s-wal", s->path) >= (int)sizeof wal) return LT_EIO;
+  int rc = 0;
+  pthread_mutex_lock(&s->sync_mu);
+  struct stat path_st, fd_st;
+  if (stat(wal, &path_st) != 0) {
+    rc = LT_EIO; /* a write was committed, so its WAL exists */
+  } else {
+    if (s->wal_fd >= 0 && (fstat(s->wal_fd, &fd_st) != 0 || fd_st.st_ino != path_st.st_ino ||
+                           fd_st.st_dev != path_st.st_dev)) {
+      close(s->wal_fd);
+      s->wal_fd = -1;
+    }
+    if (s->wal_fd < 0) s->wal_fd = open(wal, O_RDONLY | O_CLOEXEC);
+    if (s->wal_fd < 0 || fdatasync(s->wal_fd) != 0) rc = LT_EIO;
+  }
+  if (rc) lt_error("sqlite: cannot sync %s: %s", wal, strerror(errno));
+  pthread_mutex_unlock(&s->sync_mu);
+  return rc;
+}
+
 const lt_store_ops_t lt_store_sqlite_ops = {
   .name = "sqlite",
   .open = sq_open,
@@ -560,4 +594,5 @@ const lt_store_ops_t lt_store_sqlite_ops = {
   .user_count = lt__sq_user_count,
   .session_create = lt__sq_session_create,
   .prepack = lt__sq_prepack,
+  .sync = sq_sync,
 };

@@ -87,7 +87,11 @@ typedef struct {
   lt__sq_unpacker_t wup; /* the writer's payload decoder (maintenance) */
   int64_t next_chunk;     /* payload chunk ids handed out so far + 1 */
   lt__sq_ckpt_t *ckpt;    /* the checkpoint thread (sqlite_ckpt.c) */
-  int zstd_level;
+  lt_compression_t compression;
+  /* Durability full: the writer commits with synchronous=NORMAL and
+   * lt__sq_sync fdatasyncs the WAL through a descriptor of its own. */
+  pthread_mutex_t sync_mu;
+  int wal_fd;
   lt__sq_rollup_t *rollup;
   /* Reader pool. */
   pthread_mutex_t mu;
@@ -265,9 +269,9 @@ typedef struct {
 
 /* Appends the payload fields of sp (its field list) to raw. */
 int lt__sq_payload_encode(const lt_span_t *sp, lt_buf_t *raw);
-/* Frames raw for storage into out (reset first): compressed with zstd at
- * level when that is smaller, else stored as is. level 0 never compresses. */
-int lt__sq_payload_pack(ZSTD_CCtx *zc, int level, const lt_buf_t *raw, lt_buf_t *out);
+/* Frames raw for storage into out (reset first): compressed with codec
+ * when that is smaller, else stored as is. zc is needed for zstd only. */
+int lt__sq_payload_pack(ZSTD_CCtx *zc, lt_compression_t codec, const lt_buf_t *raw, lt_buf_t *out);
 /* Frames a field list: a reference to bytes [off, off+len) of chunk id's
  * body, written into out (at least LT__SQ_REF_MAX bytes); returns its size. */
 #define LT__SQ_REF_MAX 31
@@ -287,14 +291,14 @@ void lt__sq_fts_text(const lt__sq_payload_t *p, lt_str_t *input, lt_str_t *outpu
 /* The spans of one trace that arrive in one batch are packed together:
  * their field lists are concatenated and compressed as one chunk (a row of
  * payload_chunks), and each span's payload is a reference (chunk id,
- * offset, length) into it. zstd is about twice as fast per byte and
- * compresses about twice as well on these 20-100 KB chunks as on single
+ * offset, length) into it. The codec runs faster per byte and
+ * compresses better on these 20-100 KB chunks as on single
  * 3-5 KB payloads (resources, prompts and retrieved documents repeat
  * across a trace's spans). A span alone in its batch keeps an inline
  * payload. Packing runs on the thread that submits the batch (an HTTP
  * loop), so the writer thread only binds and steps. */
 typedef struct {
-  const void *blob;  /* frame byte + body (zstd frame or raw field lists) */
+  const void *blob;  /* frame byte + body (compressed or raw field lists) */
   size_t len;
   int64_t id;        /* payload_chunks.id, given by the write that stores it */
   uint32_t n_new;    /* spans referring to it that this write stored */

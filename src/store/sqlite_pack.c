@@ -3,7 +3,7 @@
  *
  * The spans of a batch are grouped by trace. A trace with several spans in
  * the batch gets chunks: its spans' field lists back to back, at most
- * CHUNK_MAX bytes each, compressed as one zstd frame; each span then
+ * CHUNK_MAX bytes each, compressed as one frame; each span then
  * refers to its slice. A span alone in the batch is packed inline. The
  * results live in the batch's arena, so they are freed with it. */
 #include "store/sqlite_internal.h"
@@ -16,7 +16,7 @@
 #include <string.h>
 #include <sys/random.h>
 
-/* Raw bytes per chunk: big enough for zstd to find a trace's repeats, small
+/* Raw bytes per chunk: big enough for the codec to find a trace's repeats, small
  * enough that reading one span decompresses little. */
 #define CHUNK_MAX (128u << 10)
 
@@ -65,8 +65,8 @@ static tls_t *tls_get(void) {
 
 /* Copies the framed form of raw (compressed when that is smaller) into
  * the arena. */
-static int frame_into(tls_t *t, int level, lt_arena_t *a, const void **blob, size_t *len) {
-  int rc = lt__sq_payload_pack(t->zc, level, &t->raw, &t->packed);
+static int frame_into(tls_t *t, lt_compression_t codec, lt_arena_t *a, const void **blob, size_t *len) {
+  int rc = lt__sq_payload_pack(t->zc, codec, &t->raw, &t->packed);
   if (rc) return rc;
   void *dst = lt_arena_alloc(a, t->packed.len);
   if (!dst) return LT_ETOOBIG;
@@ -150,7 +150,7 @@ int lt__sq_prepack(lt_store_t *st, lt_batch_t *b) {
       *p = (lt__sq_packed_span_t){.chunk = -1};
       lt_buf_reset(&t->raw);
       if ((rc = lt__sq_payload_encode(&b->spans[order[0]], &t->raw))) return rc;
-      if (t->raw.len && (rc = frame_into(t, s->zstd_level, b->arena, &p->blob, &p->blob_len))) return rc;
+      if (t->raw.len && (rc = frame_into(t, s->compression, b->arena, &p->blob, &p->blob_len))) return rc;
       continue;
     }
     /* Several spans: chunks of about CHUNK_MAX raw bytes at most. */
@@ -169,7 +169,7 @@ int lt__sq_prepack(lt_store_t *st, lt_batch_t *b) {
       }
       lt__sq_chunk_t *c = &chunks[nc++];
       *c = (lt__sq_chunk_t){0};
-      if ((rc = frame_into(t, s->zstd_level, b->arena, &c->blob, &c->len))) return rc;
+      if ((rc = frame_into(t, s->compression, b->arena, &c->blob, &c->len))) return rc;
     }
   }
   pk->chunks = chunks;

@@ -7,26 +7,30 @@
  *   frame 1: the body is one zstd frame (with its content size) holding it;
  *   frame 2: the body is three LEB128 numbers (chunk id, offset, length):
  *            the field list is that slice of the payload_chunks row's
- *            body, which is itself framed 0 or 1 (sqlite_pack.c).
+ *            body, which is itself framed 0, 1 or 3 (sqlite_pack.c);
+ *   frame 3: the body is the field list's size (LEB128), then one lz4
+ *            block holding it.
  * Field list: repeated (tag byte, LEB128 length, bytes). Text fields are
  * raw bytes; number fields are 8 bytes little-endian. Empty fields are left
  * out, unknown tags are skipped, so fields can be added later. */
 #include "store/sqlite_internal.h"
 #include "core/err.h"
 #include "core/mem.h"
+#include <limits.h>
+#include <lz4.h>
 #include <string.h>
 
 /* The most a payload or chunk may decompress to. */
 #define MAX_UNPACKED (256u << 20)
 
-enum { FRAME_RAW = 0, FRAME_ZSTD = 1, FRAME_CHUNK = 2 };
+enum { FRAME_RAW = 0, FRAME_ZSTD = 1, FRAME_CHUNK = 2, FRAME_LZ4 = 3 };
 
-/* Payloads below this many bytes are stored as they are: zstd's frame
+/* Payloads below this many bytes are stored as they are: a codec's frame
  * overhead and call cost buy nothing there. */
 #define MIN_COMPRESS 192
 
-/* Makes b able to hold n bytes (plus its NUL) without appending: zstd
- * writes straight into the buffer. Honours b's cap. */
+/* Makes b able to hold n bytes (plus its NUL) without appending: the
+ * codecs write straight into the buffer. Honours b's cap. */
 static int room(lt_buf_t *b, size_t n) {
   if (n > b->cap) return LT_ETOOBIG;
   if (n + 1 <= b->alloc) return 0;
@@ -102,21 +106,37 @@ int lt__sq_payload_encode(const lt_span_t *sp, lt_buf_t *raw) {
   return rc;
 }
 
-int lt__sq_payload_pack(ZSTD_CCtx *zc, int level, const lt_buf_t *raw, lt_buf_t *out) {
+static size_t put_leb(uint8_t *out, uint64_t v);
+static bool get_leb(const uint8_t *b, size_t n, size_t *i, uint64_t *v);
+
+/* Compresses raw into out after its frame byte; false when that fails or
+ * saves nothing (out is then reset). */
+static bool compress_into(ZSTD_CCtx *zc, lt_compression_t codec, const lt_buf_t *raw, lt_buf_t *out) {
+  if (codec == LT_COMPRESS_ZSTD) {
+    size_t bound = ZSTD_compressBound(raw->len);
+    if (room(out, bound + 1)) return false;
+    size_t n = ZSTD_compressCCtx(zc, out->ptr + 1, bound, raw->ptr, raw->len, 1);
+    if (ZSTD_isError(n) || n >= raw->len) return false;
+    out->ptr[0] = FRAME_ZSTD;
+    out->len = n + 1;
+    return true;
+  }
+  if (codec != LT_COMPRESS_LZ4 || raw->len > LZ4_MAX_INPUT_SIZE) return false;
+  int bound = LZ4_compressBound((int)raw->len);
+  if (room(out, (size_t)bound + 11)) return false;
+  out->ptr[0] = FRAME_LZ4;
+  size_t h = 1 + put_leb((uint8_t *)out->ptr + 1, raw->len);
+  int n = LZ4_compress_default(raw->ptr, out->ptr + h, (int)raw->len, bound);
+  if (n <= 0 || h + (size_t)n >= raw->len) return false;
+  out->len = h + (size_t)n;
+  return true;
+}
+
+int lt__sq_payload_pack(ZSTD_CCtx *zc, lt_compression_t codec, const lt_buf_t *raw, lt_buf_t *out) {
+  lt_buf_reset(out);
+  if (codec != LT_COMPRESS_NONE && raw->len >= MIN_COMPRESS && compress_into(zc, codec, raw, out)) return 0;
   lt_buf_reset(out);
   uint8_t frame = FRAME_RAW;
-  if (level != 0 && raw->len >= MIN_COMPRESS) {
-    size_t bound = ZSTD_compressBound(raw->len);
-    int rc = room(out, bound + 1);
-    if (rc) return rc;
-    size_t n = ZSTD_compressCCtx(zc, out->ptr + 1, bound, raw->ptr, raw->len, level);
-    if (!ZSTD_isError(n) && n < raw->len) {
-      out->len = n + 1;
-      out->ptr[0] = FRAME_ZSTD;
-      return 0;
-    }
-    lt_buf_reset(out);
-  }
   int rc = lt_buf_append(out, &frame, 1);
   if (rc == 0) rc = lt_buf_append(out, raw->ptr, raw->len);
   return rc;
@@ -169,6 +189,21 @@ static int unframe(ZSTD_DCtx *dz, const uint8_t *blob, size_t len, lt_buf_t *out
   if (blob[0] == FRAME_RAW) {
     *p = body;
     *n = bn;
+    return 0;
+  }
+  if (blob[0] == FRAME_LZ4) {
+    size_t i = 0;
+    uint64_t size;
+    if (!get_leb(body, bn, &i, &size) || size > out->cap || size > LZ4_MAX_INPUT_SIZE || bn - i > INT_MAX)
+      return LT_EDECODE;
+    lt_buf_reset(out);
+    int rc = room(out, (size_t)size);
+    if (rc) return rc;
+    int got = LZ4_decompress_safe((const char *)body + i, out->ptr, (int)(bn - i), (int)size);
+    if (got < 0 || (uint64_t)got != size) return LT_EDECODE;
+    out->len = (size_t)got;
+    *p = (const uint8_t *)out->ptr;
+    *n = (size_t)got;
     return 0;
   }
   if (blob[0] != FRAME_ZSTD) return LT_EDECODE;

@@ -27,9 +27,17 @@ typedef enum {
   LT_DURABILITY_PROCESS = 1  /* survives a process crash (kill -9), not power loss */
 } lt_durability_t;
 
+/* How span payloads are compressed on ingest (reads understand every one). */
+typedef enum {
+  LT_COMPRESS_LZ4 = 0, /* fastest: about twice zstd-1's speed, ~40% more bytes */
+  LT_COMPRESS_ZSTD = 1, /* zstd level 1: smallest */
+  LT_COMPRESS_NONE = 2
+} lt_compression_t;
+
 typedef struct {
   const char *data_dir;        /* SQLite: directory holding lanterna.db */
   lt_durability_t durability;
+  lt_compression_t compression;
   int64_t retention_ns;        /* 0 = keep forever */
   int read_connections;        /* pool size for readers, >= 1 */
   size_t cache_bytes;          /* page cache per connection */
@@ -263,10 +271,19 @@ typedef struct lt_store_ops {
    * the whole store waits on, does less. Sets b->packed; a batch it was
    * not called on (or that it failed on) is prepared by write itself. */
   int (*prepack)(lt_store_t *s, lt_batch_t *b);
+  /* Optional (appended): makes every write committed so far durable. Set
+   * when the backend's writes commit without waiting for the disk (see
+   * lt_store_t.defer_sync); callable from any one thread at a time,
+   * concurrently with write. Returns 0 or LT_EIO. */
+  int (*sync)(lt_store_t *s);
 } lt_store_ops_t;
 
 struct lt_store {
   const lt_store_ops_t *ops;
+  /* True when write returns once committed but not yet on disk: whoever
+   * acknowledges writes calls ops->sync first (the writer does it on a
+   * thread of its own, so the next transaction overlaps the disk flush). */
+  bool defer_sync;
 };
 
 extern const lt_store_ops_t lt_store_sqlite_ops;
@@ -284,11 +301,14 @@ static inline void lt_store_close(lt_store_t *s) { if (s) s->ops->close(s); }
 /* Stores the spans, logs and points of n batches in one transaction (all or
  * nothing) and sets each batch's n_inserted. Spans already stored under the
  * same (project, trace_id, span_id) are skipped, so retries are idempotent.
- * Returns 0 once committed, else an LT_E* error and nothing is stored. */
+ * Returns 0 once committed (durable only after lt_store_sync when the store
+ * defers syncing), else an LT_E* error and nothing is stored. */
 static inline int lt_store_write(lt_store_t *s, lt_batch_t *const *b, size_t n) { return s->ops->write(s, b, n); }
 /* Does a bounded slice of background work (retention deletes, full-text
  * indexing); sets *more when more is pending. */
 static inline int lt_store_maintain(lt_store_t *s, int64_t now, bool *more) { return s->ops->maintain(s, now, more); }
+/* Makes what write committed durable; 0 at once when nothing is deferred. */
+static inline int lt_store_sync(lt_store_t *s) { return s->defer_sync && s->ops->sync ? s->ops->sync(s) : 0; }
 
 /* Stores n scores of one project in one transaction, all or nothing, and
  * fills results[0..n-1]. A score whose (project, idempotency_key) is

@@ -38,7 +38,7 @@ def test_version():
 def test_serve_help_does_not_start_a_server():
     p = run_cli("serve", "--help", timeout=10)
     assert p.returncode == 0, out(p)
-    for flag in ("--listen", "--data", "--storage", "--durability", "--retention", "--insecure-no-auth",
+    for flag in ("--listen", "--data", "--storage", "--durability", "--compression", "--retention", "--insecure-no-auth",
                  "--log-level", "LANTERNA_"):
         assert flag in p.stdout, f"serve --help does not mention {flag}"
 
@@ -63,6 +63,7 @@ def test_bad_flags(tmp_path):
         (["serve", "--listen", "nonsense"], "HOST:PORT"),
         (["serve", "--listen"], "--listen"),
         (["serve", "--durability", "maybe"], "--durability"),
+        (["serve", "--compression", "brotli"], "--compression"),
         (["serve", "--retention", "forever"], "--retention"),
         (["serve", "--storage", "oracle"], "--storage"),
         (["serve", "--log-level", "loud"], "--log-level"),

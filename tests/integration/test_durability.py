@@ -145,11 +145,11 @@ def test_sigterm_during_burst(server):
     verify(server, payloads, acked)
 
 
-@pytest.mark.parametrize("durability", ["full", "process"])
-def test_kill_9_after_acknowledged_burst(lanterna, durability):
+@pytest.mark.parametrize("durability,codec", [("full", "lz4"), ("process", "lz4"), ("full", "zstd")])
+def test_kill_9_after_acknowledged_burst(lanterna, durability, codec):
     """20,000 spans from 4 threads; kill -9 the moment the last of them was
     acknowledged: after a restart every acknowledged span is there."""
-    server = lanterna(args=["--durability", durability])
+    server = lanterna(args=["--durability", durability, "--compression", codec])
     payloads = burst_payloads(100)
     burst = Burst(server.url, payloads, threads=4).start().join()
     server.kill()

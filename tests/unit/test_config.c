@@ -20,6 +20,7 @@ static void defaults_are_the_documented_ones(void **st) {
   assert_int_equal(c.port, 4318);
   assert_string_equal(c.data, "./lanterna-data");
   assert_string_equal(c.durability, "full");
+  assert_string_equal(c.compression, "lz4");
   assert_true(lt_config_loopback(&c));
   assert_int_equal(c.max_body, 64u << 20);
 }
@@ -39,6 +40,11 @@ static void set_validates_and_explains(void **st) {
   assert_non_null(strstr(err, "HOST:PORT"));
   assert_int_equal(lt_config_set(&c, "durability", "sometimes", err, sizeof err), LT_ECONFIG);
   assert_non_null(strstr(err, "full or process"));
+  assert_int_equal(lt_config_set(&c, "compression", "zstd", err, sizeof err), 0);
+  assert_string_equal(c.compression, "zstd");
+  assert_int_equal(lt_config_set(&c, "compression", "brotli", err, sizeof err), LT_ECONFIG);
+  assert_non_null(strstr(err, "lz4, zstd or none"));
+  assert_string_equal(c.compression, "zstd");
   assert_int_equal(lt_config_set(&c, "retention", "30d", err, sizeof err), 0);
   assert_int_equal(c.retention_ns, 30LL * 86400 * 1000000000LL);
   assert_int_equal(lt_config_set(&c, "max-body", "1MiB", err, sizeof err), 0);

@@ -994,6 +994,59 @@ static void big_group_packs_into_chunks(void **st) {
   json_decref(res);
 }
 
+/* Each codec (lz4 by default, zstd, none) frames its chunks and inline
+ * payloads with its own byte, and a store reads back what any of them
+ * wrote: data written before a codec change stays readable. */
+static void every_codec_reads_back(void **st) {
+  fixture_t *f = *st;
+  static const lt_compression_t codecs[] = {LT_COMPRESS_ZSTD, LT_COMPRESS_NONE, LT_COMPRESS_LZ4};
+  static const int frames[] = {1, 0, 3};
+  char text[1024];
+  for (int c = 0; c < 3; c++) {
+    lt_store_close(f->store);
+    lt_store_config_t sc = {.data_dir = f->dir, .durability = LT_DURABILITY_FULL, .compression = codecs[c],
+                            .read_connections = 2, .cache_bytes = 4u << 20};
+    assert_int_equal(lt_store_open(&lt_store_sqlite_ops, &sc, &f->store), 0);
+    assert_true(f->store->defer_sync); /* durability full: the writer's commits are synced apart */
+    lt_batch_t *b = lt_batch_new(1, 1 << 20);
+    for (int i = 0; i < 4; i++) { /* three spans of one trace (a chunk), one alone (inline) */
+      lt_span_t *sp = add(b, 700 + c * 2 + (i == 3), i + 1, 0, "codec", T0 + i, T0 + i + 1);
+      snprintf(text, sizeof text, "codec %d span %d: %0600d", c, i, i);
+      sp->input = S(b, text);
+    }
+    write1(f, b, 4);
+    assert_int_equal(lt_store_sync(f->store), 0);
+    char sql[160];
+    snprintf(sql, sizeof sql, "SELECT count(*) FROM payload_chunks WHERE substr(body, 1, 1) = x'%02x'", frames[c]);
+    assert_int_equal(count_rows(f, sql), 1);
+    snprintf(sql, sizeof sql,
+             "SELECT count(*) FROM spans WHERE name = 'codec' AND substr(payload, 1, 1) = x'%02x'",
+             frames[c]);
+    assert_int_equal(count_rows(f, sql), 1);
+  }
+  /* All twelve, written under three codecs, read back by the last store. */
+  lt_query_t q;
+  lt_query_init(&q, 1);
+  q.name = (lt_str_t){"codec", 5};
+  q.limit = 100;
+  json_t *res = NULL;
+  assert_int_equal(f->store->ops->spans_list(f->store, &q, &res), 0);
+  size_t i;
+  json_t *row;
+  int seen = 0;
+  json_array_foreach(json_object_get(res, "data"), i, row) {
+    const char *in = json_string_value(json_object_get(row, "input"));
+    assert_non_null(in);
+    int c, k;
+    assert_int_equal(sscanf(in, "codec %d span %d:", &c, &k), 2);
+    snprintf(text, sizeof text, "codec %d span %d: %0600d", c, k, k);
+    assert_string_equal(in, text);
+    seen |= 1 << (c * 4 + k);
+  }
+  assert_int_equal(seen, 0xfff);
+  json_decref(res);
+}
+
 /* Spans of a trace spread over two batches of one write and a later
  * write: each batch's share is its own chunk; a span alone in its batch is
  * inline; trace_get reads every field back, and attributes stored once
@@ -1167,6 +1220,7 @@ int main(void) {
     cmocka_unit_test_setup_teardown(retention_deletes_old_rows_and_their_index, setup, teardown),
     cmocka_unit_test_setup_teardown(write_failure_stores_nothing, setup, teardown),
     cmocka_unit_test_setup_teardown(big_group_packs_into_chunks, setup, teardown),
+    cmocka_unit_test_setup_teardown(every_codec_reads_back, setup, teardown),
     cmocka_unit_test_setup_teardown(chunks_across_batches_and_elided_attributes, setup, teardown),
     cmocka_unit_test_setup_teardown(checkpoints_run_off_the_writer, setup, teardown),
     cmocka_unit_test_setup_teardown(readers_run_while_writing, setup, teardown),

@@ -6,6 +6,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -191,12 +192,108 @@ static void lingers_for_unwaited_batches(void **st) {
   assert_int_equal(stored_spans(f), 29);
 }
 
+/* ---- deferred sync: the syncer completes a batch only after a sync that
+ * began after its commit. The store's write and sync are wrapped to number
+ * commits and record which ones each finished sync covers. */
+
+typedef struct {
+  int commit;      /* set by the wrapped write */
+  int covered;     /* commits the last finished sync covered, seen at done */
+  int rc, calls;
+} watched_t;
+
+static const lt_store_ops_t *real_ops;
+static lt_store_ops_t watched_ops;
+static atomic_int n_commits, n_covered, n_syncs, sync_fails;
+
+static int watched_write(lt_store_t *s, lt_batch_t *const *b, size_t n) {
+  int rc = real_ops->write(s, b, n);
+  if (rc == 0) {
+    int c = atomic_fetch_add(&n_commits, 1) + 1;
+    for (size_t i = 0; i < n; i++) ((watched_t *)b[i]->done_ud)->commit = c;
+  }
+  return rc;
+}
+
+static int watched_sync(lt_store_t *s) {
+  int upto = atomic_load(&n_commits);
+  usleep(3000); /* a slow disk: the writer commits more meanwhile */
+  atomic_fetch_add(&n_syncs, 1);
+  if (atomic_load(&sync_fails)) return LT_EIO;
+  int rc = real_ops->sync(s);
+  if (rc == 0) atomic_store(&n_covered, upto);
+  return rc;
+}
+
+static void on_watched(lt_batch_t *b, int rc, void *ud) {
+  (void)b;
+  watched_t *x = ud;
+  x->covered = atomic_load(&n_covered);
+  x->rc = rc;
+  x->calls++;
+}
+
+static lt_batch_t *watched_batch(int trace, watched_t *x) {
+  lt_batch_t *b = make_batch(trace, 5, NULL);
+  b->done = on_watched;
+  b->done_ud = x;
+  return b;
+}
+
+static void completes_only_after_sync(void **st) {
+  fixture_t *f = *st;
+  real_ops = f->store->ops;
+  watched_ops = *real_ops;
+  watched_ops.write = watched_write;
+  watched_ops.sync = watched_sync;
+  f->store->ops = &watched_ops;
+  f->store->defer_sync = true; /* as with durability full */
+  atomic_store(&n_commits, 0), atomic_store(&n_covered, 0), atomic_store(&n_syncs, 0), atomic_store(&sync_fails, 0);
+  lt_writer_t *w;
+  lt_writer_config_t wc = {.max_queue_records = 100000, .max_queue_bytes = 64u << 20, .max_group_records = 10};
+  assert_int_equal(lt_writer_start(f->store, &wc, &w), 0);
+  enum { N = 60 };
+  static watched_t x[N];
+  memset(x, 0, sizeof x);
+  for (int i = 0; i < N; i++) {
+    assert_int_equal(lt_writer_submit(w, watched_batch(6000 + i, &x[i])), 0);
+    if (i % 10 == 9) usleep(1000);
+  }
+  lt_writer_stop(w); /* drains the writer, then the syncer */
+  for (int i = 0; i < N; i++) {
+    assert_int_equal(x[i].calls, 1);
+    assert_int_equal(x[i].rc, 0);
+    assert_true(x[i].commit >= 1);
+    assert_true(x[i].commit <= x[i].covered); /* durable before acknowledged */
+  }
+  /* Groups of at most 2 batches: many commits; one sync covers several. */
+  assert_true(atomic_load(&n_commits) >= N / 2);
+  assert_true(atomic_load(&n_syncs) < atomic_load(&n_commits));
+  lt_writer_free(w);
+  assert_int_equal(stored_spans(f), N * 5);
+
+  /* A failed sync fails the batches it was to make durable (their spans
+   * are committed, so the client's retry inserts nothing twice). */
+  atomic_store(&sync_fails, 1);
+  assert_int_equal(lt_writer_start(f->store, &wc, &w), 0);
+  static watched_t y[3];
+  memset(y, 0, sizeof y);
+  for (int i = 0; i < 3; i++) assert_int_equal(lt_writer_submit(w, watched_batch(7000 + i, &y[i])), 0);
+  lt_writer_free(w);
+  for (int i = 0; i < 3; i++) {
+    assert_int_equal(y[i].calls, 1);
+    assert_int_equal(y[i].rc, LT_EIO);
+  }
+  f->store->ops = real_ops;
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
     cmocka_unit_test_setup_teardown(stores_and_completes_every_batch, setup, teardown),
     cmocka_unit_test_setup_teardown(full_queue_refuses, setup, teardown),
     cmocka_unit_test_setup_teardown(lingers_for_unwaited_batches, setup, teardown),
     cmocka_unit_test_setup_teardown(submit_n_commits_together, setup, teardown),
+    cmocka_unit_test_setup_teardown(completes_only_after_sync, setup, teardown),
   };
   return cmocka_run_group_tests_name("writer", tests, NULL, NULL);
 }
