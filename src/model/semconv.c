@@ -57,6 +57,7 @@ typedef struct {
   conv_t conv;
   const kind_map_t *map;     /* CV_KIND_MAP only */
   const char *const *paths;  /* CV_JSON_*: dotted paths tried in order, NULL-terminated */
+  size_t klen;               /* strlen(key) */
 } src_t;
 
 typedef struct {
@@ -65,9 +66,10 @@ typedef struct {
   const src_t *srcs; /* ordered, NULL-key terminated */
 } rule_t;
 
-#define SRCS(...) ((const src_t[]){__VA_ARGS__, {NULL, CV_TEXT, NULL, NULL}})
-#define SRC(k, cv) {k, cv, NULL, NULL}
-#define KMAP(k, map) {k, CV_KIND_MAP, map, NULL}
+#define SRCS(...) ((const src_t[]){__VA_ARGS__, {NULL, CV_TEXT, NULL, NULL, 0}})
+#define SRC(k, cv) {k, cv, NULL, NULL, sizeof(k) - 1}
+#define KMAP(k, map) {k, CV_KIND_MAP, map, NULL, sizeof(k) - 1}
+#define JSRC(k, cv, paths) {k, cv, NULL, paths, sizeof(k) - 1}
 #define PATHS(...) ((const char *const[]){__VA_ARGS__, NULL})
 #define SPAN(f) #f, offsetof(lt_span_t, f)
 #define TOK(t) #t, offsetof(lt_span_t, tokens[t])
@@ -197,7 +199,7 @@ static const rule_t span_rules[] = {
                         SRC("llm.system", CV_PROVIDER),
                         SRC("ai.model.provider", CV_PROVIDER))},
   {SPAN(operation), SRCS(SRC("gen_ai.operation.name", CV_TEXT))},
-  {TOK(LT_TOK_INPUT), SRCS({LF_USAGE, CV_JSON_COUNT, NULL, lf_input},
+  {TOK(LT_TOK_INPUT), SRCS(JSRC(LF_USAGE, CV_JSON_COUNT, lf_input),
                            SRC("gen_ai.usage.input_tokens", CV_COUNT),
                            SRC("gen_ai.usage.prompt_tokens", CV_COUNT),
                            SRC("llm.token_count.prompt", CV_COUNT),
@@ -205,44 +207,44 @@ static const rule_t span_rules[] = {
                            SRC("ai.usage.promptTokens", CV_COUNT),
                            SRC("ai.usage.tokens", CV_COUNT),
                            SRC("gen_ai.aggregated_usage.input_tokens", CV_COUNT))},
-  {TOK(LT_TOK_OUTPUT), SRCS({LF_USAGE, CV_JSON_COUNT, NULL, lf_output},
+  {TOK(LT_TOK_OUTPUT), SRCS(JSRC(LF_USAGE, CV_JSON_COUNT, lf_output),
                             SRC("gen_ai.usage.output_tokens", CV_COUNT),
                             SRC("gen_ai.usage.completion_tokens", CV_COUNT),
                             SRC("llm.token_count.completion", CV_COUNT),
                             SRC("ai.usage.outputTokens", CV_COUNT),
                             SRC("ai.usage.completionTokens", CV_COUNT),
                             SRC("gen_ai.aggregated_usage.output_tokens", CV_COUNT))},
-  {TOK(LT_TOK_TOTAL), SRCS({LF_USAGE, CV_JSON_COUNT, NULL, lf_total},
+  {TOK(LT_TOK_TOTAL), SRCS(JSRC(LF_USAGE, CV_JSON_COUNT, lf_total),
                            SRC("llm.token_count.total", CV_COUNT),
                            SRC("gen_ai.usage.total_tokens", CV_COUNT),
                            SRC("llm.usage.total_tokens", CV_COUNT),
                            SRC("ai.usage.totalTokens", CV_COUNT))},
-  {TOK(LT_TOK_CACHE_READ), SRCS({LF_USAGE, CV_JSON_COUNT, NULL, lf_cache_read},
+  {TOK(LT_TOK_CACHE_READ), SRCS(JSRC(LF_USAGE, CV_JSON_COUNT, lf_cache_read),
                                 SRC("gen_ai.usage.cache_read.input_tokens", CV_COUNT),
                                 SRC("gen_ai.usage.cache_read_input_tokens", CV_COUNT),
                                 SRC("llm.token_count.prompt_details.cache_read", CV_COUNT),
                                 SRC("ai.usage.inputTokenDetails.cacheReadTokens", CV_COUNT),
                                 SRC("ai.usage.cachedInputTokens", CV_COUNT),
                                 SRC("gen_ai.aggregated_usage.cache_read.input_tokens", CV_COUNT))},
-  {TOK(LT_TOK_CACHE_WRITE), SRCS({LF_USAGE, CV_JSON_COUNT, NULL, lf_cache_write},
+  {TOK(LT_TOK_CACHE_WRITE), SRCS(JSRC(LF_USAGE, CV_JSON_COUNT, lf_cache_write),
                                  SRC("gen_ai.usage.cache_creation.input_tokens", CV_COUNT),
                                  SRC("gen_ai.usage.cache_creation_input_tokens", CV_COUNT),
                                  SRC("llm.token_count.prompt_details.cache_write", CV_COUNT),
                                  SRC("ai.usage.inputTokenDetails.cacheWriteTokens", CV_COUNT),
                                  SRC("gen_ai.aggregated_usage.cache_creation.input_tokens", CV_COUNT))},
-  {TOK(LT_TOK_REASONING), SRCS({LF_USAGE, CV_JSON_COUNT, NULL, lf_reasoning},
+  {TOK(LT_TOK_REASONING), SRCS(JSRC(LF_USAGE, CV_JSON_COUNT, lf_reasoning),
                                SRC("gen_ai.usage.reasoning.output_tokens", CV_COUNT),
                                SRC("llm.token_count.completion_details.reasoning", CV_COUNT),
                                SRC("gen_ai.usage.reasoning_tokens", CV_COUNT),
                                SRC("llm.usage.reasoning_tokens", CV_COUNT),
                                SRC("ai.usage.reasoningTokens", CV_COUNT),
                                SRC("ai.usage.outputTokenDetails.reasoningTokens", CV_COUNT))},
-  {SPAN(cost_total), SRCS({LF_COST, CV_JSON_USD, NULL, PATHS("total")},
+  {SPAN(cost_total), SRCS(JSRC(LF_COST, CV_JSON_USD, PATHS("total")),
                           SRC("llm.cost.total", CV_USD),
                           SRC("gen_ai.usage.cost", CV_USD),
                           SRC("operation.cost", CV_USD))},
-  {SPAN(cost_input), SRCS({LF_COST, CV_JSON_USD, NULL, PATHS("input")}, SRC("llm.cost.prompt", CV_USD))},
-  {SPAN(cost_output), SRCS({LF_COST, CV_JSON_USD, NULL, PATHS("output")}, SRC("llm.cost.completion", CV_USD))},
+  {SPAN(cost_input), SRCS(JSRC(LF_COST, CV_JSON_USD, PATHS("input")), SRC("llm.cost.prompt", CV_USD))},
+  {SPAN(cost_output), SRCS(JSRC(LF_COST, CV_JSON_USD, PATHS("output")), SRC("llm.cost.completion", CV_USD))},
   {SPAN(ttft_ns), SRCS(SRC("langfuse.observation.completion_start_time", CV_ABS_TIME),
                        SRC("gen_ai.response.time_to_first_chunk", CV_SECONDS),
                        SRC("gen_ai.client.operation.time_to_first_chunk", CV_SECONDS),
@@ -763,7 +765,7 @@ static int apply_rules(lt__sc_t *c, const rule_t *rules, size_t n, void *rec) {
   for (size_t r = 0; r < n; r++) {
     for (const src_t *s = rules[r].srcs; s->key; s++) {
       /* a prefix source has no value of its own: the converter walks the run */
-      const lt_val_t *v = s->conv == CV_PREFIX_OBJECT ? &present : lt__idx_get(&c->ix, s->key, strlen(s->key));
+      const lt_val_t *v = s->conv == CV_PREFIX_OBJECT ? &present : lt__idx_get(&c->ix, s->key, s->klen);
       if (!v) continue;
       conv_out_t o;
       const char *why = NULL, *sub = NULL;

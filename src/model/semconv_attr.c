@@ -60,6 +60,10 @@ static uint64_t key_hash(const char *k, size_t n) {
   return h ^ h >> 29;
 }
 
+static unsigned key_filt(const char *k, size_t n) {
+  return n ? (unsigned)(n * 0x9Eu + (uint8_t)k[n - 1] * 3u + (uint8_t)k[n >> 1]) & 511u : 0;
+}
+
 static bool key_eq(lt_str_t a, const char *b, size_t n) { return a.len == n && (n == 0 || memcmp(a.ptr, b, n) == 0); }
 
 /* Fills the hash over the sorted kv; equal keys keep the first. */
@@ -76,8 +80,11 @@ static int hash_init(lt__aidx_t *ix) {
     memset(ix->slot_small, 0, sizeof ix->slot_small);
   }
   ix->mask = slots - 1;
+  memset(ix->filt, 0, sizeof ix->filt);
   for (size_t i = 0; i < ix->n; i++) {
     lt_str_t k = ix->kv[i]->key;
+    unsigned f = key_filt(k.ptr, k.len);
+    ix->filt[f >> 6] |= 1ull << (f & 63);
     size_t h = (size_t)key_hash(k.ptr, k.len) & ix->mask;
     while (ix->slot[h] && !key_eq(ix->kv[ix->slot[h] - 1]->key, k.ptr, k.len)) h = (h + 1) & ix->mask;
     if (!ix->slot[h]) ix->slot[h] = (uint32_t)i + 1;
@@ -133,6 +140,8 @@ static size_t lower(const lt__aidx_t *ix, const char *key, size_t klen, bool pre
 
 const lt_val_t *lt__idx_get(const lt__aidx_t *ix, const char *key, size_t klen) {
   if (!ix->n || !ix->slot) return NULL;
+  unsigned f = key_filt(key, klen);
+  if (!(ix->filt[f >> 6] >> (f & 63) & 1)) return NULL;
   for (size_t h = (size_t)key_hash(key, klen) & ix->mask; ix->slot[h]; h = (h + 1) & ix->mask) {
     const lt_kv_t *kv = ix->kv[ix->slot[h] - 1];
     if (key_eq(kv->key, key, klen)) return &kv->val;

@@ -35,6 +35,9 @@ typedef struct {
   size_t mask;
   bool slot_heap;
   uint32_t slot_small[128];
+  /* Most keys the mapping asks for are absent: a 512-bit filter over
+   * (length, middle and last byte) answers those without hashing. */
+  uint64_t filt[8];
 } lt__aidx_t;
 
 /* JSON-valued attributes parsed at most once per record (several fields
