@@ -12,12 +12,18 @@
  * yields a message wins. A source is either a flattened attribute list
  * described by a layout table, a JSON (or structured AnyValue) attribute,
  * or span events. Everything is built as a jansson tree in the canonical
- * shape and rendered once by json_out.c. Malformed JSON costs only that
- * source (with a warning); malformed elements are skipped. */
+ * shape and rendered once by json_out.c, except flattened lists of plain
+ * text (the bulk of OpenInference traffic), which are rendered straight
+ * to JSON with the same bytes (flat_direct, docs_direct). Malformed JSON
+ * costs only that source (with a warning); malformed elements are
+ * skipped. */
 #include "core/err.h"
+#include "core/mem.h"
 #include "model/json_out.h"
 #include "model/semconv_int.h"
 #include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -730,15 +736,343 @@ static int messages_text(mb_t *m, const json_t *msgs, lt_buf_t *b) {
   return rc;
 }
 
+/* ---- direct rendering of simple flattened lists ------------------------------------ */
+
+/* The common case — a flattened list of plain text values — is rendered
+ * straight into the scratch buffer, with no jansson tree: the tree costs a
+ * copy of every (multi-KB) text, key hashing, a render and a free. The
+ * direct renderer is used only when its output is provably the tree's
+ * (text or empty values, no content-part lists); anything else goes
+ * through the tree builders above. */
+
+/* What a direct renderer did, besides failing with an LT_E* error. */
+enum {
+  DIRECT_TREE = 0, /* nothing: the tree builders must handle the source */
+  DIRECT_DONE = 1, /* rendered the list */
+  DIRECT_NONE = 2, /* the source has no keys at all: nothing to do */
+};
+
+/* Appends to a buffer with a sticky error. */
+typedef struct {
+  lt_buf_t *b;
+  int rc;
+} jw_t;
+
+static void w_raw(jw_t *w, const char *s, size_t n) {
+  if (w->rc == 0) w->rc = lt_buf_append(w->b, s, n);
+}
+
+/* A text value (STR) as a JSON string. */
+static void w_text(jw_t *w, const lt_val_t *v) {
+  if (w->rc == 0) w->rc = lt_buf_json_str(w->b, v->u.s.ptr ? v->u.s.ptr : "", v->u.s.len);
+}
+
+/* Opens member k ("\"k\":") of an object, after a comma unless first. */
+static void w_key(jw_t *w, bool *first, const char *k, size_t n) {
+  if (!*first) w_raw(w, ",", 1);
+  *first = false;
+  w_raw(w, k, n);
+}
+#define W_KEY(w, first, lit) w_key((w), (first), lit, sizeof lit - 1)
+
+/* Member k with text v, unless v is absent. */
+#define W_TEXT(w, first, lit, v)   \
+  do {                             \
+    if (v) {                       \
+      W_KEY(w, first, lit);        \
+      w_text((w), (v));            \
+    }                              \
+  } while (0)
+
+/* A value as the tree builders take it through val_text: text, or absent
+ * (NULL) when missing or empty. Only STR and EMPTY reach here. */
+static const lt_val_t *dtext(const lt_val_t *v) { return v && v->type == LT_VAL_STR ? v : NULL; }
+
+/* Appends s (and, when idx >= 0, "<idx>.") to the key k of length n;
+ * returns the new length, or 0 when the key would not fit (such a key
+ * cannot exist, as mkkey says). k stays NUL-terminated. */
+static size_t key_add(char k[LT_SC_MAX_KEY], size_t n, const char *s, int idx) {
+  char num[16];
+  size_t sl = strlen(s), nl = 0;
+  if (idx >= 0) nl = (size_t)snprintf(num, sizeof num, "%d.", idx);
+  if (n + sl + nl >= LT_SC_MAX_KEY) return 0;
+  memcpy(k + n, s, sl);
+  memcpy(k + n + sl, num, nl);
+  k[n + sl + nl] = '\0';
+  return n + sl + nl;
+}
+
+/* The value of key k[0..n) + suffix, as sub() finds it. */
+static const lt_val_t *key_get(const lt__aidx_t *ix, char k[LT_SC_MAX_KEY], size_t n, const char *suffix) {
+  if (!suffix) return NULL;
+  size_t sl = strlen(suffix);
+  if (n + sl >= LT_SC_MAX_KEY) return NULL;
+  memcpy(k + n, suffix, sl);
+  return lt__idx_get(ix, k, n + sl);
+}
+
+/* Elision of texts whose attribute is known. lt__sc_elide maps the first
+ * attribute (in span order) with the same bytes; when no other long text
+ * attribute has the same length, that can only be the source itself, so
+ * the byte comparison is skipped. Otherwise lt__sc_elide decides. */
+#define ELIDE_TRACK 64
+typedef struct {
+  bool built, many; /* many: more long texts than tracked */
+  size_t n;
+  struct {
+    size_t len, pos;
+  } a[ELIDE_TRACK];
+} elide_t;
+
+static int elide_direct(lt__sc_t *c, elide_t *e, const lt_val_t *v, const char *field, size_t idx) {
+  size_t len = v->u.s.len;
+  if (!c->skip || len < LT__SC_ELIDE_MIN) return 0;
+  if (!e->built) {
+    e->built = true;
+    for (size_t i = 0; i < c->attrs->n && !e->many; i++) {
+      const lt_val_t *av = &c->attrs->items[i].val;
+      if (c->skip[i] || av->type != LT_VAL_STR || av->u.s.len < LT__SC_ELIDE_MIN) continue;
+      if (e->n == ELIDE_TRACK) {
+        e->many = true;
+      } else {
+        e->a[e->n].len = av->u.s.len;
+        e->a[e->n++].pos = i;
+      }
+    }
+  }
+  /* the attribute holding v: values are found through the index, which
+   * points into c->attrs */
+  uintptr_t at = (uintptr_t)v - offsetof(lt_kv_t, val), lo = (uintptr_t)c->attrs->items;
+  size_t pos = SIZE_MAX, same = 0;
+  if (at >= lo && at < lo + c->attrs->n * sizeof(lt_kv_t) && (at - lo) % sizeof(lt_kv_t) == 0)
+    pos = (at - lo) / sizeof(lt_kv_t);
+  bool self = false;
+  for (size_t i = 0; i < e->n && !e->many && pos != SIZE_MAX; i++) {
+    if (e->a[i].len != len) continue;
+    same++;
+    self |= e->a[i].pos == pos;
+  }
+  if (e->many || pos == SIZE_MAX || same != 1 || !self)
+    return lt__sc_elide(c, v->u.s.ptr, len, "/%s/%zu/content", field, idx);
+  if (c->skip[pos]) return 0;
+  /* the entry lt__sc_elide writes: "key":"/field/idx/content" (plain ASCII) */
+  char num[24], *d = num + sizeof num;
+  do *--d = (char)('0' + idx % 10);
+  while (idx /= 10);
+  const lt_kv_t *kv = &c->attrs->items[pos];
+  jw_t w = {&c->elided, 0};
+  w_raw(&w, c->n_elided++ ? "," : "{", 1);
+  if (w.rc == 0) w.rc = lt_buf_json_str(w.b, kv->key.ptr, kv->key.len);
+  w_raw(&w, ":\"/", 3);
+  w_raw(&w, field, strlen(field));
+  w_raw(&w, "/", 1);
+  w_raw(&w, d, (size_t)(num + sizeof num - d));
+  w_raw(&w, "/content\"", 9);
+  if (w.rc == 0) c->skip[pos] = true;
+  return w.rc;
+}
+
+/* Whether the flattened list under prefix can be rendered directly
+ * (DIRECT_DONE): every value text or empty, and no content-part list
+ * (those become part arrays or collapse, which the tree builders do).
+ * *calls: whether any key might belong to a tool-call list. */
+static int flat_simple(const lt__aidx_t *ix, const char *prefix, const flat_layout_t *L, bool *calls) {
+  size_t first, end, plen = strlen(prefix);
+  size_t partlen = L->parts ? strlen(L->parts) : 0, calllen = L->calls ? strlen(L->calls) : 0;
+  lt__idx_prefix(ix, prefix, plen, &first, &end);
+  *calls = false;
+  if (first == end) return DIRECT_NONE;
+  for (size_t k = first; k < end; k++) {
+    const lt_kv_t *kv = ix->kv[k];
+    if (kv->val.type != LT_VAL_STR && kv->val.type != LT_VAL_EMPTY) return DIRECT_TREE;
+    const char *p = kv->key.ptr + plen, *e = kv->key.ptr + kv->key.len;
+    while (p < e && *p >= '0' && *p <= '9') p++;
+    if (p == e || *p != '.') continue;
+    size_t rest = (size_t)(e - ++p);
+    if (partlen && rest >= partlen && memcmp(p, L->parts, partlen) == 0) return DIRECT_TREE;
+    if (calllen && rest >= calllen && memcmp(p, L->calls, calllen) == 0) *calls = true;
+  }
+  return DIRECT_DONE;
+}
+
+/* A piece of messages_text: a content text, or a tool call name(args). */
+typedef struct {
+  const lt_val_t *text, *args;
+  bool call;
+} piece_t;
+
+typedef struct {
+  piece_t *p;
+  size_t n, cap;
+  piece_t small[32];
+} pieces_t;
+
+static int piece_add(pieces_t *ps, const lt_val_t *text, const lt_val_t *args, bool call) {
+  if (ps->n == ps->cap) {
+    size_t cap = ps->cap * 2;
+    piece_t *p = ps->p == ps->small ? lt_malloc(cap * sizeof *p) : lt_realloc(ps->p, cap * sizeof *p);
+    if (!p) return LT_ENOMEM;
+    if (ps->p == ps->small) memcpy(p, ps->small, sizeof ps->small);
+    ps->p = p;
+    ps->cap = cap;
+  }
+  ps->p[ps->n++] = (piece_t){text, args, call};
+  return 0;
+}
+
+/* The pieces joined as messages_text joins them, straight into the arena. */
+static int pieces_text(lt_arena_t *a, const pieces_t *ps, lt_str_t *out) {
+  size_t total = 0;
+  for (size_t i = 0; i < ps->n; i++) {
+    const piece_t *p = &ps->p[i];
+    total += (total ? 1 : 0) + p->text->u.s.len;
+    if (p->call) total += 2 + (p->args ? p->args->u.s.len : 0);
+  }
+  *out = LT_STR_NULL;
+  if (!total) return 0;
+  char *d = lt_arena_alloc(a, total + 1), *o = d;
+  if (!d) return LT_ETOOBIG;
+  for (size_t i = 0; i < ps->n; i++) {
+    const piece_t *p = &ps->p[i];
+    if (o > d) *o++ = '\n';
+    if (p->text->u.s.len) memcpy(o, p->text->u.s.ptr, p->text->u.s.len);
+    o += p->text->u.s.len;
+    if (!p->call) continue;
+    *o++ = '(';
+    if (p->args && p->args->u.s.len) memcpy(o, p->args->u.s.ptr, p->args->u.s.len);
+    o += p->args ? p->args->u.s.len : 0;
+    *o++ = ')';
+  }
+  *o = '\0';
+  *out = (lt_str_t){d, total};
+  return 0;
+}
+
+/* One tool call {id, name, arguments} of a message, opening the message's
+ * tool_calls array at the first; absent when it has none of the three. */
+static int direct_call(jw_t *w, pieces_t *ps, bool *first, size_t *ncalls, const lt_val_t *id,
+                       const lt_val_t *name, const lt_val_t *args) {
+  if (!id && !name && !args) return 0;
+  if ((*ncalls)++) w_raw(w, ",", 1);
+  else W_KEY(w, first, "\"tool_calls\":[");
+  bool f = true;
+  w_raw(w, "{", 1);
+  W_TEXT(w, &f, "\"id\":", id);
+  W_TEXT(w, &f, "\"name\":", name);
+  W_TEXT(w, &f, "\"arguments\":", args);
+  w_raw(w, "}", 1);
+  return name ? piece_add(ps, name, args, true) : 0;
+}
+
+/* flat_messages, rendered directly. DIRECT_DONE: json, text, elision,
+ * finish reason and warnings are all done; DIRECT_TREE: the tree builders
+ * must do it (nothing observable has happened then). */
+static int flat_direct(mb_t *m, const char *prefix, const flat_layout_t *L, bool output, lt_str_t *json,
+                       lt_str_t *text) {
+  lt__sc_t *c = m->c;
+  const lt__aidx_t *ix = &c->ix;
+  bool has_calls, over = false;
+  int simple = flat_simple(ix, prefix, L, &has_calls);
+  if (simple != DIRECT_DONE) return simple;
+  uint8_t bits[LT_SC_BITS_LEN], bits2[LT_SC_BITS_LEN];
+  char base[LT_SC_MAX_KEY], k2[LT_SC_MAX_KEY];
+  int n = lt__idx_list(ix, prefix, bits, &over);
+  const char *field = output ? "output_messages" : "input_messages";
+  jw_t w = {&c->buf, 0};
+  pieces_t ps = {.p = ps.small, .cap = sizeof ps.small / sizeof ps.small[0]};
+  elide_t el = {0};
+  const lt_val_t *finish = NULL;
+  size_t nmsg = 0;
+  lt_buf_reset(w.b);
+  w_raw(&w, "[", 1);
+  for (int i = 0; i < n && w.rc == 0; i++) {
+    if (!lt__bit(bits, i)) continue;
+    size_t bl = key_add(base, 0, prefix, i);
+    if (!bl) continue;
+    const lt_val_t *role = dtext(key_get(ix, base, bl, L->role));
+    const lt_val_t *content = dtext(key_get(ix, base, bl, L->content));
+    const lt_val_t *call_id = dtext(key_get(ix, base, bl, L->tool_call_id));
+    const lt_val_t *name = dtext(key_get(ix, base, bl, L->name));
+    const lt_val_t *fn = key_get(ix, base, bl, L->fn_name), *fr = key_get(ix, base, bl, L->finish_reason);
+    if (!finish && fr && fr->type == LT_VAL_STR) finish = fr;
+    /* written before the tool calls show whether the message has anything;
+     * an empty one is taken back */
+    size_t mark = w.b->len, np = ps.n, ncalls = 0;
+    bool first = true;
+    w_raw(&w, nmsg ? ",{" : "{", nmsg ? 2 : 1);
+    W_TEXT(&w, &first, "\"role\":", role);
+    W_TEXT(&w, &first, "\"content\":", content);
+    if (content && w.rc == 0) w.rc = piece_add(&ps, content, NULL, false);
+    size_t b2 = 0;
+    if (has_calls) {
+      memcpy(k2, base, bl); /* base[bl..] holds the last lookup's suffix */
+      b2 = key_add(k2, bl, L->calls, -1);
+    }
+    int nc = b2 ? lt__idx_list(ix, k2, bits2, &over) : 0;
+    for (int j = 0; j < nc && w.rc == 0; j++) {
+      if (!lt__bit(bits2, j)) continue;
+      char cb[LT_SC_MAX_KEY];
+      size_t cl = key_add(cb, 0, k2, j);
+      if (!cl) continue;
+      int rc = direct_call(&w, &ps, &first, &ncalls, dtext(key_get(ix, cb, cl, L->call_id)),
+                           dtext(key_get(ix, cb, cl, L->call_name)), dtext(key_get(ix, cb, cl, L->call_args)));
+      if (rc && !w.rc) w.rc = rc;
+    }
+    if (fn) {
+      int rc = direct_call(&w, &ps, &first, &ncalls, NULL, dtext(fn), dtext(key_get(ix, base, bl, L->fn_args)));
+      if (rc && !w.rc) w.rc = rc;
+    }
+    if (ncalls) w_raw(&w, "]", 1);
+    if (!role && !content && !ncalls && !call_id) {
+      if (w.rc == 0) {
+        w.b->len = mark;
+        w.b->ptr[mark] = '\0';
+      }
+      ps.n = np;
+      continue;
+    }
+    W_TEXT(&w, &first, "\"tool_call_id\":", call_id);
+    W_TEXT(&w, &first, "\"name\":", name);
+    w_raw(&w, "}", 1);
+    if (content && w.rc == 0) w.rc = elide_direct(c, &el, content, field, nmsg);
+    nmsg++;
+  }
+  w_raw(&w, "]", 1);
+  int rc = w.rc;
+  /* no message: DIRECT_TREE, so the tree builders warn and the next source is tried */
+  if (rc == 0 && nmsg == 0) goto out;
+  if (rc == 0 && over) warn(m, prefix, "list index above 1000 ignored");
+  if (rc == 0) rc = m->rc;
+  if (rc == 0) rc = lt__buf_to_arena(c->a, w.b, json);
+  if (rc == 0) rc = pieces_text(c->a, &ps, text);
+  if (rc == 0 && finish && output) {
+    c->out_finish_reason = lt_arena_strdup(c->a, finish->u.s.ptr ? finish->u.s.ptr : "", finish->u.s.len);
+    if (!c->out_finish_reason.ptr) rc = LT_ETOOBIG;
+  }
+  if (rc == 0) rc = DIRECT_DONE;
+out:
+  if (ps.p != ps.small) lt_free(ps.p);
+  return rc;
+}
+
 int lt__sc_messages(lt__sc_t *c, bool output, lt_str_t *json, lt_str_t *text) {
   mb_t m = {.c = c};
   const msg_src_t *srcs = output ? output_srcs : input_srcs;
   size_t nsrc = output ? sizeof output_srcs / sizeof output_srcs[0] : sizeof input_srcs / sizeof input_srcs[0];
-  json_t *msgs = chk(&m, json_array()), *finish = NULL;
+  json_t *msgs = NULL, *finish = NULL; /* msgs made when a tree builder needs it */
   int rc = 0;
   *json = *text = LT_STR_NULL;
   for (size_t s = 0; s < nsrc && !m.oom && json_array_size(msgs) == 0; s++) {
     const msg_src_t *src = &srcs[s];
+    if (src->kind == SRC_FLAT) {
+      rc = flat_direct(&m, src->key, src->layout, output, json, text);
+      if (rc == DIRECT_NONE) {
+        rc = 0;
+        continue;
+      }
+      if (rc) break;
+    }
+    if (!msgs && !(msgs = chk(&m, json_array()))) break;
     switch (src->kind) {
     case SRC_FLAT: flat_messages(&m, msgs, src->key, src->layout, &finish); break;
     case SRC_JSON: json_messages(&m, msgs, src->key, &finish); break;
@@ -756,6 +1090,10 @@ int lt__sc_messages(lt__sc_t *c, bool output, lt_str_t *json, lt_str_t *text) {
       json_decref(finish);
       finish = NULL;
     }
+  }
+  if (rc) { /* rendered directly, or failed */
+    json_decref(msgs);
+    return rc == DIRECT_DONE ? 0 : rc;
   }
   if (m.oom) rc = LT_ENOMEM;
   if (rc == 0 && m.rc) rc = m.rc;
@@ -853,6 +1191,181 @@ static void json_documents(mb_t *m, json_t *docs, const char *key) {
   json_decref(t);
 }
 
+static bool ends_with(lt_str_t s, const char *suffix) {
+  size_t n = strlen(suffix);
+  return s.len >= n && memcmp(s.ptr + s.len - n, suffix, n) == 0;
+}
+
+/* Whether flattened documents can be rendered directly: id, content and
+ * metadata text or empty (scores may be anything: val_score reads them
+ * the same either way), and metadata shallow enough that rendering its
+ * parsed JSON on its own nests no deeper than LT_JSON_MAX_DEPTH allows
+ * inside the document list (two levels down): fewer than
+ * LT_JSON_MAX_DEPTH - 1 opening brackets bound the depth. */
+static int docs_simple(const lt__aidx_t *ix, const char *prefix) {
+  size_t first, end;
+  lt__idx_prefix(ix, prefix, strlen(prefix), &first, &end);
+  if (first == end) return DIRECT_NONE;
+  for (size_t k = first; k < end; k++) {
+    const lt_kv_t *kv = ix->kv[k];
+    if (ends_with(kv->key, ".document.score") || kv->val.type == LT_VAL_EMPTY) continue;
+    if (kv->val.type != LT_VAL_STR) return DIRECT_TREE;
+    if (!ends_with(kv->key, ".document.metadata")) continue;
+    int open = 0;
+    for (size_t i = 0; i < kv->val.u.s.len && open < LT_JSON_MAX_DEPTH - 1; i++)
+      open += kv->val.u.s.ptr[i] == '[' || kv->val.u.s.ptr[i] == '{';
+    if (open >= LT_JSON_MAX_DEPTH - 1) return DIRECT_TREE;
+  }
+  return DIRECT_DONE;
+}
+
+/* JSON whitespace, as jansson skips it. */
+static bool json_ws(char ch) { return ch == ' ' || ch == '\t' || ch == '\n' || ch == '\r'; }
+
+/* A string token of printable ASCII without escapes at s[*i] ('"'):
+ * jansson decodes it to its bytes and lt_buf_json_str writes them back
+ * unchanged. On success *i is past the closing quote. */
+static bool plain_str(const char *s, size_t n, size_t *i) {
+  size_t j = *i + 1;
+  while (j < n && s[j] >= 0x20 && s[j] <= 0x7e && s[j] != '"' && s[j] != '\\') j++;
+  if (j >= n || s[j] != '"') return false;
+  *i = j + 1;
+  return true;
+}
+
+/* Metadata JSON text that is one object or array of plain scalars
+ * (strings as plain_str takes them, integers, true, false, null): written
+ * as lt__json_parse and lt__json_tree would give it, i.e. the same tokens
+ * without whitespace. Anything else — other strings, reals (reformatted),
+ * "-0", big integers, nesting, duplicate keys (jansson keeps the last
+ * value in the first key's place), malformed text — writes nothing and
+ * returns false. */
+static bool flat_json(jw_t *w, const char *s, size_t n) {
+  size_t i = 0, mark = w->b->len, nk = 0, keys[32][2];
+  while (i < n && json_ws(s[i])) i++;
+  if (i == n || (s[i] != '{' && s[i] != '[')) return false;
+  bool obj = s[i] == '{';
+  char close = obj ? '}' : ']';
+  w_raw(w, &s[i++], 1);
+  while (i < n && json_ws(s[i])) i++;
+  if (i < n && s[i] == close) {
+    i++;
+  } else {
+    for (;;) {
+      size_t start = i;
+      if (obj) {
+        if (i == n || s[i] != '"' || !plain_str(s, n, &i) || nk == sizeof keys / sizeof keys[0]) goto fail;
+        for (size_t k = 0; k < nk; k++)
+          if (keys[k][1] == i - start && memcmp(s + keys[k][0], s + start, i - start) == 0) goto fail;
+        keys[nk][0] = start;
+        keys[nk++][1] = i - start;
+        w_raw(w, s + start, i - start);
+        w_raw(w, ":", 1);
+        while (i < n && json_ws(s[i])) i++;
+        if (i == n || s[i] != ':') goto fail;
+        i++;
+        while (i < n && json_ws(s[i])) i++;
+        start = i;
+      }
+      if (i == n) goto fail;
+      if (s[i] == '"') {
+        if (!plain_str(s, n, &i)) goto fail;
+      } else if (n - i >= 4 && (memcmp(s + i, "true", 4) == 0 || memcmp(s + i, "null", 4) == 0)) {
+        i += 4;
+      } else if (n - i >= 5 && memcmp(s + i, "false", 5) == 0) {
+        i += 5;
+      } else {
+        if (s[i] == '-') i++;
+        size_t d = i;
+        while (i < n && s[i] >= '0' && s[i] <= '9') i++;
+        /* jansson prints integers back as parsed: all but -0, leading zeros
+         * (an error there) and anything near the int64 limits */
+        if (i == d || i - d > 18 || (s[d] == '0' && (i - d > 1 || s[start] == '-'))) goto fail;
+      }
+      /* a token must end at whitespace, ',' or the close ("12.5", "truex" do not) */
+      w_raw(w, s + start, i - start);
+      while (i < n && json_ws(s[i])) i++;
+      if (i < n && s[i] == close) {
+        i++;
+        break;
+      }
+      if (i == n || s[i] != ',') goto fail;
+      w_raw(w, ",", 1);
+      i++;
+      while (i < n && json_ws(s[i])) i++;
+    }
+  }
+  while (i < n && json_ws(s[i])) i++;
+  if (i != n) goto fail;
+  w_raw(w, &close, 1);
+  return true;
+fail:
+  if (w->rc) return true; /* out of memory: the error stands */
+  w->b->len = mark;
+  w->b->ptr[mark] = '\0';
+  return false;
+}
+
+/* flat_documents, rendered directly; returns as flat_direct does. */
+static int docs_direct(mb_t *m, const char *prefix, lt_str_t *json) {
+  lt__sc_t *c = m->c;
+  const lt__aidx_t *ix = &c->ix;
+  int simple = docs_simple(ix, prefix);
+  if (simple != DIRECT_DONE) return simple;
+  uint8_t bits[LT_SC_BITS_LEN];
+  bool over = false;
+  char base[LT_SC_MAX_KEY];
+  int n = lt__idx_list(ix, prefix, bits, &over);
+  jw_t w = {&c->buf, 0};
+  elide_t el = {0};
+  size_t ndoc = 0;
+  lt_buf_reset(w.b);
+  w_raw(&w, "[", 1);
+  for (int i = 0; i < n && w.rc == 0; i++) {
+    if (!lt__bit(bits, i)) continue;
+    size_t bl = key_add(base, 0, prefix, i);
+    bl = bl ? key_add(base, bl, "document.", -1) : 0;
+    if (!bl) continue;
+    const lt_val_t *id = dtext(key_get(ix, base, bl, "id")), *content = dtext(key_get(ix, base, bl, "content")),
+                   *sv = key_get(ix, base, bl, "score"), *meta = dtext(key_get(ix, base, bl, "metadata"));
+    double score;
+    const char *why;
+    bool has_score = sv && lt__cv_double(sv, &score, &why) == LT__CV_OK;
+    if (!id && !content && !has_score && !meta) continue;
+    bool first = true;
+    w_raw(&w, ndoc ? ",{" : "{", ndoc ? 2 : 1);
+    W_TEXT(&w, &first, "\"id\":", id);
+    W_TEXT(&w, &first, "\"content\":", content);
+    if (has_score) {
+      W_KEY(&w, &first, "\"score\":");
+      if (w.rc == 0) w.rc = lt__json_double(w.b, score);
+    }
+    if (meta) {
+      /* JSON text becomes structure when it parses (as emit_doc does) */
+      W_KEY(&w, &first, "\"metadata\":");
+      if (w.rc == 0 && !flat_json(&w, meta->u.s.ptr ? meta->u.s.ptr : "", meta->u.s.len)) {
+        json_t *t = lt__json_parse(meta->u.s.ptr, meta->u.s.len);
+        if (json_is_object(t) || json_is_array(t)) {
+          if (w.rc == 0) w.rc = lt__json_tree(w.b, t);
+        } else {
+          w_text(&w, meta);
+        }
+        json_decref(t);
+      }
+    }
+    w_raw(&w, "}", 1);
+    if (content && w.rc == 0) w.rc = elide_direct(c, &el, content, "documents", ndoc);
+    ndoc++;
+  }
+  w_raw(&w, "]", 1);
+  int rc = w.rc;
+  if (rc == 0 && ndoc == 0) return DIRECT_TREE;
+  if (rc == 0 && over) warn(m, prefix, "list index above 1000 ignored");
+  if (rc == 0) rc = m->rc;
+  if (rc == 0) rc = lt__buf_to_arena(c->a, w.b, json);
+  return rc ? rc : DIRECT_DONE;
+}
+
 /* Documents: the first source with any wins. */
 static const struct {
   bool flat;
@@ -865,12 +1378,22 @@ static const struct {
 
 int lt__sc_documents(lt__sc_t *c, lt_str_t *json) {
   mb_t m = {.c = c};
-  json_t *docs = chk(&m, json_array());
+  json_t *docs = NULL; /* made when a tree builder needs it */
   int rc = 0;
   *json = LT_STR_NULL;
   for (size_t s = 0; s < sizeof doc_srcs / sizeof doc_srcs[0] && !m.oom && json_array_size(docs) == 0; s++) {
+    if (doc_srcs[s].flat && (rc = docs_direct(&m, doc_srcs[s].key, json))) {
+      if (rc != DIRECT_NONE) break;
+      rc = 0;
+      continue;
+    }
+    if (!docs && !(docs = chk(&m, json_array()))) break;
     if (doc_srcs[s].flat) flat_documents(&m, docs, doc_srcs[s].key);
     else json_documents(&m, docs, doc_srcs[s].key);
+  }
+  if (rc) { /* rendered directly, or failed */
+    json_decref(docs);
+    return rc == DIRECT_DONE ? 0 : rc;
   }
   if (m.oom) rc = LT_ENOMEM;
   if (rc == 0 && m.rc) rc = m.rc;

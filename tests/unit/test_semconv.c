@@ -246,6 +246,133 @@ static void long_texts_are_stored_once(void **st) {
   assert_non_null(strstr(s.attributes.ptr, "\"llm.input_messages.0.message.role\":\"user\""));
 }
 
+/* Flattened lists of plain text values (the bulk of OpenInference traffic)
+ * are written straight to JSON; these pin that output, which must be what
+ * the general tree path gives for the same input. */
+static void flat_lists_plain_text(void **st) {
+  lt_otlp_span_t in = mkspan(ATTRS(
+      KV("llm.input_messages.0.message.role", S("system")),
+      KV("llm.input_messages.0.message.content", S("Quote \"exactly\",\ttab\nnew line \xc3\xa9 \x01 \xff")),
+      /* index 1 absent; a message with only a name is dropped */
+      KV("llm.input_messages.2.message.role", S("user")), KV("llm.input_messages.2.message.content", S("")),
+      KV("llm.input_messages.3.message.name", S("nobody")),
+      KV("llm.input_messages.4.message.role", S("assistant")),
+      KV("llm.input_messages.4.message.tool_calls.0.tool_call.id", S("call_1")),
+      KV("llm.input_messages.4.message.tool_calls.0.tool_call.function.name", S("lookup")),
+      KV("llm.input_messages.4.message.tool_calls.0.tool_call.function.arguments", S("{\"q\": 1}")),
+      KV("llm.input_messages.4.message.tool_calls.1.tool_call.function.arguments", S("{}")),
+      KV("llm.input_messages.5.message.role", S("tool")), KV("llm.input_messages.5.message.content", S("found")),
+      KV("llm.input_messages.5.message.tool_call_id", S("call_1")),
+      KV("llm.input_messages.5.message.name", S("lookup")),
+      KV("llm.output_messages.0.message.role", S("assistant")),
+      KV("llm.output_messages.0.message.function_call_name", S("f")),
+      KV("llm.output_messages.0.message.function_call_arguments_json", S("{\"a\":1}")),
+      KV("retrieval.documents.0.document.id", S("kb-1")),
+      KV("retrieval.documents.0.document.content", S("Reset the router.")),
+      KV("retrieval.documents.0.document.score", D(0.873)),
+      KV("retrieval.documents.0.document.metadata", S("{\"source\": \"s3://kb/1.md\", \"page\": 29, \"ok\": true}")),
+      KV("retrieval.documents.1.document.id", S("kb-2")), KV("retrieval.documents.1.document.score", D(3.0)),
+      KV("retrieval.documents.1.document.metadata", S(" [1, \"a\", null] ")),
+      KV("retrieval.documents.2.document.score", I(2)),
+      KV("retrieval.documents.2.document.metadata", S("{\"nested\": {\"f\": 2.50, \"g\": 1e2}}")),
+      KV("retrieval.documents.3.document.score", S("0.5")),
+      KV("retrieval.documents.3.document.metadata", S("{'python': 'repr'}")),
+      KV("retrieval.documents.4.document.score", S("high")),
+      KV("retrieval.documents.5.document.metadata", S("{\"a\": 1, \"a\": 2, \"b\": -0}"))));
+  lt_span_t s = map(&in);
+  eq(s.input_messages,
+     "[{\"role\":\"system\",\"content\":\"Quote \\\"exactly\\\",\\ttab\\nnew line \xc3\xa9 \\u0001 \xef\xbf\xbd\"},"
+     "{\"role\":\"user\",\"content\":\"\"},"
+     "{\"role\":\"assistant\",\"tool_calls\":[{\"id\":\"call_1\",\"name\":\"lookup\",\"arguments\":\"{\\\"q\\\": 1}\"},"
+     "{\"arguments\":\"{}\"}]},"
+     "{\"role\":\"tool\",\"content\":\"found\",\"tool_call_id\":\"call_1\",\"name\":\"lookup\"}]");
+  eq(s.input, "Quote \"exactly\",\ttab\nnew line \xc3\xa9 \x01 \xff\n\nlookup({\"q\": 1})\nfound");
+  eq(s.output_messages, "[{\"role\":\"assistant\",\"tool_calls\":[{\"name\":\"f\",\"arguments\":\"{\\\"a\\\":1}\"}]}]");
+  eq(s.output, "f({\"a\":1})");
+  eq(s.documents,
+     "[{\"id\":\"kb-1\",\"content\":\"Reset the router.\",\"score\":0.873,"
+     "\"metadata\":{\"source\":\"s3://kb/1.md\",\"page\":29,\"ok\":true}},"
+     "{\"id\":\"kb-2\",\"score\":3.0,\"metadata\":[1,\"a\",null]},"
+     "{\"score\":2.0,\"metadata\":{\"nested\":{\"f\":2.5,\"g\":100.0}}},"
+     "{\"score\":0.5,\"metadata\":\"{'python': 'repr'}\"},"
+     "{\"metadata\":{\"a\":2,\"b\":0}}]");
+  eq(s.elided, NULL);
+  assert_null(strstr(s.attributes.ptr, "lanterna.warnings"));
+
+  /* the older GenAI flattening, with the first finish reason */
+  lt_otlp_span_t in2 = mkspan(ATTRS(
+      KV("gen_ai.prompt.0.role", S("user")), KV("gen_ai.prompt.0.content", S("Hi")),
+      KV("gen_ai.completion.0.finish_reason", S("length")),
+      KV("gen_ai.completion.1.role", S("assistant")), KV("gen_ai.completion.1.content", S("Hello")),
+      KV("gen_ai.completion.1.finish_reason", S("stop")),
+      KV("gen_ai.completion.1.tool_calls.0.name", S("f")), KV("llm.input_messages.1001.message.role", S("x"))));
+  s = map(&in2);
+  eq(s.input_messages, "[{\"role\":\"user\",\"content\":\"Hi\"}]");
+  eq(s.output_messages, "[{\"role\":\"assistant\",\"content\":\"Hello\",\"tool_calls\":[{\"name\":\"f\"}]}]");
+  eq(s.output, "Hello\nf()");
+  eq(s.finish_reason, "length");
+  assert_non_null(
+      strstr(s.attributes.ptr, "\"lanterna.warnings\":[\"llm.input_messages: list index above 1000 ignored\"]"));
+}
+
+/* What plain text cannot express goes through the general path, with the
+ * same result as ever: non-text values become JSON text, content parts
+ * become a part list, and the rest of the list is unaffected. */
+static void flat_lists_fall_back(void **st) {
+  lt_otlp_span_t in = mkspan(ATTRS(
+      KV("llm.input_messages.0.message.role", S("user")), KV("llm.input_messages.0.message.content", S("plain")),
+      KV("llm.input_messages.1.message.role", S("user")),
+      KV("llm.input_messages.1.message.contents.0.message_content.type", S("text")),
+      KV("llm.input_messages.1.message.contents.0.message_content.text", S("look")),
+      KV("llm.input_messages.1.message.contents.1.message_content.image.image.url", S("https://x/y.png")),
+      KV("llm.output_messages.0.message.role", S("assistant")),
+      KV("llm.output_messages.0.message.content", ARR(S("a"), I(1))),
+      KV("retrieval.documents.0.document.id", I(7)),
+      KV("retrieval.documents.0.document.content", S("seven")),
+      KV("retrieval.documents.0.document.metadata", KVL(KV("k", D(1.5))))));
+  lt_span_t s = map(&in);
+  eq(s.input_messages, "[{\"role\":\"user\",\"content\":\"plain\"},"
+                       "{\"role\":\"user\",\"content\":[{\"type\":\"text\",\"text\":\"look\"},"
+                       "{\"type\":\"image\",\"url\":\"https://x/y.png\"}]}]");
+  eq(s.input, "plain\nlook");
+  eq(s.output_messages, "[{\"role\":\"assistant\",\"content\":\"[\\\"a\\\",1]\"}]");
+  eq(s.output, "[\"a\",1]");
+  eq(s.documents, "[{\"id\":\"7\",\"content\":\"seven\",\"metadata\":{\"k\":1.5}}]");
+}
+
+/* Long message and document texts are elided from the attributes by the
+ * attribute they came from, with lt__sc_elide's rule when another long
+ * attribute could hold the same bytes: the first one in span order wins. */
+#define LONG_M1 "The first message is long enough to be elided from the stored attributes."
+#define LONG_M2 "The second message is another long text, stored once under its own pointer."
+static void flat_lists_elide(void **st) {
+  lt_otlp_span_t in = mkspan(ATTRS(
+      KV("llm.input_messages.0.message.role", S("system")),
+      KV("llm.input_messages.0.message.content", S(LONG_M1)),
+      KV("llm.input_messages.1.message.content", S("short")),
+      KV("llm.input_messages.2.message.content", S(LONG_M2)),
+      KV("retrieval.documents.3.document.content", S(LONG_D)),
+      KV("llm.output_messages.0.message.content", S(LONG_A))));
+  lt_span_t s = map(&in);
+  eq(s.elided, "{\"llm.input_messages.0.message.content\":\"/input_messages/0/content\","
+               "\"llm.input_messages.2.message.content\":\"/input_messages/2/content\","
+               "\"llm.output_messages.0.message.content\":\"/output_messages/0/content\","
+               "\"retrieval.documents.3.document.content\":\"/documents/0/content\"}");
+  eq(s.attributes, "{\"llm.input_messages.0.message.role\":\"system\","
+                   "\"llm.input_messages.1.message.content\":\"short\"}");
+
+  /* the same bytes twice: input.value, earlier in the span, takes the
+   * message's pointer and the message's own attribute takes /input */
+  lt_otlp_span_t in2 = mkspan(ATTRS(
+      KV("input.value", S(LONG_M1)), KV("llm.input_messages.1.message.content", S(LONG_M1)),
+      KV("llm.input_messages.0.message.content", S(LONG_M1)), KV("other", S(LONG_M2))));
+  s = map(&in2);
+  eq(s.elided, "{\"input.value\":\"/input_messages/0/content\","
+               "\"llm.input_messages.1.message.content\":\"/input_messages/1/content\","
+               "\"llm.input_messages.0.message.content\":\"/input\"}");
+  eq(s.attributes, "{\"other\":\"" LONG_M2 "\"}");
+}
+
 static void genai_current_chat(void **st) {
   /* input messages as a JSON string, output messages structured, as the
    * spec allows either */
@@ -994,6 +1121,9 @@ int main(void) {
       cmocka_unit_test(openinference_llm),
       cmocka_unit_test(openinference_retriever),
       cmocka_unit_test(long_texts_are_stored_once),
+      cmocka_unit_test(flat_lists_plain_text),
+      cmocka_unit_test(flat_lists_fall_back),
+      cmocka_unit_test(flat_lists_elide),
       cmocka_unit_test(genai_current_chat),
       cmocka_unit_test(genai_finish_reason_from_messages_and_json_string),
       cmocka_unit_test(genai_older_flattened),
