@@ -398,11 +398,13 @@ int lt__sq_rollup_add(lt__sq_t *s, int64_t project_id, const lt_span_t *sp) {
   int64_t sec = floor_div(sp->start_ns, 1000000000);
   bool counted = !sp->usage_rollup;
   bool has_tokens = sp->tokens[LT_TOK_INPUT] >= 0 || sp->tokens[LT_TOK_OUTPUT] >= 0;
-  for (int i = 0; i < 2 * LT__SQ_ROLLUP_NRES; i++) {
+  /* Only the finest resolution here; flush folds each of its buckets into
+   * the coarser ones, once per bucket instead of once per span. */
+  int64_t res = resolutions[0];
+  for (int i = 0; i < 2; i++) {
     acc_t *a;
-    int64_t res = resolutions[i % LT__SQ_ROLLUP_NRES];
-    if ((rc = acc_get(r, project_id, res, floor_div(sec, res) * res, dims[i / LT__SQ_ROLLUP_NRES], &a))) return rc;
-    a->coarse = i / LT__SQ_ROLLUP_NRES;
+    if ((rc = acc_get(r, project_id, res, floor_div(sec, res) * res, dims[i], &a))) return rc;
+    a->coarse = i;
     a->n++;
     if (!sp->has_parent) a->roots++;
     if (sp->status == LT_STATUS_ERROR) a->errors++;
@@ -422,6 +424,32 @@ int lt__sq_rollup_add(lt__sq_t *s, int64_t project_id, const lt_span_t *sp) {
       /* A value the sketch refuses (NaN, negative) is skipped; only
        * running out of memory fails the write. */
       if (vals.v[k] >= 0 && lt_sketch_add(&a->sk[k], vals.v[k]) == LT_ENOMEM) return LT_ENOMEM;
+    }
+  }
+  return 0;
+}
+
+/* Adds the finest buckets into their coarser ones (made as needed). */
+static int fold_coarser(lt__sq_rollup_t *r) {
+  size_t n = r->nacc; /* the coarser accumulators are appended past it */
+  for (size_t i = 0; i < n; i++) {
+    if (r->accs[i].res != resolutions[0]) continue;
+    for (int k = 1; k < LT__SQ_ROLLUP_NRES; k++) {
+      int64_t res = resolutions[k];
+      acc_t *to;
+      int rc = acc_get(r, r->accs[i].project_id, res, floor_div(r->accs[i].bucket, res) * res, r->accs[i].dim, &to);
+      if (rc) return rc;
+      const acc_t *from = &r->accs[i]; /* acc_get may have moved the array */
+      to->coarse = from->coarse;
+      to->n += from->n;
+      to->roots += from->roots;
+      to->errors += from->errors;
+      for (int j = 0; j < SUM__COUNT; j++) to->sums[j] += from->sums[j];
+      to->cost += from->cost;
+      to->priced += from->priced;
+      to->unpriced += from->unpriced;
+      for (int j = 0; j < SK__COUNT; j++)
+        if ((rc = lt_sketch_merge(&to->sk[j], &from->sk[j]))) return rc;
     }
   }
   return 0;
@@ -490,7 +518,7 @@ static int flush_one(lt__sq_t *s, acc_t *a) {
 
 int lt__sq_rollup_flush(lt__sq_t *s) {
   lt__sq_rollup_t *r = s->rollup;
-  int rc = 0;
+  int rc = fold_coarser(r);
   for (size_t i = 0; rc == 0 && i < r->nacc; i++) rc = flush_one(s, &r->accs[i]);
   accs_clear(r);
   return rc;
