@@ -657,7 +657,7 @@ static int cmd_serve(int argc, char **argv) {
   wc.observe_ud = prom;
   /* One helper maps the second half of large trace requests (receiver.c). */
   if ((rc = lt_writer_start(store, &wc, &writer)) || (rc = lt_workq_start(c.read_connections, 1024, &workq)) ||
-      (rc = lt_workq_start(1, 256, &ingest_pool)) ||
+      (rc = lt_workq_start(c.threads, 256, &ingest_pool)) ||
       !(auth = lt_auth_new(store, (loopback || c.insecure_no_auth) && !c.require_auth, default_project))) {
     lt_error("start-up failed: %s", lt_strerror(rc ? rc : LT_ENOMEM));
     goto out;
@@ -728,13 +728,13 @@ static int cmd_serve(int argc, char **argv) {
   }
   exit_code = 0;
 out:
-  /* The pool first: handlers stopped submitting when shutting_down was set,
-   * and its last jobs may still post replies to the (still running) loops. */
+  /* The pools first: handlers stopped submitting when shutting_down was set,
+   * and their last jobs may still post replies to the (still running)
+   * loops; an ingest job that comes this late finds the writer stopped and
+   * answers 503. */
   lt_workq_stop(workq);
-  lt_http_free(srv);
-  /* Loops wait for (or take over) the halves they hand out, so nothing
-   * queued here still needs the writer. */
   lt_workq_stop(ingest_pool);
+  lt_http_free(srv);
   lt_writer_free(writer);
   lt_prom_free(prom); /* after its writer (observe) and pool (scrapes) */
   lt_auth_free(auth);

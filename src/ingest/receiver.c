@@ -57,7 +57,7 @@ static void on_reply(lt_req_t *r, void *arg) {
 }
 
 /* The parts of a request commit in one transaction (lt_writer_submit_n),
- * so they report the same rc, one after the other on the writer thread. */
+ * so they report the same rc, one after the other on one thread. */
 static void on_committed(lt_batch_t *b, int rc, void *ud) {
   pending_t *p = ud;
   if (rc) p->rc = rc;
@@ -294,6 +294,129 @@ static bool media_is(const char *ct, const char *type) {
   return strncasecmp(ct, type, n) == 0 && (ct[n] == '\0' || ct[n] == ';' || ct[n] == ' ');
 }
 
+/* One request's work from its body to the writer: on an ingest worker
+ * for large bodies (the loop goes back to its other connections at once),
+ * inline on the loop for small ones. Every reply goes through the loop's
+ * mailbox, since a worker may not touch the request. */
+typedef struct {
+  lt_receiver_t *rcv;
+  lt_req_t *req;
+  signal_t sig;
+  bool json;
+  lt_encoding_t enc;
+  int64_t project;
+  void *body_owner; /* lt_req_take_body's, or NULL: body is the request's */
+  lt_str_t body;
+  int status;       /* an error reply: status, code, message */
+  const char *code, *msg;
+} job_t;
+
+static void job_free(job_t *j) {
+  lt_req_body_free(j->body_owner);
+  lt_free(j);
+}
+
+static void on_job_error(lt_req_t *r, void *arg) {
+  job_t *j = arg;
+  lt_reply_error(r, j->status, j->code, j->msg);
+  job_free(j);
+}
+
+static void fail(job_t *j, int status, const char *code, const char *msg) {
+  lt_writer_expect(j->rcv->writer, -1);
+  j->status = status;
+  j->code = code;
+  j->msg = msg;
+  lt_req_post(j->req, on_job_error, j);
+}
+
+static void ingest_run(job_t *j) {
+  lt_receiver_t *rcv = j->rcv;
+  lt_buf_t plain;
+  lt_buf_init(&plain, rcv->max_decompressed);
+  const char *data = j->body.ptr;
+  size_t len = j->body.len;
+  if (j->enc != LT_ENC_IDENTITY) {
+    int rc = lt_inflate(j->enc, j->body.ptr, j->body.len, &plain);
+    if (rc) {
+      lt_buf_free(&plain);
+      if (rc == LT_ETOOBIG) fail(j, 413, "payload_too_large", "the decompressed body exceeds 64 MiB");
+      else if (rc == LT_ENOMEM) fail(j, 503, "overloaded", "out of memory; retry later");
+      else fail(j, 400, "bad_request", "the body could not be decompressed");
+      return;
+    }
+    data = plain.ptr ? plain.ptr : "";
+    len = plain.len;
+  }
+
+  pending_t *p = lt_calloc(1, sizeof *p);
+  /* Decoded structures plus canonical records take a few times the wire
+   * size; the cap keeps a hostile body from taking unbounded memory. */
+  size_t cap = len * 8 + (1 << 20);
+  lt_batch_t *b = p ? lt_batch_new(j->project, cap) : NULL;
+  if (!b) {
+    lt_free(p);
+    lt_buf_free(&plain);
+    fail(j, 503, "overloaded", "out of memory; retry later");
+    return;
+  }
+  p->req = j->req;
+  p->sig = j->sig;
+  p->json = j->json;
+  p->prices = rcv->prices;
+  lt_batch_t *parts[2] = {b, NULL};
+  int rc = decode_and_map(rcv, b, j->sig, j->json, data, len, cap, p, &parts[1]);
+  lt_buf_free(&plain);
+  /* Mapped records own copies of what they keep: the body can go now. */
+  lt_req_body_free(j->body_owner);
+  j->body_owner = NULL;
+  /* A half that mapped to nothing (every span dropped) is not sent. */
+  if (parts[1] && lt_batch_count(parts[1]) == 0) {
+    lt_batch_free(parts[1]);
+    parts[1] = NULL;
+  }
+  if (parts[1] && lt_batch_count(b) == 0) {
+    lt_batch_free(b);
+    parts[0] = b = parts[1];
+    parts[1] = NULL;
+  }
+  if (rc) {
+    lt_batch_free(parts[1]);
+    lt_batch_free(b);
+    lt_free(p);
+    if (rc == LT_EDECODE)
+      fail(j, 400, "bad_request",
+           j->json ? "the body is not a valid OTLP/JSON request" : "the body is not a valid OTLP protobuf request");
+    else if (rc == LT_ETOOBIG) fail(j, 413, "payload_too_large", "the request holds too much data");
+    else fail(j, 503, "overloaded", "out of memory; retry later");
+    return;
+  }
+  if (lt_batch_count(b) == 0) {
+    lt_writer_expect(rcv->writer, -1);
+    lt_batch_free(b);
+    job_free(j);
+    lt_req_post(p->req, on_reply, p); /* p->rc == 0: the export reply */
+    return;
+  }
+  size_t nparts = parts[1] ? 2 : 1;
+  for (size_t i = 0; i < nparts; i++) {
+    parts[i]->done = on_committed;
+    parts[i]->done_ud = p;
+  }
+  p->parts = (int)nparts;
+  rc = lt_writer_submit_n(rcv->writer, parts, nparts); /* takes them; one transaction */
+  if (rc) {
+    lt_free(p);
+    fail(j, 503, "overloaded",
+         rc == LT_ESHUTDOWN ? "the server is shutting down" : "the write queue is full; retry later");
+    return;
+  }
+  lt_writer_expect(rcv->writer, -1);
+  job_free(j);
+}
+
+static void ingest_job(void *arg) { ingest_run(arg); }
+
 static void receive(lt_req_t *r, lt_receiver_t *rcv, signal_t sig) {
   const char *ct = lt_req_header(r, "Content-Type");
   bool json;
@@ -312,90 +435,24 @@ static void receive(lt_req_t *r, lt_receiver_t *rcv, signal_t sig) {
     lt_reply_error(r, 415, "unsupported_media_type", "Content-Encoding must be gzip, deflate or identity");
     return;
   }
-
   lt_str_t body = lt_req_body(r);
-  lt_buf_t plain;
-  lt_buf_init(&plain, rcv->max_decompressed);
-  const char *data = body.ptr;
-  size_t len = body.len;
-  if (len > rcv->max_decompressed) {
+  if (body.len > rcv->max_decompressed) {
     lt_reply_error(r, 413, "payload_too_large", "the request body exceeds the size limit");
     return;
   }
-  if (enc != LT_ENC_IDENTITY) {
-    int rc = lt_inflate(enc, body.ptr, body.len, &plain);
-    if (rc) {
-      lt_buf_free(&plain);
-      if (rc == LT_ETOOBIG) lt_reply_error(r, 413, "payload_too_large", "the decompressed body exceeds 64 MiB");
-      else if (rc == LT_ENOMEM) lt_reply_error(r, 503, "overloaded", "out of memory; retry later");
-      else lt_reply_error(r, 400, "bad_request", "the body could not be decompressed");
-      return;
-    }
-    data = plain.ptr ? plain.ptr : "";
-    len = plain.len;
-  }
-
-  pending_t *p = lt_calloc(1, sizeof *p);
-  /* Decoded structures plus canonical records take a few times the wire
-   * size; the cap keeps a hostile body from taking unbounded memory. */
-  size_t cap = len * 8 + (1 << 20);
-  lt_batch_t *b = p ? lt_batch_new(lt_req_project(r), cap) : NULL;
-  if (!b) {
-    lt_free(p);
-    lt_buf_free(&plain);
+  job_t *j = lt_calloc(1, sizeof *j);
+  if (!j) {
     lt_reply_error(r, 503, "overloaded", "out of memory; retry later");
     return;
   }
-  p->req = r;
-  p->sig = sig;
-  p->json = json;
-  p->prices = rcv->prices;
-  lt_writer_expect(rcv->writer, 1);
-  lt_batch_t *parts[2] = {b, NULL};
-  int rc = decode_and_map(rcv, b, sig, json, data, len, cap, p, &parts[1]);
-  lt_buf_free(&plain);
-  /* A half that mapped to nothing (every span dropped) is not sent. */
-  if (parts[1] && lt_batch_count(parts[1]) == 0) {
-    lt_batch_free(parts[1]);
-    parts[1] = NULL;
-  }
-  if (parts[1] && lt_batch_count(b) == 0) {
-    lt_batch_free(b);
-    parts[0] = b = parts[1];
-    parts[1] = NULL;
-  }
-  if (rc || lt_batch_count(b) == 0) lt_writer_expect(rcv->writer, -1);
-  if (rc) {
-    lt_batch_free(parts[1]);
-    lt_batch_free(b);
-    lt_free(p);
-    if (rc == LT_EDECODE) lt_reply_error(r, 400, "bad_request", json ? "the body is not a valid OTLP/JSON request"
-                                                                     : "the body is not a valid OTLP protobuf request");
-    else if (rc == LT_ETOOBIG) lt_reply_error(r, 413, "payload_too_large", "the request holds too much data");
-    else lt_reply_error(r, 503, "overloaded", "out of memory; retry later");
-    return;
-  }
-  if (lt_batch_count(b) == 0) {
-    int64_t rejected = p->rejected;
-    reply_export(r, json, sig, rejected, rejected ? p->message : NULL);
-    lt_batch_free(b);
-    lt_free(p);
-    return;
-  }
-  size_t nparts = parts[1] ? 2 : 1;
-  for (size_t i = 0; i < nparts; i++) {
-    parts[i]->done = on_committed;
-    parts[i]->done_ud = p;
-  }
-  p->parts = (int)nparts;
+  *j = (job_t){.rcv = rcv, .req = r, .sig = sig, .json = json, .enc = enc, .project = lt_req_project(r),
+               .body = body};
   lt_req_defer(r);
-  rc = lt_writer_submit_n(rcv->writer, parts, nparts); /* takes them; one transaction */
-  lt_writer_expect(rcv->writer, -1);
-  if (rc) {
-    lt_free(p);
-    lt_reply_error(r, 503, "overloaded",
-                   rc == LT_ESHUTDOWN ? "the server is shutting down" : "the write queue is full; retry later");
+  lt_writer_expect(rcv->writer, 1);
+  if (rcv->pool && body.len >= LT_RECEIVER_ASYNC_BYTES && (j->body_owner = lt_req_take_body(r, &j->body))) {
+    if (lt_workq_submit(rcv->pool, ingest_job, j) == 0) return;
   }
+  ingest_run(j); /* small, or the workers' queue is full: here */
 }
 
 void lt_receiver_traces(lt_req_t *r, void *ud) { receive(r, ud, SIG_TRACES); }

@@ -14,12 +14,15 @@
 #include "pipeline/writer.h"
 
 /* Trace requests with at least this many spans are mapped in two halves,
- * one on the pool (see receiver.c). */
+ * on two pool threads when both are free (see receiver.c). */
 #define LT_RECEIVER_SPLIT_SPANS 200
+/* Bodies of at least this many bytes are decoded and mapped on the pool,
+ * not on the loop that read them. */
+#define LT_RECEIVER_ASYNC_BYTES (64u << 10)
 
 typedef struct {
   lt_writer_t *writer;
-  lt_workq_t *pool;          /* helper for large requests; NULL: never split */
+  lt_workq_t *pool;          /* ingest workers; NULL: everything on the loops */
   size_t max_decompressed;   /* 64 MiB by default → 413 past it */
   lt_pricebook_t *prices;    /* prices spans at ingest; NULL: no pricing */
 } lt_receiver_t;

@@ -212,6 +212,30 @@ lt_str_t lt_req_body(lt_req_t *r) {
   return (lt_str_t){(const char *)evbuffer_pullup(b, -1), n};
 }
 
+void *lt_req_take_body(lt_req_t *r, lt_str_t *out) {
+  if (!r->ev) return NULL;
+  struct evbuffer *own = evbuffer_new();
+  if (!own) return NULL;
+  /* Moves the buffer chains: the bytes stay where they are. */
+  if (evbuffer_add_buffer(own, evhttp_request_get_input_buffer(r->ev)) != 0) {
+    evbuffer_free(own);
+    return NULL;
+  }
+  size_t n = evbuffer_get_length(own);
+  const char *p = n ? (const char *)evbuffer_pullup(own, -1) : "";
+  if (!p) {
+    evbuffer_add_buffer(evhttp_request_get_input_buffer(r->ev), own);
+    evbuffer_free(own);
+    return NULL;
+  }
+  *out = (lt_str_t){p, n};
+  return own;
+}
+
+void lt_req_body_free(void *owner) {
+  if (owner) evbuffer_free(owner);
+}
+
 const char *lt_req_raw_query(lt_req_t *r) {
   return r->ev ? evhttp_uri_get_query(evhttp_request_get_evhttp_uri(r->ev)) : NULL;
 }

@@ -103,6 +103,12 @@ lt_str_t lt_req_path(lt_req_t *r);              /* without the query */
 const char *lt_req_query(lt_req_t *r, const char *name); /* decoded, or NULL */
 const char *lt_req_header(lt_req_t *r, const char *name);
 lt_str_t lt_req_body(lt_req_t *r);              /* raw bytes as received */
+/* Moves the body out of the request (no copy) so another thread may read
+ * it after the handler returned, even if the client goes away; *out then
+ * points at it until lt_req_body_free(owner), callable from any thread.
+ * NULL (the request untouched) when memory runs out. */
+void *lt_req_take_body(lt_req_t *r, lt_str_t *out);
+void lt_req_body_free(void *owner);
 const char *lt_req_raw_query(lt_req_t *r);      /* as sent (not decoded), or NULL */
 /* Calls fn for every request header, in order; stops when fn returns
  * non-zero. */

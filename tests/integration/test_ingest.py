@@ -256,3 +256,36 @@ def test_large_request_is_mapped_in_halves_and_committed_together(server, fmt):
     res = parse_export_response(server.export_ok(traces_request(spans), fmt))
     assert res["rejected"] == 150, res
     assert server.trace(tid)["trace"]["span_count"] == 150
+
+
+def test_large_bodies_off_the_loop(server):
+    """Bodies of 64 KB and more are decoded and mapped on the ingest
+    workers: an undecodable one is still a 400 with nothing stored, a
+    gzip-compressed one is inflated there, and a client that hangs up
+    before its answer leaves the server serving (its spans are stored, since
+    the request was whole)."""
+    import socket
+
+    base = now_ns()
+    tid = trace_id()
+    spans = [make_span(tid, span_id(), f"big-{i}", base + i, base + i + 1000,
+                       attrs={"input.value": f"question {i} " + "context " * 40}) for i in range(300)]
+    good = traces_request(spans).SerializeToString()
+    assert len(good) >= 64 * 1024
+    r = server.post("/v1/traces", data=good[:-7] + b"\x0a\xc8\x01abc", headers={"Content-Type": PB})
+    assert_error(r, 400, "bad_request")
+    assert_empty(server)
+    r = server.post("/v1/traces", data=gzip.compress(good + b"\x0a\xc8\x01abc"),
+                    headers={"Content-Type": PB, "Content-Encoding": "gzip"})
+    assert_error(r, 400, "bad_request")
+    assert_empty(server)
+    # Sent whole, then the client leaves at once.
+    host, port = server.url.split("//")[1].split(":")
+    with socket.create_connection((host, int(port)), timeout=10) as s:
+        s.sendall(b"POST /v1/traces HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-protobuf\r\n"
+                  + f"Content-Length: {len(good)}\r\n\r\n".encode() + good)
+    poll(lambda: server.stats()["store"]["spans"] == 300, what="the abandoned request's spans stored")
+    # And the server goes on answering.
+    tid2, _, req = three_spans()
+    server.export_ok(req)
+    assert server.trace(tid2)["trace"]["span_count"] == 3
