@@ -16,7 +16,9 @@
 // find every trace id, span id, parent span id and link id, and each resend of
 // a body XORs them with a key derived from (-id-seed, round). Tree structure is
 // kept (all occurrences of an id change the same way); round 0 with -id-seed 0
-// sends the files unchanged.
+// keeps the files' ids. With -now-times, times (span start and end, event
+// times) are moved by one offset per send so the request's earliest span
+// starts at the send time; by default they are sent as generated.
 //
 // Only 200 responses count as acknowledged. Output: one JSON object on stdout,
 // a human summary and per-second progress on stderr.
@@ -56,9 +58,43 @@ type payload struct {
 	spans    int
 	traceOff []int // offsets of 16-byte trace ids
 	spanOff  []int // offsets of 8-byte span ids (span, parent, link)
+	timeOff  []int // offsets of fixed64 times (span start/end, event time)
+	minStart uint64
 }
 
 // ---- protobuf wire walking -------------------------------------------------
+
+// fixed64s calls fn(fieldNumber, offset) for each fixed64 field of the
+// message in b[lo:hi] (the caller has walked it with fields already).
+func fixed64s(b []byte, lo, hi int, fn func(num, off int)) {
+	i := lo
+	for i < hi {
+		tag, j, err := varint(b, i)
+		if err != nil {
+			return
+		}
+		i = j
+		switch tag & 7 {
+		case 0:
+			if _, i, err = varint(b, i); err != nil {
+				return
+			}
+		case 1:
+			fn(int(tag>>3), i)
+			i += 8
+		case 5:
+			i += 4
+		case 2:
+			n, j, err := varint(b, i)
+			if err != nil {
+				return
+			}
+			i = j + int(n)
+		default:
+			return
+		}
+	}
+}
 
 func varint(b []byte, i int) (uint64, int, error) {
 	var v uint64
@@ -154,6 +190,26 @@ func parsePayload(name string, b []byte) (*payload, error) {
 					return nil
 				}
 				p.spans++
+				fixed64s(b, s, e, func(num, off int) { // start_time_unix_nano, end_time_unix_nano
+					if num == 7 || num == 8 {
+						p.timeOff = append(p.timeOff, off)
+						if t := leUint64(b[off:]); num == 7 && (p.minStart == 0 || t < p.minStart) {
+							p.minStart = t
+						}
+					}
+				})
+				if err := fields(b, s, e, func(num, es, ee int) error { // Span.events
+					if num == 11 {
+						fixed64s(b, es, ee, func(num, off int) {
+							if num == 1 {
+								p.timeOff = append(p.timeOff, off)
+							}
+						})
+					}
+					return nil
+				}); err != nil {
+					return err
+				}
 				return ids(s, e, false) // Span
 			})
 		})
@@ -204,9 +260,33 @@ func xor8(b []byte, k uint64) {
 	}
 }
 
-// fill copies payload p into buf (re-keyed for round/idSeed) and returns it.
-func fill(buf []byte, p *payload, round uint64, idSeed uint64) []byte {
+func leUint64(b []byte) uint64 {
+	var v uint64
+	for i := 7; i >= 0; i-- {
+		v = v<<8 | uint64(b[i])
+	}
+	return v
+}
+
+func putLeUint64(b []byte, v uint64) {
+	for i := 0; i < 8; i++ {
+		b[i] = byte(v >> (8 * i))
+	}
+}
+
+// fill copies payload p into buf (re-keyed for round/idSeed, and with every
+// time moved so the earliest span starts at startAt unless it is 0) and
+// returns it.
+func fill(buf []byte, p *payload, round uint64, idSeed uint64, startAt uint64) []byte {
 	buf = append(buf[:0], p.body...)
+	if startAt != 0 && p.minStart != 0 {
+		d := startAt - p.minStart // wraps for an earlier startAt; the sum is still right
+		for _, o := range p.timeOff {
+			if t := leUint64(buf[o:]); t != 0 {
+				putLeUint64(buf[o:], t+d)
+			}
+		}
+	}
 	if round == 0 && idSeed == 0 {
 		return buf
 	}
@@ -355,6 +435,7 @@ func main() {
 		quiet    = flag.Bool("quiet", false, "no per-second progress on stderr")
 		sink     = flag.String("sink", "", "run a trivial OTLP sink on ADDR instead (for testing the load generator)")
 		maxInfl  = flag.Duration("drain", 30*time.Second, "after the duration, wait at most this long for in-flight requests")
+		nowTimes = flag.Bool("now-times", false, "move each request's times so its earliest span starts at the send time (default: the files' timestamps as they are)")
 	)
 	flag.Parse()
 	if *sink != "" {
@@ -446,7 +527,11 @@ func main() {
 					continue
 				}
 				p := pls[int(s)%len(pls)]
-				body := fill(buf, p, uint64(s)/uint64(len(pls)), *idSeed)
+				var startAt uint64
+				if *nowTimes {
+					startAt = uint64(time.Now().UnixNano())
+				}
+				body := fill(buf, p, uint64(s)/uint64(len(pls)), *idSeed, startAt)
 				t0 := time.Now()
 				if !open {
 					sched = t0

@@ -43,13 +43,13 @@ func TestParseAndRekey(t *testing.T) {
 	if p.spans != 2 || len(p.traceOff) != 3 || len(p.spanOff) != 4 {
 		t.Fatalf("spans=%d traceOff=%d spanOff=%d", p.spans, len(p.traceOff), len(p.spanOff))
 	}
-	same := fill(nil, p, 0, 0)
+	same := fill(nil, p, 0, 0, 0)
 	if !bytes.Equal(same, body) {
 		t.Fatal("round 0 / seed 0 must send the body unchanged")
 	}
-	a := fill(nil, p, 1, 0)
-	b := fill(nil, p, 2, 0)
-	c := fill(nil, p, 1, 7)
+	a := fill(nil, p, 1, 0, 0)
+	b := fill(nil, p, 2, 0, 0)
+	c := fill(nil, p, 1, 7, 0)
 	for _, x := range [][]byte{a, b, c} {
 		if bytes.Equal(x, body) || len(x) != len(body) {
 			t.Fatal("rekeyed body must differ and keep its length")
@@ -90,7 +90,29 @@ func TestDump(t *testing.T) {
 	}
 	for _, p := range pls[:2] {
 		for r := uint64(0); r < 3; r++ {
-			os.WriteFile(filepath.Join(dst, p.name+"."+string(rune('0'+r))), fill(nil, p, r, 5), 0o644)
+			os.WriteFile(filepath.Join(dst, p.name+"."+string(rune('0'+r))), fill(nil, p, r, 5, 0), 0o644)
 		}
+	}
+}
+
+func TestShiftTimes(t *testing.T) {
+	body, _, _, _ := sample()
+	p, err := parsePayload("x", body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.minStart != 1 || len(p.timeOff) != 1 {
+		t.Fatalf("minStart=%d timeOff=%d", p.minStart, len(p.timeOff))
+	}
+	x := fill(nil, p, 0, 0, 1000)
+	if got := leUint64(x[p.timeOff[0]:]); got != 1000 {
+		t.Fatalf("start time %d, want 1000", got)
+	}
+	x[p.timeOff[0]] = 1 // the rest is the file, byte for byte
+	for i := 1; i < 8; i++ {
+		x[p.timeOff[0]+i] = 0
+	}
+	if !bytes.Equal(x, body) {
+		t.Fatal("only the times may change")
 	}
 }
