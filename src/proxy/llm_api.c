@@ -307,6 +307,7 @@ static void responses_event(lt_llm_call_t *c, const lt_jd_t *j, int64_t now) {
     }
   } else if (str_is(type, "response.completed") || str_is(type, "response.incomplete") ||
              str_is(type, "response.failed")) {
+    c->saw_end = true;
     const lt_jd_t *resp = lt_jd_get(j, "response");
     copy_str(c->model, sizeof c->model, lt_jd_gets(resp, "model"));
     copy_str(c->response_id, sizeof c->response_id, lt_jd_gets(resp, "id"));
@@ -322,6 +323,8 @@ static void anthropic_event(lt_llm_call_t *c, const lt_jd_t *j, int64_t now) {
     lt_str_t et = lt_jd_gets(e, "type"), em = lt_jd_gets(e, "message");
     snprintf(c->stream_error, sizeof c->stream_error, "%.*s: %.*s", (int)(et.len < 255 ? et.len : 255),
              et.ptr ? et.ptr : "", (int)(em.len < 255 ? em.len : 255), em.ptr ? em.ptr : "");
+  } else if (str_is(type, "message_stop")) {
+    c->saw_end = true;
   } else if (str_is(type, "message_start")) {
     const lt_jd_t *m = lt_jd_get(j, "message");
     copy_str(c->model, sizeof c->model, lt_jd_gets(m, "model"));
@@ -565,7 +568,10 @@ void lt_llm_event(lt_llm_call_t *c, const lt_sse_event_t *ev, int64_t now_ns, bo
   *out = ev->raw.ptr;
   *out_len = ev->raw.len;
   if (!ev->ok || !ev->data.len || c->api == LT_API_OTHER) return;
-  if (ev->data.len == 6 && !memcmp(ev->data.ptr, "[DONE]", 6)) return;
+  if (ev->data.len == 6 && !memcmp(ev->data.ptr, "[DONE]", 6)) {
+    c->saw_end = true;
+    return;
+  }
   bool null_usage;
   if (fast_event(c, ev, now_ns, &null_usage)) {
     c->saw_event = true;

@@ -63,6 +63,7 @@ typedef struct {
   char response_id[128];
   int64_t first_token_ns;      /* -1 until the first content event */
   bool saw_event;
+  bool saw_end;                /* the stream's closing event ([DONE], message_stop, response.completed) */
   int tool_of_block[128];      /* Anthropic content block index → tools slot + 1 */
   char stream_error[256];      /* an error event inside a 200 stream */
   unsigned fast_events;        /* events read by the fast path (for tests) */

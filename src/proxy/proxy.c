@@ -1039,8 +1039,13 @@ static void on_drain(void *arg) {
 static void on_client_close(void *arg) {
   call_t *c = arg;
   c->client_gone = true;
-  atomic_fetch_add(&c->px->client_aborts, 1);
-  snprintf(c->err, sizeof c->err, "the client closed the connection before the response ended");
+  /* A client may hang up as soon as it has read the stream's closing
+   * event, before the upstream (and so we) ended the transfer: the call
+   * was whole. */
+  if (!(c->llm.stream && c->llm.saw_end)) {
+    atomic_fetch_add(&c->px->client_aborts, 1);
+    snprintf(c->err, sizeof c->err, "the client closed the connection before the response ended");
+  }
   /* Stop the upstream now; what was received is traced. (Inside an
    * upstream callback, on_body's next call fails the transfer instead.) */
   if (c->xfer && !c->in_upstream_cb) {

@@ -26,6 +26,8 @@ Controls (request headers, forwarded by a proxy like any other header):
   bytes each, for large-response tests;
 - `x-fake-cut-after: N` — a chat stream that stops after N events without
   ending the chunked body (the upstream connection just closes);
+- `x-fake-end-delay-ms: N` — pause N ms after the last event before ending
+  the chunked body (a server slow to finish after `[DONE]`);
 - `x-fake-tag: NAME` — record, under `fake.sent[NAME]`, the monotonic time
   at which each stream event was written, and in `fake.aborted` the tags
   whose client went away before the end.
@@ -292,6 +294,7 @@ class _ExtHandler(_Handler):
                 time.sleep(first if i == 0 and first else delay)
                 self._chunk(frame)
                 sent.append(time.monotonic())
+            time.sleep(float(self.headers.get("x-fake-end-delay-ms") or 0) / 1000)
             self.wfile.write(b"0\r\n\r\n")
             self.wfile.flush()
         except OSError:

@@ -860,6 +860,25 @@ def test_client_disconnect_mid_stream(lanterna, fakes):
     assert rc == 0, f"exit {rc} (a sanitizer report?):\n{server.log_tail()}"
 
 
+def test_client_leaving_right_after_done_is_not_an_abort(px):
+    """Clients may hang up as soon as they have read `data: [DONE]`, before
+    the upstream (slow here by 500 ms) has ended the body: the call was
+    whole, so its span is ok, not a client abort."""
+    tid = trace_id()
+    s = raw_request(px.server.port, "/proxy/fake/v1/chat/completions", chat_body("short and done", stream=True),
+                    {"x-fake-end-delay-ms": "500", "Lanterna-Trace-Id": tid})
+    buf = b""
+    while b"data: [DONE]" not in buf:
+        got = s.recv(65536)
+        assert got, buf[-300:]
+        buf += got
+    s.close()
+    span = px.span(tid)
+    where = json.dumps(span)[:2000]
+    assert span["status"] == "ok", where
+    assert span["output_messages"][0]["content"] == expected_reply([{"role": "user", "content": "short and done"}])
+
+
 def test_fifty_concurrent_streams_all_traced(px):
     def one(i):
         tid = trace_id()
