@@ -379,43 +379,160 @@ out:
 
 /* ---- spans --------------------------------------------------------------- */
 
+/* Spans have no start-time index (schema 5): span_blocks holds, per write
+ * transaction, the id range it stored and the range of its start times,
+ * and ids follow arrival, which follows time closely. Time filters become
+ * id bounds through the blocks, and the default order (start, newest
+ * first) reads a window of the newest ids that grows until no block
+ * outside it could hold a row that belongs on the page. */
+
+/* The FROM and WHERE of a span list, with the cursor condition and the
+ * ORDER BY/LIMIT; window (0: none) bounds s.id from below (descending) or
+ * above (ascending). */
+static void span_list_sql(qb_t *b, const list_t *l, const lt_query_t *qin, const char *key, int64_t window) {
+  qb_sql(b, " FROM spans s JOIN traces t ON t.id = s.trace_ref WHERE s.project_id = ");
+  qb_int(b, l->q.project_id);
+  if (l->q.from_ns) {
+    qb_sql(b, " AND s.id >= coalesce((SELECT min(first_id) FROM span_blocks WHERE max_start >= ");
+    qb_int(b, l->q.from_ns);
+    qb_sql(b, "), 9223372036854775807)");
+  }
+  if (l->q.to_ns) {
+    qb_sql(b, " AND s.id <= coalesce((SELECT max(last_id) FROM span_blocks WHERE min_start < ");
+    qb_int(b, l->q.to_ns);
+    qb_sql(b, "), -1)");
+  }
+  if (window) {
+    qb_sql(b, l->q.ascending ? " AND s.id <= " : " AND s.id >= ");
+    qb_int(b, window);
+  }
+  if (l->q.has_trace_id) {
+    qb_sql(b, " AND s.trace_ref = (SELECT x.id FROM traces x WHERE x.project_id = ");
+    qb_int(b, l->q.project_id);
+    qb_sql(b, " AND x.trace_id = ");
+    qb_blob(b, qin->trace_id, 16);
+    qb_sql(b, ")");
+  }
+  common_filters(b, &l->q, "s.");
+  if (l->q.model.len) {
+    qb_sql(b, " AND (s.request_model = ");
+    qb_text(b, l->q.model);
+    qb_sql(b, " OR s.response_model = ");
+    qb_text(b, l->q.model);
+    qb_sql(b, ")");
+  }
+  status_filter(b, &l->q, "s.");
+  if (l->q.kind >= 0) {
+    qb_sql(b, " AND s.kind = ");
+    qb_int(b, l->q.kind);
+  }
+  tag_and_duration_filters(b, &l->q, "s.");
+  score_filters(b, &l->q, true);
+  if (l->q.q.len) {
+    qb_sql(b, " AND s.id IN (SELECT rowid FROM span_fts WHERE span_fts MATCH ");
+    qb_text(b, l->q.q);
+    qb_sql(b, ")");
+  }
+  page_clause(b, &l->q, key, "s.id", l->q.cursor.len > 0, l->ckey, l->cid);
+}
+
+/* Runs a one-row integer query; *found says whether it gave a row. */
+static int one_row(sqlite3 *db, qb_t *b, int64_t *v, bool *found) {
+  sqlite3_stmt *st;
+  int rc = qb_prepare(b, db, &st);
+  *found = false;
+  if (rc == 0) {
+    int src = sqlite3_step(st);
+    if (src == SQLITE_ROW) {
+      *found = true;
+      if (v) *v = sqlite3_column_int64(st, 0);
+    } else if (src != SQLITE_DONE) {
+      rc = fail(db, src, "running a span window query");
+    }
+  }
+  sqlite3_finalize(st);
+  return rc;
+}
+
+/* The window for a span list in start order: the narrowest id bound (from
+ * the newest ids down, or the oldest up when ascending) whose page is the
+ * page of the whole table. 0 when the whole table must be read. */
+static int span_window(list_t *l, const lt_query_t *qin, int64_t *window) {
+  *window = 0;
+  sqlite3_stmt *st = NULL;
+  int64_t lo = 0, hi = 0;
+  int rc = 0;
+  int src = sqlite3_prepare_v2(l->r->db, "SELECT min(id), max(id) FROM spans", -1, &st, NULL);
+  if (src == SQLITE_OK && (src = sqlite3_step(st)) == SQLITE_ROW) {
+    lo = sqlite3_column_int64(st, 0);
+    hi = sqlite3_column_int64(st, 1);
+  } else {
+    rc = fail(l->r->db, src, "reading the span id range");
+  }
+  sqlite3_finalize(st);
+  if (rc || hi - lo < 8192) return rc;
+  bool asc = l->q.ascending;
+  for (int64_t width = 4096;; width *= 4) {
+    int64_t w = asc ? lo + width : hi - width;
+    if (asc ? w >= hi : w <= lo) return 0;
+    /* The page inside the window: how many rows, and the last one's start. */
+    qb_t b;
+    qb_init(&b);
+    qb_sql(&b, "SELECT s.start_ns");
+    span_list_sql(&b, l, qin, "s.start_ns", w);
+    rc = qb_prepare(&b, l->r->db, &st);
+    int n = 0;
+    int64_t last = 0;
+    while (rc == 0 && (src = sqlite3_step(st)) == SQLITE_ROW) {
+      last = sqlite3_column_int64(st, 0);
+      n++;
+    }
+    if (rc == 0 && src != SQLITE_DONE) rc = fail(l->r->db, src, "running a span window query");
+    sqlite3_finalize(st);
+    qb_free(&b);
+    if (rc) return rc;
+    /* Could a block outside the window hold a row of this page? Rows of
+     * equal start sort by id, which puts the outside ones after it. */
+    qb_init(&b);
+    qb_sql(&b, asc ? "SELECT 1 FROM span_blocks WHERE last_id > " : "SELECT 1 FROM span_blocks WHERE first_id < ");
+    qb_int(&b, w);
+    if (n > l->q.limit) {
+      qb_sql(&b, asc ? " AND min_start < " : " AND max_start > ");
+      qb_int(&b, last);
+    }
+    if (l->q.from_ns) {
+      qb_sql(&b, " AND max_start >= ");
+      qb_int(&b, l->q.from_ns);
+    }
+    if (l->q.to_ns) {
+      qb_sql(&b, " AND min_start < ");
+      qb_int(&b, l->q.to_ns);
+    }
+    if (l->q.cursor.len) {
+      qb_sql(&b, asc ? " AND max_start >= " : " AND min_start <= ");
+      qb_int(&b, l->ckey);
+    }
+    qb_sql(&b, " LIMIT 1");
+    bool outside;
+    rc = one_row(l->r->db, &b, NULL, &outside);
+    qb_free(&b);
+    if (rc || !outside) {
+      if (rc == 0) *window = w;
+      return rc;
+    }
+  }
+}
+
 int lt__sq_spans_list(lt_store_t *st, const lt_query_t *qin, json_t **out) {
   list_t l;
   int rc = list_open(&l, st, qin, CUR_SPANS);
   if (rc) return rc;
   const char *key = sort_expr(l.q.sort, true);
+  int64_t window = 0;
+  if (l.q.sort == LT_SORT_START && !l.q.has_trace_id && (rc = span_window(&l, qin, &window))) goto out;
   qb_sql(&l.b, "SELECT " LT__SQ_SPAN_COLS ", ");
   qb_sql(&l.b, key);
-  qb_sql(&l.b, " FROM spans s JOIN traces t ON t.id = s.trace_ref WHERE s.project_id = ");
-  qb_int(&l.b, l.q.project_id);
-  if (l.q.has_trace_id) {
-    qb_sql(&l.b, " AND s.trace_ref = (SELECT x.id FROM traces x WHERE x.project_id = ");
-    qb_int(&l.b, l.q.project_id);
-    qb_sql(&l.b, " AND x.trace_id = ");
-    qb_blob(&l.b, qin->trace_id, 16);
-    qb_sql(&l.b, ")");
-  }
-  common_filters(&l.b, &l.q, "s.");
-  if (l.q.model.len) {
-    qb_sql(&l.b, " AND (s.request_model = ");
-    qb_text(&l.b, l.q.model);
-    qb_sql(&l.b, " OR s.response_model = ");
-    qb_text(&l.b, l.q.model);
-    qb_sql(&l.b, ")");
-  }
-  status_filter(&l.b, &l.q, "s.");
-  if (l.q.kind >= 0) {
-    qb_sql(&l.b, " AND s.kind = ");
-    qb_int(&l.b, l.q.kind);
-  }
-  tag_and_duration_filters(&l.b, &l.q, "s.");
-  score_filters(&l.b, &l.q, true);
-  if (l.q.q.len) {
-    qb_sql(&l.b, " AND s.id IN (SELECT rowid FROM span_fts WHERE span_fts MATCH ");
-    qb_text(&l.b, l.q.q);
-    qb_sql(&l.b, ")");
-  }
-  page_clause(&l.b, &l.q, key, "s.id", l.q.cursor.len > 0, l.ckey, l.cid);
+  span_list_sql(&l.b, &l, qin, key, window);
   if ((rc = qb_prepare(&l.b, l.r->db, &l.stmt))) goto out;
   rc = list_page(l.r, l.stmt, l.q.limit, LT__SQ_SPAN_NCOLS, 0, l.tag, span_list_row_fn, out);
 out:

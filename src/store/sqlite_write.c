@@ -74,6 +74,12 @@ static const char *const writer_sql[WS__COUNT] = {
   [WS_NEXT_CHUNK_ID] = "SELECT coalesce(max(id), 0) + 1 FROM payload_chunks",
   [WS_CHUNK_INSERT] = "INSERT INTO payload_chunks(id, trace_ref, body) VALUES(?1, ?2, ?3)",
   [WS_CHUNKS_DELETE] = "DELETE FROM payload_chunks WHERE trace_ref = ?1",
+  /* REPLACE: a first id can come back once retention took the newest spans. */
+  [WS_BLOCK_INSERT] =
+    "INSERT OR REPLACE INTO span_blocks(first_id, last_id, min_start, max_start) VALUES(?1, ?2, ?3, ?4)",
+  /* Blocks wholly below the oldest span left. */
+  [WS_BLOCKS_EXPIRE] = "DELETE FROM span_blocks WHERE last_id < coalesce((SELECT min(id) FROM spans),"
+                       " (SELECT max(last_id) + 1 FROM span_blocks))",
   [WS_SCORES_EXPIRE] =
     "DELETE FROM scores WHERE id IN (SELECT id FROM scores WHERE time_ns < ?1 ORDER BY time_ns LIMIT ?2)",
 };
@@ -397,7 +403,8 @@ static int store_trace(lt__sq_t *s, wctx_t *w, const agg_t *a) {
  * its id here, from *next_chunk); *inserted is false when it was already
  * stored. */
 static int insert_span(lt__sq_t *s, int64_t project_id, const lt_span_t *sp, lt__sq_packed_t *pk,
-                       const lt__sq_packed_span_t *ps, int64_t trace_ref, int64_t *next_chunk, bool *inserted) {
+                       const lt__sq_packed_span_t *ps, int64_t trace_ref, int64_t *next_chunk, bool *inserted,
+                       int64_t *new_id) {
   const void *blob = ps->blob;
   size_t blob_len = ps->blob_len;
   uint8_t ref[LT__SQ_REF_MAX];
@@ -438,6 +445,7 @@ static int insert_span(lt__sq_t *s, int64_t project_id, const lt_span_t *sp, lt_
   sqlite3_reset(st);
   if (src != SQLITE_DONE) return lt__sq_fail(s->wdb, src, "inserting a span");
   *inserted = sqlite3_changes(s->wdb) > 0;
+  if (*inserted) *new_id = sqlite3_last_insert_rowid(s->wdb);
   if (c && *inserted && c->n_new++ == 0) {
     /* The first new span of the chunk stores it; a chunk whose spans were
      * all stored before (a retried request) is never written. */
@@ -526,9 +534,24 @@ static void rollback(lt__sq_t *s) {
   }
 }
 
+/* The ids and start times of the spans one write stored (span_blocks). */
+typedef struct {
+  int64_t first_id, last_id, min_start, max_start;
+} block_t;
+
+static int block_insert(lt__sq_t *s, const block_t *b) {
+  sqlite3_stmt *st = s->ws[WS_BLOCK_INSERT];
+  BIND(sqlite3_bind_int64(st, 1, b->first_id));
+  BIND(sqlite3_bind_int64(st, 2, b->last_id));
+  BIND(sqlite3_bind_int64(st, 3, b->min_start));
+  BIND(sqlite3_bind_int64(st, 4, b->max_start));
+  return run(s, WS_BLOCK_INSERT);
+}
+
 int lt__sq_write(lt_store_t *st, lt_batch_t *const *batches, size_t n) {
   lt__sq_t *s = LT__SQ(st);
   wctx_t w = {0};
+  block_t blk = {0};
   int64_t next_id = 0, new_spans = 0, new_traces = 0, logs = 0, points = 0;
   int rc = LT_ENOMEM;
   lt_buf_init(&w.models_json, SIZE_MAX / 2);
@@ -565,8 +588,14 @@ int lt__sq_write(lt_store_t *st, lt_batch_t *const *batches, size_t n) {
       bool added, inserted = false;
       if ((rc = map_get(&w, b->project_id, sp->trace_id, &a, &added))) goto out;
       if (added && (rc = resolve(s, &w, a, &next_id))) goto out;
-      if ((rc = insert_span(s, b->project_id, sp, pk, &pk->spans[k], a->id, &next_chunk, &inserted))) goto out;
+      int64_t id = 0;
+      if ((rc = insert_span(s, b->project_id, sp, pk, &pk->spans[k], a->id, &next_chunk, &inserted, &id)))
+        goto out;
       if (!inserted) continue;
+      if (!blk.first_id || id < blk.first_id) blk.first_id = id;
+      if (id > blk.last_id) blk.last_id = id;
+      if (!new_spans || sp->start_ns < blk.min_start) blk.min_start = sp->start_ns;
+      if (!new_spans || sp->start_ns > blk.max_start) blk.max_start = sp->start_ns;
       b->span_new[k] = 1;
       b->n_inserted++;
       new_spans++;
@@ -589,6 +618,7 @@ int lt__sq_write(lt_store_t *st, lt_batch_t *const *batches, size_t n) {
     for (size_t k = 0; k < b->n_points; k++, points++)
       if ((rc = insert_point(s, b->project_id, &b->points[k]))) goto out;
   }
+  if (new_spans && (rc = block_insert(s, &blk))) goto out;
   if ((rc = meta_add(s, LT__SQ_META_SPANS, new_spans)) || (rc = meta_add(s, LT__SQ_META_TRACES, new_traces)) ||
       (rc = meta_add(s, LT__SQ_META_LOGS, logs)) || (rc = meta_add(s, LT__SQ_META_POINTS, points)))
     goto out;
@@ -818,6 +848,7 @@ int lt__sq_maintain(lt_store_t *st, int64_t now_ns, bool *more) {
     if ((rc = expire_rows(s, WS_POINTS_EXPIRE, LT__SQ_META_POINTS, cutoff, &budget, more))) goto out;
     /* Scores go by their own time: comments can hold user text. */
     if ((rc = expire_rows(s, WS_SCORES_EXPIRE, NULL, cutoff, &budget, more))) goto out;
+    if ((rc = run(s, WS_BLOCKS_EXPIRE))) goto out;
     /* If the newest spans went, new rowids could fall at or below the
      * mark and never be indexed: pull the mark down to the largest id. */
     if ((rc = one_int(s, WS_MAX_SPAN_ID, &max_id))) goto out;

@@ -1047,6 +1047,160 @@ static void every_codec_reads_back(void **st) {
   json_decref(res);
 }
 
+/* Span lists read a window of ids bounded through span_blocks (schema 5)
+ * instead of a start-time index. Against a plain ORDER BY over the table,
+ * every page must match: starts that run against arrival order (late and
+ * early arrivals, many ties), time ranges, a filter, both directions,
+ * cursors across pages. 24,000 spans in 24 writes make the window grow. */
+static int collect_names(fixture_t *f, const char *sql, char names[][16], int cap) {
+  char path[128];
+  snprintf(path, sizeof path, "%s/lanterna.db", f->dir);
+  sqlite3 *db;
+  sqlite3_stmt *q;
+  assert_int_equal(sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+  assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &q, NULL), SQLITE_OK);
+  int n = 0;
+  while (sqlite3_step(q) == SQLITE_ROW && n < cap) snprintf(names[n++], 16, "%s", sqlite3_column_text(q, 0));
+  sqlite3_finalize(q);
+  sqlite3_close(db);
+  return n;
+}
+
+static void span_pages_match(fixture_t *f, lt_query_t q, const char *where, char (*want)[16], char (*got)[16]) {
+  char sql[512];
+  snprintf(sql, sizeof sql, "SELECT name FROM spans WHERE project_id = 1%s ORDER BY start_ns %s, id %s", where,
+           q.ascending ? "ASC" : "DESC", q.ascending ? "ASC" : "DESC");
+  int nwant = collect_names(f, sql, want, 24000);
+  int ngot = 0, pages = 0;
+  char cur[256] = "";
+  for (;;) {
+    q.cursor = lt_str_from(cur);
+    json_t *res = NULL;
+    assert_int_equal(f->store->ops->spans_list(f->store, &q, &res), 0);
+    size_t i;
+    json_t *row;
+    json_array_foreach(json_object_get(res, "data"), i, row) {
+      assert_true(ngot < 24000);
+      snprintf(got[ngot++], 16, "%s", json_string_value(json_object_get(row, "name")));
+    }
+    pages++;
+    const char *next = json_string_value(json_object_get(res, "next_cursor"));
+    if (next) snprintf(cur, sizeof cur, "%s", next);
+    json_decref(res);
+    if (!next || pages >= 6) break; /* the first pages, and the cursor's way through them */
+  }
+  int n = ngot < nwant ? ngot : nwant;
+  assert_true(n > 0);
+  if (ngot < 6 * q.limit) assert_int_equal(ngot, nwant); /* all of it fitted */
+  for (int i = 0; i < n; i++) {
+    if (strcmp(want[i], got[i])) fail_msg("%s, row %d: want %s, got %s", where, i, want[i], got[i]);
+  }
+}
+
+static void span_list_window_matches_a_full_sort(void **st) {
+  fixture_t *f = *st;
+  char name[16];
+  for (int w = 0; w < 24; w++) {
+    lt_batch_t *b = lt_batch_new(1, 32 << 20);
+    for (int i = 0; i < 1000; i++) {
+      int n = w * 1000 + i;
+      int64_t t = T0 + (int64_t)n * MS;
+      if (n % 7 == 0) t -= 5000 * MS * (n % 5); /* arrived late */
+      if (n % 11 == 0) t += 3000 * MS;          /* ahead of the others */
+      if (n % 13 == 0) t = T0 + 12000 * MS;     /* ties */
+      if (n == 777) t = T0 + 30000 * MS;        /* the newest start, in an old block */
+      snprintf(name, sizeof name, "n%d", n);
+      lt_span_t *sp = add(b, 9000 + n / 10, n % 10 + 1, 0, name, t, t + MS);
+      sp->status = n % 3 ? LT_STATUS_OK : LT_STATUS_ERROR;
+    }
+    write1(f, b, 1000);
+  }
+  assert_int_equal(count_rows(f, "SELECT count(*) FROM span_blocks"), 24);
+  static char want[24000][16], got[24000][16];
+  lt_query_t q;
+  lt_query_init(&q, 1);
+  q.limit = 50;
+  span_pages_match(f, q, "", want, got);
+  assert_string_equal(got[0], "n777");
+  q.ascending = true;
+  span_pages_match(f, q, "", want, got);
+  q.ascending = false;
+  q.status = LT_STATUS_ERROR;
+  span_pages_match(f, q, " AND status = 2", want, got);
+  q.status = -1;
+  char where[160];
+  q.from_ns = T0 + 4000 * MS;
+  q.to_ns = T0 + 9000 * MS;
+  snprintf(where, sizeof where, " AND start_ns >= %lld AND start_ns < %lld", (long long)q.from_ns,
+           (long long)q.to_ns);
+  span_pages_match(f, q, where, want, got);
+  q.ascending = true;
+  span_pages_match(f, q, where, want, got);
+  q.limit = 1000;
+  span_pages_match(f, q, where, want, got);
+  /* Then 12 writes in time order, as live traffic comes: the newest pages
+   * come from a window of the newest ids. */
+  for (int w = 24; w < 36; w++) {
+    lt_batch_t *b = lt_batch_new(1, 32 << 20);
+    for (int i = 0; i < 1000; i++) {
+      int n = w * 1000 + i;
+      int64_t t = T0 + 40000 * MS + (int64_t)n * MS;
+      snprintf(name, sizeof name, "n%d", n);
+      add(b, 9000 + n / 10, n % 10 + 1, 0, name, t, t + MS);
+    }
+    write1(f, b, 1000);
+  }
+  lt_query_init(&q, 1);
+  q.limit = 100;
+  span_pages_match(f, q, "", want, got);
+  assert_string_equal(got[0], "n35999");
+  q.from_ns = T0 + 60000 * MS;
+  snprintf(where, sizeof where, " AND start_ns >= %lld", (long long)q.from_ns);
+  span_pages_match(f, q, where, want, got);
+}
+
+/* A schema-4 file (a start-time index, no span blocks) opened by this
+ * build: migration 5 backfills blocks for the spans already there and
+ * drops the index, and the lists read them. */
+static void migration_5_backfills_span_blocks(void **st) {
+  fixture_t *f = *st;
+  lt_batch_t *b = lt_batch_new(1, 32 << 20);
+  char name[16];
+  for (int n = 0; n < 9000; n++) {
+    snprintf(name, sizeof name, "m%d", n);
+    add(b, 20000 + n / 9, n % 9 + 1, 0, name, T0 + (int64_t)n * MS, T0 + (int64_t)n * MS + 1);
+  }
+  write1(f, b, 9000);
+  lt_store_close(f->store);
+  f->store = NULL;
+  char path[128];
+  snprintf(path, sizeof path, "%s/lanterna.db", f->dir);
+  sqlite3 *db;
+  assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+  assert_int_equal(sqlite3_exec(db,
+                                "DROP TABLE span_blocks; CREATE INDEX spans_start ON spans(project_id, start_ns);"
+                                "PRAGMA user_version=4;",
+                                NULL, NULL, NULL),
+                   SQLITE_OK);
+  sqlite3_close(db);
+  assert_int_equal(fixture_reopen(f, 0), 0);
+  assert_int_equal(count_rows(f, "SELECT count(*) FROM sqlite_master WHERE name = 'spans_start'"), 0);
+  assert_int_equal(count_rows(f, "SELECT count(*) FROM span_blocks"), 3); /* ids 1-4095, 4096-8191, 8192-9000 */
+  assert_int_equal(count_rows(f, "SELECT min(first_id) + max(last_id) FROM span_blocks"), 9001);
+  lt_query_t q;
+  lt_query_init(&q, 1);
+  q.limit = 3;
+  q.from_ns = T0 + 4500 * MS;
+  q.to_ns = T0 + 4503 * MS;
+  json_t *res = NULL;
+  assert_int_equal(f->store->ops->spans_list(f->store, &q, &res), 0);
+  json_t *data = json_object_get(res, "data");
+  assert_int_equal(json_array_size(data), 3);
+  assert_string_equal(json_string_value(json_object_get(json_array_get(data, 0), "name")), "m4502");
+  assert_string_equal(json_string_value(json_object_get(json_array_get(data, 2), "name")), "m4500");
+  json_decref(res);
+}
+
 /* Spans of a trace spread over two batches of one write and a later
  * write: each batch's share is its own chunk; a span alone in its batch is
  * inline; trace_get reads every field back, and attributes stored once
@@ -1221,6 +1375,8 @@ int main(void) {
     cmocka_unit_test_setup_teardown(write_failure_stores_nothing, setup, teardown),
     cmocka_unit_test_setup_teardown(big_group_packs_into_chunks, setup, teardown),
     cmocka_unit_test_setup_teardown(every_codec_reads_back, setup, teardown),
+    cmocka_unit_test_setup_teardown(span_list_window_matches_a_full_sort, setup, teardown),
+    cmocka_unit_test_setup_teardown(migration_5_backfills_span_blocks, setup, teardown),
     cmocka_unit_test_setup_teardown(chunks_across_batches_and_elided_attributes, setup, teardown),
     cmocka_unit_test_setup_teardown(checkpoints_run_off_the_writer, setup, teardown),
     cmocka_unit_test_setup_teardown(readers_run_while_writing, setup, teardown),
