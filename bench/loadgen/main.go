@@ -17,7 +17,7 @@
 // a body XORs them with a key derived from (-id-seed, round). Tree structure is
 // kept (all occurrences of an id change the same way); round 0 with -id-seed 0
 // keeps the files' ids. With -now-times, times (span start and end, event
-// times) are moved by one offset per send so the request's earliest span
+// times) are moved by one offset per send so the request's latest span
 // starts at the send time; by default they are sent as generated.
 //
 // Only 200 responses count as acknowledged. Output: one JSON object on stdout,
@@ -60,6 +60,7 @@ type payload struct {
 	spanOff  []int // offsets of 8-byte span ids (span, parent, link)
 	timeOff  []int // offsets of fixed64 times (span start/end, event time)
 	minStart uint64
+	maxStart uint64
 }
 
 // ---- protobuf wire walking -------------------------------------------------
@@ -195,6 +196,9 @@ func parsePayload(name string, b []byte) (*payload, error) {
 						p.timeOff = append(p.timeOff, off)
 						if t := leUint64(b[off:]); num == 7 && (p.minStart == 0 || t < p.minStart) {
 							p.minStart = t
+						}
+						if t := leUint64(b[off:]); num == 7 && t > p.maxStart {
+							p.maxStart = t
 						}
 					}
 				})
@@ -435,7 +439,7 @@ func main() {
 		quiet    = flag.Bool("quiet", false, "no per-second progress on stderr")
 		sink     = flag.String("sink", "", "run a trivial OTLP sink on ADDR instead (for testing the load generator)")
 		maxInfl  = flag.Duration("drain", 30*time.Second, "after the duration, wait at most this long for in-flight requests")
-		nowTimes = flag.Bool("now-times", false, "move each request's times so its earliest span starts at the send time (default: the files' timestamps as they are)")
+		nowTimes = flag.Bool("now-times", false, "move each request's times so its latest span starts at the send time, as spans a live application exports have (default: the files' timestamps as they are)")
 	)
 	flag.Parse()
 	if *sink != "" {
@@ -529,7 +533,7 @@ func main() {
 				p := pls[int(s)%len(pls)]
 				var startAt uint64
 				if *nowTimes {
-					startAt = uint64(time.Now().UnixNano())
+					startAt = uint64(time.Now().UnixNano()) - (p.maxStart - p.minStart)
 				}
 				body := fill(buf, p, uint64(s)/uint64(len(pls)), *idSeed, startAt)
 				t0 := time.Now()

@@ -9,6 +9,7 @@
  * index, which the writer fills shortly after each commit. */
 #include "store/sqlite_internal.h"
 #include "core/err.h"
+#include "core/mem.h"
 #include "core/log.h"
 #include <string.h>
 
@@ -26,7 +27,7 @@ typedef struct {
   size_t n;
 } qval_t;
 
-#define QB_MAX_VALUES 32
+#define QB_MAX_VALUES 176
 
 typedef struct {
   lt_buf_t sql;
@@ -380,16 +381,22 @@ out:
 /* ---- spans --------------------------------------------------------------- */
 
 /* Spans have no start-time index (schema 5): span_blocks holds, per write
- * transaction, the id range it stored and the range of its start times,
- * and ids follow arrival, which follows time closely. Time filters become
- * id bounds through the blocks, and the default order (start, newest
- * first) reads a window of the newest ids that grows until no block
- * outside it could hold a row that belongs on the page. */
+ * transaction, the id range it stored and the range of its start times.
+ * Time filters become id bounds through the blocks, and the start order
+ * reads the blocks in order of their newest start (oldest, ascending),
+ * each with the list's filters, until the next block cannot hold a row of
+ * the page; the page is then read from those blocks' id ranges alone. */
+
+/* Id ranges a span list is restricted to (none: the whole table). */
+#define SPAN_RANGES_MAX 64
+typedef struct {
+  int n;
+  int64_t lo[SPAN_RANGES_MAX], hi[SPAN_RANGES_MAX];
+} id_ranges_t;
 
 /* The FROM and WHERE of a span list, with the cursor condition and the
- * ORDER BY/LIMIT; window (0: none) bounds s.id from below (descending) or
- * above (ascending). */
-static void span_list_sql(qb_t *b, const list_t *l, const lt_query_t *qin, const char *key, int64_t window) {
+ * ORDER BY/LIMIT, restricted to r's ranges when given. */
+static void span_list_sql(qb_t *b, const list_t *l, const lt_query_t *qin, const char *key, const id_ranges_t *r) {
   qb_sql(b, " FROM spans s JOIN traces t ON t.id = s.trace_ref WHERE s.project_id = ");
   qb_int(b, l->q.project_id);
   if (l->q.from_ns) {
@@ -402,9 +409,12 @@ static void span_list_sql(qb_t *b, const list_t *l, const lt_query_t *qin, const
     qb_int(b, l->q.to_ns);
     qb_sql(b, "), -1)");
   }
-  if (window) {
-    qb_sql(b, l->q.ascending ? " AND s.id <= " : " AND s.id >= ");
-    qb_int(b, window);
+  for (int i = 0; r && i < r->n; i++) {
+    qb_sql(b, i ? " OR s.id BETWEEN " : " AND (s.id BETWEEN ");
+    qb_int(b, r->lo[i]);
+    qb_sql(b, " AND ");
+    qb_int(b, r->hi[i]);
+    if (i == r->n - 1) qb_sql(b, ")");
   }
   if (l->q.has_trace_id) {
     qb_sql(b, " AND s.trace_ref = (SELECT x.id FROM traces x WHERE x.project_id = ");
@@ -436,91 +446,102 @@ static void span_list_sql(qb_t *b, const list_t *l, const lt_query_t *qin, const
   page_clause(b, &l->q, key, "s.id", l->q.cursor.len > 0, l->ckey, l->cid);
 }
 
-/* Runs a one-row integer query; *found says whether it gave a row. */
-static int one_row(sqlite3 *db, qb_t *b, int64_t *v, bool *found) {
-  sqlite3_stmt *st;
-  int rc = qb_prepare(b, db, &st);
-  *found = false;
-  if (rc == 0) {
-    int src = sqlite3_step(st);
-    if (src == SQLITE_ROW) {
-      *found = true;
-      if (v) *v = sqlite3_column_int64(st, 0);
-    } else if (src != SQLITE_DONE) {
-      rc = fail(db, src, "running a span window query");
-    }
-  }
-  sqlite3_finalize(st);
-  return rc;
+static int cmp_i64(const void *a, const void *b) {
+  int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+  return (x > y) - (x < y);
 }
 
-/* The window for a span list in start order: the narrowest id bound (from
- * the newest ids down, or the oldest up when ascending) whose page is the
- * page of the whole table. 0 when the whole table must be read. */
-static int span_window(list_t *l, const lt_query_t *qin, int64_t *window) {
-  *window = 0;
-  sqlite3_stmt *st = NULL;
-  int64_t lo = 0, hi = 0;
-  int rc = 0;
-  int src = sqlite3_prepare_v2(l->r->db, "SELECT min(id), max(id) FROM spans", -1, &st, NULL);
-  if (src == SQLITE_OK && (src = sqlite3_step(st)) == SQLITE_ROW) {
-    lo = sqlite3_column_int64(st, 0);
-    hi = sqlite3_column_int64(st, 1);
-  } else {
-    rc = fail(l->r->db, src, "reading the span id range");
+static int cmp_range(const void *a, const void *b) { return cmp_i64(a, b); }
+
+/* Adds [lo, hi] to r, merged with touching ranges; false when r is full. */
+static bool range_add(id_ranges_t *r, int64_t lo, int64_t hi) {
+  if (r->n == SPAN_RANGES_MAX) return false;
+  r->lo[r->n] = lo;
+  r->hi[r->n] = hi;
+  r->n++;
+  return true;
+}
+
+static void ranges_merge(id_ranges_t *r) {
+  int64_t pairs[SPAN_RANGES_MAX][2];
+  for (int i = 0; i < r->n; i++) pairs[i][0] = r->lo[i], pairs[i][1] = r->hi[i];
+  qsort(pairs, (size_t)r->n, sizeof pairs[0], cmp_range);
+  int m = 0;
+  for (int i = 0; i < r->n; i++) {
+    if (m && pairs[i][0] <= r->hi[m - 1] + 1) {
+      if (pairs[i][1] > r->hi[m - 1]) r->hi[m - 1] = pairs[i][1];
+      continue;
+    }
+    r->lo[m] = pairs[i][0];
+    r->hi[m] = pairs[i][1];
+    m++;
   }
-  sqlite3_finalize(st);
-  if (rc || hi - lo < 8192) return rc;
+  r->n = m;
+}
+
+/* The blocks a page in start order can come from; r->n == 0 when that
+ * takes more blocks than SPAN_RANGES_MAX (the whole table is read). */
+static int span_blocks_for_page(list_t *l, const lt_query_t *qin, id_ranges_t *r) {
+  r->n = 0;
   bool asc = l->q.ascending;
-  for (int64_t width = 4096;; width *= 4) {
-    int64_t w = asc ? lo + width : hi - width;
-    if (asc ? w >= hi : w <= lo) return 0;
-    /* The page inside the window: how many rows, and the last one's start. */
-    qb_t b;
+  int need = l->q.limit + 1;
+  qb_t b;
+  qb_init(&b);
+  qb_sql(&b, "SELECT first_id, last_id, min_start, max_start FROM span_blocks WHERE 1");
+  if (l->q.from_ns) {
+    qb_sql(&b, " AND max_start >= ");
+    qb_int(&b, l->q.from_ns);
+  }
+  if (l->q.to_ns) {
+    qb_sql(&b, " AND min_start < ");
+    qb_int(&b, l->q.to_ns);
+  }
+  if (l->q.cursor.len) {
+    qb_sql(&b, asc ? " AND max_start >= " : " AND min_start <= ");
+    qb_int(&b, l->ckey);
+  }
+  qb_sql(&b, asc ? " ORDER BY min_start ASC" : " ORDER BY max_start DESC");
+  sqlite3_stmt *blocks = NULL;
+  int rc = qb_prepare(&b, l->r->db, &blocks);
+  qb_free(&b);
+  int64_t *starts = rc ? NULL : lt_malloc((size_t)need * (SPAN_RANGES_MAX + 1) * sizeof *starts);
+  if (!rc && !starts) rc = LT_ENOMEM;
+  int n = 0, src = SQLITE_DONE;
+  bool whole = false;
+  while (rc == 0 && (src = sqlite3_step(blocks)) == SQLITE_ROW) {
+    int64_t first = sqlite3_column_int64(blocks, 0), last = sqlite3_column_int64(blocks, 1);
+    int64_t edge = sqlite3_column_int64(blocks, asc ? 2 : 3);
+    if (n >= need) {
+      /* The page's last row so far: rows of a block wholly past it (ties
+       * sort by id, so an equal start could still come first) stay off. */
+      qsort(starts, (size_t)n, sizeof *starts, cmp_i64);
+      int64_t kth = asc ? starts[need - 1] : starts[n - need];
+      if (asc ? edge > kth : edge < kth) break;
+    }
+    if (!range_add(r, first, last)) {
+      whole = true;
+      break;
+    }
+    /* The block's best rows under the list's filters. */
+    id_ranges_t one = {.n = 1, .lo = {first}, .hi = {last}};
     qb_init(&b);
     qb_sql(&b, "SELECT s.start_ns");
-    span_list_sql(&b, l, qin, "s.start_ns", w);
-    rc = qb_prepare(&b, l->r->db, &st);
-    int n = 0;
-    int64_t last = 0;
-    while (rc == 0 && (src = sqlite3_step(st)) == SQLITE_ROW) {
-      last = sqlite3_column_int64(st, 0);
-      n++;
-    }
-    if (rc == 0 && src != SQLITE_DONE) rc = fail(l->r->db, src, "running a span window query");
-    sqlite3_finalize(st);
+    span_list_sql(&b, l, qin, "s.start_ns", &one);
+    sqlite3_stmt *q = NULL;
+    rc = qb_prepare(&b, l->r->db, &q);
+    while (rc == 0 && (src = sqlite3_step(q)) == SQLITE_ROW) starts[n++] = sqlite3_column_int64(q, 0);
+    if (rc == 0 && src != SQLITE_DONE) rc = fail(l->r->db, src, "reading a span block");
+    sqlite3_finalize(q);
     qb_free(&b);
-    if (rc) return rc;
-    /* Could a block outside the window hold a row of this page? Rows of
-     * equal start sort by id, which puts the outside ones after it. */
-    qb_init(&b);
-    qb_sql(&b, asc ? "SELECT 1 FROM span_blocks WHERE last_id > " : "SELECT 1 FROM span_blocks WHERE first_id < ");
-    qb_int(&b, w);
-    if (n > l->q.limit) {
-      qb_sql(&b, asc ? " AND min_start < " : " AND max_start > ");
-      qb_int(&b, last);
-    }
-    if (l->q.from_ns) {
-      qb_sql(&b, " AND max_start >= ");
-      qb_int(&b, l->q.from_ns);
-    }
-    if (l->q.to_ns) {
-      qb_sql(&b, " AND min_start < ");
-      qb_int(&b, l->q.to_ns);
-    }
-    if (l->q.cursor.len) {
-      qb_sql(&b, asc ? " AND max_start >= " : " AND min_start <= ");
-      qb_int(&b, l->ckey);
-    }
-    qb_sql(&b, " LIMIT 1");
-    bool outside;
-    rc = one_row(l->r->db, &b, NULL, &outside);
-    qb_free(&b);
-    if (rc || !outside) {
-      if (rc == 0) *window = w;
-      return rc;
-    }
+    src = SQLITE_ROW;
   }
+  if (rc == 0 && src != SQLITE_ROW && src != SQLITE_DONE) rc = fail(l->r->db, src, "reading span blocks");
+  sqlite3_finalize(blocks);
+  lt_free(starts);
+  if (rc || whole) r->n = 0;
+  else if (r->n == 0) range_add(r, 1, 0); /* no block can hold a row: an empty range */
+  else ranges_merge(r);
+  return rc;
 }
 
 int lt__sq_spans_list(lt_store_t *st, const lt_query_t *qin, json_t **out) {
@@ -528,11 +549,11 @@ int lt__sq_spans_list(lt_store_t *st, const lt_query_t *qin, json_t **out) {
   int rc = list_open(&l, st, qin, CUR_SPANS);
   if (rc) return rc;
   const char *key = sort_expr(l.q.sort, true);
-  int64_t window = 0;
-  if (l.q.sort == LT_SORT_START && !l.q.has_trace_id && (rc = span_window(&l, qin, &window))) goto out;
+  id_ranges_t ranges = {0};
+  if (l.q.sort == LT_SORT_START && !l.q.has_trace_id && (rc = span_blocks_for_page(&l, qin, &ranges))) goto out;
   qb_sql(&l.b, "SELECT " LT__SQ_SPAN_COLS ", ");
   qb_sql(&l.b, key);
-  span_list_sql(&l.b, &l, qin, key, window);
+  span_list_sql(&l.b, &l, qin, key, ranges.n ? &ranges : NULL);
   if ((rc = qb_prepare(&l.b, l.r->db, &l.stmt))) goto out;
   rc = list_page(l.r, l.stmt, l.q.limit, LT__SQ_SPAN_NCOLS, 0, l.tag, span_list_row_fn, out);
 out:
