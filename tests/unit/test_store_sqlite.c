@@ -817,13 +817,19 @@ static void projects_are_isolated(void **st) {
   json_decref(res);
 }
 
-static int64_t count_rows(fixture_t *f, const char *sql) {
+/* The store's file, read-only, with sql prepared on it. */
+static sqlite3 *open_ro(fixture_t *f, const char *sql, sqlite3_stmt **q) {
   char path[128];
   snprintf(path, sizeof path, "%s/lanterna.db", f->dir);
   sqlite3 *db;
-  sqlite3_stmt *q;
   assert_int_equal(sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
-  assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &q, NULL), SQLITE_OK);
+  assert_int_equal(sqlite3_prepare_v2(db, sql, -1, q, NULL), SQLITE_OK);
+  return db;
+}
+
+static int64_t count_rows(fixture_t *f, const char *sql) {
+  sqlite3_stmt *q;
+  sqlite3 *db = open_ro(f, sql, &q);
   assert_int_equal(sqlite3_step(q), SQLITE_ROW);
   int64_t n = sqlite3_column_int64(q, 0);
   sqlite3_finalize(q);
@@ -1047,19 +1053,15 @@ static void every_codec_reads_back(void **st) {
   json_decref(res);
 }
 
-/* Span lists read a window of ids bounded through span_blocks (schema 5)
- * instead of a start-time index. Against a plain ORDER BY over the table,
+/* Span lists find their rows through span_blocks (schema 5) instead of a
+ * start-time index. Against a plain ORDER BY over the table,
  * every page must match: starts that run against arrival order (late and
  * early arrivals, many ties), time ranges, a filter, both directions,
  * cursors across pages; then spans written in time order, as live traffic
  * comes, whose pages come from the newest blocks alone. */
 static int collect_names(fixture_t *f, const char *sql, char names[][16], int cap) {
-  char path[128];
-  snprintf(path, sizeof path, "%s/lanterna.db", f->dir);
-  sqlite3 *db;
   sqlite3_stmt *q;
-  assert_int_equal(sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
-  assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &q, NULL), SQLITE_OK);
+  sqlite3 *db = open_ro(f, sql, &q);
   int n = 0;
   while (sqlite3_step(q) == SQLITE_ROW && n < cap) snprintf(names[n++], 16, "%s", sqlite3_column_text(q, 0));
   sqlite3_finalize(q);
