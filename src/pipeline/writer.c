@@ -37,7 +37,9 @@ struct lt_writer {
   pthread_t sync_thread;
   pthread_cond_t sync_cv;    /* work for the syncer, or room for the writer */
   lt_batch_t *s_head, *s_tail; /* committed, waiting for the sync */
-  size_t s_records;
+  /* Handed to the syncer and not completed yet: they count against the
+   * queue's caps, since they hold their memory until then. */
+  size_t s_records, s_bytes;
   bool sync_stopping;
 };
 
@@ -74,8 +76,9 @@ static int enqueue(lt_writer_t *w, lt_batch_t *const *bs, size_t n, bool is_subm
   pthread_mutex_lock(&w->mu);
   if (w->stopping) {
     rc = LT_ESHUTDOWN;
-  } else if (w->q_records > 0 && (w->q_records + recs > w->cfg.max_queue_records ||
-                                  w->q_bytes + bytes > w->cfg.max_queue_bytes)) {
+  } else if (w->q_records + w->s_records > 0 &&
+             (w->q_records + w->s_records + recs > w->cfg.max_queue_records ||
+              w->q_bytes + w->s_bytes + bytes > w->cfg.max_queue_bytes)) {
     /* An empty queue always takes one request, so a single request larger
      * than the cap can still make progress instead of failing forever. */
     rc = LT_EFULL;
@@ -124,7 +127,8 @@ void lt_writer_expect(lt_writer_t *w, int delta) {
 
 int lt_writer_ready(lt_writer_t *w) {
   pthread_mutex_lock(&w->mu);
-  int ok = !w->stopping && w->q_records < w->cfg.max_queue_records && w->q_bytes < w->cfg.max_queue_bytes;
+  int ok = !w->stopping && w->q_records + w->s_records < w->cfg.max_queue_records &&
+           w->q_bytes + w->s_bytes < w->cfg.max_queue_bytes;
   pthread_mutex_unlock(&w->mu);
   return ok;
 }
@@ -151,6 +155,8 @@ static void complete(lt_batch_t *b, int rc) {
 /* Hands a committed group to the syncer, waiting while its backlog is
  * full. */
 static void to_syncer(lt_writer_t *w, lt_batch_t **group, size_t n, uint64_t recs) {
+  size_t bytes = 0;
+  for (size_t i = 0; i < n; i++) bytes += lt_batch_bytes(group[i]);
   for (size_t i = 0; i + 1 < n; i++) group[i]->next = group[i + 1];
   group[n - 1]->next = NULL;
   pthread_mutex_lock(&w->mu);
@@ -159,6 +165,7 @@ static void to_syncer(lt_writer_t *w, lt_batch_t **group, size_t n, uint64_t rec
   else w->s_head = group[0];
   w->s_tail = group[n - 1];
   w->s_records += recs;
+  w->s_bytes += bytes;
   pthread_cond_broadcast(&w->sync_cv);
   pthread_mutex_unlock(&w->mu);
 }
@@ -171,13 +178,17 @@ static void *syncer_main(void *arg) {
     if (!w->s_head) break;
     lt_batch_t *list = w->s_head;
     w->s_head = w->s_tail = NULL;
-    w->s_records = 0;
-    pthread_cond_broadcast(&w->sync_cv); /* room for the writer */
+    size_t recs = 0, bytes = 0;
+    for (lt_batch_t *b = list; b; b = b->next) recs += lt_batch_count(b), bytes += lt_batch_bytes(b);
     pthread_mutex_unlock(&w->mu);
     int rc = lt_store_sync(w->store);
     if (rc) lt_error("writer: syncing committed batches failed: %s", lt_strerror(rc));
     complete(list, rc);
     pthread_mutex_lock(&w->mu);
+    /* Their memory is free only now, and so is their room in the queue. */
+    w->s_records -= recs;
+    w->s_bytes -= bytes;
+    pthread_cond_broadcast(&w->sync_cv); /* room for the writer */
     if (rc) w->st.failed_commits++;
   }
   pthread_mutex_unlock(&w->mu);

@@ -215,9 +215,13 @@ static int watched_write(lt_store_t *s, lt_batch_t *const *b, size_t n) {
   return rc;
 }
 
+static atomic_int sync_held, sync_entered;
+
 static int watched_sync(lt_store_t *s) {
+  atomic_fetch_add(&sync_entered, 1);
   int upto = atomic_load(&n_commits);
   usleep(3000); /* a slow disk: the writer commits more meanwhile */
+  while (atomic_load(&sync_held)) usleep(1000);
   atomic_fetch_add(&n_syncs, 1);
   if (atomic_load(&sync_fails)) return LT_EIO;
   int rc = real_ops->sync(s);
@@ -287,6 +291,40 @@ static void completes_only_after_sync(void **st) {
   f->store->ops = real_ops;
 }
 
+/* Batches committed but not yet synced still hold their memory, so they
+ * count against the queue's caps: with the disk stalled, the queue fills
+ * and refuses, and takes again once the sync is through. */
+static void sync_backlog_counts_against_the_queue(void **st) {
+  fixture_t *f = *st;
+  real_ops = f->store->ops;
+  watched_ops = *real_ops;
+  watched_ops.write = watched_write;
+  watched_ops.sync = watched_sync;
+  f->store->ops = &watched_ops;
+  f->store->defer_sync = true;
+  atomic_store(&n_commits, 0), atomic_store(&n_covered, 0), atomic_store(&sync_fails, 0);
+  atomic_store(&sync_held, 1);
+  atomic_store(&sync_entered, 0);
+  lt_writer_t *w;
+  lt_writer_config_t wc = {.max_queue_records = 8, .max_queue_bytes = 64u << 20, .max_group_records = 100};
+  assert_int_equal(lt_writer_start(f->store, &wc, &w), 0);
+  static watched_t x[3];
+  memset(x, 0, sizeof x);
+  assert_int_equal(lt_writer_submit(w, watched_batch(8000, &x[0])), 0);
+  for (int i = 0; i < 2000 && atomic_load(&sync_entered) < 1; i++) usleep(1000);
+  assert_int_equal(atomic_load(&n_commits), 1); /* committed, in the held sync */
+  assert_int_equal(lt_writer_submit(w, watched_batch(8001, &x[1])), LT_EFULL);
+  atomic_store(&sync_held, 0);
+  for (int i = 0; i < 2000 && !x[0].calls; i++) usleep(1000);
+  assert_int_equal(x[0].calls, 1);
+  for (int i = 0; i < 2000 && !lt_writer_ready(w); i++) usleep(1000);
+  assert_int_equal(lt_writer_submit(w, watched_batch(8002, &x[2])), 0);
+  lt_writer_free(w);
+  assert_int_equal(x[2].calls, 1);
+  assert_int_equal(x[2].rc, 0);
+  f->store->ops = real_ops;
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
     cmocka_unit_test_setup_teardown(stores_and_completes_every_batch, setup, teardown),
@@ -294,6 +332,7 @@ int main(void) {
     cmocka_unit_test_setup_teardown(lingers_for_unwaited_batches, setup, teardown),
     cmocka_unit_test_setup_teardown(submit_n_commits_together, setup, teardown),
     cmocka_unit_test_setup_teardown(completes_only_after_sync, setup, teardown),
+    cmocka_unit_test_setup_teardown(sync_backlog_counts_against_the_queue, setup, teardown),
   };
   return cmocka_run_group_tests_name("writer", tests, NULL, NULL);
 }
