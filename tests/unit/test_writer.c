@@ -244,15 +244,22 @@ static lt_batch_t *watched_batch(int trace, watched_t *x) {
   return b;
 }
 
-static void completes_only_after_sync(void **st) {
-  fixture_t *f = *st;
+/* Puts the wrapped write and sync over f's store, which then defers its
+ * syncs as with durability full; the counters start from zero. */
+static void watch_store(fixture_t *f) {
   real_ops = f->store->ops;
   watched_ops = *real_ops;
   watched_ops.write = watched_write;
   watched_ops.sync = watched_sync;
   f->store->ops = &watched_ops;
-  f->store->defer_sync = true; /* as with durability full */
-  atomic_store(&n_commits, 0), atomic_store(&n_covered, 0), atomic_store(&n_syncs, 0), atomic_store(&sync_fails, 0);
+  f->store->defer_sync = true;
+  atomic_store(&n_commits, 0), atomic_store(&n_covered, 0), atomic_store(&n_syncs, 0);
+  atomic_store(&sync_fails, 0), atomic_store(&sync_held, 0), atomic_store(&sync_entered, 0);
+}
+
+static void completes_only_after_sync(void **st) {
+  fixture_t *f = *st;
+  watch_store(f);
   lt_writer_t *w;
   lt_writer_config_t wc = {.max_queue_records = 100000, .max_queue_bytes = 64u << 20, .max_group_records = 10};
   assert_int_equal(lt_writer_start(f->store, &wc, &w), 0);
@@ -296,15 +303,8 @@ static void completes_only_after_sync(void **st) {
  * and refuses, and takes again once the sync is through. */
 static void sync_backlog_counts_against_the_queue(void **st) {
   fixture_t *f = *st;
-  real_ops = f->store->ops;
-  watched_ops = *real_ops;
-  watched_ops.write = watched_write;
-  watched_ops.sync = watched_sync;
-  f->store->ops = &watched_ops;
-  f->store->defer_sync = true;
-  atomic_store(&n_commits, 0), atomic_store(&n_covered, 0), atomic_store(&sync_fails, 0);
+  watch_store(f);
   atomic_store(&sync_held, 1);
-  atomic_store(&sync_entered, 0);
   lt_writer_t *w;
   lt_writer_config_t wc = {.max_queue_records = 8, .max_queue_bytes = 64u << 20, .max_group_records = 100};
   assert_int_equal(lt_writer_start(f->store, &wc, &w), 0);
