@@ -35,17 +35,13 @@ struct lt_writer {
   /* The syncer (only when the store defers syncing). */
   bool syncing;
   pthread_t sync_thread;
-  pthread_cond_t sync_cv;    /* work for the syncer, or room for the writer */
+  pthread_cond_t sync_cv;    /* work for the syncer */
   lt_batch_t *s_head, *s_tail; /* committed, waiting for the sync */
   /* Handed to the syncer and not completed yet: they count against the
    * queue's caps, since they hold their memory until then. */
   size_t s_records, s_bytes;
   bool sync_stopping;
 };
-
-/* Committed batches waiting for a sync past this many records make the
- * writer wait: a stalled disk must not grow memory without bound. */
-#define SYNC_BACKLOG_RECORDS(w) ((w)->cfg.max_queue_records ? (w)->cfg.max_queue_records : 100000)
 
 static int64_t now_ns(int clock) {
   struct timespec ts;
@@ -152,15 +148,14 @@ static void complete(lt_batch_t *b, int rc) {
   }
 }
 
-/* Hands a committed group to the syncer, waiting while its backlog is
- * full. */
+/* Hands a committed group to the syncer. Its backlog needs no cap of its
+ * own: it counts against the queue's, so intake stops when it grows. */
 static void to_syncer(lt_writer_t *w, lt_batch_t **group, size_t n, uint64_t recs) {
   size_t bytes = 0;
   for (size_t i = 0; i < n; i++) bytes += lt_batch_bytes(group[i]);
   for (size_t i = 0; i + 1 < n; i++) group[i]->next = group[i + 1];
   group[n - 1]->next = NULL;
   pthread_mutex_lock(&w->mu);
-  while (w->s_records > SYNC_BACKLOG_RECORDS(w)) pthread_cond_wait(&w->sync_cv, &w->mu);
   if (w->s_tail) w->s_tail->next = group[0];
   else w->s_head = group[0];
   w->s_tail = group[n - 1];
@@ -178,8 +173,9 @@ static void *syncer_main(void *arg) {
     if (!w->s_head) break;
     lt_batch_t *list = w->s_head;
     w->s_head = w->s_tail = NULL;
-    size_t recs = 0, bytes = 0;
-    for (lt_batch_t *b = list; b; b = b->next) recs += lt_batch_count(b), bytes += lt_batch_bytes(b);
+    /* One syncer: what it completed before is subtracted already, so the
+     * counts are exactly this list's. */
+    size_t recs = w->s_records, bytes = w->s_bytes;
     pthread_mutex_unlock(&w->mu);
     int rc = lt_store_sync(w->store);
     if (rc) lt_error("writer: syncing committed batches failed: %s", lt_strerror(rc));
@@ -188,7 +184,6 @@ static void *syncer_main(void *arg) {
     /* Their memory is free only now, and so is their room in the queue. */
     w->s_records -= recs;
     w->s_bytes -= bytes;
-    pthread_cond_broadcast(&w->sync_cv); /* room for the writer */
     if (rc) w->st.failed_commits++;
   }
   pthread_mutex_unlock(&w->mu);
