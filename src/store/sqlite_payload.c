@@ -43,18 +43,33 @@ static int room(lt_buf_t *b, size_t n) {
   return 0;
 }
 
-static int put_field(lt_buf_t *b, int tag, const void *p, size_t n) {
-  if (n == 0) return 0;
-  uint8_t hdr[11];
+static size_t put_leb(uint8_t *out, uint64_t v) {
   size_t h = 0;
-  hdr[h++] = (uint8_t)tag;
-  size_t v = n;
   do {
     uint8_t byte = v & 0x7F;
     v >>= 7;
-    hdr[h++] = (uint8_t)(byte | (v ? 0x80 : 0));
+    out[h++] = (uint8_t)(byte | (v ? 0x80 : 0));
   } while (v);
-  int rc = lt_buf_append(b, hdr, h);
+  return h;
+}
+
+/* Reads a LEB128 number at *i (advanced); false when malformed. */
+static bool get_leb(const uint8_t *b, size_t n, size_t *i, uint64_t *v) {
+  *v = 0;
+  for (int shift = 0; shift <= 63; shift += 7) {
+    if (*i >= n) return false;
+    uint8_t byte = b[(*i)++];
+    *v |= (uint64_t)(byte & 0x7F) << shift;
+    if (!(byte & 0x80)) return true;
+  }
+  return false;
+}
+
+static int put_field(lt_buf_t *b, int tag, const void *p, size_t n) {
+  if (n == 0) return 0;
+  uint8_t hdr[11];
+  hdr[0] = (uint8_t)tag;
+  int rc = lt_buf_append(b, hdr, 1 + put_leb(hdr + 1, n));
   if (rc == 0) rc = lt_buf_append(b, p, n);
   return rc;
 }
@@ -106,9 +121,6 @@ int lt__sq_payload_encode(const lt_span_t *sp, lt_buf_t *raw) {
   return rc;
 }
 
-static size_t put_leb(uint8_t *out, uint64_t v);
-static bool get_leb(const uint8_t *b, size_t n, size_t *i, uint64_t *v);
-
 /* Compresses raw into out after its frame byte; false when that fails or
  * saves nothing (out is then reset). */
 static bool compress_into(ZSTD_CCtx *zc, lt_compression_t codec, const lt_buf_t *raw, lt_buf_t *out) {
@@ -147,28 +159,6 @@ static int64_t get_num(lt_str_t v) {
   uint64_t u = 0;
   for (int i = 7; i >= 0; i--) u = u << 8 | (uint8_t)v.ptr[i];
   return (int64_t)u;
-}
-
-static size_t put_leb(uint8_t *out, uint64_t v) {
-  size_t h = 0;
-  do {
-    uint8_t byte = v & 0x7F;
-    v >>= 7;
-    out[h++] = (uint8_t)(byte | (v ? 0x80 : 0));
-  } while (v);
-  return h;
-}
-
-/* Reads a LEB128 number at *i (advanced); false when malformed. */
-static bool get_leb(const uint8_t *b, size_t n, size_t *i, uint64_t *v) {
-  *v = 0;
-  for (int shift = 0; shift <= 63; shift += 7) {
-    if (*i >= n) return false;
-    uint8_t byte = b[(*i)++];
-    *v |= (uint64_t)(byte & 0x7F) << shift;
-    if (!(byte & 0x80)) return true;
-  }
-  return false;
 }
 
 size_t lt__sq_payload_ref(int64_t id, uint32_t off, uint32_t len, uint8_t *out) {
@@ -312,16 +302,8 @@ int lt__sq_payload_decode(lt__sq_unpacker_t *u, const void *blob, size_t len, lt
   size_t i = 0;
   while (i < n) {
     int tag = body[i++];
-    size_t flen = 0;
-    int shift = 0;
-    for (;;) {
-      if (i >= n || shift > 56) return LT_EDECODE;
-      uint8_t byte = body[i++];
-      flen |= (size_t)(byte & 0x7F) << shift;
-      shift += 7;
-      if (!(byte & 0x80)) break;
-    }
-    if (flen > n - i) return LT_EDECODE;
+    uint64_t flen;
+    if (!get_leb(body, n, &i, &flen) || flen > n - i) return LT_EDECODE;
     lt_str_t v = {(const char *)body + i, flen};
     i += flen;
     if (tag <= 0 || tag >= LT__P__COUNT) continue;
