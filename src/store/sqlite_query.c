@@ -504,7 +504,8 @@ static int span_blocks_for_page(list_t *l, const lt_query_t *qin, id_ranges_t *r
   sqlite3_stmt *blocks = NULL;
   int rc = qb_prepare(&b, l->r->db, &blocks);
   qb_free(&b);
-  int64_t *starts = rc ? NULL : lt_malloc((size_t)need * (SPAN_RANGES_MAX + 1) * sizeof *starts);
+  /* The best `need` starts so far, then one block's rows after them. */
+  int64_t *starts = rc ? NULL : lt_malloc((size_t)need * 2 * sizeof *starts);
   if (!rc && !starts) rc = LT_ENOMEM;
   int n = 0, src = SQLITE_DONE;
   bool whole = false;
@@ -512,10 +513,13 @@ static int span_blocks_for_page(list_t *l, const lt_query_t *qin, id_ranges_t *r
     int64_t first = sqlite3_column_int64(blocks, 0), last = sqlite3_column_int64(blocks, 1);
     int64_t edge = sqlite3_column_int64(blocks, asc ? 2 : 3);
     if (n >= need) {
-      /* The page's last row so far: rows of a block wholly past it (ties
-       * sort by id, so an equal start could still come first) stay off. */
+      /* Keep the page's best rows; the last of them bounds the page: rows
+       * of a block wholly past it (ties sort by id, so an equal start could
+       * still come first) stay off. */
       qsort(starts, (size_t)n, sizeof *starts, cmp_i64);
-      int64_t kth = asc ? starts[need - 1] : starts[n - need];
+      if (!asc) memmove(starts, starts + (n - need), (size_t)need * sizeof *starts);
+      n = need;
+      int64_t kth = asc ? starts[need - 1] : starts[0];
       if (asc ? edge > kth : edge < kth) break;
     }
     if (!range_add(r, first, last)) {
