@@ -18,16 +18,27 @@ typedef enum { SIG_TRACES, SIG_LOGS, SIG_METRICS } signal_t;
 
 static const char *const kind_name[] = {"spans", "log_records", "data_points"};
 
-/* Lives from submit to reply. */
+/* One request, from its handler to its reply. Its ingest work runs on an
+ * ingest worker for large bodies (the loop goes back to its other
+ * connections at once), inline on the loop for small ones; the reply
+ * always goes through the loop's mailbox, since a worker may not touch
+ * the request. */
 typedef struct {
+  lt_receiver_t *rcv;
   lt_req_t *req;
   signal_t sig;
   bool json;
-  int rc;
+  lt_encoding_t enc;
+  int64_t project;
+  void *body_owner;       /* lt_req_take_body's, or NULL: body is the request's */
+  lt_str_t body;
+  lt_pricebook_t *prices; /* NULL: spans are not priced */
+  int rc;                 /* the commit's */
   int64_t rejected;
   char message[256];
-  lt_pricebook_t *prices; /* NULL: spans are not priced */
   int parts;              /* batches still to commit before the reply */
+  int status;             /* an error reply instead: status, code, message */
+  const char *code, *msg;
 } pending_t;
 
 static bool all_zero(const uint8_t *p, size_t n) {
@@ -51,8 +62,10 @@ static void reply_export(lt_req_t *r, bool json, signal_t sig, int64_t rejected,
 
 static void on_reply(lt_req_t *r, void *arg) {
   pending_t *p = arg;
-  if (p->rc == 0) reply_export(r, p->json, p->sig, p->rejected, p->rejected ? p->message : NULL);
+  if (p->status) lt_reply_error(r, p->status, p->code, p->msg);
+  else if (p->rc == 0) reply_export(r, p->json, p->sig, p->rejected, p->rejected ? p->message : NULL);
   else lt_reply_error(r, 503, "overloaded", "the data could not be stored; retry later");
+  lt_req_body_free(p->body_owner);
   lt_free(p);
 }
 
@@ -294,82 +307,48 @@ static bool media_is(const char *ct, const char *type) {
   return strncasecmp(ct, type, n) == 0 && (ct[n] == '\0' || ct[n] == ';' || ct[n] == ' ');
 }
 
-/* One request's work from its body to the writer: on an ingest worker
- * for large bodies (the loop goes back to its other connections at once),
- * inline on the loop for small ones. Every reply goes through the loop's
- * mailbox, since a worker may not touch the request. */
-typedef struct {
-  lt_receiver_t *rcv;
-  lt_req_t *req;
-  signal_t sig;
-  bool json;
-  lt_encoding_t enc;
-  int64_t project;
-  void *body_owner; /* lt_req_take_body's, or NULL: body is the request's */
-  lt_str_t body;
-  int status;       /* an error reply: status, code, message */
-  const char *code, *msg;
-} job_t;
-
-static void job_free(job_t *j) {
-  lt_req_body_free(j->body_owner);
-  lt_free(j);
+/* Answers p with an error (on its loop) instead of storing anything. */
+static void fail(pending_t *p, int status, const char *code, const char *msg) {
+  lt_writer_expect(p->rcv->writer, -1);
+  p->status = status;
+  p->code = code;
+  p->msg = msg;
+  lt_req_post(p->req, on_reply, p);
 }
 
-static void on_job_error(lt_req_t *r, void *arg) {
-  job_t *j = arg;
-  lt_reply_error(r, j->status, j->code, j->msg);
-  job_free(j);
-}
-
-static void fail(job_t *j, int status, const char *code, const char *msg) {
-  lt_writer_expect(j->rcv->writer, -1);
-  j->status = status;
-  j->code = code;
-  j->msg = msg;
-  lt_req_post(j->req, on_job_error, j);
-}
-
-static void ingest_run(job_t *j) {
-  lt_receiver_t *rcv = j->rcv;
+static void ingest_run(pending_t *p) {
+  lt_receiver_t *rcv = p->rcv;
   lt_buf_t plain;
   lt_buf_init(&plain, rcv->max_decompressed);
-  const char *data = j->body.ptr;
-  size_t len = j->body.len;
-  if (j->enc != LT_ENC_IDENTITY) {
-    int rc = lt_inflate(j->enc, j->body.ptr, j->body.len, &plain);
+  const char *data = p->body.ptr;
+  size_t len = p->body.len;
+  if (p->enc != LT_ENC_IDENTITY) {
+    int rc = lt_inflate(p->enc, p->body.ptr, p->body.len, &plain);
     if (rc) {
       lt_buf_free(&plain);
-      if (rc == LT_ETOOBIG) fail(j, 413, "payload_too_large", "the decompressed body exceeds 64 MiB");
-      else if (rc == LT_ENOMEM) fail(j, 503, "overloaded", "out of memory; retry later");
-      else fail(j, 400, "bad_request", "the body could not be decompressed");
+      if (rc == LT_ETOOBIG) fail(p, 413, "payload_too_large", "the decompressed body exceeds 64 MiB");
+      else if (rc == LT_ENOMEM) fail(p, 503, "overloaded", "out of memory; retry later");
+      else fail(p, 400, "bad_request", "the body could not be decompressed");
       return;
     }
     data = plain.ptr ? plain.ptr : "";
     len = plain.len;
   }
-
-  pending_t *p = lt_calloc(1, sizeof *p);
   /* Decoded structures plus canonical records take a few times the wire
    * size; the cap keeps a hostile body from taking unbounded memory. */
   size_t cap = len * 8 + (1 << 20);
-  lt_batch_t *b = p ? lt_batch_new(j->project, cap) : NULL;
+  lt_batch_t *b = lt_batch_new(p->project, cap);
   if (!b) {
-    lt_free(p);
     lt_buf_free(&plain);
-    fail(j, 503, "overloaded", "out of memory; retry later");
+    fail(p, 503, "overloaded", "out of memory; retry later");
     return;
   }
-  p->req = j->req;
-  p->sig = j->sig;
-  p->json = j->json;
-  p->prices = rcv->prices;
   lt_batch_t *parts[2] = {b, NULL};
-  int rc = decode_and_map(rcv, b, j->sig, j->json, data, len, cap, p, &parts[1]);
+  int rc = decode_and_map(rcv, b, p->sig, p->json, data, len, cap, p, &parts[1]);
   lt_buf_free(&plain);
   /* Mapped records own copies of what they keep: the body can go now. */
-  lt_req_body_free(j->body_owner);
-  j->body_owner = NULL;
+  lt_req_body_free(p->body_owner);
+  p->body_owner = NULL;
   /* A half that mapped to nothing (every span dropped) is not sent. */
   if (parts[1] && lt_batch_count(parts[1]) == 0) {
     lt_batch_free(parts[1]);
@@ -383,19 +362,17 @@ static void ingest_run(job_t *j) {
   if (rc) {
     lt_batch_free(parts[1]);
     lt_batch_free(b);
-    lt_free(p);
     if (rc == LT_EDECODE)
-      fail(j, 400, "bad_request",
-           j->json ? "the body is not a valid OTLP/JSON request" : "the body is not a valid OTLP protobuf request");
-    else if (rc == LT_ETOOBIG) fail(j, 413, "payload_too_large", "the request holds too much data");
-    else fail(j, 503, "overloaded", "out of memory; retry later");
+      fail(p, 400, "bad_request",
+           p->json ? "the body is not a valid OTLP/JSON request" : "the body is not a valid OTLP protobuf request");
+    else if (rc == LT_ETOOBIG) fail(p, 413, "payload_too_large", "the request holds too much data");
+    else fail(p, 503, "overloaded", "out of memory; retry later");
     return;
   }
   if (lt_batch_count(b) == 0) {
     lt_writer_expect(rcv->writer, -1);
     lt_batch_free(b);
-    job_free(j);
-    lt_req_post(p->req, on_reply, p); /* p->rc == 0: the export reply */
+    lt_req_post(p->req, on_reply, p); /* the export reply */
     return;
   }
   size_t nparts = parts[1] ? 2 : 1;
@@ -406,13 +383,11 @@ static void ingest_run(job_t *j) {
   p->parts = (int)nparts;
   rc = lt_writer_submit_n(rcv->writer, parts, nparts); /* takes them; one transaction */
   if (rc) {
-    lt_free(p);
-    fail(j, 503, "overloaded",
+    fail(p, 503, "overloaded",
          rc == LT_ESHUTDOWN ? "the server is shutting down" : "the write queue is full; retry later");
     return;
   }
-  lt_writer_expect(rcv->writer, -1);
-  job_free(j);
+  lt_writer_expect(rcv->writer, -1); /* p may be answered and gone already */
 }
 
 static void ingest_job(void *arg) { ingest_run(arg); }
@@ -440,19 +415,25 @@ static void receive(lt_req_t *r, lt_receiver_t *rcv, signal_t sig) {
     lt_reply_error(r, 413, "payload_too_large", "the request body exceeds the size limit");
     return;
   }
-  job_t *j = lt_calloc(1, sizeof *j);
-  if (!j) {
+  pending_t *p = lt_calloc(1, sizeof *p);
+  if (!p) {
     lt_reply_error(r, 503, "overloaded", "out of memory; retry later");
     return;
   }
-  *j = (job_t){.rcv = rcv, .req = r, .sig = sig, .json = json, .enc = enc, .project = lt_req_project(r),
-               .body = body};
+  p->rcv = rcv;
+  p->req = r;
+  p->sig = sig;
+  p->json = json;
+  p->enc = enc;
+  p->project = lt_req_project(r);
+  p->body = body;
+  p->prices = rcv->prices;
   lt_req_defer(r);
   lt_writer_expect(rcv->writer, 1);
-  if (rcv->pool && body.len >= LT_RECEIVER_ASYNC_BYTES && (j->body_owner = lt_req_take_body(r, &j->body))) {
-    if (lt_workq_submit(rcv->pool, ingest_job, j) == 0) return;
+  if (rcv->pool && body.len >= LT_RECEIVER_ASYNC_BYTES && (p->body_owner = lt_req_take_body(r, &p->body))) {
+    if (lt_workq_submit(rcv->pool, ingest_job, p) == 0) return;
   }
-  ingest_run(j); /* small, or the workers' queue is full: here */
+  ingest_run(p); /* small, or the workers' queue is full: here */
 }
 
 void lt_receiver_traces(lt_req_t *r, void *ud) { receive(r, ud, SIG_TRACES); }
