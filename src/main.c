@@ -688,7 +688,7 @@ static int cmd_serve(int argc, char **argv) {
     }
   }
   lt_receiver_t rcv = {.writer = writer, .pool = ingest_pool, .max_decompressed = 64u << 20, .prices = prices};
-  lt_api_t api = {.store = store, .workq = workq, .writer = writer, .prices = prices};
+  lt_api_t api = {.store = store, .workq = workq, .writer = writer, .prices = prices, .receiver = &rcv};
   lt_prom_route_t promr = {.prom = prom, .api = &api, .version = LT_VERSION, .proxy = proxy};
   lt_admin_api_t admin = {.api = &api, .auth = auth, .default_project = default_project};
   lt_http_config_t hc = {

@@ -431,7 +431,10 @@ static void receive(lt_req_t *r, lt_receiver_t *rcv, signal_t sig) {
   lt_req_defer(r);
   lt_writer_expect(rcv->writer, 1);
   if (rcv->pool && body.len >= LT_RECEIVER_ASYNC_BYTES && (p->body_owner = lt_req_take_body(r, &p->body))) {
-    if (lt_workq_submit(rcv->pool, ingest_job, p) == 0) return;
+    if (lt_workq_submit(rcv->pool, ingest_job, p) == 0) {
+      atomic_fetch_add_explicit(&rcv->offloaded, 1, memory_order_relaxed);
+      return;
+    }
   }
   ingest_run(p); /* small, or the workers' queue is full: here */
 }

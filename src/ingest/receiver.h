@@ -7,6 +7,7 @@
  * bodies are 400 and nothing of the request is stored. */
 #ifndef LT_RECEIVER_H
 #define LT_RECEIVER_H
+#include <stdatomic.h>
 #include <stddef.h>
 #include "core/workq.h"
 #include "net/http.h"
@@ -20,11 +21,12 @@
  * not on the loop that read them. */
 #define LT_RECEIVER_ASYNC_BYTES (64u << 10)
 
-typedef struct {
+typedef struct lt_receiver {
   lt_writer_t *writer;
   lt_workq_t *pool;          /* ingest workers; NULL: everything on the loops */
   size_t max_decompressed;   /* 64 MiB by default → 413 past it */
   lt_pricebook_t *prices;    /* prices spans at ingest; NULL: no pricing */
+  atomic_ulong offloaded;    /* requests decoded and mapped on the pool (stats) */
 } lt_receiver_t;
 
 void lt_receiver_traces(lt_req_t *r, void *receiver);

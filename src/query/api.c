@@ -3,6 +3,7 @@
 #include "query/api.h"
 #include "core/err.h"
 #include "core/mem.h"
+#include "ingest/receiver.h"
 #include <ctype.h>
 #include <strings.h>
 #include <errno.h>
@@ -208,6 +209,10 @@ static void job_run(void *arg) {
                       "queue_records", (json_int_t)ws.queue_records,
                       "queue_bytes", (json_int_t)ws.queue_bytes);
     if (j->rc == 0 && !out) j->rc = LT_ENOMEM;
+    const lt_receiver_t *rcv = j->api->receiver;
+    uint64_t off = rcv ? atomic_load_explicit(&rcv->offloaded, memory_order_relaxed) : 0;
+    if (out && json_object_set_new(out, "ingest", json_pack("{s:I}", "offloaded_requests", (json_int_t)off)))
+      j->rc = LT_ENOMEM;
     break;
   }
   }

@@ -16,6 +16,7 @@ typedef struct {
   lt_workq_t *workq;
   lt_writer_t *writer;
   lt_pricebook_t *prices;       /* prices in force (metrics_api.h) */
+  struct lt_receiver *receiver; /* for its counters in stats; may be NULL */
   atomic_int shutting_down;     /* set once by the main thread at shutdown */
 } lt_api_t;
 

@@ -272,9 +272,14 @@ def test_large_bodies_off_the_loop(server):
                        attrs={"input.value": f"question {i} " + "context " * 40}) for i in range(300)]
     good = traces_request(spans).SerializeToString()
     assert len(good) >= 64 * 1024
+
+    def offloaded():
+        return server.stats()["ingest"]["offloaded_requests"]
+
     r = server.post("/v1/traces", data=good[:-7] + b"\x0a\xc8\x01abc", headers={"Content-Type": PB})
     assert_error(r, 400, "bad_request")
     assert_empty(server)
+    assert offloaded() == 1, "a 64 KB+ body is decoded on an ingest worker"
     r = server.post("/v1/traces", data=gzip.compress(good + b"\x0a\xc8\x01abc"),
                     headers={"Content-Type": PB, "Content-Encoding": "gzip"})
     assert_error(r, 400, "bad_request")
@@ -285,7 +290,10 @@ def test_large_bodies_off_the_loop(server):
         s.sendall(b"POST /v1/traces HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-protobuf\r\n"
                   + f"Content-Length: {len(good)}\r\n\r\n".encode() + good)
     poll(lambda: server.stats()["store"]["spans"] == 300, what="the abandoned request's spans stored")
-    # And the server goes on answering.
+    assert offloaded() >= 2
+    # And the server goes on answering; a small body stays on the loop.
+    before = offloaded()
     tid2, _, req = three_spans()
     server.export_ok(req)
     assert server.trace(tid2)["trace"]["span_count"] == 3
+    assert offloaded() == before
