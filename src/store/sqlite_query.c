@@ -451,9 +451,8 @@ static int cmp_i64(const void *a, const void *b) {
   return (x > y) - (x < y);
 }
 
-static int cmp_range(const void *a, const void *b) { return cmp_i64(a, b); }
-
-/* Adds [lo, hi] to r, merged with touching ranges; false when r is full. */
+/* Adds [lo, hi] to r (ranges_merge joins overlapping ones); false when r
+ * is full. */
 static bool range_add(id_ranges_t *r, int64_t lo, int64_t hi) {
   if (r->n == SPAN_RANGES_MAX) return false;
   r->lo[r->n] = lo;
@@ -462,10 +461,11 @@ static bool range_add(id_ranges_t *r, int64_t lo, int64_t hi) {
   return true;
 }
 
+/* Sorts r's ranges and joins those that overlap or touch. */
 static void ranges_merge(id_ranges_t *r) {
   int64_t pairs[SPAN_RANGES_MAX][2];
   for (int i = 0; i < r->n; i++) pairs[i][0] = r->lo[i], pairs[i][1] = r->hi[i];
-  qsort(pairs, (size_t)r->n, sizeof pairs[0], cmp_range);
+  qsort(pairs, (size_t)r->n, sizeof pairs[0], cmp_i64); /* by each pair's first id */
   int m = 0;
   for (int i = 0; i < r->n; i++) {
     if (m && pairs[i][0] <= r->hi[m - 1] + 1) {
