@@ -1160,6 +1160,28 @@ static void span_list_window_matches_a_full_sort(void **st) {
   q.from_ns = T0 + 60000 * MS;
   snprintf(where, sizeof where, " AND start_ns >= %lld", (long long)q.from_ns);
   span_pages_match(f, q, where, want, got);
+  /* Ties: a write of 60 spans at one instant and one just after it, then
+   * a write of 30 spans at that instant. The page's last row ties with the
+   * second block's latest start, and ties sort by id, which puts the
+   * second block's rows first: it must be read although nothing in it is
+   * newer than the page's last row. */
+  int64_t tie = T0 + 100000 * MS;
+  for (int w = 0; w < 2; w++) {
+    lt_batch_t *b = lt_batch_new(1, 1 << 20);
+    int count = w ? 30 : 61;
+    for (int i = 0; i < count; i++) {
+      int n = 36000 + w * 100 + i;
+      int64_t t = !w && i == 0 ? tie + 5 * MS : tie;
+      snprintf(name, sizeof name, "n%d", n);
+      add(b, 9000 + n / 10, n % 10 + 1, 0, name, t, t + 1);
+    }
+    write1(f, b, (size_t)count);
+  }
+  lt_query_init(&q, 1);
+  q.limit = 50;
+  span_pages_match(f, q, "", want, got);
+  assert_string_equal(got[0], "n36000");
+  assert_string_equal(got[1], "n36129");
 }
 
 /* A schema-4 file (a start-time index, no span blocks) opened by this
