@@ -10,7 +10,7 @@
 
 typedef struct {
   lt_arena_t *a;
-  const char *start, *p, *end;
+  const char *p, *end;
   unsigned depth, max_depth;
   size_t ws; /* whitespace bytes skipped so far (containers compare it) */
   int rc;
@@ -320,7 +320,7 @@ int lt_jd_parse(lt_arena_t *a, const char *p, size_t n, const lt_jd_opts_t *opts
     if (err) *err = (lt_jd_err_t){0, "input too long"};
     return LT_ETOOBIG;
   }
-  parser_t ps = {.a = a, .start = p, .p = p, .end = p + n,
+  parser_t ps = {.a = a, .p = p, .end = p + n,
                  .max_depth = opts && opts->max_depth ? opts->max_depth : LT_JD_MAX_DEPTH};
   lt_jd_t *root = new_node(&ps);
   if (root) {

@@ -337,7 +337,7 @@ static void anthropic_event(lt_llm_call_t *c, const lt_jd_t *j, int64_t now) {
       /* Tool calls are numbered apart from text blocks. */
       size_t slot_no = c->n_tools;
       lt_llm_tool_t *slot = tool_at(c, slot_no);
-      if (slot && idx >= 0 && idx < 128) c->tool_of_block[idx] = (int)slot_no + 1;
+      if (slot && idx >= 0 && idx < LT_LLM_TOOL_BLOCKS) c->tool_of_block[idx] = (int)slot_no + 1;
       if (slot) {
         first_token(c, now);
         set_buf(&slot->id, lt_jd_gets(b, "id"));
@@ -357,7 +357,7 @@ static void anthropic_event(lt_llm_call_t *c, const lt_jd_t *j, int64_t now) {
       append(&c->reasoning, lt_jd_gets(d, "thinking"));
     } else if (str_is(dt, "input_json_delta")) {
       int64_t idx = index_of(lt_jd_get(j, "index"));
-      int slot = idx >= 0 && idx < 128 ? c->tool_of_block[idx] : 0;
+      int slot = idx >= 0 && idx < LT_LLM_TOOL_BLOCKS ? c->tool_of_block[idx] : 0;
       if (slot > 0) append(&c->tools[slot - 1].arguments, lt_jd_gets(d, "partial_json"));
     }
   } else if (str_is(type, "message_delta")) {
@@ -407,28 +407,25 @@ static bool has(const char *p, size_t n, const char *needle) { return memmem(p, 
  * the closing quote, or NULL to leave the event to the full parse. */
 static const char *ascii_string(const char *p, const char *end, lt_buf_t *out) {
   while (p < end) {
-    unsigned char ch = (unsigned char)*p;
-    if (ch == '"') return p + 1;
-    if (ch < 0x20 || ch >= 0x80) return NULL;
-    if (ch == '\\') {
-      if (++p >= end) return NULL;
-      char e;
-      switch (*p) {
-      case '"': e = '"'; break;
-      case '\\': e = '\\'; break;
-      case '/': e = '/'; break;
-      case 'n': e = '\n'; break;
-      case 't': e = '\t'; break;
-      case 'r': e = '\r'; break;
-      case 'b': e = '\b'; break;
-      case 'f': e = '\f'; break;
-      default: return NULL; /* a \u escape: left to the full parse, which decodes it */
-      }
-      if (lt_buf_append(out, &e, 1)) return NULL;
-    } else if (lt_buf_append(out, p, 1)) {
-      return NULL;
+    const char *run = p; /* plain characters: appended together */
+    while (p < end && (unsigned char)*p >= 0x20 && (unsigned char)*p < 0x80 && *p != '"' && *p != '\\') p++;
+    if (p > run && lt_buf_append(out, run, (size_t)(p - run))) return NULL;
+    if (p >= end || (unsigned char)*p < 0x20 || (unsigned char)*p >= 0x80) return NULL;
+    if (*p == '"') return p + 1;
+    if (++p >= end) return NULL; /* a backslash */
+    char e;
+    switch (*p++) {
+    case '"': e = '"'; break;
+    case '\\': e = '\\'; break;
+    case '/': e = '/'; break;
+    case 'n': e = '\n'; break;
+    case 't': e = '\t'; break;
+    case 'r': e = '\r'; break;
+    case 'b': e = '\b'; break;
+    case 'f': e = '\f'; break;
+    default: return NULL; /* a \u escape: left to the full parse, which decodes it */
     }
-    p++;
+    if (lt_buf_append(out, &e, 1)) return NULL;
   }
   return NULL;
 }
@@ -449,11 +446,6 @@ static bool fast_text(lt_llm_call_t *c, const char *p, size_t n, const char *pre
   return true;
 }
 
-/* Walks the members of a compact top-level object from p (just after its
- * '{') while they are scalars, to the member that starts with prefix.
- * Returns where that member starts, or NULL when a value is an object or
- * an array (usage, error, anything the full parse would read), a member
- * is named usage, or the bytes are not that simple. */
 /* The closing quote of the string whose text starts at p, or end. Eight
  * bytes at a time while none is a quote or a backslash. */
 static const char *string_end(const char *p, const char *end) {
@@ -478,6 +470,11 @@ static const char *string_end(const char *p, const char *end) {
   return p < end ? p : end;
 }
 
+/* Walks the members of a compact top-level object from p (just after its
+ * '{') while they are scalars, to the member that starts with prefix.
+ * Returns where that member starts, or NULL when a value is an object or
+ * an array (usage, error, anything the full parse would read), a member
+ * is named usage, or the bytes are not that simple. */
 static const char *scalar_members_to(const char *p, const char *end, const char *prefix, size_t pl) {
   for (;;) {
     if ((size_t)(end - p) >= pl && !memcmp(p, prefix, pl)) return p;
@@ -522,11 +519,12 @@ static bool fast_event(lt_llm_call_t *c, const lt_sse_event_t *ev, int64_t now, 
   *null_usage = false;
   if (!lt_llm_fast_path || n < 2 || p[0] != '{' || p[n - 1] != '}') return false;
   if (c->api == LT_API_OPENAI_CHAT) {
-    /* The model and ids come from the first chunk, read in full. The
+    /* The model and ids come from the first chunk, read in full (c->model
+     * may hold the request's model already, so it cannot tell). The
      * shape: {<scalar members>,"choices":[{"index":0,"delta":{"content":
      * "TEXT"}[,"logprobs":null],"finish_reason":null}][,"usage":null]} */
     static const char prefix[] = "\"choices\":[{\"index\":0,\"delta\":{\"content\":\"";
-    const char *end = p + n, *at = c->model[0] ? scalar_members_to(p + 1, end, prefix, sizeof prefix - 1) : NULL;
+    const char *end = p + n, *at = c->saw_event ? scalar_members_to(p + 1, end, prefix, sizeof prefix - 1) : NULL;
     if (!at) return false;
     size_t mark = c->text.len;
     const char *after = ascii_string(at + sizeof prefix - 1, end, &c->text);

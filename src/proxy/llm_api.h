@@ -35,6 +35,9 @@ enum {
   LT_U_PROMPT_CACHED, LT_U_COMPLETION_REASONING, LT_U_INPUT_CACHED, LT_U_OUTPUT_REASONING, LT_U__COUNT
 };
 
+/* Anthropic content block indexes that can carry a tool call. */
+#define LT_LLM_TOOL_BLOCKS 128
+
 /* A streamed tool call. */
 typedef struct {
   lt_buf_t id, name, arguments;
@@ -64,7 +67,7 @@ typedef struct {
   int64_t first_token_ns;      /* -1 until the first content event */
   bool saw_event;
   bool saw_end;                /* the stream's closing event ([DONE], message_stop, response.completed) */
-  int tool_of_block[128];      /* Anthropic content block index → tools slot + 1 */
+  int tool_of_block[LT_LLM_TOOL_BLOCKS]; /* Anthropic content block index → tools slot + 1 */
   char stream_error[256];      /* an error event inside a 200 stream */
   unsigned fast_events;        /* events read by the fast path (for tests) */
 } lt_llm_call_t;

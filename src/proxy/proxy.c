@@ -203,15 +203,6 @@ static void random_bytes(uint8_t *p, size_t n) {
   }
 }
 
-static void hex(const uint8_t *p, size_t n, char *out) {
-  static const char d[] = "0123456789abcdef";
-  for (size_t i = 0; i < n; i++) {
-    out[2 * i] = d[p[i] >> 4];
-    out[2 * i + 1] = d[p[i] & 15];
-  }
-  out[2 * n] = '\0';
-}
-
 /* ---- configuration ------------------------------------------------------ */
 
 static void set_upstream(upstream_t *u, const char *name, const char *base) {
@@ -778,9 +769,9 @@ static bool set_timer(call_t *c, event_callback_fn cb) {
 /* Names the call's span in the reply, so a caller can look it up. */
 static void set_id_headers(call_t *c) {
   char ids[40];
-  hex(c->span_id, 8, ids);
+  lt_hex_encode(ids, c->span_id, 8);
   lt_req_set_header(c->req, "Lanterna-Request-Id", ids);
-  hex(c->trace_id, 16, ids);
+  lt_hex_encode(ids, c->trace_id, 16);
   lt_req_set_header(c->req, "Lanterna-Trace-Id", ids);
 }
 
@@ -1388,7 +1379,7 @@ void lt_proxy_handle(lt_req_t *r, void *ud) {
     uint8_t d[32];
     unsigned dl = 0;
     EVP_Digest(c->cred, strlen(c->cred), d, &dl, EVP_sha256(), NULL);
-    hex(d, 16, c->cred_fp);
+    lt_hex_encode(c->cred_fp, d, 16);
   }
   c->cred = NULL; /* the request's bytes: not kept past the handler */
   if (admit(c)) return;

@@ -56,8 +56,13 @@ static void assert_same_buf(const lt_buf_t *x, const lt_buf_t *y) {
   if (x->len) assert_memory_equal(x->ptr, y->ptr, x->len);
 }
 
-/* Returns how many events the fast path read. */
-static unsigned assert_same(lt_llm_api_t api, const char *request, const char *stream) {
+/* What the client received in the last assert_same (the fast path's run). */
+static lt_buf_t last_forwarded;
+
+/* Returns how many events the fast path read. want_text, when not NULL, is
+ * the streamed text both paths must have collected (so the two cannot
+ * agree on losing it). */
+static unsigned assert_same(lt_llm_api_t api, const char *request, const char *stream, const char *want_text) {
   lt_llm_call_t a, b;
   lt_buf_t fa, fb;
   run(&a, api, request, stream, true, &fa);
@@ -66,8 +71,13 @@ static unsigned assert_same(lt_llm_api_t api, const char *request, const char *s
   assert_int_equal(b.fast_events, 0);
   assert_int_equal(a.text.len, b.text.len);
   if (a.text.len) assert_memory_equal(a.text.ptr, b.text.ptr, a.text.len);
+  if (want_text) {
+    assert_int_equal(a.text.len, strlen(want_text));
+    if (a.text.len) assert_memory_equal(a.text.ptr, want_text, a.text.len);
+  }
   assert_int_equal(a.first_token_ns, b.first_token_ns);
   assert_string_equal(a.model, b.model);
+  assert_string_equal(a.response_id, b.response_id);
   assert_string_equal(a.finish, b.finish);
   assert_string_equal(a.stream_error, b.stream_error);
   assert_int_equal(a.has_usage, b.has_usage);
@@ -81,7 +91,8 @@ static unsigned assert_same(lt_llm_api_t api, const char *request, const char *s
   /* What the client receives does not depend on the path either. */
   assert_int_equal(fa.len, fb.len);
   if (fa.len) assert_memory_equal(fa.ptr, fb.ptr, fa.len);
-  lt_buf_free(&fa);
+  lt_buf_free(&last_forwarded);
+  last_forwarded = fa;
   lt_buf_free(&fb);
   lt_llm_free(&a);
   lt_llm_free(&b);
@@ -110,7 +121,8 @@ static void openai_text_stream(void **st) {
               "data: {\"id\":\"chatcmpl-1\",\"object\":\"chat.completion.chunk\",\"created\":1,"
               "\"model\":\"gpt-4o-mini\",\"choices\":[],\"usage\":{\"prompt_tokens\":9,\"completion_tokens\":5,"
               "\"total_tokens\":14}}\n\n"
-              "data: [DONE]\n\n"), 2);
+              "data: [DONE]\n\n",
+              "Hello, \"world\"\n\ttab\\ /caf\xc3\xa9 \xf0\x9f\x98\x80" "caf\xc3\xa9 raw"), 2);
 }
 
 static void openai_shapes_left_to_the_full_parse(void **st) {
@@ -127,7 +139,7 @@ static void openai_shapes_left_to_the_full_parse(void **st) {
               CHUNK("{\"reasoning_content\":\"thinking\"}", "null", "null")
               CHUNK("{\"content\":\"x\"}", "null", "{\"prompt_tokens\":1}")
               "data: {\"error\":{\"message\":\"overloaded\",\"type\":\"server_error\"}}\n\n"
-              CHUNK("{}", "\"tool_calls\"", "null")), 0);
+              CHUNK("{}", "\"tool_calls\"", "null"), "areorderedx"), 0);
 }
 
 static void openai_usage_we_asked_for_is_stripped_alike(void **st) {
@@ -142,19 +154,22 @@ static void openai_usage_we_asked_for_is_stripped_alike(void **st) {
               CHUNK("{}", "\"stop\"", "null")
               "data: {\"id\":\"c\",\"model\":\"gpt-4o-mini\",\"choices\":[],\"usage\":{\"prompt_tokens\":3,"
               "\"completion_tokens\":2,\"total_tokens\":5}}\n\n"
-              "data: [DONE]\n\n"), 2);
+              "data: [DONE]\n\n", "onetwo"), 2);
+  assert_null(strstr(last_forwarded.ptr, "\"usage\""));
 }
 
 static void openai_fast_path_takes_only_its_exact_shape(void **st) {
   (void)st;
   static const char req[] = "{\"model\":\"m\",\"stream\":true,\"messages\":[]}";
 #define EV(body) "data: " body "\n\n"
-  /* fast: with or without logprobs, usage null at the end (stripped: we asked) */
+  /* fast: with or without logprobs, usage null at the end (stripped: we asked);
+   * the first chunk is read in full, later ones repeat its id and model */
   assert_int_equal(assert_same(LT_API_OPENAI_CHAT, req,
-              EV("{\"id\":\"c\",\"model\":\"m\",\"choices\":[{\"index\":0,\"delta\":{\"role\":\"assistant\"},\"finish_reason\":null}],\"usage\":null}")
-              EV("{\"id\":\"c\",\"model\":\"m\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"a\"},\"finish_reason\":null}],\"usage\":null}")
+              EV("{\"id\":\"c\\\"q\",\"model\":\"m\",\"choices\":[{\"index\":0,\"delta\":{\"role\":\"assistant\"},\"finish_reason\":null}],\"usage\":null}")
+              EV("{\"id\":\"c\\\"q\",\"model\":\"m\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"a\"},\"finish_reason\":null}],\"usage\":null}")
               EV("{\"id\":\"c\\\"q\",\"created\":12,\"x\":true,\"choices\":[{\"index\":0,\"delta\":{\"content\":\"b\"},\"logprobs\":null,\"finish_reason\":null}]}")
-              EV("{\"choices\":[{\"index\":0,\"delta\":{\"content\":\"c\"},\"finish_reason\":null}],\"usage\":null}")), 3);
+              EV("{\"choices\":[{\"index\":0,\"delta\":{\"content\":\"c\"},\"finish_reason\":null}],\"usage\":null}"), "abc"), 3);
+  assert_null(strstr(last_forwarded.ptr, "\"usage\""));
   /* full parse: usage or an object before the choices, spaces, more after the
    * delta or the choice, another member after usage, a finished choice */
   assert_int_equal(assert_same(LT_API_OPENAI_CHAT, req,
@@ -166,7 +181,12 @@ static void openai_fast_path_takes_only_its_exact_shape(void **st) {
               EV("{\"choices\":[{\"index\":0,\"delta\":{\"content\":\"e\"},\"finish_reason\":null},{\"index\":1,\"delta\":{}}]}")
               EV("{\"choices\":[{\"index\":0,\"delta\":{\"content\":\"f\"},\"finish_reason\":null}],\"usage\":null,\"obfuscation\":\"x\"}")
               EV("{\"choices\":[{\"index\":0,\"delta\":{\"content\":\"g\"},\"finish_reason\":\"stop\"}]}")
-              EV("{\"choices\":[{\"index\":0,\"delta\":{\"content\":\"h\"},\"finish_reason\":null}],\"usage\":{\"total_tokens\":3}}")), 0);
+              EV("{\"choices\":[{\"index\":0,\"delta\":{\"content\":\"h\"},\"finish_reason\":null}],\"usage\":{\"total_tokens\":3}}"), "abcdefgh"), 0);
+  /* The first chunk is read in full even when it is a plain text delta: the
+   * response's model and id come from it. */
+  assert_int_equal(assert_same(LT_API_OPENAI_CHAT, req,
+              EV("{\"id\":\"c1\",\"model\":\"m-2024\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"a\"},\"finish_reason\":null}]}")
+              EV("{\"id\":\"c1\",\"model\":\"m-2024\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"b\"},\"finish_reason\":null}]}"), "ab"), 1);
 #undef EV
 }
 
@@ -190,7 +210,8 @@ static void anthropic_streams(void **st) {
               "\"delta\":{\"type\":\"input_json_delta\",\"partial_json\":\"{\\\"city\\\": \\\"Paris\\\"}\"}}\n\n"
               "event: message_delta\ndata: {\"type\":\"message_delta\",\"delta\":{\"stop_reason\":\"tool_use\"},"
               "\"usage\":{\"output_tokens\":12}}\n\n"
-              "event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n"), 1);
+              "event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n",
+              "Hello \"there\"key order"), 1);
 }
 
 int main(void) {
@@ -202,5 +223,7 @@ int main(void) {
     cmocka_unit_test(openai_fast_path_takes_only_its_exact_shape),
     cmocka_unit_test(anthropic_streams),
   };
-  return cmocka_run_group_tests(tests, NULL, NULL);
+  int rc = cmocka_run_group_tests(tests, NULL, NULL);
+  lt_buf_free(&last_forwarded);
+  return rc;
 }
