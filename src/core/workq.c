@@ -4,6 +4,7 @@
 #include "core/mem.h"
 #include <pthread.h>
 #include <stdbool.h>
+#include <stdio.h>
 
 typedef struct {
   lt_job_fn fn;
@@ -18,10 +19,12 @@ struct lt_workq {
   bool stopping;
   int nthreads;
   pthread_t *threads;
+  char name[16];
 };
 
 static void *worker(void *arg) {
   lt_workq_t *q = arg;
+  pthread_setname_np(pthread_self(), q->name);
   pthread_mutex_lock(&q->mu);
   for (;;) {
     while (!q->count && !q->stopping) pthread_cond_wait(&q->cv, &q->mu);
@@ -37,9 +40,10 @@ static void *worker(void *arg) {
   return NULL;
 }
 
-int lt_workq_start(int nthreads, size_t max_jobs, lt_workq_t **out) {
+int lt_workq_start(const char *name, int nthreads, size_t max_jobs, lt_workq_t **out) {
   lt_workq_t *q = lt_calloc(1, sizeof *q);
   if (!q) return LT_ENOMEM;
+  snprintf(q->name, sizeof q->name, "%s", name);
   q->cap = max_jobs ? max_jobs : 1;
   q->ring = lt_calloc(q->cap, sizeof *q->ring);
   q->threads = lt_calloc((size_t)(nthreads > 0 ? nthreads : 1), sizeof *q->threads);

@@ -8,8 +8,9 @@
 typedef struct lt_workq lt_workq_t;
 typedef void (*lt_job_fn)(void *arg);
 
-/* Starts nthreads workers with room for max_jobs queued jobs. */
-int lt_workq_start(int nthreads, size_t max_jobs, lt_workq_t **out);
+/* Starts nthreads workers with room for max_jobs queued jobs; the threads
+ * are named name (at most 15 characters; shown by top -H and ps -L). */
+int lt_workq_start(const char *name, int nthreads, size_t max_jobs, lt_workq_t **out);
 /* Queues fn(arg). Returns 0, or LT_EFULL (queue at cap) / LT_ESHUTDOWN,
  * in which case fn is never called. Never blocks. */
 int lt_workq_submit(lt_workq_t *q, lt_job_fn fn, void *arg);

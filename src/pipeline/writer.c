@@ -167,6 +167,7 @@ static void to_syncer(lt_writer_t *w, lt_batch_t **group, size_t n, uint64_t rec
 
 static void *syncer_main(void *arg) {
   lt_writer_t *w = arg;
+  pthread_setname_np(pthread_self(), "lt-sync");
   pthread_mutex_lock(&w->mu);
   for (;;) {
     while (!w->s_head && !w->sync_stopping) pthread_cond_wait(&w->sync_cv, &w->mu);
@@ -248,6 +249,7 @@ static void wait_until(lt_writer_t *w, int64_t t_ns) {
 
 static void *writer_main(void *arg) {
   lt_writer_t *w = arg;
+  pthread_setname_np(pthread_self(), "lt-writer");
   size_t cap = 256;
   lt_batch_t **group = w->group; /* allocated by lt_writer_start */
   bool more_maintenance = true;

@@ -46,6 +46,7 @@ static int wal_hook(void *ud, sqlite3 *db, const char *name, int pages) {
 
 static void *ckpt_main(void *arg) {
   lt__sq_ckpt_t *c = arg;
+  pthread_setname_np(pthread_self(), "lt-checkpoint");
   pthread_mutex_lock(&c->mu);
   for (;;) {
     while (!c->wanted && !c->stopping) pthread_cond_wait(&c->cv, &c->mu);

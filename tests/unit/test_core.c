@@ -184,12 +184,12 @@ static void bump(void *arg) { __atomic_add_fetch(&counter, *(int *)arg, __ATOMIC
 
 static void workq_runs_everything_and_caps(void **st) {
   lt_workq_t *q;
-  assert_int_equal(lt_workq_start(2, 1000, &q), 0);
+  assert_int_equal(lt_workq_start("test", 2, 1000, &q), 0);
   int one = 1;
   for (int i = 0; i < 500; i++) assert_int_equal(lt_workq_submit(q, bump, &one), 0);
   lt_workq_stop(q); /* runs what is queued before joining */
   assert_int_equal(counter, 500);
-  assert_int_equal(lt_workq_start(0, 1, &q), 0);
+  assert_int_equal(lt_workq_start("test", 0, 1, &q), 0);
   lt_workq_stop(q);
 }
 
