@@ -92,6 +92,7 @@ static int enqueue(lt_writer_t *w, lt_batch_t *const *bs, size_t n, bool is_subm
     w->q_records += recs;
     w->q_bytes += bytes;
     w->q_waiting += waiting;
+    atomic_fetch_add_explicit(&w->store->queued, n, memory_order_relaxed);
     if (was_empty || waiting) {
       int64_t t = now_ns(CLOCK_MONOTONIC);
       if (was_empty) w->q_first_ns = t;
@@ -326,6 +327,7 @@ static void *writer_main(void *arg) {
     w->q_records -= recs;
     w->q_bytes -= bytes;
     w->q_first_ns = now_ns(CLOCK_MONOTONIC); /* what stays queued waited for this group */
+    atomic_fetch_sub_explicit(&w->store->queued, n, memory_order_relaxed);
     pthread_mutex_unlock(&w->mu);
     if (n) commit_group(w, group, n);
     more_maintenance = true;

@@ -389,11 +389,24 @@ void lt__sq_rollup_values(const lt_span_t *sp, lt__sq_rollup_values_t *out);
 /* Prepares the rollup statements on the writer connection. */
 int lt__sq_rollup_open(lt__sq_t *s);
 void lt__sq_rollup_close(lt__sq_t *s);
-/* Inside a write transaction: folds a newly stored span in (may insert a
- * dimension set); flush writes every touched row. Then exactly one of
- * commit (after COMMIT succeeded) or abort (after a rollback). */
-int lt__sq_rollup_add(lt__sq_t *s, int64_t project_id, const lt_span_t *sp);
-int lt__sq_rollup_flush(lt__sq_t *s);
+/* A flush may wait this long, or until this many accumulators, while the
+ * writer has a backlog: under sustained load one flush a second replaces
+ * one per commit (each read, merged and rewrote every touched row and its
+ * sketches). */
+#define LT__SQ_ROLLUP_DEFER_NS 1000000000LL
+#define LT__SQ_ROLLUP_DEFER_ACCS 8192
+/* Inside a write transaction, in this order: recover (reads back spans
+ * the accumulators lack, after a restart or a rollback), add for each
+ * newly stored span (may insert a dimension set), and flush (writes every
+ * touched row and meta.rollup_hwm) when due says so — always when there is
+ * no backlog. Then exactly one of commit (after COMMIT succeeded) or abort
+ * (after a rollback). lower_hwm pulls the mark down after retention took
+ * the newest spans, so reused ids are not skipped. */
+int lt__sq_rollup_recover(lt__sq_t *s);
+int lt__sq_rollup_add(lt__sq_t *s, int64_t project_id, int64_t span_id, const lt_span_t *sp);
+bool lt__sq_rollup_due(lt__sq_t *s, bool backlog, int64_t now_mono_ns);
+int lt__sq_rollup_flush(lt__sq_t *s, int64_t now_mono_ns);
+int lt__sq_rollup_lower_hwm(lt__sq_t *s, int64_t max_span_id);
 void lt__sq_rollup_commit(lt__sq_t *s);
 void lt__sq_rollup_abort(lt__sq_t *s);
 /* Runs the expiry for the retention policy at most once a minute (sooner

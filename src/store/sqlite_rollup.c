@@ -1,17 +1,29 @@
 /* Rollups, write side (writer thread only; docs/rollups.md). While a write
  * transaction is open, lt__sq_rollup_add folds each new span into an
  * accumulator per (project, resolution, bucket, dimension set);
- * lt__sq_rollup_flush merges the accumulators into their rows before the
- * commit. Dimension sets get ids from rollup_dims through a cache that
- * outlives transactions; ids learnt in a transaction that rolls back are
- * forgotten (lt__sq_rollup_abort). */
+ * lt__sq_rollup_flush merges the accumulators into their rows. Dimension
+ * sets get ids from rollup_dims through a cache that outlives
+ * transactions; ids learnt in a transaction that rolls back are forgotten
+ * (lt__sq_rollup_abort).
+ *
+ * Under a backlog the flush is deferred (lt__sq_rollup_due): accumulators
+ * then carry spans of committed transactions into later ones, for at most
+ * LT__SQ_ROLLUP_DEFER_NS. meta.rollup_hwm, written with every flush, is the
+ * largest span id the rollup rows hold; spans above it that the
+ * accumulators may have lost (a crash, a rolled-back flush) are read back
+ * from the spans table by lt__sq_rollup_recover. */
 #include "store/sqlite_internal.h"
 #include "core/err.h"
+#include "core/log.h"
 #include "core/mem.h"
 #include "pipeline/sketch.h"
 #include <string.h>
+#include <time.h>
 
-enum { RS_DIM_FIND, RS_DIM_INSERT, RS_DIM_COUNT, RS_ROW_GET, RS_ROW_PUT, RS_EXPIRE, RS_PROJECTS, RS__COUNT };
+enum {
+  RS_DIM_FIND, RS_DIM_INSERT, RS_DIM_COUNT, RS_ROW_GET, RS_ROW_PUT, RS_EXPIRE, RS_PROJECTS,
+  RS_HWM_GET, RS_HWM_SET, RS_RECOVER, RS__COUNT
+};
 
 static const char *const rollup_sql[RS__COUNT] = {
   [RS_DIM_FIND] =
@@ -35,6 +47,14 @@ static const char *const rollup_sql[RS__COUNT] = {
     " (SELECT project_id, coarse, res, bucket, dim FROM rollups"
     "  WHERE project_id = ?1 AND coarse = ?2 AND res = ?3 AND bucket < ?4 LIMIT ?5)",
   [RS_PROJECTS] = "SELECT id FROM projects ORDER BY id",
+  [RS_HWM_GET] = "SELECT value FROM meta WHERE key = 'rollup_hwm'",
+  [RS_HWM_SET] = "INSERT INTO meta(key, value) VALUES('rollup_hwm', ?1)"
+                 " ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+  /* What lt__sq_rollup_add reads of a span, as insert_span stored it. */
+  [RS_RECOVER] =
+    "SELECT id, project_id, start_ns, end_ns, name, kind, status, request_model, response_model, input_tokens,"
+    " output_tokens, total_tokens, cost_nusd, cost_source, ttft_ns, parent_id IS NOT NULL, payload"
+    " FROM spans WHERE id > ?1 ORDER BY id",
 };
 
 static const int64_t resolutions[LT__SQ_ROLLUP_NRES] = {60, 3600, 86400};
@@ -78,6 +98,12 @@ struct lt__sq_rollup {
   size_t nslots;
   lt_buf_t enc[SK__COUNT];
   int64_t next_expire_ns;
+  /* deferred flushes (see the top of the file) */
+  int64_t pending_max_id; /* largest span id in the accumulators, 0: none */
+  int64_t hwm;            /* meta.rollup_hwm as committed */
+  int64_t written_hwm;    /* what the open transaction's flush wrote, -1: none */
+  int64_t flush_ns;       /* monotonic time of the last flush */
+  bool recover;           /* accumulators may miss spans above hwm */
 };
 
 /* ---- small helpers ------------------------------------------------------ */
@@ -123,6 +149,17 @@ int lt__sq_rollup_open(lt__sq_t *s) {
     int src = sqlite3_prepare_v3(s->wdb, rollup_sql[i], -1, SQLITE_PREPARE_PERSISTENT, &r->st[i], NULL);
     if (src != SQLITE_OK) return lt__sq_fail(s->wdb, src, rollup_sql[i]);
   }
+  sqlite3_stmt *g = r->st[RS_HWM_GET];
+  int src = sqlite3_step(g);
+  if (src == SQLITE_ROW) r->hwm = sqlite3_column_int64(g, 0);
+  sqlite3_reset(g);
+  if (src != SQLITE_ROW && src != SQLITE_DONE) return lt__sq_fail(s->wdb, src, "reading rollup_hwm");
+  /* The last run may have stopped with a deferred flush pending. */
+  r->recover = true;
+  r->written_hwm = -1;
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  r->flush_ns = (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
   return 0;
 }
 
@@ -377,8 +414,9 @@ void lt__sq_rollup_values(const lt_span_t *sp, lt__sq_rollup_values_t *out) {
   if (total >= 0) out->v[3] = (double)total;
 }
 
-int lt__sq_rollup_add(lt__sq_t *s, int64_t project_id, const lt_span_t *sp) {
+int lt__sq_rollup_add(lt__sq_t *s, int64_t project_id, int64_t span_id, const lt_span_t *sp) {
   lt__sq_rollup_t *r = s->rollup;
+  if (span_id > r->pending_max_id) r->pending_max_id = span_id;
   lt_str_t model = sp->response_model.len ? sp->response_model : sp->request_model;
   lt_str_t v[LT__SQ_ROLLUP_NDIMS_STR] = {
     cut(sp->environment, LT__SQ_ROLLUP_MAX_VALUE), cut(sp->provider, LT__SQ_ROLLUP_MAX_VALUE),
@@ -516,11 +554,89 @@ static int flush_one(lt__sq_t *s, acc_t *a) {
   return run_stmt(s->wdb, p);
 }
 
-int lt__sq_rollup_flush(lt__sq_t *s) {
+bool lt__sq_rollup_due(lt__sq_t *s, bool backlog, int64_t now_mono_ns) {
+  lt__sq_rollup_t *r = s->rollup;
+  if (!r->nacc) return false;
+  return !backlog || now_mono_ns - r->flush_ns >= LT__SQ_ROLLUP_DEFER_NS || r->nacc >= LT__SQ_ROLLUP_DEFER_ACCS;
+}
+
+int lt__sq_rollup_flush(lt__sq_t *s, int64_t now_mono_ns) {
   lt__sq_rollup_t *r = s->rollup;
   int rc = fold_coarser(r);
   for (size_t i = 0; rc == 0 && i < r->nacc; i++) rc = flush_one(s, &r->accs[i]);
   accs_clear(r);
+  r->flush_ns = now_mono_ns;
+  if (rc == 0 && r->pending_max_id > 0) {
+    sqlite3_stmt *st = r->st[RS_HWM_SET];
+    sqlite3_bind_int64(st, 1, r->pending_max_id);
+    if ((rc = run_stmt(s->wdb, st)) == 0) r->written_hwm = r->pending_max_id;
+  }
+  r->pending_max_id = 0;
+  return rc;
+}
+
+int lt__sq_rollup_lower_hwm(lt__sq_t *s, int64_t max_span_id) {
+  lt__sq_rollup_t *r = s->rollup;
+  int64_t cur = r->written_hwm >= 0 ? r->written_hwm : r->hwm;
+  if (max_span_id >= cur) return 0;
+  sqlite3_stmt *st = r->st[RS_HWM_SET];
+  sqlite3_bind_int64(st, 1, max_span_id);
+  int rc = run_stmt(s->wdb, st);
+  if (rc == 0) r->written_hwm = max_span_id;
+  return rc;
+}
+
+/* Reads back the spans stored above the mark into fresh accumulators:
+ * they hold exactly the spans the rollup rows lack. */
+int lt__sq_rollup_recover(lt__sq_t *s) {
+  lt__sq_rollup_t *r = s->rollup;
+  if (!r->recover) return 0;
+  accs_clear(r);
+  r->pending_max_id = 0;
+  sqlite3_stmt *st = r->st[RS_RECOVER];
+  sqlite3_bind_int64(st, 1, r->hwm);
+  int src, rc = 0;
+  int64_t n = 0;
+  while (rc == 0 && (src = sqlite3_step(st)) == SQLITE_ROW) {
+    lt_span_t sp;
+    memset(&sp, 0, sizeof sp);
+    for (int k = 0; k < LT_TOK__COUNT; k++) sp.tokens[k] = -1;
+    int64_t id = sqlite3_column_int64(st, 0), project_id = sqlite3_column_int64(st, 1);
+    sp.start_ns = sqlite3_column_int64(st, 2);
+    sp.end_ns = sqlite3_column_int64(st, 3);
+    sp.name = (lt_str_t){(const char *)sqlite3_column_text(st, 4), (size_t)sqlite3_column_bytes(st, 4)};
+    sp.kind = (lt_kind_t)sqlite3_column_int(st, 5);
+    sp.status = (lt_status_t)sqlite3_column_int(st, 6);
+    sp.request_model = (lt_str_t){(const char *)sqlite3_column_text(st, 7), (size_t)sqlite3_column_bytes(st, 7)};
+    sp.response_model = (lt_str_t){(const char *)sqlite3_column_text(st, 8), (size_t)sqlite3_column_bytes(st, 8)};
+    static const int tok_col[3][2] = {{LT_TOK_INPUT, 9}, {LT_TOK_OUTPUT, 10}, {LT_TOK_TOTAL, 11}};
+    for (int k = 0; k < 3; k++)
+      if (sqlite3_column_type(st, tok_col[k][1]) != SQLITE_NULL)
+        sp.tokens[tok_col[k][0]] = sqlite3_column_int64(st, tok_col[k][1]);
+    sp.cost_total = sqlite3_column_int64(st, 12);
+    sp.cost_source = (lt_cost_source_t)sqlite3_column_int(st, 13);
+    sp.ttft_ns = sqlite3_column_type(st, 14) == SQLITE_NULL ? -1 : sqlite3_column_int64(st, 14);
+    sp.has_parent = sqlite3_column_int(st, 15) != 0;
+    lt__sq_payload_t p;
+    rc = lt__sq_payload_decode(&s->wup, sqlite3_column_blob(st, 16), (size_t)sqlite3_column_bytes(st, 16), &p);
+    if (rc == LT_EDECODE) rc = 0; /* a damaged payload: the span counts without its payload's dimensions */
+    if (rc) break;
+    sp.environment = p.f[LT__P_ENVIRONMENT];
+    sp.provider = p.f[LT__P_PROVIDER];
+    sp.feature = p.f[LT__P_FEATURE];
+    sp.tokens[LT_TOK_CACHE_READ] = p.cache_read;
+    sp.tokens[LT_TOK_CACHE_WRITE] = p.cache_write;
+    sp.tokens[LT_TOK_REASONING] = p.reasoning;
+    sp.usage_rollup = p.usage_rollup;
+    rc = lt__sq_rollup_add(s, project_id, id, &sp);
+    n++;
+  }
+  sqlite3_reset(st);
+  if (rc == 0 && src != SQLITE_DONE) rc = lt__sq_fail(s->wdb, src, "reading spans back into rollups");
+  if (rc == 0) {
+    r->recover = false;
+    if (n) lt_info("rollups: %lld span(s) stored after the last rollup flush were added back", (long long)n);
+  }
   return rc;
 }
 
@@ -529,11 +645,18 @@ void lt__sq_rollup_commit(lt__sq_t *s) {
   for (size_t b = 0; b < r->nbuckets; b++)
     for (dim_node_t *n = r->buckets[b]; n; n = n->next) n->fresh = false;
   r->counts_dirty = false;
+  if (r->written_hwm >= 0) r->hwm = r->written_hwm;
+  r->written_hwm = -1;
 }
 
 void lt__sq_rollup_abort(lt__sq_t *s) {
   lt__sq_rollup_t *r = s->rollup;
+  /* Spans of earlier, committed transactions may have been in them: the
+   * next transaction reads back whatever lies above the mark. */
   accs_clear(r);
+  r->pending_max_id = 0;
+  r->written_hwm = -1;
+  r->recover = true;
   /* Unlink the ids this transaction created: they no longer exist. */
   for (size_t b = 0; b < r->nbuckets; b++) {
     dim_node_t **pp = &r->buckets[b];

@@ -525,6 +525,12 @@ static int meta_get(lt__sq_t *s, const char *key, int64_t *v) {
   return one_int(s, WS_META_GET, v);
 }
 
+static int64_t mono_ns(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
 /* Rolls back whatever the writer connection has open. */
 static void rollback(lt__sq_t *s) {
   if (!sqlite3_get_autocommit(s->wdb)) {
@@ -573,6 +579,7 @@ int lt__sq_write(lt_store_t *st, lt_batch_t *const *batches, size_t n) {
   if (records == 0) return 0;
   if (!(w.arena = lt_arena_create(SIZE_MAX / 2))) goto out;
   if ((rc = run(s, WS_BEGIN))) goto out;
+  if ((rc = lt__sq_rollup_recover(s))) goto out;
   if ((rc = one_int(s, WS_NEXT_TRACE_ID, &next_id))) goto out;
   if ((rc = one_int(s, WS_NEXT_CHUNK_ID, &next_chunk))) goto out;
   /* Never hand out an id twice in a process, even one whose chunk was
@@ -602,7 +609,7 @@ int lt__sq_write(lt_store_t *st, lt_batch_t *const *batches, size_t n) {
       /* a may move when the map grows, but not during fold. */
       if ((rc = fold(&w, a, sp))) goto out;
       if ((rc = lt__sq_scores_insert_inline(s, b->project_id, sp))) goto out;
-      if ((rc = lt__sq_rollup_add(s, b->project_id, sp))) goto out;
+      if ((rc = lt__sq_rollup_add(s, b->project_id, id, sp))) goto out;
     }
   }
   for (size_t i = 0; i < w.n; i++) {
@@ -622,7 +629,9 @@ int lt__sq_write(lt_store_t *st, lt_batch_t *const *batches, size_t n) {
   if ((rc = meta_add(s, LT__SQ_META_SPANS, new_spans)) || (rc = meta_add(s, LT__SQ_META_TRACES, new_traces)) ||
       (rc = meta_add(s, LT__SQ_META_LOGS, logs)) || (rc = meta_add(s, LT__SQ_META_POINTS, points)))
     goto out;
-  if ((rc = lt__sq_rollup_flush(s))) goto out;
+  int64_t mono = mono_ns();
+  bool backlog = atomic_load_explicit(&st->queued, memory_order_relaxed) > 0;
+  if (lt__sq_rollup_due(s, backlog, mono) && (rc = lt__sq_rollup_flush(s, mono))) goto out;
   rc = run(s, WS_COMMIT);
   if (rc == 0) lt__sq_rollup_commit(s);
 out:
@@ -655,11 +664,6 @@ static void fts_text_of(lt__sq_t *s, sqlite3_stmt *st, int col, lt_str_t *in, lt
     lt__sq_fts_text(&p, in, out);
 }
 
-static int64_t mono_ns(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
 
 /* Indexes the spans above the high-water mark: at most LT__SQ_FTS_CHUNK,
  * and stops early after LT__SQ_FTS_BUDGET_NS so ingest never waits long
@@ -840,6 +844,11 @@ int lt__sq_maintain(lt_store_t *st, int64_t now_ns, bool *more) {
   if (!(w.arena = lt_arena_create(SIZE_MAX / 2))) goto out;
   if ((rc = run(s, WS_BEGIN))) goto out;
   if ((rc = meta_get(s, LT__SQ_META_FTS_HWM, &hwm))) goto out;
+  /* Deferred rollups go first: retention may take the spans they count,
+   * and under sustained load this slice comes once a second. */
+  if ((rc = lt__sq_rollup_recover(s))) goto out;
+  int64_t mono = mono_ns();
+  if (lt__sq_rollup_due(s, false, mono) && (rc = lt__sq_rollup_flush(s, mono))) goto out;
   if (s->retention_ns > 0 && now_ns > s->retention_ns) {
     int64_t cutoff = now_ns - s->retention_ns;
     int budget = LT__SQ_RETENTION_CHUNK;
@@ -856,13 +865,16 @@ int lt__sq_maintain(lt_store_t *st, int64_t now_ns, bool *more) {
       hwm = max_id;
       if ((rc = meta_set(s, LT__SQ_META_FTS_HWM, hwm))) goto out;
     }
+    if ((rc = lt__sq_rollup_lower_hwm(s, max_id))) goto out;
   }
   if ((rc = lt__sq_rollup_maintain(s, now_ns, s->retention_ns, more))) goto out;
   if ((rc = fts_index(s, &hwm, more))) goto out;
   rc = run(s, WS_COMMIT);
+  if (rc == 0) lt__sq_rollup_commit(s);
 out:
   if (rc) {
     rollback(s);
+    lt__sq_rollup_abort(s);
     *more = false;
     rc = rc == LT_ENOMEM ? LT_ENOMEM : LT_EDB;
   }

@@ -12,6 +12,7 @@
 #ifndef LT_STORE_H
 #define LT_STORE_H
 #include <jansson.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -284,6 +285,12 @@ struct lt_store {
    * acknowledges writes calls ops->sync first (the writer does it on a
    * thread of its own, so the next transaction overlaps the disk flush). */
   bool defer_sync;
+  /* Writes queued behind the one in progress, kept by whoever queues
+   * them (the writer). While some wait, write may leave derived data
+   * (rollups) to a later write, for at most a second; the write that finds
+   * none queued as it commits brings it up to date. So a client that waits
+   * for its write before it reads sees it in rollups too. */
+  atomic_size_t queued;
 };
 
 extern const lt_store_ops_t lt_store_sqlite_ops;
