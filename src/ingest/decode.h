@@ -1,8 +1,9 @@
 /* OTLP decoders: wire bytes → the format-neutral structures of
- * model/otlp.h. Two implementations share this contract:
- * ingest/otlp_pb.c (protobuf, via protobuf-c with an arena allocator) and
- * ingest/otlp_json.c (OTLP/JSON, via jansson: ids are hex strings, enums
- * integers, 64-bit integers numbers or strings, unknown fields ignored).
+ * model/otlp.h. Two formats share this contract: protobuf (traces by
+ * ingest/otlp_pb_traces.c, one pass off the wire; logs and metrics by
+ * ingest/otlp_pb.c, via protobuf-c with an arena allocator) and OTLP/JSON
+ * (ingest/otlp_json.c, via jansson: ids are hex strings, enums integers,
+ * 64-bit integers numbers or strings, unknown fields ignored).
  *
  * All output is allocated in arena a (the caller owns it and frees it all
  * at once). Returns 0, LT_EDECODE for malformed input (nothing usable is
@@ -17,6 +18,11 @@
 int lt_decode_traces_pb(lt_arena_t *a, const void *body, size_t len, lt_otlp_traces_t *out);
 int lt_decode_logs_pb(lt_arena_t *a, const void *body, size_t len, lt_otlp_logs_t *out);
 int lt_decode_metrics_pb(lt_arena_t *a, const void *body, size_t len, lt_otlp_metrics_t *out);
+/* The protobuf-c traces decoder lt_decode_traces_pb replaced, kept as the
+ * reference that tests and fuzz/fuzz_traces_pb_diff.c compare it with; the
+ * server does not use it. Same output, except that it cuts strings at an
+ * embedded NUL (see otlp_pb_traces.c). */
+int lt_decode_traces_pb_ref(lt_arena_t *a, const void *body, size_t len, lt_otlp_traces_t *out);
 
 int lt_decode_traces_json(lt_arena_t *a, const void *body, size_t len, lt_otlp_traces_t *out);
 int lt_decode_logs_json(lt_arena_t *a, const void *body, size_t len, lt_otlp_logs_t *out);

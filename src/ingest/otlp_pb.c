@@ -1,12 +1,15 @@
-/* OTLP/protobuf decoder. protobuf-c unpacks the body with an allocator
- * that takes every byte from the request's arena and never frees (the
- * arena dies whole), so the arena's cap bounds what a hostile body can make
- * us allocate, and a failure anywhere leaks nothing. We then walk the
- * unpacked tree into model/otlp.h in the same arena. Strings are not
- * copied: slices point at protobuf-c's NUL-terminated copies. protobuf-c
- * does not check UTF-8, so strings may hold any bytes; whoever writes them
- * out as JSON must escape (lt_buf_json_str does). Bytes fields (ids,
- * AnyValue bytes) are raw.
+/* OTLP/protobuf decoder for logs and metrics. Traces are decoded off the
+ * wire by otlp_pb_traces.c; the protobuf-c path for them stays here as
+ * lt_decode_traces_pb_ref, the reference tests and fuzzing compare it with.
+ *
+ * protobuf-c unpacks the body with an allocator that takes every byte from
+ * the request's arena and never frees (the arena dies whole), so the arena's
+ * cap bounds what a hostile body can make us allocate, and a failure
+ * anywhere leaks nothing. We then walk the unpacked tree into model/otlp.h
+ * in the same arena. Strings are not copied: slices point at protobuf-c's
+ * NUL-terminated copies. protobuf-c does not check UTF-8, so strings may
+ * hold any bytes; whoever writes them out as JSON must escape
+ * (lt_buf_json_str does). Bytes fields (ids, AnyValue bytes) are raw.
  *
  * protobuf-c recurses once per nested message and has no depth limit, and
  * AnyValue nests without bound, so before unpacking we walk the wire bytes
@@ -356,7 +359,8 @@ static int conv_resource_spans(lt_arena_t *a, const void *src, void *elem) {
   return rc;
 }
 
-int lt_decode_traces_pb(lt_arena_t *a, const void *body, size_t len, lt_otlp_traces_t *out) {
+/* Not used by the server (see the file comment). */
+int lt_decode_traces_pb_ref(lt_arena_t *a, const void *body, size_t len, lt_otlp_traces_t *out) {
   ProtobufCMessage *m;
   lt_otlp_traces_t t = {0};
   int rc = unpack(a, &opentelemetry__proto__collector__trace__v1__export_trace_service_request__descriptor, body,

@@ -1001,15 +1001,41 @@ static void fixture_llm_trace(void **st) {
   lt_free(body);
 }
 
+/* Set while comparing with the reference decoder, whose strings were cut at
+ * an embedded NUL (decode.h) and whose empty strings and arrays are NULL, as
+ * ours must be. Unset, x and y must simply hold the same bytes. */
+static bool vs_ref;
+
+static void same_null(const void *x, size_t nx, const void *y, size_t ny) {
+  if (!vs_ref) return;
+  assert_true((x == NULL) == (nx == 0));
+  assert_true((y == NULL) == (ny == 0));
+}
+
 static void same_val(const lt_val_t *x, const lt_val_t *y);
 
 static void same_str(lt_str_t x, lt_str_t y) {
+  size_t n = x.len;
+  const char *nul = vs_ref && n ? memchr(x.ptr, '\0', n) : NULL;
+  if (nul) n = (size_t)(nul - x.ptr);
+  assert_int_equal(n, y.len);
+  if (n) assert_memory_equal(x.ptr, y.ptr, n);
+  same_null(x.ptr, x.len, y.ptr, y.len);
+}
+
+static void same_bytes(lt_str_t x, lt_str_t y) {
   assert_int_equal(x.len, y.len);
   if (x.len) assert_memory_equal(x.ptr, y.ptr, x.len);
+  same_null(x.ptr, x.len, y.ptr, y.len);
+}
+
+static void same_n(const void *x, size_t nx, const void *y, size_t ny) {
+  assert_int_equal(nx, ny);
+  same_null(x, nx, y, ny);
 }
 
 static void same_attrs(const lt_attrs_t *x, const lt_attrs_t *y) {
-  assert_int_equal(x->n, y->n);
+  same_n(x->items, x->n, y->items, y->n);
   for (size_t i = 0; i < x->n; i++) {
     same_str(x->items[i].key, y->items[i].key);
     same_val(&x->items[i].val, &y->items[i].val);
@@ -1019,13 +1045,13 @@ static void same_attrs(const lt_attrs_t *x, const lt_attrs_t *y) {
 static void same_val(const lt_val_t *x, const lt_val_t *y) {
   assert_int_equal(x->type, y->type);
   switch (x->type) {
-  case LT_VAL_STR:
-  case LT_VAL_BYTES: same_str(x->u.s, y->u.s); break;
+  case LT_VAL_STR: same_str(x->u.s, y->u.s); break;
+  case LT_VAL_BYTES: same_bytes(x->u.s, y->u.s); break;
   case LT_VAL_BOOL: assert_int_equal(x->u.b, y->u.b); break;
   case LT_VAL_INT: assert_true(x->u.i == y->u.i); break;
   case LT_VAL_DOUBLE: assert_memory_equal(&x->u.d, &y->u.d, sizeof x->u.d); break;
   case LT_VAL_ARRAY:
-    assert_int_equal(x->u.arr.n, y->u.arr.n);
+    same_n(x->u.arr.items, x->u.arr.n, y->u.arr.items, y->u.arr.n);
     for (size_t i = 0; i < x->u.arr.n; i++) same_val(&x->u.arr.items[i], &y->u.arr.items[i]);
     break;
   case LT_VAL_KVLIST: {
@@ -1034,6 +1060,50 @@ static void same_val(const lt_val_t *x, const lt_val_t *y) {
     break;
   }
   default: break;
+  }
+}
+
+/* Every field of two decoded requests, field by field. */
+static void same_traces(const lt_otlp_traces_t *x, const lt_otlp_traces_t *y) {
+  same_n(x->items, x->n, y->items, y->n);
+  for (size_t i = 0; i < x->n; i++) {
+    same_attrs(&x->items[i].resource, &y->items[i].resource);
+    same_n(x->items[i].scopes, x->items[i].n_scopes, y->items[i].scopes, y->items[i].n_scopes);
+    for (size_t j = 0; j < x->items[i].n_scopes; j++) {
+      const lt_otlp_scope_spans_t *sx = &x->items[i].scopes[j], *sy = &y->items[i].scopes[j];
+      same_str(sx->scope.name, sy->scope.name);
+      same_str(sx->scope.version, sy->scope.version);
+      same_attrs(&sx->scope.attrs, &sy->scope.attrs);
+      same_n(sx->spans, sx->n_spans, sy->spans, sy->n_spans);
+      for (size_t k = 0; k < sx->n_spans; k++) {
+        const lt_otlp_span_t *p = &sx->spans[k], *q = &sy->spans[k];
+        assert_memory_equal(p->trace_id, q->trace_id, 16);
+        assert_memory_equal(p->span_id, q->span_id, 8);
+        assert_memory_equal(p->parent_span_id, q->parent_span_id, 8);
+        assert_int_equal(p->has_parent, q->has_parent);
+        same_str(p->trace_state, q->trace_state);
+        same_str(p->name, q->name);
+        assert_int_equal(p->kind, q->kind);
+        assert_int_equal(p->start_ns, q->start_ns);
+        assert_int_equal(p->end_ns, q->end_ns);
+        same_attrs(&p->attrs, &q->attrs);
+        same_n(p->events, p->n_events, q->events, q->n_events);
+        for (size_t e = 0; e < p->n_events; e++) {
+          assert_int_equal(p->events[e].time_ns, q->events[e].time_ns);
+          same_str(p->events[e].name, q->events[e].name);
+          same_attrs(&p->events[e].attrs, &q->events[e].attrs);
+        }
+        same_n(p->links, p->n_links, q->links, q->n_links);
+        for (size_t l = 0; l < p->n_links; l++) {
+          assert_memory_equal(p->links[l].trace_id, q->links[l].trace_id, 16);
+          assert_memory_equal(p->links[l].span_id, q->links[l].span_id, 8);
+          same_str(p->links[l].trace_state, q->links[l].trace_state);
+          same_attrs(&p->links[l].attrs, &q->links[l].attrs);
+        }
+        assert_int_equal(p->status_code, q->status_code);
+        same_str(p->status_message, q->status_message);
+      }
+    }
   }
 }
 
@@ -1047,46 +1117,7 @@ static void fixture_matches_json(void **st) {
   lt_otlp_traces_t x, y;
   assert_int_equal(lt_decode_traces_pb(a, pb, pb_len, &x), 0);
   assert_int_equal(lt_decode_traces_json(a, json, json_len, &y), 0);
-  assert_int_equal(x.n, y.n);
-  for (size_t i = 0; i < x.n; i++) {
-    same_attrs(&x.items[i].resource, &y.items[i].resource);
-    assert_int_equal(x.items[i].n_scopes, y.items[i].n_scopes);
-    for (size_t j = 0; j < x.items[i].n_scopes; j++) {
-      const lt_otlp_scope_spans_t *sx = &x.items[i].scopes[j], *sy = &y.items[i].scopes[j];
-      same_str(sx->scope.name, sy->scope.name);
-      same_str(sx->scope.version, sy->scope.version);
-      same_attrs(&sx->scope.attrs, &sy->scope.attrs);
-      assert_int_equal(sx->n_spans, sy->n_spans);
-      for (size_t k = 0; k < sx->n_spans; k++) {
-        const lt_otlp_span_t *p = &sx->spans[k], *q = &sy->spans[k];
-        assert_memory_equal(p->trace_id, q->trace_id, 16);
-        assert_memory_equal(p->span_id, q->span_id, 8);
-        assert_memory_equal(p->parent_span_id, q->parent_span_id, 8);
-        assert_int_equal(p->has_parent, q->has_parent);
-        same_str(p->trace_state, q->trace_state);
-        same_str(p->name, q->name);
-        assert_int_equal(p->kind, q->kind);
-        assert_int_equal(p->start_ns, q->start_ns);
-        assert_int_equal(p->end_ns, q->end_ns);
-        same_attrs(&p->attrs, &q->attrs);
-        assert_int_equal(p->n_events, q->n_events);
-        for (size_t e = 0; e < p->n_events; e++) {
-          assert_int_equal(p->events[e].time_ns, q->events[e].time_ns);
-          same_str(p->events[e].name, q->events[e].name);
-          same_attrs(&p->events[e].attrs, &q->events[e].attrs);
-        }
-        assert_int_equal(p->n_links, q->n_links);
-        for (size_t l = 0; l < p->n_links; l++) {
-          assert_memory_equal(p->links[l].trace_id, q->links[l].trace_id, 16);
-          assert_memory_equal(p->links[l].span_id, q->links[l].span_id, 8);
-          same_str(p->links[l].trace_state, q->links[l].trace_state);
-          same_attrs(&p->links[l].attrs, &q->links[l].attrs);
-        }
-        assert_int_equal(p->status_code, q->status_code);
-        same_str(p->status_message, q->status_message);
-      }
-    }
-  }
+  same_traces(&x, &y);
   lt_arena_destroy(a);
   lt_free(pb);
   lt_free(json);
@@ -1130,6 +1161,709 @@ static void fixture_logs_and_metrics(void **st) {
   lt_free(body);
 }
 
+/* ---- the wire decoder against the protobuf-c reference ----------------- */
+
+/* lt_decode_traces_pb reads the wire itself; lt_decode_traces_pb_ref is the
+ * protobuf-c decoder it replaced. They must agree on every body: the same
+ * result code and, on success, the same structures (strings compared cut
+ * at a NUL, see decode.h). Bodies here are written with a small wire
+ * builder, so they can hold what protobuf-c's packer never writes: repeated
+ * singular fields, unknown fields, wrong wire types. */
+
+/* Decodes with both, the new decoder into a, and checks they agree. */
+static int decode_both(lt_arena_t *a, const void *body, size_t len, lt_otlp_traces_t *out) {
+  lt_arena_t *ra = lt_arena_create(256u << 20);
+  lt_otlp_traces_t x = {0}, y = {0};
+  int rx = lt_decode_traces_pb(a, body, len, &x);
+  int ry = lt_decode_traces_pb_ref(ra, body, len, &y);
+  if (rx != ry) fail_msg("new decoder %s, reference %s", lt_errname(rx), lt_errname(ry));
+  if (rx == 0) {
+    vs_ref = true;
+    same_traces(&x, &y);
+    vs_ref = false;
+  }
+  lt_arena_destroy(ra);
+  if (out) *out = x;
+  return rx;
+}
+
+/* A protobuf message being written, in the scratch arena. */
+typedef struct {
+  uint8_t *p;
+  size_t n, cap;
+} wire_t;
+
+static wire_t *w_new(void) { return mk(sizeof(wire_t)); }
+
+static wire_t *w_raw(wire_t *w, const void *p, size_t n) {
+  if (w->n + n > w->cap) {
+    w->cap = (w->n + n) * 2 + 64;
+    uint8_t *np = mk(w->cap);
+    if (w->n) memcpy(np, w->p, w->n);
+    w->p = np;
+  }
+  if (n) memcpy(w->p + w->n, p, n);
+  w->n += n;
+  return w;
+}
+
+static void w_uvarint(wire_t *w, uint64_t v) {
+  uint8_t b[10];
+  size_t n = 0;
+  do {
+    b[n++] = (uint8_t)((v & 0x7f) | (v > 0x7f ? 0x80 : 0));
+    v >>= 7;
+  } while (v);
+  w_raw(w, b, n);
+}
+
+static wire_t *w_varint(wire_t *w, uint32_t field, uint64_t v) {
+  w_uvarint(w, (uint64_t)field << 3 | 0);
+  w_uvarint(w, v);
+  return w;
+}
+
+static wire_t *w_fixed(wire_t *w, uint32_t field, uint64_t v, unsigned size) {
+  uint8_t b[8];
+  for (unsigned i = 0; i < size; i++) b[i] = (uint8_t)(v >> (8 * i));
+  w_uvarint(w, (uint64_t)field << 3 | (size == 8 ? 1 : 5));
+  return w_raw(w, b, size);
+}
+
+static wire_t *w_bytes(wire_t *w, uint32_t field, const void *p, size_t n) {
+  w_uvarint(w, (uint64_t)field << 3 | 2);
+  w_uvarint(w, n);
+  return w_raw(w, p, n);
+}
+
+static wire_t *w_str(wire_t *w, uint32_t field, const char *s) { return w_bytes(w, field, s, strlen(s)); }
+static wire_t *w_msg(wire_t *w, uint32_t field, const wire_t *m) { return w_bytes(w, field, m->p, m->n); }
+
+static wire_t *any_str(const char *s) { return w_str(w_new(), 1, s); }
+static wire_t *any_int(int64_t i) { return w_varint(w_new(), 3, (uint64_t)i); }
+static wire_t *kv_of(const char *key, const wire_t *val) { return w_msg(w_str(w_new(), 1, key), 2, val); }
+
+/* A request holding one span (given as its fields) in one scope. */
+static wire_t *req_of_span(const wire_t *span) {
+  wire_t *ss = w_msg(w_new(), 2, span), *rs = w_msg(w_new(), 2, ss);
+  return w_msg(w_new(), 1, rs);
+}
+
+/* A span with good ids and the given attribute (KeyValue), if any. */
+static wire_t *span_with(const wire_t *attr) {
+  wire_t *s = w_bytes(w_bytes(w_new(), 1, TRACE_ID, 16), 2, SPAN_ID, 8);
+  return attr ? w_msg(s, 9, attr) : s;
+}
+
+static const lt_otlp_span_t *first_span(const lt_otlp_traces_t *t) {
+  assert_true(t->n >= 1 && t->items[0].n_scopes >= 1 && t->items[0].scopes[0].n_spans >= 1);
+  return &t->items[0].scopes[0].spans[0];
+}
+
+/* Decodes a request of one span with one attribute "k" = val (an AnyValue,
+ * or several sent as KeyValue.value one after another). */
+static int decode_value(const wire_t *const *vals, size_t n, lt_otlp_traces_t *t) {
+  wire_t *kv = w_str(w_new(), 1, "k");
+  for (size_t i = 0; i < n; i++) w_msg(kv, 2, vals[i]);
+  wire_t *req = req_of_span(span_with(kv));
+  return decode_both(scratch, req->p, req->n, t);
+}
+
+static const lt_val_t *value_k(const lt_otlp_traces_t *t) { return attr(&first_span(t)->attrs, "k"); }
+
+/* Appends one unknown field of each wire type, and one whose key is field 0
+ * written in two bytes (protobuf-c takes that as unknown too). */
+static wire_t *w_unknowns(wire_t *w) {
+  static const uint8_t zero_tag[] = {0x80, 0x00, 0x2a};
+  w_varint(w, 99, 12345);
+  w_fixed(w, 100, 0x1122334455667788ull, 8);
+  w_str(w, 101, "ignored");
+  w_fixed(w, 102, 7, 4);
+  w_varint(w, 536870911, 1); /* the largest field number */
+  return w_raw(w, zero_tag, sizeof zero_tag);
+}
+
+/* Every message of a request, with or without unknown fields in each. */
+static wire_t *request_everywhere(bool unknowns) {
+#define U(w) (unknowns ? w_unknowns(w) : (w))
+  wire_t *arr = U(w_msg(w_msg(w_new(), 1, U(any_int(1))), 1, U(any_str("two"))));
+  wire_t *kvl = U(w_msg(w_new(), 1, U(kv_of("inner", U(any_str("v"))))));
+  wire_t *span = U(span_with(U(kv_of("arr", U(w_msg(w_new(), 5, arr))))));
+  w_msg(span, 9, U(kv_of("map", U(w_msg(w_new(), 6, kvl)))));
+  w_str(span, 5, "name");
+  w_msg(span, 11, U(w_msg(w_str(w_fixed(w_new(), 1, 5, 8), 2, "ev"), 3, U(kv_of("e", U(any_int(2)))))));
+  w_msg(span, 13, U(w_msg(w_bytes(w_bytes(w_new(), 1, TRACE_ID, 16), 2, PARENT_ID, 8), 4, U(kv_of("l", U(any_int(3)))))));
+  w_msg(span, 15, U(w_varint(w_str(w_new(), 2, "bad"), 3, 2)));
+  wire_t *scope = U(w_msg(w_str(w_str(w_new(), 1, "lib"), 2, "1.0"), 3, U(kv_of("s", U(any_int(4))))));
+  wire_t *ss = U(w_msg(w_msg(w_new(), 1, scope), 2, span));
+  wire_t *res = U(w_msg(w_new(), 1, U(kv_of("service.name", U(any_str("svc"))))));
+  wire_t *rs = U(w_msg(w_msg(w_new(), 1, res), 2, ss));
+  return U(w_msg(w_new(), 1, rs));
+#undef U
+}
+
+static void unknown_fields_skipped(void **st) {
+  wire_t *with = request_everywhere(true), *without = request_everywhere(false);
+  lt_otlp_traces_t x, y;
+  assert_int_equal(decode_both(scratch, with->p, with->n, &x), 0);
+  assert_int_equal(decode_both(scratch, without->p, without->n, &y), 0);
+  same_traces(&x, &y);
+  const lt_otlp_span_t *s = first_span(&x);
+  assert_str(s->name, "name");
+  assert_int_equal(s->attrs.n, 2);
+  assert_int_equal(attr(&s->attrs, "arr")->u.arr.n, 2);
+  assert_int_equal(s->n_events, 1);
+  assert_int_equal(s->n_links, 1);
+  assert_int_equal(s->status_code, 2);
+  assert_val_str(attr(&x.items[0].resource, "service.name"), "svc");
+}
+
+/* A singular message sent twice is merged: repeated fields append, a string
+ * keeps the last one sent. protobuf-c's quirks are kept (otlp_pb_traces.c). */
+static void repeated_singular_merged(void **st) {
+  lt_otlp_traces_t t;
+  /* Resource and scope twice */
+  wire_t *scope1 = w_msg(w_str(w_str(w_new(), 1, "lib"), 2, "1.0"), 3, kv_of("s1", any_int(1)));
+  wire_t *scope2 = w_msg(w_str(w_new(), 2, "2.0"), 3, kv_of("s2", any_int(2)));
+  wire_t *ss = w_msg(w_msg(w_msg(w_new(), 1, scope1), 2, span_with(NULL)), 1, scope2);
+  wire_t *res1 = w_msg(w_new(), 1, kv_of("r1", any_int(1)));
+  wire_t *res2 = w_msg(w_msg(w_new(), 1, kv_of("r2", any_int(2))), 1, kv_of("r3", any_int(3)));
+  wire_t *rs = w_msg(w_msg(w_msg(w_new(), 1, res1), 2, ss), 1, res2);
+  wire_t *req = w_msg(w_new(), 1, rs);
+  assert_int_equal(decode_both(scratch, req->p, req->n, &t), 0);
+  const lt_attrs_t *res = &t.items[0].resource;
+  assert_int_equal(res->n, 3);
+  assert_str(res->items[0].key, "r1");
+  assert_str(res->items[2].key, "r3");
+  const lt_otlp_scope_t *sc = &t.items[0].scopes[0].scope;
+  assert_str(sc->name, "lib"); /* not sent again: kept */
+  assert_str(sc->version, "2.0");
+  assert_int_equal(sc->attrs.n, 2);
+  assert_str(sc->attrs.items[1].key, "s2");
+
+  /* Status twice: the message is the last one sent, the code the last
+   * Status's (0 when it sent none, as protobuf-c has it) */
+  wire_t *span = w_msg(w_msg(span_with(NULL), 15, w_varint(w_str(w_new(), 2, "m"), 3, 2)), 15, w_varint(w_new(), 3, 1));
+  req = req_of_span(span);
+  assert_int_equal(decode_both(scratch, req->p, req->n, &t), 0);
+  assert_str(first_span(&t)->status_message, "m");
+  assert_int_equal(first_span(&t)->status_code, 1);
+  span = w_msg(w_msg(span_with(NULL), 15, w_varint(w_str(w_new(), 2, "m"), 3, 2)), 15, w_new());
+  req = req_of_span(span);
+  assert_int_equal(decode_both(scratch, req->p, req->n, &t), 0);
+  assert_str(first_span(&t)->status_message, "m");
+  assert_int_equal(first_span(&t)->status_code, 0);
+
+  /* Scalars and strings: the last one wins; a last empty id is absent */
+  span = w_varint(w_varint(w_str(w_str(span_with(NULL), 5, "first"), 5, "second"), 6, 2), 6, 4);
+  w_fixed(w_fixed(span, 7, 10, 8), 7, 20, 8);
+  w_bytes(w_bytes(span, 4, PARENT_ID, 8), 4, "", 0);
+  req = req_of_span(span);
+  assert_int_equal(decode_both(scratch, req->p, req->n, &t), 0);
+  assert_str(first_span(&t)->name, "second");
+  assert_int_equal(first_span(&t)->kind, 4);
+  assert_int_equal(first_span(&t)->start_ns, 20);
+  assert_false(first_span(&t)->has_parent);
+
+  /* KeyValue.value twice: the last AnyValue with a member set wins */
+  wire_t *empty = w_new(), *i5 = any_int(5), *s = any_str("s");
+  assert_int_equal(decode_value((const wire_t *[]){i5, s}, 2, &t), 0);
+  assert_val_str(value_k(&t), "s");
+  assert_int_equal(decode_value((const wire_t *[]){i5, empty}, 2, &t), 0);
+  assert_int_equal(value_k(&t)->type, LT_VAL_INT);
+  assert_int_equal(value_k(&t)->u.i, 5);
+  wire_t *arr = w_msg(w_new(), 5, w_msg(w_new(), 1, any_int(1)));
+  assert_int_equal(decode_value((const wire_t *[]){arr, empty, empty}, 3, &t), 0);
+  assert_int_equal(value_k(&t)->type, LT_VAL_ARRAY);
+  assert_int_equal(value_k(&t)->u.arr.n, 1);
+  wire_t *bx = w_bytes(w_new(), 7, "x", 1), *b0 = w_bytes(w_new(), 7, "", 0);
+  assert_int_equal(decode_value((const wire_t *[]){bx, empty}, 2, &t), 0);
+  assert_int_equal(value_k(&t)->type, LT_VAL_BYTES);
+  /* protobuf-c loses a string or empty bytes merged with a memberless
+   * AnyValue, and refuses two memberless ones in a row */
+  assert_int_equal(decode_value((const wire_t *[]){s, empty}, 2, &t), 0);
+  assert_int_equal(value_k(&t)->type, LT_VAL_EMPTY);
+  assert_int_equal(decode_value((const wire_t *[]){b0, empty}, 2, &t), 0);
+  assert_int_equal(value_k(&t)->type, LT_VAL_EMPTY);
+  assert_int_equal(decode_value((const wire_t *[]){empty, empty}, 2, &t), LT_EDECODE);
+  assert_int_equal(decode_value((const wire_t *[]){s, empty, empty}, 3, &t), LT_EDECODE);
+  assert_int_equal(decode_value((const wire_t *[]){empty, s, empty}, 3, &t), 0);
+}
+
+/* Within one AnyValue the last member set wins; array_value twice is
+ * replaced, not merged. */
+static void oneof_last_member_wins(void **st) {
+  lt_otlp_traces_t t;
+  wire_t *v = w_varint(any_str("a"), 3, 5);
+  assert_int_equal(decode_value((const wire_t *[]){v}, 1, &t), 0);
+  assert_int_equal(value_k(&t)->type, LT_VAL_INT);
+  assert_int_equal(value_k(&t)->u.i, 5);
+  v = w_str(any_int(5), 1, "a");
+  assert_int_equal(decode_value((const wire_t *[]){v}, 1, &t), 0);
+  assert_val_str(value_k(&t), "a");
+  wire_t *two = w_msg(w_msg(w_new(), 1, any_int(1)), 1, any_int(2));
+  v = w_msg(w_msg(w_new(), 5, two), 5, w_msg(w_new(), 1, any_str("only")));
+  assert_int_equal(decode_value((const wire_t *[]){v}, 1, &t), 0);
+  assert_int_equal(value_k(&t)->u.arr.n, 1);
+  assert_val_str(&value_k(&t)->u.arr.items[0], "only");
+  v = w_varint(w_msg(w_new(), 6, w_msg(w_new(), 1, kv_of("x", any_int(1)))), 2, 1);
+  assert_int_equal(decode_value((const wire_t *[]){v}, 1, &t), 0);
+  assert_int_equal(value_k(&t)->type, LT_VAL_BOOL);
+  assert_true(value_k(&t)->u.b);
+  v = w_fixed(w_msg(w_new(), 6, w_new()), 4, 0x4000000000000000ull, 8);
+  assert_int_equal(decode_value((const wire_t *[]){v}, 1, &t), 0);
+  assert_int_equal(value_k(&t)->type, LT_VAL_DOUBLE);
+  assert_true(value_k(&t)->u.d == 2.0);
+}
+
+/* A known field of the wrong wire type fails the request, at any level;
+ * bool_value is the exception protobuf-c makes (any wire type). */
+static void wrong_wire_type(void **st) {
+  lt_otlp_traces_t t;
+  wire_t *bad[] = {
+      w_fixed(w_new(), 1, 0, 4),                                           /* resource_spans */
+      w_msg(w_new(), 1, w_varint(w_new(), 3, 1)),                          /* schema_url */
+      w_msg(w_new(), 1, w_msg(w_new(), 1, w_fixed(w_new(), 2, 0, 4))),     /* Resource.dropped_... */
+      req_of_span(w_varint(span_with(NULL), 5, 1)),                        /* name */
+      req_of_span(w_fixed(span_with(NULL), 6, 1, 4)),                      /* kind */
+      req_of_span(w_varint(span_with(NULL), 7, 1)),                        /* start time (fixed64) */
+      req_of_span(w_fixed(span_with(NULL), 16, 1, 8)),                     /* flags (fixed32) */
+      req_of_span(w_fixed(span_with(NULL), 10, 1, 4)),                     /* dropped_attributes_count */
+      req_of_span(w_varint(span_with(NULL), 1, 1)),                        /* trace_id */
+      req_of_span(w_varint(span_with(NULL), 11, 1)),                       /* events */
+      req_of_span(w_msg(span_with(NULL), 15, w_fixed(w_new(), 3, 1, 4))),  /* Status.code */
+      req_of_span(w_msg(span_with(NULL), 13, w_varint(w_new(), 6, 1))),   /* Link.flags */
+      req_of_span(w_msg(span_with(NULL), 11, w_varint(w_new(), 1, 1))),   /* Event.time */
+      req_of_span(span_with(w_varint(w_new(), 1, 1))),                     /* KeyValue.key */
+      req_of_span(span_with(w_msg(w_new(), 2, w_fixed(w_new(), 3, 1, 8)))), /* int_value */
+      req_of_span(span_with(w_msg(w_new(), 2, w_varint(w_new(), 4, 1))))}; /* double_value */
+  for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+    if (decode_both(scratch, bad[i]->p, bad[i]->n, &t) != LT_EDECODE) fail_msg("case %zu decoded", i);
+  }
+  /* bool_value as fixed64, fixed32 and bytes */
+  wire_t *b1 = w_fixed(w_new(), 2, 0x100, 8), *b0 = w_fixed(w_new(), 2, 0x80, 4);
+  wire_t *b2 = w_bytes(w_new(), 2, "", 0), *b3 = w_bytes(w_new(), 2, "\0", 1);
+  assert_int_equal(decode_value((const wire_t *[]){b1}, 1, &t), 0);
+  assert_true(value_k(&t)->u.b);
+  assert_int_equal(decode_value((const wire_t *[]){b0}, 1, &t), 0);
+  assert_int_equal(value_k(&t)->type, LT_VAL_BOOL);
+  assert_false(value_k(&t)->u.b); /* 0x80 has no low 7 bits set */
+  assert_int_equal(decode_value((const wire_t *[]){b2}, 1, &t), 0);
+  assert_false(value_k(&t)->u.b);
+  assert_int_equal(decode_value((const wire_t *[]){b3}, 1, &t), 0);
+  assert_true(value_k(&t)->u.b);
+}
+
+/* Wire-level edges, each as protobuf-c has it. */
+static void wire_edges(void **st) {
+  static const struct {
+    const char *bytes;
+    size_t len;
+    int rc;
+  } cases[] = {
+      {"\x02\x00", 2, LT_EDECODE},                                    /* field 0 in a 1-byte key */
+      {"\x82\x00\x00", 3, 0},                                         /* field 0 in 2 bytes: unknown */
+      {"\xf8\xff\xff\xff\x7f\x00", 6, 0},                             /* a 5-byte key */
+      {"\xf8\xff\xff\xff\xff\x00\x00", 7, LT_EDECODE},                /* a 6-byte key */
+      {"\x0a\x80\x80\x80\x80\x00", 6, 0},                             /* a 5-byte length of 0 */
+      {"\x0a\x80\x80\x80\x80\x80\x00", 7, LT_EDECODE},                /* a 6-byte length */
+      {"\x0a\xff\xff\xff\xff\x0f", 6, LT_EDECODE},                    /* length past the end */
+      {"\xa0\x06\xff\xff\xff\xff\xff\xff\xff\xff\xff\x7f", 12, 0},    /* 10-byte varint */
+      {"\xa0\x06\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\x01", 13, LT_EDECODE}, /* 11 bytes */
+      {"\xa1\x06\x00\x00\x00\x00\x00\x00\x00", 9, LT_EDECODE},        /* fixed64 cut short */
+      {"\xa5\x06\x00\x00\x00", 5, LT_EDECODE},                        /* fixed32 cut short */
+      {"\xa3\x06\xa4\x06", 4, LT_EDECODE},                            /* an (empty) group */
+      {"\xa6\x06", 2, LT_EDECODE},                                    /* wire type 6 */
+      {"\x0a\x00\x0a\x00", 4, 0},                                     /* two empty ResourceSpans */
+  };
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    lt_otlp_traces_t t;
+    int rc = decode_both(scratch, cases[i].bytes, cases[i].len, &t);
+    if (rc != cases[i].rc) fail_msg("case %zu: %s", i, lt_errname(rc));
+  }
+  /* kind is an int32 enum: a negative one sent as 10 bytes, or 5 bytes
+   * with bits past 32, keeps the low 32 bits */
+  lt_otlp_traces_t t;
+  wire_t *req = req_of_span(w_varint(span_with(NULL), 6, (uint64_t)-3));
+  assert_int_equal(decode_both(scratch, req->p, req->n, &t), 0);
+  assert_int_equal(first_span(&t)->kind, -3);
+  req = req_of_span(w_varint(span_with(NULL), 6, 0x7f0000002ull));
+  assert_int_equal(decode_both(scratch, req->p, req->n, &t), 0);
+  assert_int_equal(first_span(&t)->kind, (int32_t)0xf0000002u);
+}
+
+/* Every prefix of a body: both decoders agree on each. */
+static void truncated_both(void **st) {
+  wire_t *req = request_everywhere(true);
+  for (size_t n = 0; n <= req->n; n++) decode_both(scratch, req->p, n, NULL);
+}
+
+/* A chain of ArrayValues ending levels deep, as an AnyValue. The last is
+ * empty, or holds one empty AnyValue when item is set. */
+static wire_t *array_chain(int levels, bool item) {
+  wire_t *arr = item ? w_msg(w_new(), 1, w_new()) : w_new();
+  for (int i = 1; i < levels; i++) arr = w_msg(w_new(), 1, w_msg(w_new(), 5, arr));
+  return w_msg(w_new(), 5, arr);
+}
+
+static void depth_limits(void **st) {
+  lt_otlp_traces_t t;
+  /* kvlists count like arrays: 64 deep is fine, 65 is not */
+  for (int levels = 64; levels <= 65; levels++) {
+    wire_t *v = any_str("leaf");
+    for (int i = 1; i < levels; i++) v = w_msg(w_new(), 6, w_msg(w_new(), 1, kv_of("k", v)));
+    assert_int_equal(decode_value((const wire_t *[]){v}, 1, &t), levels == 64 ? 0 : LT_EDECODE);
+  }
+  /* a slot past the limit counts even without a value in it */
+  assert_int_equal(decode_value((const wire_t *[]){array_chain(64, true)}, 1, &t), LT_EDECODE);
+  assert_int_equal(decode_value((const wire_t *[]){array_chain(64, false)}, 1, &t), 0);
+  /* a value too deep that a later member or KeyValue.value replaces is
+   * never looked at (the reference checked the final tree) */
+  wire_t *deep = array_chain(80, true);
+  assert_int_equal(decode_value((const wire_t *[]){w_str(w_msg(w_new(), 5, w_new()), 1, "x")}, 1, &t), 0);
+  wire_t *replaced = w_raw(w_new(), deep->p, deep->n);
+  w_str(replaced, 1, "x");
+  assert_int_equal(decode_value((const wire_t *[]){replaced}, 1, &t), 0);
+  assert_val_str(value_k(&t), "x");
+  assert_int_equal(decode_value((const wire_t *[]){deep, any_int(1)}, 2, &t), 0);
+  assert_int_equal(decode_value((const wire_t *[]){deep, w_new()}, 2, &t), LT_EDECODE);
+  /* messages: the attribute's AnyValue is at depth 5 (request 0, resource
+   * spans 1, scope spans 2, span 3, key value 4), so 126 ArrayValues end at
+   * depth 256, the deepest allowed, even inside a value that is replaced */
+  for (int extra = 0; extra <= 1; extra++) {
+    wire_t *v = array_chain(126, extra);
+    w_str(v, 1, "x");
+    assert_int_equal(decode_value((const wire_t *[]){v}, 1, &t), extra ? LT_EDECODE : 0);
+  }
+}
+
+static void ids_both(void **st) {
+  lt_otlp_traces_t t;
+  wire_t *ln = w_str(w_bytes(w_bytes(w_new(), 1, TRACE_ID, 15), 2, SPAN_ID, 8), 3, "kept");
+  wire_t *span = w_msg(span_with(NULL), 13, ln);
+  w_bytes(w_bytes(span, 2, "short", 5), 2, PARENT_ID, 8); /* a bad id, then a good one: good */
+  wire_t *req = req_of_span(span);
+  assert_int_equal(decode_both(scratch, req->p, req->n, &t), 0);
+  const lt_otlp_span_t *s = first_span(&t);
+  assert_memory_equal(s->span_id, PARENT_ID, 8);
+  assert_memory_equal(s->trace_id, TRACE_ID, 16);
+  assert_memory_equal(s->links[0].trace_id, ZERO_ID, 16);
+  assert_memory_equal(s->links[0].span_id, ZERO_ID, 8);
+  assert_str(s->links[0].trace_state, "kept");
+  span = w_bytes(span_with(NULL), 1, "", 0); /* trace id sent empty last: absent */
+  w_bytes(span, 4, TRACE_ID, 9);            /* a bad parent zeroes all */
+  req = req_of_span(span);
+  assert_int_equal(decode_both(scratch, req->p, req->n, &t), 0);
+  s = first_span(&t);
+  assert_memory_equal(s->trace_id, ZERO_ID, 16);
+  assert_memory_equal(s->span_id, ZERO_ID, 8);
+  assert_false(s->has_parent);
+}
+
+/* The one deliberate difference: a string keeps an embedded NUL (the
+ * reference cut it there). Strings are copies, NUL-terminated. */
+static void embedded_nul(void **st) {
+  static const char key[] = "k\0z", val[] = "a\0b", name[] = "\0lead";
+  wire_t *kv = w_msg(w_bytes(w_new(), 1, key, 3), 2, w_bytes(w_new(), 1, val, 3));
+  wire_t *req = req_of_span(w_bytes(span_with(kv), 5, name, 5));
+  lt_otlp_traces_t t;
+  assert_int_equal(decode_both(scratch, req->p, req->n, &t), 0);
+  const lt_otlp_span_t *s = first_span(&t);
+  assert_int_equal(s->name.len, 5);
+  assert_memory_equal(s->name.ptr, name, 6); /* with the terminating NUL */
+  assert_int_equal(s->attrs.items[0].key.len, 3);
+  assert_memory_equal(s->attrs.items[0].val.u.s.ptr, val, 4);
+  assert_true(s->name.ptr < (const char *)req->p || s->name.ptr >= (const char *)req->p + req->n);
+
+  lt_arena_t *a = lt_arena_create(1u << 20);
+  assert_int_equal(lt_decode_traces_pb_ref(a, req->p, req->n, &t), 0);
+  s = first_span(&t);
+  assert_null(s->name.ptr); /* cut to nothing */
+  assert_str(s->attrs.items[0].key, "k");
+  assert_val_str(&s->attrs.items[0].val, "a");
+  lt_arena_destroy(a);
+}
+
+static void empty_bodies_both(void **st) {
+  lt_otlp_traces_t t;
+  assert_int_equal(decode_both(scratch, NULL, 0, &t), 0);
+  assert_int_equal(t.n, 0);
+  assert_null(t.items);
+  wire_t *only_unknown = w_unknowns(w_new());
+  assert_int_equal(decode_both(scratch, only_unknown->p, only_unknown->n, &t), 0);
+  assert_int_equal(t.n, 0);
+  wire_t *empties = w_msg(w_msg(w_new(), 1, w_msg(w_new(), 2, w_msg(w_new(), 2, w_new()))), 1, w_new());
+  assert_int_equal(decode_both(scratch, empties->p, empties->n, &t), 0);
+  assert_int_equal(t.n, 2);
+  assert_null(first_span(&t)->attrs.items);
+  assert_null(first_span(&t)->name.ptr);
+}
+
+/* ---- generated requests -------------------------------------------------- */
+
+/* Random requests from the schema, with what exporters never send mixed in
+ * (repeated singular fields, several oneof members, unknown fields, bad ids,
+ * wrong wire types, deep values, NULs in strings), some then damaged. */
+static uint64_t rng;
+
+static uint64_t rnd64(void) {
+  rng ^= rng << 13;
+  rng ^= rng >> 7;
+  rng ^= rng << 17;
+  return rng;
+}
+
+static uint32_t rnd(uint32_t n) { return (uint32_t)(rnd64() % n); }
+
+static void g_str(wire_t *w, uint32_t field) {
+  static const lt_str_t pool[] = {LT_STR(""),         LT_STR("a"),         LT_STR("gen_ai.request.model"),
+                                  LT_STR("gpt-4o-mini"), LT_STR("x\0y"),   LT_STR("\0lead"),
+                                  LT_STR("caf\xc3\xa9"), LT_STR("\xff\xfe"), LT_STR("service.name")};
+  lt_str_t s = pool[rnd(sizeof pool / sizeof pool[0])];
+  w_bytes(w, field, s.ptr, s.len);
+}
+
+static void g_unknown(wire_t *w) {
+  uint32_t field = rnd(8) ? 17 + rnd(40) : 1000 + rnd(1u << 20);
+  switch (rnd(4)) {
+  case 0: w_varint(w, field, rnd64() >> rnd(64)); break;
+  case 1: w_fixed(w, field, rnd64(), 8); break;
+  case 2: g_str(w, field); break;
+  default: w_fixed(w, field, rnd64(), 4); break;
+  }
+}
+
+/* A field of one of the given numbers with a random wire type (right or
+ * wrong). */
+static void g_any_type(wire_t *w, uint32_t field) {
+  switch (rnd(4)) {
+  case 0: w_varint(w, field, rnd(3)); break;
+  case 1: w_fixed(w, field, rnd64(), 8); break;
+  case 2: g_str(w, field); break;
+  default: w_fixed(w, field, rnd64(), 4); break;
+  }
+}
+
+static wire_t *g_value(int depth);
+
+static wire_t *g_kv(int depth) {
+  wire_t *m = w_new();
+  if (rnd(20)) g_str(m, 1);
+  for (uint32_t i = 0, n = rnd(10) ? 1 : rnd(4); i < n; i++) w_msg(m, 2, g_value(depth));
+  if (!rnd(10)) g_unknown(m);
+  return m;
+}
+
+static wire_t *g_value(int depth) {
+  wire_t *m = w_new();
+  if (!rnd(150)) return array_chain(58 + (int)rnd(10), rnd(2)); /* around the depth limit */
+  for (uint32_t i = 0, n = rnd(8) ? 1 : rnd(4); i < n; i++) {
+    switch (rnd(depth < 4 ? 9 : 6)) {
+    case 0: g_str(m, 1); break;
+    case 1: rnd(8) ? w_varint(m, 2, rnd(3)) : g_any_type(m, 2); break;
+    case 2: w_varint(m, 3, rnd64() >> rnd(64)); break;
+    case 3: w_fixed(m, 4, rnd64(), 8); break;
+    case 4: w_bytes(m, 7, "\0\x01\xff", rnd(4)); break;
+    case 5: if (!rnd(30)) g_any_type(m, 1 + rnd(7)); break;
+    case 6:
+    case 7: {
+      wire_t *arr = w_new();
+      for (uint32_t j = 0, k = rnd(4); j < k; j++) w_msg(arr, 1, g_value(depth + 1));
+      w_msg(m, 5, arr);
+      break;
+    }
+    default: {
+      wire_t *kvl = w_new();
+      for (uint32_t j = 0, k = rnd(4); j < k; j++) w_msg(kvl, 1, g_kv(depth + 1));
+      w_msg(m, 6, kvl);
+      break;
+    }
+    }
+  }
+  if (!rnd(10)) g_unknown(m);
+  return m;
+}
+
+static void g_attrs(wire_t *w, uint32_t field, uint32_t max) {
+  for (uint32_t i = 0, n = rnd(max + 1); i < n; i++) w_msg(w, field, g_kv(1));
+}
+
+/* An id usually of the right length, sometimes empty or wrong. */
+static void g_id(wire_t *w, uint32_t field, size_t n) {
+  static const uint8_t bytes[32] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17}, zeros[32];
+  size_t len = rnd(6) ? n : rnd(2) ? 0 : n + rnd(3) - 1;
+  w_bytes(w, field, rnd(8) ? bytes + rnd(2) : zeros, len);
+}
+
+/* Fields picked at random, in random order, some more than once. */
+static wire_t *g_span(void) {
+  wire_t *m = w_new();
+  if (rnd(10)) g_id(m, 1, 16);
+  if (rnd(10)) g_id(m, 2, 8);
+  for (uint32_t i = 0, n = 3 + rnd(14); i < n; i++) {
+    switch (rnd(18)) {
+    case 0: g_id(m, 1 + rnd(2), rnd(2) ? 16 : 8); break;
+    case 1: g_id(m, 4, 8); break;
+    case 2: g_str(m, 3); break;
+    case 3: g_str(m, 5); break;
+    case 4: w_varint(m, 6, rnd(4) ? rnd(6) : rnd64()); break;
+    case 5: w_fixed(m, 7 + rnd(2), rnd64(), 8); break;
+    case 6:
+    case 7: g_attrs(m, 9, 4); break;
+    case 8: w_varint(m, 10 + 2 * rnd(3), rnd(5)); break;
+    case 9: {
+      wire_t *ev = w_new();
+      w_fixed(ev, 1, rnd64(), 8);
+      if (rnd(4)) g_str(ev, 2);
+      g_attrs(ev, 3, 2);
+      if (!rnd(8)) w_varint(ev, 4, 1);
+      w_msg(m, 11, ev);
+      break;
+    }
+    case 10: {
+      wire_t *ln = w_new();
+      g_id(ln, 1, 16);
+      g_id(ln, 2, 8);
+      if (rnd(2)) g_str(ln, 3);
+      g_attrs(ln, 4, 2);
+      if (!rnd(8)) w_varint(ln, 5, 1);
+      if (!rnd(8)) w_fixed(ln, 6, 1, 4);
+      w_msg(m, 13, ln);
+      break;
+    }
+    case 11:
+    case 12: {
+      wire_t *st = w_new();
+      if (rnd(2)) g_str(st, 2);
+      if (rnd(3)) w_varint(st, 3, rnd(8) ? rnd(3) : rnd64());
+      if (!rnd(10)) w_varint(st, 1, 1); /* reserved: unknown */
+      w_msg(m, 15, st);
+      break;
+    }
+    case 13: w_fixed(m, 16, rnd64(), 4); break;
+    case 14: g_unknown(m); break;
+    case 15: if (!rnd(20)) g_any_type(m, 1 + rnd(16)); break;
+    default: break;
+    }
+  }
+  return m;
+}
+
+static wire_t *g_scope(void) {
+  wire_t *m = w_new();
+  for (uint32_t i = 0, n = rnd(6); i < n; i++) {
+    switch (rnd(6)) {
+    case 0: g_str(m, 1); break;
+    case 1: g_str(m, 2); break;
+    case 2: g_attrs(m, 3, 3); break;
+    case 3: w_varint(m, 4, 2); break;
+    case 4: g_unknown(m); break;
+    default: if (!rnd(20)) g_any_type(m, 1 + rnd(4)); break;
+    }
+  }
+  return m;
+}
+
+static wire_t *g_request(void) {
+  wire_t *req = w_new();
+  for (uint32_t i = 0, n = rnd(4); i < n; i++) {
+    wire_t *rs = w_new();
+    for (uint32_t j = 0, k = rnd(6); j < k; j++) {
+      switch (rnd(6)) {
+      case 0: {
+        wire_t *res = w_new();
+        g_attrs(res, 1, 4);
+        if (!rnd(5)) w_varint(res, 2, 1);
+        if (!rnd(5)) g_str(res, 3); /* entity_refs in newer protos; unknown here */
+        w_msg(rs, 1, res);
+        break;
+      }
+      case 1:
+      case 2: {
+        wire_t *ss = w_new();
+        for (uint32_t l = 0, q = rnd(6); l < q; l++) {
+          switch (rnd(5)) {
+          case 0: w_msg(ss, 1, g_scope()); break;
+          case 1:
+          case 2: w_msg(ss, 2, g_span()); break;
+          case 3: g_str(ss, 3); break;
+          default: g_unknown(ss); break;
+          }
+        }
+        w_msg(rs, 2, ss);
+        break;
+      }
+      case 3: g_str(rs, 3); break;
+      case 4: g_unknown(rs); break;
+      default: if (!rnd(10)) g_any_type(rs, 1 + rnd(3)); break;
+      }
+    }
+    w_msg(req, 1, rs);
+  }
+  if (!rnd(10)) g_unknown(req);
+  return req;
+}
+
+static void generated_requests(void **st) {
+  lt_arena_t *saved = scratch;
+  int ok = 0, refused = 0;
+  rng = 0x9e3779b97f4a7c15ull;
+  for (int i = 0; i < 3000; i++) {
+    scratch = lt_arena_create(64u << 20);
+    assert_non_null(scratch);
+    wire_t *req = g_request();
+    switch (rnd(10)) { /* damage some */
+    case 0:
+      if (req->n) req->n = rnd((uint32_t)req->n);
+      break;
+    case 1:
+      if (req->n) req->p[rnd((uint32_t)req->n)] ^= (uint8_t)(1u << rnd(8));
+      break;
+    default: break;
+    }
+    lt_arena_t *a = lt_arena_create(64u << 20);
+    int rc = decode_both(a, req->p, req->n, NULL);
+    ok += rc == 0;
+    refused += rc != 0;
+    lt_arena_destroy(a);
+    lt_arena_destroy(scratch);
+  }
+  scratch = saved;
+  /* the mix exercises both outcomes */
+  assert_true(ok > 1000);
+  assert_true(refused > 200);
+}
+
+/* The benchmark's payloads (bench/gen_payloads.py), when present. */
+static void bench_payloads(void **st) {
+  static const char dir[] = "bench/results/payloads-s42-n100";
+  size_t files = 0, spans = 0;
+  for (int i = 0;; i++) {
+    char path[128];
+    snprintf(path, sizeof path, "%s/req-%05d.pb", dir, i);
+    FILE *f = fopen(path, "rb");
+    if (!f) break;
+    assert_int_equal(fseek(f, 0, SEEK_END), 0);
+    long len = ftell(f);
+    assert_true(len >= 0);
+    rewind(f);
+    char *body = lt_malloc((size_t)len + 1);
+    assert_non_null(body);
+    assert_int_equal(fread(body, 1, (size_t)len, f), (size_t)len);
+    fclose(f);
+    lt_arena_t *a = lt_arena_create((size_t)len * 8 + (1u << 20));
+    lt_otlp_traces_t t;
+    assert_int_equal(decode_both(a, body, (size_t)len, &t), 0);
+    for (size_t r = 0; r < t.n; r++)
+      for (size_t s = 0; s < t.items[r].n_scopes; s++) spans += t.items[r].scopes[s].n_spans;
+    lt_arena_destroy(a);
+    lt_free(body);
+    files++;
+  }
+  if (files == 0) return; /* not generated here: nothing to compare */
+  assert_true(spans > 0);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(traces_every_field),
@@ -1147,6 +1881,18 @@ int main(void) {
       cmocka_unit_test(fixture_llm_trace),
       cmocka_unit_test(fixture_matches_json),
       cmocka_unit_test(fixture_logs_and_metrics),
+      cmocka_unit_test(unknown_fields_skipped),
+      cmocka_unit_test(repeated_singular_merged),
+      cmocka_unit_test(oneof_last_member_wins),
+      cmocka_unit_test(wrong_wire_type),
+      cmocka_unit_test(wire_edges),
+      cmocka_unit_test(truncated_both),
+      cmocka_unit_test(depth_limits),
+      cmocka_unit_test(ids_both),
+      cmocka_unit_test(embedded_nul),
+      cmocka_unit_test(empty_bodies_both),
+      cmocka_unit_test(generated_requests),
+      cmocka_unit_test(bench_payloads),
   };
   return cmocka_run_group_tests(tests, setup, teardown);
 }
