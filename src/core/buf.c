@@ -48,18 +48,37 @@ int lt_buf_append(lt_buf_t *b, const void *p, size_t n) {
 int lt_buf_puts(lt_buf_t *b, const char *s) { return lt_buf_append(b, s, strlen(s)); }
 
 int lt_buf_printf(lt_buf_t *b, const char *fmt, ...) {
+  /* Formatted once into the free room when it fits (nearly always), a
+   * second time only after growing. */
+  size_t room = b->alloc > b->len ? b->alloc - b->len : 0;
   va_list ap;
   va_start(ap, fmt);
-  int n = vsnprintf(NULL, 0, fmt, ap);
+  int n = vsnprintf(room ? b->ptr + b->len : NULL, room, fmt, ap);
   va_end(ap);
-  if (n < 0) return LT_EINVAL;
-  int rc = reserve(b, (size_t)n);
-  if (rc) return rc;
-  va_start(ap, fmt);
-  vsnprintf(b->ptr + b->len, (size_t)n + 1, fmt, ap);
-  va_end(ap);
+  if (n < 0 || (size_t)n >= room || (size_t)n > b->cap || b->len > b->cap - (size_t)n) {
+    if (room) b->ptr[b->len] = '\0'; /* undo what went past len */
+    if (n < 0) return LT_EINVAL;
+    int rc = reserve(b, (size_t)n);
+    if (rc) return rc;
+    va_start(ap, fmt);
+    vsnprintf(b->ptr + b->len, (size_t)n + 1, fmt, ap);
+    va_end(ap);
+  }
   b->len += (size_t)n;
   return 0;
+}
+
+int lt_buf_u64(lt_buf_t *b, uint64_t v) {
+  char tmp[20], *p = tmp + sizeof tmp;
+  do *--p = (char)('0' + v % 10);
+  while (v /= 10);
+  return lt_buf_append(b, p, (size_t)(tmp + sizeof tmp - p));
+}
+
+int lt_buf_i64(lt_buf_t *b, int64_t v) {
+  if (v >= 0) return lt_buf_u64(b, (uint64_t)v);
+  int rc = lt_buf_append(b, "-", 1);
+  return rc ? rc : lt_buf_u64(b, 0 - (uint64_t)v); /* INT64_MIN too */
 }
 
 /* Length of the valid UTF-8 sequence at s (1..4), or 0 when invalid. */

@@ -19,6 +19,9 @@ void lt_buf_reset(lt_buf_t *b);
 int lt_buf_append(lt_buf_t *b, const void *p, size_t n);
 int lt_buf_puts(lt_buf_t *b, const char *s);
 int lt_buf_printf(lt_buf_t *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Decimal, as printf's %llu and %lld would write them, without printf. */
+int lt_buf_u64(lt_buf_t *b, uint64_t v);
+int lt_buf_i64(lt_buf_t *b, int64_t v);
 /* Appends s as a JSON string literal (with quotes), escaping as RFC 8259
  * requires; invalid UTF-8 bytes become U+FFFD so the output is always valid. */
 int lt_buf_json_str(lt_buf_t *b, const char *s, size_t n);

@@ -14,6 +14,12 @@
 
 int lt__json_double(lt_buf_t *b, double d) {
   if (!isfinite(d)) return lt_buf_puts(b, "null"); /* JSON has no NaN or Inf */
+  /* Whole numbers (0.0, 1.0, token counts sent as doubles) without printf:
+   * below 2^53 every integer is exact, and %.15g would print it in full. */
+  if (fabs(d) < 1e15 && d == (double)(int64_t)d && !(d == 0 && signbit(d))) {
+    int rc = lt_buf_i64(b, (int64_t)d);
+    return rc ? rc : lt_buf_append(b, ".0", 2);
+  }
   char tmp[40];
   /* The shortest of 15..17 significant digits that reads back exactly. */
   for (int prec = 15; prec <= 17; prec++) {
@@ -63,7 +69,7 @@ static int put_val(lt_buf_t *b, const lt_val_t *v, int depth) {
   switch (v->type) {
   case LT_VAL_STR: return lt_buf_json_str(b, v->u.s.ptr, v->u.s.len);
   case LT_VAL_BOOL: return lt_buf_puts(b, v->u.b ? "true" : "false");
-  case LT_VAL_INT: return lt_buf_printf(b, "%" PRId64, v->u.i);
+  case LT_VAL_INT: return lt_buf_i64(b, v->u.i);
   case LT_VAL_DOUBLE: return lt__json_double(b, v->u.d);
   case LT_VAL_BYTES: return lt__json_base64(b, v->u.s.ptr, v->u.s.len);
   case LT_VAL_ARRAY: {

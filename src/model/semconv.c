@@ -990,7 +990,7 @@ static int feature_from_metadata(lt__sc_t *c, lt_str_t *out) {
     const lt_val_t *v;
     lt_val_t tmp;
     if (feature_srcs[i].flat) {
-      v = lt__idx_getf(&c->ix, "%s%s", feature_srcs[i].key, feature_key);
+      v = lt__idx_get2(&c->ix, feature_srcs[i].key, feature_key);
     } else {
       bool bad;
       const json_t *t = lt__sc_json(c, lt__idx_get(&c->ix, feature_srcs[i].key, strlen(feature_srcs[i].key)), &bad);

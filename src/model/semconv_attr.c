@@ -8,7 +8,6 @@
 #include <inttypes.h>
 #include <math.h>
 #include <pthread.h>
-#include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -149,14 +148,13 @@ const lt_val_t *lt__idx_get(const lt__aidx_t *ix, const char *key, size_t klen) 
   return NULL;
 }
 
-const lt_val_t *lt__idx_getf(const lt__aidx_t *ix, const char *fmt, ...) {
+const lt_val_t *lt__idx_get2(const lt__aidx_t *ix, const char *a, const char *b) {
   char key[LT_SC_MAX_KEY];
-  va_list ap;
-  va_start(ap, fmt);
-  int n = vsnprintf(key, sizeof key, fmt, ap);
-  va_end(ap);
-  if (n < 0 || (size_t)n >= sizeof key) return NULL;
-  return lt__idx_get(ix, key, (size_t)n);
+  size_t na = strlen(a), nb = strlen(b);
+  if (na + nb >= sizeof key) return NULL; /* too long to be a key we keep */
+  memcpy(key, a, na);
+  memcpy(key + na, b, nb);
+  return lt__idx_get(ix, key, na + nb);
 }
 
 void lt__idx_prefix(const lt__aidx_t *ix, const char *prefix, size_t plen, size_t *first, size_t *end) {

@@ -91,8 +91,8 @@ int lt__sc_init(lt__sc_t *c, lt_arena_t *a, const lt_attrs_t *attrs);
 void lt__sc_free(lt__sc_t *c);
 
 const lt_val_t *lt__idx_get(const lt__aidx_t *ix, const char *key, size_t klen);
-/* Looks up the key printf builds; NULL when absent or too long. */
-const lt_val_t *lt__idx_getf(const lt__aidx_t *ix, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* The value under the key a followed by b; NULL when absent or too long. */
+const lt_val_t *lt__idx_get2(const lt__aidx_t *ix, const char *a, const char *b);
 /* Marks in bits every index i present as `prefix<i>.`; returns the highest
  * such index plus one (0: none), the bound for walking bits. *over is set
  * when some index exceeded LT_SC_MAX_INDEX. */

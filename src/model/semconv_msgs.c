@@ -375,7 +375,7 @@ static bool mkkey(char dst[LT_SC_MAX_KEY], const char *fmt, ...) {
 }
 
 static const lt_val_t *sub(const lt__aidx_t *ix, const char *base, const char *suffix) {
-  return suffix ? lt__idx_getf(ix, "%s%s", base, suffix) : NULL;
+  return suffix ? lt__idx_get2(ix, base, suffix) : NULL;
 }
 
 static void flat_messages(mb_t *m, json_t *msgs, const char *prefix, const flat_layout_t *L, json_t **finish) {

@@ -7,6 +7,7 @@
 #include <cmocka.h>
 #include <jansson.h>
 #include <stdlib.h>
+#include <inttypes.h>
 #include <string.h>
 #include <unistd.h>
 #include <zlib.h>
@@ -53,6 +54,39 @@ static void buf_cap_is_enforced(void **st) {
   assert_int_equal(lt_buf_puts(&b, "9"), LT_ETOOBIG);
   assert_int_equal(b.len, 8);
   assert_string_equal(b.ptr, "12345678");
+  lt_buf_free(&b);
+}
+
+/* printf formats into the free room when it fits, else grows; either way
+ * the cap holds and a refused append leaves the buffer as it was. Integers
+ * print as printf prints them. */
+static void buf_printf_and_integers(void **st) {
+  lt_buf_t b;
+  lt_buf_init(&b, 300);
+  assert_int_equal(lt_buf_puts(&b, "x"), 0); /* 256 allocated */
+  for (int i = 0; i < 40; i++) assert_int_equal(lt_buf_printf(&b, "%d,", i % 10), 0);
+  assert_int_equal(b.len, 81);
+  assert_int_equal(lt_buf_printf(&b, "%0200d", 7), 0); /* past the allocation: grows */
+  assert_int_equal(b.len, 281);
+  assert_int_equal(b.ptr[b.len], '\0');
+  assert_int_equal(lt_buf_printf(&b, "%020d", 1), LT_ETOOBIG); /* fits the allocation, not the cap */
+  assert_int_equal(b.len, 281);
+  assert_int_equal(strlen(b.ptr), 281);
+  assert_int_equal(lt_buf_printf(&b, "%019d", 1), 0); /* exactly the cap */
+  assert_int_equal(b.len, 300);
+  lt_buf_free(&b);
+  static const int64_t vals[] = {0, 1, -1, 9, 10, 99, 100, 123456789, -987654321, INT64_MAX, INT64_MIN};
+  for (size_t i = 0; i < sizeof vals / sizeof vals[0]; i++) {
+    char want[32];
+    snprintf(want, sizeof want, "%" PRId64, vals[i]);
+    lt_buf_init(&b, 64);
+    assert_int_equal(lt_buf_i64(&b, vals[i]), 0);
+    assert_string_equal(b.ptr, want);
+    lt_buf_free(&b);
+  }
+  lt_buf_init(&b, 64);
+  assert_int_equal(lt_buf_u64(&b, UINT64_MAX), 0);
+  assert_string_equal(b.ptr, "18446744073709551615");
   lt_buf_free(&b);
 }
 
@@ -198,6 +232,7 @@ int main(void) {
     cmocka_unit_test(arena_caps_and_aligns),
     cmocka_unit_test(arena_big_allocations),
     cmocka_unit_test(buf_cap_is_enforced),
+    cmocka_unit_test(buf_printf_and_integers),
     cmocka_unit_test(json_escaping),
     cmocka_unit_test(json_escaping_blocks),
     cmocka_unit_test(hex_round_trip),

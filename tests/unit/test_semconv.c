@@ -846,6 +846,10 @@ static void raw_json_is_typed(void **st) {
   lt_val_t v = ARR(D(0.1), I(3));
   assert_int_equal(lt_val_json(arena, &v, &out), 0);
   eq(out, "[0.1,3]");
+  /* whole numbers print without printf below 1e15, as %.15g did */
+  lt_val_t w = ARR(D(-0.0), D(-3.0), D(123456789012345.0), D(1e15), D(-1e15), D(0.0), I(INT64_MIN));
+  assert_int_equal(lt_val_json(arena, &w, &out), 0);
+  eq(out, "[-0.0,-3.0,123456789012345.0,1e+15,-1e+15,0.0,-9223372036854775808]");
   lt_val_t e = {.type = LT_VAL_EMPTY};
   assert_int_equal(lt_val_json(arena, &e, &out), 0);
   eq(out, NULL);
