@@ -25,6 +25,7 @@
 #include <sys/socket.h>
 #include <sys/uio.h>
 #include <strings.h>
+#include <time.h>
 #include <unistd.h>
 
 typedef struct mail {
@@ -87,6 +88,8 @@ struct lt_req {
   bool streaming;
   bool chunked;     /* the streamed body has chunked framing */
   bool drain_armed; /* libevent calls on_chunk_written when output drains */
+  bool bodyless;    /* HEAD, 1xx, 204, 304: chunks are not sent */
+  int64_t alive_ns; /* when a chunk last restarted the connection's timeout */
   bool orphan; /* the client is gone; ev is still ours to free */
   void (*close_fn)(void *);
   void *close_arg;
@@ -349,6 +352,8 @@ void lt_reply_start(lt_req_t *r, int status) {
   evhttp_send_reply_start(r->ev, status, reason(status));
   const char *te = evhttp_find_header(evhttp_request_get_output_headers(r->ev), "Transfer-Encoding");
   r->chunked = te && !strcasecmp(te, "chunked");
+  /* As evhttp_response_needs_body: these replies carry no body. */
+  r->bodyless = r->method == LT_HEAD || status < 200 || status == 204 || status == 304;
 }
 
 size_t lt_reply_queued(lt_req_t *r) { return out_queued(r); }
@@ -375,11 +380,23 @@ static void flush_now(struct bufferevent *bev) {
  * connection's drain callback for the rest of the reply. */
 size_t lt_reply_chunk(lt_req_t *r, const void *p, size_t n) {
   /* An empty chunk would end a chunked body: never send one. */
-  if (!r->ev || r->orphan || !r->streaming || r->replied || n == 0) return out_queued(r);
+  if (!r->ev || r->orphan || !r->streaming || r->replied || r->bodyless || n == 0) return out_queued(r);
   struct evhttp_connection *c = evhttp_request_get_connection(r->ev);
   struct bufferevent *bev = c ? evhttp_connection_get_bufferevent(c) : NULL;
   if (!bev) return 0;
   struct evbuffer *out = bufferevent_get_output(bev);
+  /* evhttp watches a streaming connection for reads with the idle timeout
+   * (to notice a hang-up), and its own chunk calls restart that timer.
+   * Ours must too, or a stream longer than --idle-timeout is cut. Four
+   * times per timeout is enough; on a pending event it is a timer update,
+   * no system call. */
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+  int64_t now = (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+  if (now - r->alive_ns >= r->loop->srv->cfg.idle_timeout_s * (1000000000LL / 4)) {
+    if (r->drain_armed) bufferevent_enable(bev, EV_READ); /* the first chunk's evhttp call does it */
+    r->alive_ns = now;
+  }
   if (!r->drain_armed) {
     struct evbuffer *b = evbuffer_new();
     if (!b) return out_queued(r);

@@ -31,6 +31,8 @@
 /* Client output buffer levels that pause and resume the upstream read. */
 #define OUT_HIGH (256u << 10)
 #define OUT_LOW (64u << 10)
+/* The loop's gathering buffer for one read's events keeps at most this. */
+#define OUT_KEEP (256u << 10)
 /* One SSE event larger than this is passed through unparsed. */
 #define MAX_SSE_EVENT (1u << 20)
 #define SPAN_ARENA (64u << 20)
@@ -107,6 +109,7 @@ typedef struct {
   struct event *retry;
   pending_span_t *waiting;
   lt_buf_t scratch;     /* the span's JSON, reused call after call */
+  lt_buf_t out;         /* the events of one upstream read, sent as one chunk */
   epoch_t *epoch;       /* where new calls' trees go */
   struct call *free_calls;
   size_t n_free_calls;
@@ -454,6 +457,7 @@ void lt_proxy_loop_exit(void *slot) {
   if (pl->retry) event_free(pl->retry);
   if (pl->flush) event_free(pl->flush);
   lt_buf_free(&pl->scratch);
+  lt_buf_free(&pl->out);
   while (pl->free_calls) {
     call_t *c = pl->free_calls;
     pl->free_calls = c->next_free;
@@ -472,6 +476,7 @@ static ploop_t *loop_state(lt_proxy_t *px, lt_req_t *r) {
   if (!pl) return NULL;
   pl->px = px;
   lt_buf_init(&pl->scratch, SCRATCH_CAP);
+  lt_buf_init(&pl->out, SCRATCH_CAP);
   pl->up = lt_up_loop_new(lt_req_event_base(r));
   pl->retry = evtimer_new(lt_req_event_base(r), retry_cb, pl);
   pl->flush = event_new(lt_req_event_base(r), -1, 0, flush_cb, pl);
@@ -913,7 +918,16 @@ static int on_event(void *ud, const lt_sse_event_t *ev) {
   const char *out;
   size_t n;
   lt_llm_event(&c->llm, ev, mono_ns(), &drop, &c->k.scratch, &out, &n);
-  if (!drop && c->req && !c->client_gone) lt_reply_chunk(c->req, out, n);
+  if (drop || !c->req || c->client_gone) return 0;
+  /* Inside relay the events of one read are gathered and sent together:
+   * one system call and one packet instead of one per event. */
+  if (c->in_upstream_cb) {
+    lt_buf_t *o = &c->pl->out;
+    if (lt_buf_append(o, out, n) == 0) return 0;
+    if (o->len) lt_reply_chunk(c->req, o->ptr, o->len); /* full: what came before goes first */
+    lt_buf_reset(o);
+  }
+  lt_reply_chunk(c->req, out, n);
   return 0;
 }
 
@@ -921,8 +935,16 @@ static int on_event(void *ud, const lt_sse_event_t *ev) {
 static void relay(call_t *c, const char *p, size_t n) {
   c->in_upstream_cb = true;
   capture(c, p, n);
-  if (c->sse_on) lt_sse_feed(&c->k.sse, p, n, on_event, c);
-  else lt_reply_chunk(c->req, p, n);
+  if (c->sse_on) {
+    lt_buf_t *o = &c->pl->out;
+    lt_buf_reset(o);
+    lt_sse_feed(&c->k.sse, p, n, on_event, c);
+    if (o->len && c->req && !c->client_gone) lt_reply_chunk(c->req, o->ptr, o->len);
+    lt_buf_reset(o);
+    if (o->alloc > OUT_KEEP) lt_buf_free(o);
+  } else {
+    lt_reply_chunk(c->req, p, n);
+  }
   c->in_upstream_cb = false;
 }
 

@@ -411,6 +411,7 @@ int lt__sq_admin_open(lt__sq_t *s, sqlite3 **out) { return open_conn(s, ROLE_ADM
 static void sq_close(lt_store_t *st) {
   lt__sq_t *s = LT__SQ(st);
   if (!s) return;
+  if (s->ws[WS_COMMIT]) lt__sq_flush_rollups(s);
   for (int i = 0; i < WS__COUNT; i++) sqlite3_finalize(s->ws[i]);
   lt__sq_rollup_close(s);
   for (int i = 0; s->readers && i < s->n_readers; i++) {

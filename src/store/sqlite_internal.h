@@ -407,6 +407,8 @@ int lt__sq_rollup_add(lt__sq_t *s, int64_t project_id, int64_t span_id, const lt
 bool lt__sq_rollup_due(lt__sq_t *s, bool backlog, int64_t now_mono_ns);
 int lt__sq_rollup_flush(lt__sq_t *s, int64_t now_mono_ns);
 int lt__sq_rollup_lower_hwm(lt__sq_t *s, int64_t max_span_id);
+/* Flushes pending rollups in a transaction of its own (at close). */
+void lt__sq_flush_rollups(lt__sq_t *s);
 void lt__sq_rollup_commit(lt__sq_t *s);
 void lt__sq_rollup_abort(lt__sq_t *s);
 /* Runs the expiry for the retention policy at most once a minute (sooner

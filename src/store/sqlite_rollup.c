@@ -595,8 +595,8 @@ int lt__sq_rollup_recover(lt__sq_t *s) {
   r->pending_max_id = 0;
   sqlite3_stmt *st = r->st[RS_RECOVER];
   sqlite3_bind_int64(st, 1, r->hwm);
-  int src, rc = 0;
-  int64_t n = 0;
+  int src = SQLITE_DONE, rc = 0;
+  int64_t n = 0, damaged = 0;
   while (rc == 0 && (src = sqlite3_step(st)) == SQLITE_ROW) {
     lt_span_t sp;
     memset(&sp, 0, sizeof sp);
@@ -619,7 +619,16 @@ int lt__sq_rollup_recover(lt__sq_t *s) {
     sp.has_parent = sqlite3_column_int(st, 15) != 0;
     lt__sq_payload_t p;
     rc = lt__sq_payload_decode(&s->wup, sqlite3_column_blob(st, 16), (size_t)sqlite3_column_bytes(st, 16), &p);
-    if (rc == LT_EDECODE) rc = 0; /* a damaged payload: the span counts without its payload's dimensions */
+    if (rc && rc != LT_ENOMEM) {
+      /* A payload that cannot be read (damaged, its chunk unreadable) must
+       * not stop every later write: the span counts without its payload's
+       * dimensions. */
+      if (!damaged++) lt_warn("rollups: span %lld: payload unreadable (%s); counted without it", (long long)id,
+                              lt_strerror(rc));
+      memset(&p, 0, sizeof p);
+      p.cache_read = p.cache_write = p.reasoning = -1;
+      rc = 0;
+    }
     if (rc) break;
     sp.environment = p.f[LT__P_ENVIRONMENT];
     sp.provider = p.f[LT__P_PROVIDER];

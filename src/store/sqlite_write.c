@@ -835,6 +835,23 @@ static int expire_rows(lt__sq_t *s, int which, const char *counter, int64_t cuto
   return counter ? meta_add(s, counter, -(int64_t)got) : 0;
 }
 
+/* At close: what deferred flushes left pending goes in now, so the next
+ * start has nothing to read back. Failing is harmless: it would. */
+void lt__sq_flush_rollups(lt__sq_t *s) {
+  int64_t mono = mono_ns();
+  if (!s->rollup || !lt__sq_rollup_due(s, false, mono)) return;
+  int rc = run(s, WS_BEGIN);
+  if (rc == 0) rc = lt__sq_rollup_recover(s);
+  if (rc == 0) rc = lt__sq_rollup_flush(s, mono);
+  if (rc == 0) rc = run(s, WS_COMMIT);
+  if (rc == 0) {
+    lt__sq_rollup_commit(s);
+  } else {
+    rollback(s);
+    lt__sq_rollup_abort(s);
+  }
+}
+
 int lt__sq_maintain(lt_store_t *st, int64_t now_ns, bool *more) {
   lt__sq_t *s = LT__SQ(st);
   wctx_t w = {0};

@@ -287,9 +287,10 @@ struct lt_store {
   bool defer_sync;
   /* Writes queued behind the one in progress, kept by whoever queues
    * them (the writer). While some wait, write may leave derived data
-   * (rollups) to a later write, for at most a second; the write that finds
-   * none queued as it commits brings it up to date. So a client that waits
-   * for its write before it reads sees it in rollups too. */
+   * (rollups) to a later write, for about a second; the write that finds
+   * none queued as it commits brings it up to date. So a lone client that
+   * waits for its write sees it in the rollups at once; under concurrent
+   * load they trail by up to about a second. */
   atomic_size_t queued;
 };
 

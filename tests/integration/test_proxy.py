@@ -852,6 +852,34 @@ def test_slow_reader_keeps_memory_bounded(lanterna, fakes):
     assert span["output_tokens"] == count * 2, where
 
 
+def test_stream_outlasts_idle_timeout(lanterna, fakes):
+    """A stream that keeps sending is not cut by --idle-timeout: chunks
+    written straight to the socket restart the connection's timer as
+    evhttp's own chunk calls do. 3 s of events against a 1 s timeout."""
+    fo, fa = fakes
+    px = Proxy(lanterna(args=upstream_args(fo, fa, free_port()) + ["--idle-timeout", "1s"]), fo, fa)
+    tid = trace_id()
+    s = raw_request(px.server.port, "/proxy/fake/v1/chat/completions", chat_body("slow", stream=True),
+                    {"x-fake-fill": "30:16", "x-fake-delay-ms": "100", "Lanterna-Trace-Id": tid})
+    parts = []
+    while True:
+        b = s.recv(1 << 16)
+        if not b:
+            break
+        parts.append(b)
+    s.close()
+    raw = b"".join(parts)
+    assert raw.startswith(b"HTTP/1.1 200"), raw[:200]
+    assert raw.endswith(b"0\r\n\r\n"), f"the stream was cut: ...{raw[-300:]!r}"
+    events = [e for e in dechunk(raw[raw.index(b"\r\n\r\n") + 4:]).split(b"\n\n") if e]
+    assert events[-1] == b"data: [DONE]"
+    content = [json.loads(e[6:])["choices"][0]["delta"].get("content") for e in events[:-1]
+               if json.loads(e[6:])["choices"]]
+    assert content.count(("lorem ipsum " * 2)[:16]) == 30
+    span = px.span(tid)
+    assert span["status"] == "ok", json.dumps(span)[:1000]
+
+
 def test_client_disconnect_mid_stream(lanterna, fakes):
     """A client gone mid-stream: the upstream transfer is cancelled, the span
     says what happened, the server stays healthy, and nothing of the call is

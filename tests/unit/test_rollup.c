@@ -1067,11 +1067,22 @@ static void deferred_flush_and_recovery(void **st) {
   write_ok(f, varied(100), 9);
   assert_int_equal(count_rows(f, "SELECT value FROM meta WHERE key = 'rollup_hwm'"),
                    count_rows(f, "SELECT max(id) FROM spans"));
-  /* pending at close: lost with the process, read back after the reopen */
-  atomic_store(&f->store->queued, 1);
-  write_ok(f, varied(200), 9);
+  /* pending when the process dies: a child writes with the flush
+   * deferred and exits without closing; the rest is read back after */
   lt_store_close(f->store);
   f->store = NULL;
+  pid_t pid = fork();
+  assert_true(pid >= 0);
+  if (pid == 0) {
+    if (fixture_reopen(f, 0)) _exit(2);
+    atomic_store(&f->store->queued, 1);
+    lt_batch_t *b = varied(200);
+    int rc = lt_store_write(f->store, &b, 1);
+    _exit(rc == 0 && b->n_inserted == 9 ? 0 : 1);
+  }
+  int status = 0;
+  assert_int_equal(waitpid(pid, &status, 0), pid);
+  assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
   assert_int_equal(fixture_reopen(f, 0), 0);
   json_t *res = run_simple(f, 1, H0, H0 + 3 * HOUR, 3600, LT_GROUP_NONE);
   assert_int_equal(ival(totals(res), "count"), 18); /* the third write is not in yet */
@@ -1089,6 +1100,45 @@ static void deferred_flush_and_recovery(void **st) {
   lt_batch_t *b = varied(0); /* duplicates: stored already */
   write_ok(f, b, 0);
   got = all_queries(f);
+  assert_string_equal(got, want);
+  free(got);
+  free(want);
+
+  /* a clean close flushes what is pending: nothing to read back */
+  atomic_store(&f->store->queued, 1);
+  write_ok(f, varied(300), 9);
+  assert_true(count_rows(f, "SELECT value FROM meta WHERE key = 'rollup_hwm'") <
+              count_rows(f, "SELECT max(id) FROM spans"));
+  lt_store_close(f->store);
+  f->store = NULL;
+  assert_int_equal(count_rows(f, "SELECT value FROM meta WHERE key = 'rollup_hwm'"),
+                   count_rows(f, "SELECT max(id) FROM spans"));
+  assert_int_equal(fixture_reopen(f, 0), 0);
+}
+
+/* A write that fails while earlier writes' rollups are still pending
+ * loses those accumulators with its own; the next write reads the earlier
+ * spans back, so the rollups end as if the failed write had never been. */
+static void failed_write_with_deferred_rollups(void **st) {
+  fixture_t *f = *st, ref = {0};
+  assert_int_equal(fixture_init(&ref), 0);
+  write_ok(&ref, varied(0), 9);
+  write_ok(&ref, varied(200), 9);
+  char *want = all_queries(&ref);
+  assert_int_equal(fixture_fini(&ref), 0);
+
+  atomic_store(&f->store->queued, 1);
+  write_ok(f, varied(0), 9); /* deferred */
+  exec_sql(f, "CREATE TRIGGER poison BEFORE INSERT ON spans WHEN NEW.name = 'poison'"
+              " BEGIN SELECT RAISE(ABORT, 'poisoned'); END");
+  lt_batch_t *b = varied(100);
+  b->spans[b->n_spans - 1].name = S(b, "poison");
+  assert_int_not_equal(lt_store_write(f->store, &b, 1), 0);
+  lt_batch_free(b);
+  exec_sql(f, "DROP TRIGGER poison");
+  atomic_store(&f->store->queued, 0);
+  write_ok(f, varied(200), 9);
+  char *got = all_queries(f);
   assert_string_equal(got, want);
   free(got);
   free(want);
@@ -1310,6 +1360,7 @@ int main(int argc, char **argv) {
     cmocka_unit_test_setup_teardown(failed_write_at_rollup_merge_leaves_nothing, setup, teardown),
     cmocka_unit_test_setup_teardown(failed_write_at_span_insert_leaves_nothing, setup, teardown),
     cmocka_unit_test_setup_teardown(deferred_flush_and_recovery, setup, teardown),
+    cmocka_unit_test_setup_teardown(failed_write_with_deferred_rollups, setup, teardown),
     cmocka_unit_test(any_failed_allocation_leaves_no_rollup),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
