@@ -31,8 +31,6 @@
 /* Client output buffer levels that pause and resume the upstream read. */
 #define OUT_HIGH (256u << 10)
 #define OUT_LOW (64u << 10)
-/* The loop's gathering buffer for one read's events keeps at most this. */
-#define OUT_KEEP (256u << 10)
 /* One SSE event larger than this is passed through unparsed. */
 #define MAX_SSE_EVENT (1u << 20)
 #define SPAN_ARENA (64u << 20)
@@ -109,7 +107,7 @@ typedef struct {
   struct event *retry;
   pending_span_t *waiting;
   lt_buf_t scratch;     /* the span's JSON, reused call after call */
-  lt_buf_t out;         /* the events of one upstream read, sent as one chunk */
+  struct call *out_head; /* calls with gathered events to send (gather_flush) */
   epoch_t *epoch;       /* where new calls' trees go */
   struct call *free_calls;
   size_t n_free_calls;
@@ -122,6 +120,7 @@ typedef struct {
 typedef struct {
   lt_buf_t capture;     /* the response body, capped */
   lt_buf_t scratch;     /* an event rewritten for the client */
+  lt_buf_t out;         /* events received in one delivery, not sent yet */
   lt_buf_t prop_text;   /* Lanterna-Property-* keys and values */
   lt_buf_t hdr_text;    /* forwarded request header lines */
   lt_buf_t url;
@@ -168,6 +167,8 @@ typedef struct call {
   char method[16], path[1024];
   lt_llm_call_t llm;
   bool sse_on, started, client_gone, in_upstream_cb, truncated;
+  struct call *out_prev, *out_next; /* in pl->out_head while k.out holds events */
+  bool out_listed;
   const char *bad_header; /* a Lanterna header we cannot accept: 400 */
   int status;
   char err[256];
@@ -435,6 +436,7 @@ static lt_batch_t *group_for(ploop_t *pl, int64_t project_id) {
 
 static void keep_free(call_keep_t *k);
 static void epoch_free(epoch_t *e);
+static void gather_flush(void *arg);
 
 void lt_proxy_loop_exit(void *slot) {
   ploop_t *pl = slot;
@@ -457,7 +459,6 @@ void lt_proxy_loop_exit(void *slot) {
   if (pl->retry) event_free(pl->retry);
   if (pl->flush) event_free(pl->flush);
   lt_buf_free(&pl->scratch);
-  lt_buf_free(&pl->out);
   while (pl->free_calls) {
     call_t *c = pl->free_calls;
     pl->free_calls = c->next_free;
@@ -476,8 +477,8 @@ static ploop_t *loop_state(lt_proxy_t *px, lt_req_t *r) {
   if (!pl) return NULL;
   pl->px = px;
   lt_buf_init(&pl->scratch, SCRATCH_CAP);
-  lt_buf_init(&pl->out, SCRATCH_CAP);
   pl->up = lt_up_loop_new(lt_req_event_base(r));
+  if (pl->up) lt_up_loop_after(pl->up, gather_flush, pl);
   pl->retry = evtimer_new(lt_req_event_base(r), retry_cb, pl);
   pl->flush = event_new(lt_req_event_base(r), -1, 0, flush_cb, pl);
   if (!pl->up || !pl->retry || !pl->flush) {
@@ -710,6 +711,7 @@ static void epoch_release(ploop_t *pl, epoch_t *e) {
 static void keep_free(call_keep_t *k) {
   lt_buf_free(&k->capture);
   lt_buf_free(&k->scratch);
+  lt_buf_free(&k->out);
   lt_buf_free(&k->prop_text);
   lt_buf_free(&k->hdr_text);
   lt_buf_free(&k->url);
@@ -729,6 +731,7 @@ static call_t *call_new(ploop_t *pl) {
   if (!(c = lt_calloc(1, sizeof *c))) return NULL;
   lt_buf_init(&c->k.capture, pl->px->cfg.capture_bytes + 1);
   lt_buf_init(&c->k.scratch, MAX_SSE_EVENT + 1);
+  lt_buf_init(&c->k.out, SCRATCH_CAP);
   lt_buf_init(&c->k.prop_text, 1u << 20);
   lt_buf_init(&c->k.hdr_text, 1u << 20);
   lt_buf_init(&c->k.url, 1u << 16);
@@ -742,8 +745,11 @@ static void trim(lt_buf_t *b) {
 }
 
 /* The call is done with: back to the pool, its buffers emptied. */
+static void out_drop(call_t *c);
+
 static void call_free(call_t *c) {
   ploop_t *pl = c->pl;
+  out_drop(c);
   if (c->k.timer) evtimer_del(c->k.timer);
   lt_llm_free(&c->llm);
   epoch_release(pl, c->epoch);
@@ -755,6 +761,7 @@ static void call_free(call_t *c) {
   }
   trim(&c->k.capture);
   trim(&c->k.scratch);
+  trim(&c->k.out);
   trim(&c->k.prop_text);
   trim(&c->k.hdr_text);
   trim(&c->k.url);
@@ -812,6 +819,55 @@ static void reply_failure(call_t *c) {
   lt_buf_free(&b);
 }
 
+/* ---- gathering ----------------------------------------------------------
+ * curl hands over one read of a streamed response in many on_body calls
+ * (one per chunk of the upstream's chunked body, so often one per event).
+ * Sending each at once cost a system call and a packet per event; they
+ * are gathered in the call's k.out instead and sent as one chunk when curl
+ * is done with that read (gather_flush, through lt_up_loop_after), which
+ * is still before the loop does anything else. */
+
+static void out_unlink(call_t *c) {
+  if (!c->out_listed) return;
+  if (c->out_prev) c->out_prev->out_next = c->out_next;
+  else c->pl->out_head = c->out_next;
+  if (c->out_next) c->out_next->out_prev = c->out_prev;
+  c->out_prev = c->out_next = NULL;
+  c->out_listed = false;
+}
+
+/* Forgets what was gathered (the client is gone, or the call ends). */
+static void out_drop(call_t *c) {
+  out_unlink(c);
+  lt_buf_reset(&c->k.out);
+}
+
+/* Sends what was gathered. */
+static void out_send(call_t *c) {
+  out_unlink(c);
+  if (c->k.out.len && c->req && !c->client_gone) lt_reply_chunk(c->req, c->k.out.ptr, c->k.out.len);
+  lt_buf_reset(&c->k.out);
+}
+
+/* Keeps n bytes for the client until the end of this delivery; false when
+ * the buffer will not take them. */
+static bool out_gather(call_t *c, const char *p, size_t n) {
+  if (lt_buf_append(&c->k.out, p, n)) return false;
+  if (!c->out_listed) {
+    c->out_listed = true;
+    c->out_prev = NULL;
+    c->out_next = c->pl->out_head;
+    if (c->out_next) c->out_next->out_prev = c;
+    c->pl->out_head = c;
+  }
+  return true;
+}
+
+static void gather_flush(void *arg) {
+  ploop_t *pl = arg;
+  while (pl->out_head) out_send(pl->out_head);
+}
+
 /* The call is over: trace it, end the reply, free it. */
 static void complete(call_t *c) {
   c->t_end = mono_ns();
@@ -827,6 +883,7 @@ static void complete(call_t *c) {
       !c->client_gone)
     lt_pcache_put(c->px->cache, c->cache_key, real_ns() + c->cache_ttl_s * 1000000000LL, c->status,
                   c->ctype[0] ? c->ctype : NULL, c->k.capture.ptr ? c->k.capture.ptr : "", c->k.capture.len);
+  out_send(c); /* what the last delivery brought, before the end */
   if (c->req) {
     if (!c->started && !c->client_gone) reply_failure(c);
     else lt_reply_end(c->req);
@@ -919,14 +976,10 @@ static int on_event(void *ud, const lt_sse_event_t *ev) {
   size_t n;
   lt_llm_event(&c->llm, ev, mono_ns(), &drop, &c->k.scratch, &out, &n);
   if (drop || !c->req || c->client_gone) return 0;
-  /* Inside relay the events of one read are gathered and sent together:
-   * one system call and one packet instead of one per event. */
-  if (c->in_upstream_cb) {
-    lt_buf_t *o = &c->pl->out;
-    if (lt_buf_append(o, out, n) == 0) return 0;
-    if (o->len) lt_reply_chunk(c->req, o->ptr, o->len); /* full: what came before goes first */
-    lt_buf_reset(o);
-  }
+  /* Events of one delivery are sent together (see gathering); outside a
+   * delivery, or when the buffer is full, what was gathered goes first. */
+  if (c->in_upstream_cb && out_gather(c, out, n)) return 0;
+  out_send(c);
   lt_reply_chunk(c->req, out, n);
   return 0;
 }
@@ -935,16 +988,8 @@ static int on_event(void *ud, const lt_sse_event_t *ev) {
 static void relay(call_t *c, const char *p, size_t n) {
   c->in_upstream_cb = true;
   capture(c, p, n);
-  if (c->sse_on) {
-    lt_buf_t *o = &c->pl->out;
-    lt_buf_reset(o);
-    lt_sse_feed(&c->k.sse, p, n, on_event, c);
-    if (o->len && c->req && !c->client_gone) lt_reply_chunk(c->req, o->ptr, o->len);
-    lt_buf_reset(o);
-    if (o->alloc > OUT_KEEP) lt_buf_free(o);
-  } else {
-    lt_reply_chunk(c->req, p, n);
-  }
+  if (c->sse_on) lt_sse_feed(&c->k.sse, p, n, on_event, c);
+  else lt_reply_chunk(c->req, p, n);
   c->in_upstream_cb = false;
 }
 
@@ -1052,6 +1097,7 @@ static void on_drain(void *arg) {
 static void on_client_close(void *arg) {
   call_t *c = arg;
   c->client_gone = true;
+  out_drop(c);
   /* A client may hang up as soon as it has read the stream's closing
    * event, before the upstream (and so we) ended the transfer: the call
    * was whole. */

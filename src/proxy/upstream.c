@@ -37,6 +37,8 @@ struct lt_up_loop {
   lt_up_xfer_t *xfers;      /* running transfers, for lt_up_loop_free */
   lt_up_xfer_t *ended;      /* ended, on_done not called yet (see start) */
   bool starting;            /* inside lt_up_start: on_done must wait */
+  void (*after)(void *ud);  /* lt_up_loop_after */
+  void *after_ud;
   CURL *idle[POOL];
   size_t n_idle;
   lt_up_xfer_t *free_xfers;
@@ -147,6 +149,7 @@ static void on_socket_event(evutil_socket_t fd, short what, void *arg) {
   int running;
   curl_multi_socket_action(l->multi, fd, flags, &running);
   drain_done(l);
+  if (l->after) l->after(l->after_ud);
 }
 
 static void on_timer(evutil_socket_t fd, short what, void *arg) {
@@ -156,6 +159,7 @@ static void on_timer(evutil_socket_t fd, short what, void *arg) {
   int running;
   curl_multi_socket_action(l->multi, CURL_SOCKET_TIMEOUT, 0, &running);
   drain_done(l);
+  if (l->after) l->after(l->after_ud);
 }
 
 static int socket_cb(CURL *easy, curl_socket_t fd, int what, void *userp, void *socketp) {
@@ -381,6 +385,7 @@ int lt_up_start(lt_up_loop_t *l, const lt_up_req_t *req, const lt_up_cbs_t *cbs,
     curl_multi_socket_action(l->multi, CURL_SOCKET_TIMEOUT, 0, &running);
     drain_done(l);
     l->starting = false;
+    if (l->after) l->after(l->after_ud);
   }
   return 0;
 }
@@ -392,7 +397,15 @@ void lt_up_pause(lt_up_xfer_t *x, bool pause) {
   /* Resuming may deliver the held data at once (write_cb runs here), and
    * the transfer may finish: collect it. */
   curl_easy_pause(x->easy, pause ? CURLPAUSE_RECV : CURLPAUSE_CONT);
-  if (!pause) drain_done(l);
+  if (!pause) {
+    drain_done(l);
+    if (l->after) l->after(l->after_ud);
+  }
+}
+
+void lt_up_loop_after(lt_up_loop_t *l, void (*fn)(void *ud), void *ud) {
+  l->after = fn;
+  l->after_ud = ud;
 }
 
 void lt_up_abort(lt_up_xfer_t *x) { xfer_free(x); }

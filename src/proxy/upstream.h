@@ -52,6 +52,10 @@ void lt_up_loop_free(lt_up_loop_t *l);
  * never does. Returns 0 and the transfer, or LT_ENOMEM / LT_EINVAL (then
  * no callback is ever called). */
 int lt_up_start(lt_up_loop_t *l, const lt_up_req_t *req, const lt_up_cbs_t *cbs, void *ud, lt_up_xfer_t **out);
+/* fn(ud) runs each time curl has been driven (a socket event, a timer, a
+ * start, a resume), after every callback that brought: what one read
+ * delivered in many on_body calls can go on as one piece. */
+void lt_up_loop_after(lt_up_loop_t *l, void (*fn)(void *ud), void *ud);
 /* Pauses or resumes reading the response body. */
 void lt_up_pause(lt_up_xfer_t *x, bool pause);
 /* Stops a transfer now; on_done is not called; x is freed. */
