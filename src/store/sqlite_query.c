@@ -387,8 +387,16 @@ out:
  * each with the list's filters, until the next block cannot hold a row of
  * the page; the page is then read from those blocks' id ranges alone. */
 
-/* Id ranges a span list is restricted to (none: the whole table). */
+/* Id ranges a span list is restricted to (none: the whole table), and
+ * the most blocks a page may be looked for in. Filters that few rows pass
+ * read many blocks before the page is full, and when blocks span a wide
+ * time (long traces) many of them overlap the page; each costs a rebind
+ * and a read of its rows. Past SPAN_BLOCKS_MAX blocks, or an eighth of
+ * all spans, the walk gives up and the whole table is read, so a filter
+ * nothing passes costs at most an eighth more than reading every row.
+ * Adjacent blocks join into one range, so the ranges stay few. */
 #define SPAN_RANGES_MAX 64
+#define SPAN_BLOCKS_MAX 1024
 typedef struct {
   int n;
   int64_t lo[SPAN_RANGES_MAX], hi[SPAN_RANGES_MAX];
@@ -396,7 +404,8 @@ typedef struct {
 
 /* The FROM and WHERE of a span list, with the cursor condition and the
  * ORDER BY/LIMIT, restricted to r's ranges when given. */
-static void span_list_sql(qb_t *b, const list_t *l, const lt_query_t *qin, const char *key, const id_ranges_t *r) {
+static void span_list_sql(qb_t *b, const list_t *l, const lt_query_t *qin, const char *key, const id_ranges_t *r,
+                          int *range_param) {
   qb_sql(b, " FROM spans s JOIN traces t ON t.id = s.trace_ref WHERE s.project_id = ");
   qb_int(b, l->q.project_id);
   if (l->q.from_ns) {
@@ -411,6 +420,7 @@ static void span_list_sql(qb_t *b, const list_t *l, const lt_query_t *qin, const
   }
   for (int i = 0; r && i < r->n; i++) {
     qb_sql(b, i ? " OR s.id BETWEEN " : " AND (s.id BETWEEN ");
+    if (i == 0 && range_param) *range_param = b->n + 1; /* its bind index, then hi's */
     qb_int(b, r->lo[i]);
     qb_sql(b, " AND ");
     qb_int(b, r->hi[i]);
@@ -451,36 +461,34 @@ static int cmp_i64(const void *a, const void *b) {
   return (x > y) - (x < y);
 }
 
-/* Adds [lo, hi] to r (ranges_merge joins overlapping ones); false when r
- * is full. */
-static bool range_add(id_ranges_t *r, int64_t lo, int64_t hi) {
-  if (r->n == SPAN_RANGES_MAX) return false;
+static void range_add(id_ranges_t *r, int64_t lo, int64_t hi) {
   r->lo[r->n] = lo;
   r->hi[r->n] = hi;
   r->n++;
-  return true;
 }
 
-/* Sorts r's ranges and joins those that overlap or touch. */
-static void ranges_merge(id_ranges_t *r) {
-  int64_t pairs[SPAN_RANGES_MAX][2];
-  for (int i = 0; i < r->n; i++) pairs[i][0] = r->lo[i], pairs[i][1] = r->hi[i];
-  qsort(pairs, (size_t)r->n, sizeof pairs[0], cmp_i64); /* by each pair's first id */
+/* Joins the n id ranges in pairs (sorted first) that overlap or touch,
+ * into r; false when they make more than SPAN_RANGES_MAX. */
+static bool ranges_merge(int64_t (*pairs)[2], int n, id_ranges_t *r) {
+  qsort(pairs, (size_t)n, sizeof pairs[0], cmp_i64); /* by each pair's first id */
   int m = 0;
-  for (int i = 0; i < r->n; i++) {
+  for (int i = 0; i < n; i++) {
     if (m && pairs[i][0] <= r->hi[m - 1] + 1) {
       if (pairs[i][1] > r->hi[m - 1]) r->hi[m - 1] = pairs[i][1];
       continue;
     }
+    if (m == SPAN_RANGES_MAX) return false;
     r->lo[m] = pairs[i][0];
     r->hi[m] = pairs[i][1];
     m++;
   }
   r->n = m;
+  return true;
 }
 
 /* The blocks a page in start order can come from; r->n == 0 when that
- * takes more blocks than SPAN_RANGES_MAX (the whole table is read). */
+ * takes more than SPAN_BLOCKS_MAX blocks, or their ids more than
+ * SPAN_RANGES_MAX ranges (the whole table is read). */
 static int span_blocks_for_page(list_t *l, const lt_query_t *qin, id_ranges_t *r) {
   r->n = 0;
   bool asc = l->q.ascending;
@@ -501,14 +509,26 @@ static int span_blocks_for_page(list_t *l, const lt_query_t *qin, id_ranges_t *r
     qb_int(&b, l->ckey);
   }
   qb_sql(&b, asc ? " ORDER BY min_start ASC" : " ORDER BY max_start DESC");
-  sqlite3_stmt *blocks = NULL;
+  sqlite3_stmt *blocks = NULL, *q = NULL;
   int rc = qb_prepare(&b, l->r->db, &blocks);
+  qb_free(&b);
+  /* One block's best rows under the list's filters: prepared once, its id
+   * range bound per block. */
+  int param = 0;
+  id_ranges_t one = {.n = 1, .lo = {0}, .hi = {0}};
+  qb_init(&b);
+  qb_sql(&b, "SELECT s.start_ns");
+  span_list_sql(&b, l, qin, "s.start_ns", &one, &param);
+  if (rc == 0) rc = qb_prepare(&b, l->r->db, &q);
   qb_free(&b);
   /* The best `need` starts so far, then one block's rows after them. */
   int64_t *starts = rc ? NULL : lt_malloc((size_t)need * 2 * sizeof *starts);
-  if (!rc && !starts) rc = LT_ENOMEM;
-  int n = 0, src = SQLITE_DONE;
+  int64_t (*pairs)[2] = rc ? NULL : lt_malloc(SPAN_BLOCKS_MAX * sizeof *pairs);
+  if (!rc && (!starts || !pairs)) rc = LT_ENOMEM;
+  int n = 0, nb = 0, src = SQLITE_DONE;
   bool whole = false;
+  int64_t budget = 0, spans = 0;
+  if (rc == 0 && (rc = lt__sq_meta_get(l->r->db, LT__SQ_META_SPANS, &spans)) == 0) budget = spans / 8;
   while (rc == 0 && (src = sqlite3_step(blocks)) == SQLITE_ROW) {
     int64_t first = sqlite3_column_int64(blocks, 0), last = sqlite3_column_int64(blocks, 1);
     int64_t edge = sqlite3_column_int64(blocks, asc ? 2 : 3);
@@ -522,29 +542,30 @@ static int span_blocks_for_page(list_t *l, const lt_query_t *qin, id_ranges_t *r
       int64_t kth = asc ? starts[need - 1] : starts[0];
       if (asc ? edge > kth : edge < kth) break;
     }
-    if (!range_add(r, first, last)) {
+    if (nb == SPAN_BLOCKS_MAX || (nb >= SPAN_RANGES_MAX && (budget -= last - first + 1) < 0)) {
       whole = true;
       break;
     }
-    /* The block's best rows under the list's filters. */
-    id_ranges_t one = {.n = 1, .lo = {first}, .hi = {last}};
-    qb_init(&b);
-    qb_sql(&b, "SELECT s.start_ns");
-    span_list_sql(&b, l, qin, "s.start_ns", &one);
-    sqlite3_stmt *q = NULL;
-    rc = qb_prepare(&b, l->r->db, &q);
-    while (rc == 0 && (src = sqlite3_step(q)) == SQLITE_ROW) starts[n++] = sqlite3_column_int64(q, 0);
-    if (rc == 0 && src != SQLITE_DONE) rc = fail(l->r->db, src, "reading a span block");
-    sqlite3_finalize(q);
-    qb_free(&b);
+    pairs[nb][0] = first;
+    pairs[nb][1] = last;
+    nb++;
+    sqlite3_reset(q);
+    sqlite3_bind_int64(q, param, first);
+    sqlite3_bind_int64(q, param + 1, last);
+    while ((src = sqlite3_step(q)) == SQLITE_ROW) starts[n++] = sqlite3_column_int64(q, 0);
+    if (src != SQLITE_DONE) rc = fail(l->r->db, src, "reading a span block");
     src = SQLITE_ROW;
   }
   if (rc == 0 && src != SQLITE_ROW && src != SQLITE_DONE) rc = fail(l->r->db, src, "reading span blocks");
   sqlite3_finalize(blocks);
+  sqlite3_finalize(q);
   lt_free(starts);
+  if (rc == 0 && !whole) {
+    if (nb == 0) range_add(r, 1, 0); /* no block can hold a row: an empty range */
+    else if (!ranges_merge(pairs, nb, r)) r->n = 0;
+  }
+  lt_free(pairs);
   if (rc || whole) r->n = 0;
-  else if (r->n == 0) range_add(r, 1, 0); /* no block can hold a row: an empty range */
-  else ranges_merge(r);
   return rc;
 }
 
@@ -557,7 +578,7 @@ int lt__sq_spans_list(lt_store_t *st, const lt_query_t *qin, json_t **out) {
   if (l.q.sort == LT_SORT_START && !l.q.has_trace_id && (rc = span_blocks_for_page(&l, qin, &ranges))) goto out;
   qb_sql(&l.b, "SELECT " LT__SQ_SPAN_COLS ", ");
   qb_sql(&l.b, key);
-  span_list_sql(&l.b, &l, qin, key, ranges.n ? &ranges : NULL);
+  span_list_sql(&l.b, &l, qin, key, ranges.n ? &ranges : NULL, NULL);
   if ((rc = qb_prepare(&l.b, l.r->db, &l.stmt))) goto out;
   rc = list_page(l.r, l.stmt, l.q.limit, LT__SQ_SPAN_NCOLS, 0, l.tag, span_list_row_fn, out);
 out:

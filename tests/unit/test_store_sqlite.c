@@ -1103,10 +1103,10 @@ static void span_pages_match(fixture_t *f, lt_query_t q, const char *where, char
 static void span_list_window_matches_a_full_sort(void **st) {
   fixture_t *f = *st;
   char name[16];
-  for (int w = 0; w < 96; w++) { /* more blocks than a page may read: some lists read the whole table */
-    lt_batch_t *b = lt_batch_new(1, 32 << 20);
-    for (int i = 0; i < 250; i++) {
-      int n = w * 250 + i;
+  for (int w = 0; w < 1100; w++) { /* more blocks than a page may read: some lists read the whole table */
+    lt_batch_t *b = lt_batch_new(1, 1 << 20);
+    for (int i = 0; i < 20; i++) {
+      int n = w * 20 + i;
       int64_t t = T0 + (int64_t)n * MS;
       if (n % 7 == 0) t -= 5000 * MS * (n % 5); /* arrived late */
       if (n % 11 == 0) t += 3000 * MS;          /* ahead of the others */
@@ -1116,9 +1116,9 @@ static void span_list_window_matches_a_full_sort(void **st) {
       lt_span_t *sp = add(b, 9000 + n / 10, n % 10 + 1, 0, name, t, t + MS);
       sp->status = n % 3 ? LT_STATUS_OK : LT_STATUS_ERROR;
     }
-    write1(f, b, 250);
+    write1(f, b, 20);
   }
-  assert_int_equal(count_rows(f, "SELECT count(*) FROM span_blocks"), 96);
+  assert_int_equal(count_rows(f, "SELECT count(*) FROM span_blocks"), 1100);
   static char want[24000][16], got[24000][16];
   lt_query_t q;
   lt_query_init(&q, 1);
