@@ -138,6 +138,7 @@ typedef struct {
   int64_t spans, traces, logs, points;
   int64_t db_bytes;
   int64_t fts_lag;               /* spans not yet in the full-text index */
+  int64_t rollup_lag;            /* spans not yet counted in the rollup rows (docs/rollups.md) */
 } lt_store_stats_t;
 
 /* ---- scores (evaluations and user feedback) ------------------------------ */

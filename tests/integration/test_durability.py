@@ -116,7 +116,8 @@ def verify(server, payloads, acked):
     want_in = len(present) * sum(range(1, SPANS_PER_REQUEST))
     rng = {"from": str(BURST_BASE - 10**9), "to": str(BURST_BASE + 3_600 * 10**9), "interval": "1h",
            "metrics": "count,input_tokens"}
-    poll(lambda: server.api("/api/v1/metrics", params=rng)["totals"]["count"] == n, what=f"{n} spans in the rollups")
+    poll(lambda: server.stats()["store"]["rollup_lag"] == 0, what="the rollups to catch up")
+    assert server.api("/api/v1/metrics", params=rng)["totals"]["count"] == n
     assert server.api("/api/v1/metrics", params=rng)["totals"]["input_tokens"] == want_in
     return present
 

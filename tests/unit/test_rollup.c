@@ -1062,11 +1062,16 @@ static void deferred_flush_and_recovery(void **st) {
   write_ok(f, varied(0), 9);
   assert_int_equal(count_rows(f, "SELECT count(*) FROM rollups"), 0);
   assert_int_equal(count_rows(f, "SELECT value FROM meta WHERE key = 'rollup_hwm'"), 0);
+  lt_store_stats_t ss;
+  assert_int_equal(f->store->ops->stats(f->store, &ss), 0);
+  assert_int_equal(ss.rollup_lag, 9);
   /* the last of a burst flushes everything */
   atomic_store(&f->store->queued, 0);
   write_ok(f, varied(100), 9);
   assert_int_equal(count_rows(f, "SELECT value FROM meta WHERE key = 'rollup_hwm'"),
                    count_rows(f, "SELECT max(id) FROM spans"));
+  assert_int_equal(f->store->ops->stats(f->store, &ss), 0);
+  assert_int_equal(ss.rollup_lag, 0);
   /* pending when the process dies: a child writes with the flush
    * deferred and exits without closing; the rest is read back after */
   lt_store_close(f->store);
