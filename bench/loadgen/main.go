@@ -68,33 +68,12 @@ type payload struct {
 // fixed64s calls fn(fieldNumber, offset) for each fixed64 field of the
 // message in b[lo:hi] (the caller has walked it with fields already).
 func fixed64s(b []byte, lo, hi int, fn func(num, off int)) {
-	i := lo
-	for i < hi {
-		tag, j, err := varint(b, i)
-		if err != nil {
-			return
+	_ = walk(b, lo, hi, func(num int, wt uint64, s, _ int) error {
+		if wt == 1 {
+			fn(num, s)
 		}
-		i = j
-		switch tag & 7 {
-		case 0:
-			if _, i, err = varint(b, i); err != nil {
-				return
-			}
-		case 1:
-			fn(int(tag>>3), i)
-			i += 8
-		case 5:
-			i += 4
-		case 2:
-			n, j, err := varint(b, i)
-			if err != nil {
-				return
-			}
-			i = j + int(n)
-		default:
-			return
-		}
-	}
+		return nil
+	})
 }
 
 func varint(b []byte, i int) (uint64, int, error) {
@@ -116,6 +95,18 @@ func varint(b []byte, i int) (uint64, int, error) {
 // fields calls fn(fieldNumber, start, end) for each length-delimited field of
 // the message in b[lo:hi]; other wire types are skipped.
 func fields(b []byte, lo, hi int, fn func(num int, s, e int) error) error {
+	return walk(b, lo, hi, func(num int, wt uint64, s, e int) error {
+		if wt != 2 {
+			return nil
+		}
+		return fn(num, s, e)
+	})
+}
+
+// walk calls fn(fieldNumber, wireType, start, end) for each length-delimited
+// field (its payload) and fixed64 field (its 8 bytes) of the message in
+// b[lo:hi]; varints and fixed32s are skipped.
+func walk(b []byte, lo, hi int, fn func(num int, wt uint64, s, e int) error) error {
 	i := lo
 	for i < hi {
 		tag, j, err := varint(b, i)
@@ -124,30 +115,34 @@ func fields(b []byte, lo, hi int, fn func(num int, s, e int) error) error {
 		}
 		i = j
 		num, wt := int(tag>>3), tag&7
+		n := 0
 		switch wt {
 		case 0:
 			if _, i, err = varint(b, i); err != nil {
 				return err
 			}
+			continue
 		case 1:
-			i += 8
+			n = 8
 		case 5:
 			i += 4
+			continue
 		case 2:
-			n, j, err := varint(b, i)
+			l, j, err := varint(b, i)
 			if err != nil {
 				return err
 			}
-			if j+int(n) > hi {
-				return errors.New("truncated field")
-			}
-			if err := fn(num, j, j+int(n)); err != nil {
-				return err
-			}
-			i = j + int(n)
+			i, n = j, int(l)
 		default:
 			return fmt.Errorf("unsupported wire type %d", wt)
 		}
+		if i+n > hi {
+			return errors.New("truncated field")
+		}
+		if err := fn(num, wt, i, i+n); err != nil {
+			return err
+		}
+		i += n
 	}
 	if i != hi {
 		return errors.New("message overrun")
