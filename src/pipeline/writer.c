@@ -151,9 +151,7 @@ static void complete(lt_batch_t *b, int rc) {
 
 /* Hands a committed group to the syncer. Its backlog needs no cap of its
  * own: it counts against the queue's, so intake stops when it grows. */
-static void to_syncer(lt_writer_t *w, lt_batch_t **group, size_t n, uint64_t recs) {
-  size_t bytes = 0;
-  for (size_t i = 0; i < n; i++) bytes += lt_batch_bytes(group[i]);
+static void to_syncer(lt_writer_t *w, lt_batch_t **group, size_t n, size_t recs, size_t bytes) {
   for (size_t i = 0; i + 1 < n; i++) group[i]->next = group[i + 1];
   group[n - 1]->next = NULL;
   pthread_mutex_lock(&w->mu);
@@ -192,16 +190,16 @@ static void *syncer_main(void *arg) {
   return NULL;
 }
 
-/* Commits one group and completes its batches, or hands them to the
- * syncer. Called without the lock. */
-static void commit_group(lt_writer_t *w, lt_batch_t **group, size_t n) {
+/* Commits one group (recs records, bytes bytes, as the queue counted them)
+ * and completes its batches, or hands them to the syncer. Called without
+ * the lock. */
+static void commit_group(lt_writer_t *w, lt_batch_t **group, size_t n, size_t recs, size_t bytes) {
   int64_t t0 = now_ns(CLOCK_MONOTONIC);
   int rc = lt_store_write(w->store, group, n);
   int64_t dt = now_ns(CLOCK_MONOTONIC) - t0;
   if (rc) lt_error("writer: storing %zu batches failed: %s", n, lt_strerror(rc));
-  uint64_t recs = 0, ins = 0;
+  uint64_t ins = 0;
   for (size_t i = 0; i < n; i++) {
-    recs += lt_batch_count(group[i]);
     ins += rc ? 0 : group[i]->n_inserted;
     if (rc == 0 && w->cfg.observe) w->cfg.observe(group[i], w->cfg.observe_ud);
   }
@@ -215,7 +213,7 @@ static void commit_group(lt_writer_t *w, lt_batch_t **group, size_t n) {
   if ((uint64_t)dt > w->st.commit_ns_max) w->st.commit_ns_max = (uint64_t)dt;
   pthread_mutex_unlock(&w->mu);
   if (rc == 0 && w->syncing) {
-    to_syncer(w, group, n, recs);
+    to_syncer(w, group, n, recs, bytes);
     return;
   }
   for (size_t i = 0; i < n; i++) group[i]->next = i + 1 < n ? group[i + 1] : NULL;
@@ -329,7 +327,7 @@ static void *writer_main(void *arg) {
     w->q_first_ns = now_ns(CLOCK_MONOTONIC); /* what stays queued waited for this group */
     atomic_fetch_sub_explicit(&w->store->queued, n, memory_order_relaxed);
     pthread_mutex_unlock(&w->mu);
-    if (n) commit_group(w, group, n);
+    if (n) commit_group(w, group, n, recs, bytes);
     more_maintenance = true;
     pthread_mutex_lock(&w->mu);
   }

@@ -461,12 +461,6 @@ static int cmp_i64(const void *a, const void *b) {
   return (x > y) - (x < y);
 }
 
-static void range_add(id_ranges_t *r, int64_t lo, int64_t hi) {
-  r->lo[r->n] = lo;
-  r->hi[r->n] = hi;
-  r->n++;
-}
-
 /* Joins the n id ranges in pairs (sorted first) that overlap or touch,
  * into r; false when they make more than SPAN_RANGES_MAX. */
 static bool ranges_merge(int64_t (*pairs)[2], int n, id_ranges_t *r) {
@@ -561,7 +555,7 @@ static int span_blocks_for_page(list_t *l, const lt_query_t *qin, id_ranges_t *r
   sqlite3_finalize(q);
   lt_free(starts);
   if (rc == 0 && !whole) {
-    if (nb == 0) range_add(r, 1, 0); /* no block can hold a row: an empty range */
+    if (nb == 0) *r = (id_ranges_t){.n = 1, .lo = {1}, .hi = {0}}; /* no block can hold a row: an empty range */
     else if (!ranges_merge(pairs, nb, r)) r->n = 0;
   }
   lt_free(pairs);
