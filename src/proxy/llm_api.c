@@ -430,20 +430,23 @@ static const char *ascii_string(const char *p, const char *end, lt_buf_t *out) {
   return NULL;
 }
 
+/* Keeps the text a fast path appended to c->text since mark when the
+ * event had the expected shape (ok), counting a first token if there was
+ * any; else takes it back. Returns ok. */
+static bool keep_text(lt_llm_call_t *c, size_t mark, bool ok, int64_t now) {
+  if (!ok) c->text.len = mark;
+  else if (c->text.len > mark) first_token(c, now);
+  return ok;
+}
+
 /* The text of an event shaped `...<prefix>TEXT"<suffix>...`, appended to
  * c->text; false (nothing appended) when the shape does not hold. */
 static bool fast_text(lt_llm_call_t *c, const char *p, size_t n, const char *prefix, const char *suffix, int64_t now) {
   const char *end = p + n, *at = memmem(p, n, prefix, strlen(prefix));
   if (!at) return false;
-  size_t mark = c->text.len;
+  size_t mark = c->text.len, sl = strlen(suffix);
   const char *after = ascii_string(at + strlen(prefix), end, &c->text);
-  size_t sl = strlen(suffix);
-  if (!after || (size_t)(end - after) < sl || memcmp(after, suffix, sl)) {
-    c->text.len = mark;
-    return false;
-  }
-  if (c->text.len > mark) first_token(c, now);
-  return true;
+  return keep_text(c, mark, after && (size_t)(end - after) >= sl && !memcmp(after, suffix, sl), now);
 }
 
 /* The closing quote of the string whose text starts at p, or end. Eight
@@ -528,12 +531,7 @@ static bool fast_event(lt_llm_call_t *c, const lt_sse_event_t *ev, int64_t now, 
     if (!at) return false;
     size_t mark = c->text.len;
     const char *after = ascii_string(at + sizeof prefix - 1, end, &c->text);
-    if (!after || !openai_tail(after, end, null_usage)) {
-      c->text.len = mark;
-      return false;
-    }
-    if (c->text.len > mark) first_token(c, now);
-    return true;
+    return keep_text(c, mark, after && openai_tail(after, end, null_usage), now);
   }
   if (c->api == LT_API_ANTHROPIC_MESSAGES) {
     if (!has(p, n, "\"type\":\"content_block_delta\"")) return false;
