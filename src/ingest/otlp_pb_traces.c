@@ -51,7 +51,10 @@
  * LT_EDECODE (attributes sit at depth 1). */
 #define MAX_VAL_DEPTH 64
 /* Messages nested deeper are LT_EDECODE (the request is depth 0), as the
- * reference's pre-check has it. Deep enough for MAX_VAL_DEPTH kvlists. */
+ * reference's pre-check has it. Deep enough for MAX_VAL_DEPTH kvlists.
+ * Only the value messages (KeyValue, AnyValue, ArrayValue, KeyValueList)
+ * nest without bound, so only they check; the others sit at depth 5 or
+ * less. */
 #define MAX_MSG_DEPTH 256
 
 enum { WT_VARINT = 0, WT_I64 = 1, WT_LEN = 2, WT_I32 = 5 };
@@ -98,7 +101,7 @@ static int next_field(rd_t *r, field_t *f) {
     for (unsigned shift = 0;; shift += 7) {
       if (p == end || shift == 70) return LT_EDECODE;
       b = *p++;
-      if (shift < 64) v |= (uint64_t)(b & 0x7f) << shift;
+      v |= (uint64_t)(b & 0x7f) << shift; /* shift <= 63 here */
       if (!(b & 0x80)) break;
     }
     f->len = (size_t)(p - f->p);
@@ -161,6 +164,14 @@ static int alloc_array(lt_arena_t *a, size_t n, size_t size, void **out) {
   if (n == 0) return 0;
   *out = lt_arena_calloc(a, n, size);
   return *out ? 0 : LT_ETOOBIG;
+}
+
+/* The count-then-allocate step of a repeated field: *items gets a zeroed
+ * array for the fields numbered num of message m, at their exact count *n
+ * (NULL when there are none). The caller's loop then fills it in order. */
+static int alloc_counted(lt_arena_t *a, const field_t *m, uint32_t num, size_t size, void **items, size_t *n) {
+  int rc = count_fields(m, &num, n, 1);
+  return rc ? rc : alloc_array(a, *n, size, items);
 }
 
 /* Copies a string with a NUL after it; empty is the null slice. */
@@ -257,45 +268,32 @@ static int dec_kv(lt_arena_t *a, const field_t *m, int depth, int vdepth, lt_kv_
   return rc;
 }
 
-/* ArrayValue (m) of an AnyValue at value depth vdepth. */
-static int dec_array(lt_arena_t *a, const field_t *m, int depth, int vdepth, lt_val_t *out, bool *deep) {
-  static const uint32_t nums[] = {1};
+/* ArrayValue (kv false) or KeyValueList (kv true) m of an AnyValue at value
+ * depth vdepth: both are one repeated field 1, of AnyValue or KeyValue. */
+static int dec_list(lt_arena_t *a, const field_t *m, int depth, int vdepth, bool kv, lt_val_t *out, bool *deep) {
   rd_t r = rd_of(m);
   field_t f;
   size_t n;
-  lt_val_t *items;
-  any_t it;
+  void *items;
   int rc;
   if (depth > MAX_MSG_DEPTH) return LT_EDECODE;
-  if ((rc = count_fields(m, nums, &n, 1)) || (rc = alloc_array(a, n, sizeof *items, (void **)&items))) return rc;
-  *out = (lt_val_t){.type = LT_VAL_ARRAY, .u.arr = {items, n}};
+  if ((rc = alloc_counted(a, m, 1, kv ? sizeof(lt_kv_t) : sizeof(lt_val_t), &items, &n))) return rc;
+  *out = kv ? (lt_val_t){.type = LT_VAL_KVLIST, .u.kv = {items, n}} : (lt_val_t){.type = LT_VAL_ARRAY, .u.arr = {items, n}};
   *deep = n > 0 && vdepth + 1 > MAX_VAL_DEPTH;
   for (size_t i = 0; r.p < r.end;) {
     if ((rc = next_field(&r, &f))) return rc;
     if (f.num != 1) continue;
-    if ((rc = want(&f, WT_LEN)) || (rc = dec_any(a, &f, depth + 1, vdepth + 1, &it))) return rc;
-    items[i++] = it.val;
-    *deep |= it.deep;
-  }
-  return 0;
-}
-
-static int dec_kvlist(lt_arena_t *a, const field_t *m, int depth, int vdepth, lt_val_t *out, bool *deep) {
-  static const uint32_t nums[] = {1};
-  rd_t r = rd_of(m);
-  field_t f;
-  size_t n;
-  lt_kv_t *items;
-  bool d;
-  int rc;
-  if (depth > MAX_MSG_DEPTH) return LT_EDECODE;
-  if ((rc = count_fields(m, nums, &n, 1)) || (rc = alloc_array(a, n, sizeof *items, (void **)&items))) return rc;
-  *out = (lt_val_t){.type = LT_VAL_KVLIST, .u.kv = {items, n}};
-  *deep = n > 0 && vdepth + 1 > MAX_VAL_DEPTH;
-  for (size_t i = 0; r.p < r.end;) {
-    if ((rc = next_field(&r, &f))) return rc;
-    if (f.num != 1) continue;
-    if ((rc = want(&f, WT_LEN)) || (rc = dec_kv(a, &f, depth + 1, vdepth + 1, &items[i++], &d))) return rc;
+    if ((rc = want(&f, WT_LEN))) return rc;
+    bool d;
+    if (kv) {
+      rc = dec_kv(a, &f, depth + 1, vdepth + 1, &out->u.kv.items[i++], &d);
+    } else {
+      any_t it;
+      rc = dec_any(a, &f, depth + 1, vdepth + 1, &it);
+      out->u.arr.items[i++] = it.val;
+      d = it.deep;
+    }
+    if (rc) return rc;
     *deep |= d;
   }
   return 0;
@@ -333,10 +331,8 @@ static int dec_any(lt_arena_t *a, const field_t *m, int depth, int vdepth, any_t
       rc = want(&f, WT_I64);
       break;
     case 5:
-      if ((rc = want(&f, WT_LEN)) == 0) rc = dec_array(a, &f, depth + 1, vdepth, v, &out->deep);
-      break;
     case 6:
-      if ((rc = want(&f, WT_LEN)) == 0) rc = dec_kvlist(a, &f, depth + 1, vdepth, v, &out->deep);
+      if ((rc = want(&f, WT_LEN)) == 0) rc = dec_list(a, &f, depth + 1, vdepth, f.num == 6, v, &out->deep);
       break;
     default:
       v->type = LT_VAL_BYTES;
@@ -375,7 +371,7 @@ static int attrs_room(lt_arena_t *a, const field_t *m, uint32_t num, lt_attrs_t 
 static int dec_resource(lt_arena_t *a, const field_t *m, int depth, lt_attrs_t *out) {
   rd_t r = rd_of(m);
   field_t f;
-  int rc = depth > MAX_MSG_DEPTH ? LT_EDECODE : attrs_room(a, m, 1, out);
+  int rc = attrs_room(a, m, 1, out);
   while (rc == 0 && r.p < r.end) {
     if ((rc = next_field(&r, &f))) break;
     if (f.num == 1)
@@ -390,7 +386,7 @@ static int dec_resource(lt_arena_t *a, const field_t *m, int depth, lt_attrs_t *
 static int dec_scope(lt_arena_t *a, const field_t *m, int depth, lt_otlp_scope_t *out) {
   rd_t r = rd_of(m);
   field_t f;
-  int rc = depth > MAX_MSG_DEPTH ? LT_EDECODE : attrs_room(a, m, 3, &out->attrs);
+  int rc = attrs_room(a, m, 3, &out->attrs);
   while (rc == 0 && r.p < r.end) {
     if ((rc = next_field(&r, &f))) break;
     switch (f.num) {
@@ -411,7 +407,7 @@ static int dec_scope(lt_arena_t *a, const field_t *m, int depth, lt_otlp_scope_t
 static int dec_status(lt_arena_t *a, const field_t *m, int depth, lt_otlp_span_t *s) {
   rd_t r = rd_of(m);
   field_t f;
-  int rc = depth > MAX_MSG_DEPTH ? LT_EDECODE : 0;
+  int rc = 0;
   s->status_code = 0; /* protobuf-c's merge: the last Status's code, sent or not */
   while (rc == 0 && r.p < r.end) {
     if ((rc = next_field(&r, &f))) break;
@@ -428,7 +424,7 @@ static int dec_status(lt_arena_t *a, const field_t *m, int depth, lt_otlp_span_t
 static int dec_event(lt_arena_t *a, const field_t *m, int depth, lt_otlp_event_t *ev) {
   rd_t r = rd_of(m);
   field_t f;
-  int rc = depth > MAX_MSG_DEPTH ? LT_EDECODE : attrs_room(a, m, 3, &ev->attrs);
+  int rc = attrs_room(a, m, 3, &ev->attrs);
   while (rc == 0 && r.p < r.end) {
     if ((rc = next_field(&r, &f))) break;
     switch (f.num) {
@@ -450,7 +446,7 @@ static int dec_event(lt_arena_t *a, const field_t *m, int depth, lt_otlp_event_t
 static int dec_link(lt_arena_t *a, const field_t *m, int depth, lt_otlp_link_t *l) {
   rd_t r = rd_of(m);
   field_t f, tid = {0}, sid = {0};
-  int rc = depth > MAX_MSG_DEPTH ? LT_EDECODE : attrs_room(a, m, 4, &l->attrs);
+  int rc = attrs_room(a, m, 4, &l->attrs);
   while (rc == 0 && r.p < r.end) {
     if ((rc = next_field(&r, &f))) break;
     switch (f.num) {
@@ -478,7 +474,7 @@ static int dec_span(lt_arena_t *a, const field_t *m, int depth, lt_otlp_span_t *
   rd_t r = rd_of(m);
   field_t f, tid = {0}, sid = {0}, pid = {0};
   size_t n[3];
-  int rc = depth > MAX_MSG_DEPTH ? LT_EDECODE : count_fields(m, nums, n, 3);
+  int rc = count_fields(m, nums, n, 3);
   if (rc == 0) rc = alloc_array(a, n[0], sizeof *s->attrs.items, (void **)&s->attrs.items);
   if (rc == 0) rc = alloc_array(a, n[1], sizeof *s->events, (void **)&s->events);
   if (rc == 0) rc = alloc_array(a, n[2], sizeof *s->links, (void **)&s->links);
@@ -535,17 +531,15 @@ static int dec_span(lt_arena_t *a, const field_t *m, int depth, lt_otlp_span_t *
     memset(s->span_id, 0, sizeof s->span_id);
     memset(s->parent_span_id, 0, sizeof s->parent_span_id);
   }
-  s->has_parent = p == ID_OK && t != ID_BAD && i != ID_BAD && !all_zero(s->parent_span_id, sizeof s->parent_span_id);
+  s->has_parent = p == ID_OK && !all_zero(s->parent_span_id, sizeof s->parent_span_id); /* zeroed when any id is bad */
   return 0;
 }
 
 static int dec_scope_spans(lt_arena_t *a, const field_t *m, int depth, lt_otlp_scope_spans_t *ss) {
-  static const uint32_t nums[] = {2}; /* spans */
   rd_t r = rd_of(m);
   field_t f;
   size_t n;
-  int rc = depth > MAX_MSG_DEPTH ? LT_EDECODE : count_fields(m, nums, &n, 1);
-  if (rc == 0) rc = alloc_array(a, n, sizeof *ss->spans, (void **)&ss->spans);
+  int rc = alloc_counted(a, m, 2, sizeof *ss->spans, (void **)&ss->spans, &n); /* spans */
   while (rc == 0 && r.p < r.end) {
     if ((rc = next_field(&r, &f)) || f.num < 1 || f.num > 3) continue;
     if ((rc = want(&f, WT_LEN))) break;
@@ -559,12 +553,10 @@ static int dec_scope_spans(lt_arena_t *a, const field_t *m, int depth, lt_otlp_s
 }
 
 static int dec_resource_spans(lt_arena_t *a, const field_t *m, int depth, lt_otlp_resource_spans_t *rs) {
-  static const uint32_t nums[] = {2}; /* scope_spans */
   rd_t r = rd_of(m);
   field_t f;
   size_t n;
-  int rc = depth > MAX_MSG_DEPTH ? LT_EDECODE : count_fields(m, nums, &n, 1);
-  if (rc == 0) rc = alloc_array(a, n, sizeof *rs->scopes, (void **)&rs->scopes);
+  int rc = alloc_counted(a, m, 2, sizeof *rs->scopes, (void **)&rs->scopes, &n); /* scope_spans */
   while (rc == 0 && r.p < r.end) {
     if ((rc = next_field(&r, &f)) || f.num < 1 || f.num > 3) continue;
     if ((rc = want(&f, WT_LEN))) break;
@@ -578,14 +570,12 @@ static int dec_resource_spans(lt_arena_t *a, const field_t *m, int depth, lt_otl
 }
 
 int lt_decode_traces_pb(lt_arena_t *a, const void *body, size_t len, lt_otlp_traces_t *out) {
-  static const uint32_t nums[] = {1}; /* resource_spans */
   static const uint8_t empty[1];
   field_t req = {.wt = WT_LEN, .p = len ? body : empty, .len = len}, f;
   rd_t r = rd_of(&req);
   lt_otlp_traces_t t = {0};
   size_t n;
-  int rc = count_fields(&req, nums, &n, 1);
-  if (rc == 0) rc = alloc_array(a, n, sizeof *t.items, (void **)&t.items);
+  int rc = alloc_counted(a, &req, 1, sizeof *t.items, (void **)&t.items, &n); /* resource_spans */
   while (rc == 0 && r.p < r.end) {
     if ((rc = next_field(&r, &f)) || f.num != 1) continue;
     if ((rc = want(&f, WT_LEN)) == 0) rc = dec_resource_spans(a, &f, 1, &t.items[t.n++]);

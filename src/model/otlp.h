@@ -1,8 +1,9 @@
-/* Decoded OTLP requests, independent of the wire format. Both decoders
- * (ingest/otlp_pb.c for protobuf, ingest/otlp_json.c for JSON) produce these
- * structures; the mapping layer (model/semconv.c) consumes them. Every
- * pointer and slice points into the arena the decoder was given, which owns
- * all of it. Times are nanoseconds since the Unix epoch. */
+/* Decoded OTLP requests, independent of the wire format. The decoders
+ * (ingest/otlp_pb_traces.c and otlp_pb.c for protobuf, otlp_json.c for
+ * JSON) produce these structures; the mapping layer (model/semconv.c)
+ * consumes them. Every pointer and slice points into the arena the decoder
+ * was given, which owns all of it. Times are nanoseconds since the Unix
+ * epoch. */
 #ifndef LT_OTLP_H
 #define LT_OTLP_H
 #include <stdbool.h>

@@ -1394,6 +1394,9 @@ static void repeated_singular_merged(void **st) {
  * replaced, not merged. */
 static void oneof_last_member_wins(void **st) {
   lt_otlp_traces_t t;
+  /* 8, the first number past bytes_value, is unknown */
+  assert_int_equal(decode_value((const wire_t *[]){w_bytes(w_new(), 8, "xy", 2)}, 1, &t), 0);
+  assert_int_equal(value_k(&t)->type, LT_VAL_EMPTY);
   wire_t *v = w_varint(any_str("a"), 3, 5);
   assert_int_equal(decode_value((const wire_t *[]){v}, 1, &t), 0);
   assert_int_equal(value_k(&t)->type, LT_VAL_INT);
@@ -1436,7 +1439,16 @@ static void wrong_wire_type(void **st) {
       req_of_span(w_msg(span_with(NULL), 11, w_varint(w_new(), 1, 1))),   /* Event.time */
       req_of_span(span_with(w_varint(w_new(), 1, 1))),                     /* KeyValue.key */
       req_of_span(span_with(w_msg(w_new(), 2, w_fixed(w_new(), 3, 1, 8)))), /* int_value */
-      req_of_span(span_with(w_msg(w_new(), 2, w_varint(w_new(), 4, 1))))}; /* double_value */
+      req_of_span(span_with(w_msg(w_new(), 2, w_varint(w_new(), 4, 1)))), /* double_value */
+      w_msg(w_new(), 1, w_msg(w_new(), 2, w_varint(w_new(), 3, 1))),      /* ScopeSpans.schema_url */
+      w_msg(w_new(), 1, w_msg(w_new(), 2, w_fixed(w_new(), 2, 0x0108022a, 4))), /* ScopeSpans.spans: bytes 2a 02 08 01 would parse as a Span */
+      req_of_span(span_with(w_fixed(w_str(w_new(), 1, "k"), 2, 0x05180518, 4))), /* KeyValue.value: 18 05 18 05 would parse */
+      req_of_span(w_msg(span_with(NULL), 11, w_varint(w_new(), 2, 1))),   /* Event.name */
+      req_of_span(w_msg(span_with(NULL), 11, w_fixed(w_new(), 4, 1, 4))),  /* Event.dropped_attributes_count */
+      req_of_span(w_msg(span_with(NULL), 13, w_varint(w_new(), 1, 1))),   /* Link.trace_id */
+      req_of_span(w_msg(span_with(NULL), 13, w_varint(w_new(), 3, 1))),   /* Link.trace_state */
+      req_of_span(w_msg(span_with(NULL), 13, w_fixed(w_new(), 5, 1, 4))),  /* Link.dropped_attributes_count */
+      req_of_span(w_msg(span_with(NULL), 15, w_varint(w_new(), 2, 1)))};  /* Status.message */
   for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
     if (decode_both(scratch, bad[i]->p, bad[i]->n, &t) != LT_EDECODE) fail_msg("case %zu decoded", i);
   }
@@ -1506,6 +1518,19 @@ static wire_t *array_chain(int levels, bool item) {
   return w_msg(w_new(), 5, arr);
 }
 
+/* v wrapped in n ArrayValues, then replaced by a string, so only message
+ * depth counts. */
+static wire_t *wrapped(wire_t *v, int n) {
+  for (int i = 0; i < n; i++) v = w_msg(w_new(), 5, w_msg(w_new(), 1, v));
+  return w_str(v, 1, "x");
+}
+
+/* A request whose one resource attribute has the AnyValue v, at message
+ * depth 4 (a span attribute's is at 5). */
+static wire_t *req_of_resource_value(const wire_t *v) {
+  return w_msg(w_new(), 1, w_msg(w_new(), 1, w_msg(w_new(), 1, kv_of("k", v))));
+}
+
 static void depth_limits(void **st) {
   lt_otlp_traces_t t;
   /* kvlists count like arrays: 64 deep is fine, 65 is not */
@@ -1535,6 +1560,20 @@ static void depth_limits(void **st) {
     w_str(v, 1, "x");
     assert_int_equal(decode_value((const wire_t *[]){v}, 1, &t), extra ? LT_EDECODE : 0);
   }
+  /* each value message checks its own depth: an AnyValue at 256 is fine; an
+   * empty ArrayValue or KeyValueList, or a key-only KeyValue, at 257 is not */
+  wire_t *r = req_of_resource_value(wrapped(w_new(), 126));
+  assert_int_equal(decode_both(scratch, r->p, r->n, NULL), 0);
+  r = req_of_resource_value(wrapped(w_msg(w_new(), 5, w_new()), 126));
+  assert_int_equal(decode_both(scratch, r->p, r->n, NULL), LT_EDECODE);
+  r = req_of_resource_value(wrapped(w_msg(w_new(), 6, w_new()), 126));
+  assert_int_equal(decode_both(scratch, r->p, r->n, NULL), LT_EDECODE);
+  wire_t *key_only = w_msg(w_new(), 6, w_msg(w_new(), 1, w_str(w_new(), 1, "k")));
+  assert_int_equal(decode_value((const wire_t *[]){wrapped(key_only, 125)}, 1, &t), LT_EDECODE);
+  /* an empty KeyValueList at value depth 64 is fine, as an empty array is */
+  wire_t *kvl = w_msg(w_new(), 6, w_new());
+  for (int i = 1; i < 64; i++) kvl = w_msg(w_new(), 6, w_msg(w_new(), 1, kv_of("k", kvl)));
+  assert_int_equal(decode_value((const wire_t *[]){kvl}, 1, &t), 0);
 }
 
 static void ids_both(void **st) {
