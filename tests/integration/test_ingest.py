@@ -297,3 +297,15 @@ def test_large_bodies_off_the_loop(server):
     server.export_ok(req)
     assert server.trace(tid2)["trace"]["span_count"] == 3
     assert offloaded() == before
+
+
+def test_threads_are_named(server):
+    """Each thread carries its role's name, so `top -H` shows where the CPU
+    goes (docs/design.md, Threads)."""
+    import glob
+    names = set()
+    for comm in glob.glob(f"/proc/{server.proc.pid}/task/*/comm"):
+        with open(comm) as f:
+            names.add(f.read().strip())
+    want = {"lt-http-0", "lt-ingest", "lt-writer", "lt-checkpoint", "lt-query"}
+    assert want <= names, f"thread names: {sorted(names)}"
