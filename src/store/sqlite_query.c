@@ -449,8 +449,21 @@ static void span_list_sql(qb_t *b, const list_t *l, const lt_query_t *qin, const
   tag_and_duration_filters(b, &l->q, "s.");
   score_filters(b, &l->q, true);
   if (l->q.q.len) {
+    /* The matches are gathered anew each time the statement runs (per
+     * block in span_blocks_for_page): bounded by the ranges' ids, FTS5
+     * reads only the matches that can count. */
     qb_sql(b, " AND s.id IN (SELECT rowid FROM span_fts WHERE span_fts MATCH ");
     qb_text(b, l->q.q);
+    if (r && r->n && range_param) {
+      char bounds[64];
+      snprintf(bounds, sizeof bounds, " AND rowid BETWEEN ?%d AND ?%d", *range_param, *range_param + 1);
+      qb_sql(b, bounds);
+    } else if (r && r->n) {
+      qb_sql(b, " AND rowid BETWEEN ");
+      qb_int(b, r->lo[0]); /* ranges are sorted (ranges_merge) */
+      qb_sql(b, " AND ");
+      qb_int(b, r->hi[r->n - 1]);
+    }
     qb_sql(b, ")");
   }
   page_clause(b, &l->q, key, "s.id", l->q.cursor.len > 0, l->ckey, l->cid);

@@ -1115,10 +1115,12 @@ static void span_list_window_matches_a_full_sort(void **st) {
       snprintf(name, sizeof name, "n%d", n);
       lt_span_t *sp = add(b, 9000 + n / 10, n % 10 + 1, 0, name, t, t + MS);
       sp->status = n % 3 ? LT_STATUS_OK : LT_STATUS_ERROR;
+      sp->input = S(b, n % 4 == 0 ? "alpha text" : n == 777 || n == 3 || n == 21001 ? "rare text" : "beta text");
     }
     write1(f, b, 20);
   }
   assert_int_equal(count_rows(f, "SELECT count(*) FROM span_blocks"), 1100);
+  maintain_all(f, T0);
   static char want[24000][16], got[24000][16];
   lt_query_t q;
   lt_query_init(&q, 1);
@@ -1131,6 +1133,16 @@ static void span_list_window_matches_a_full_sort(void **st) {
   q.status = LT_STATUS_ERROR;
   span_pages_match(f, q, " AND status = 2", want, got);
   q.status = -1;
+  /* Full text: the matches are read per block, bounded by its ids. */
+  q.q = LT_STR("alpha");
+  span_pages_match(f, q, " AND id IN (SELECT rowid FROM span_fts WHERE span_fts MATCH 'alpha')", want, got);
+  q.ascending = true;
+  span_pages_match(f, q, " AND id IN (SELECT rowid FROM span_fts WHERE span_fts MATCH 'alpha')", want, got);
+  q.ascending = false;
+  q.q = LT_STR("rare");
+  span_pages_match(f, q, " AND id IN (SELECT rowid FROM span_fts WHERE span_fts MATCH 'rare')", want, got);
+  assert_string_equal(got[0], "n777");
+  q.q = LT_STR_NULL;
   char where[160];
   q.from_ns = T0 + 4000 * MS;
   q.to_ns = T0 + 9000 * MS;
@@ -1141,6 +1153,14 @@ static void span_list_window_matches_a_full_sort(void **st) {
   span_pages_match(f, q, where, want, got);
   q.limit = 1000;
   span_pages_match(f, q, where, want, got);
+  q.limit = 50;
+  q.q = LT_STR("alpha");
+  char fwhere[256];
+  snprintf(fwhere, sizeof fwhere, "%s AND id IN (SELECT rowid FROM span_fts WHERE span_fts MATCH 'alpha')", where);
+  span_pages_match(f, q, fwhere, want, got);
+  q.ascending = false;
+  span_pages_match(f, q, fwhere, want, got);
+  q.q = LT_STR_NULL;
   /* Then 12 writes in time order, as live traffic comes: the newest pages
    * come from a window of the newest ids. */
   for (int w = 24; w < 36; w++) {
@@ -1224,6 +1244,30 @@ static void migration_5_backfills_span_blocks(void **st) {
   assert_string_equal(json_string_value(json_object_get(json_array_get(data, 0), "name")), "m4502");
   assert_string_equal(json_string_value(json_object_get(json_array_get(data, 2), "name")), "m4500");
   json_decref(res);
+}
+
+/* Migration 7 sets the full-text merge levels, on new files and on files
+ * written before it. */
+static void migration_7_sets_fts_merges(void **st) {
+  fixture_t *f = *st;
+  const char *am = "SELECT v FROM span_fts_config WHERE k = 'automerge'";
+  const char *cm = "SELECT v FROM span_fts_config WHERE k = 'crisismerge'";
+  assert_int_equal(count_rows(f, am), 16);
+  assert_int_equal(count_rows(f, cm), 64);
+  lt_store_close(f->store);
+  f->store = NULL;
+  char path[128];
+  snprintf(path, sizeof path, "%s/lanterna.db", f->dir);
+  sqlite3 *db;
+  assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+  assert_int_equal(sqlite3_exec(db, "DELETE FROM span_fts_config WHERE k IN ('automerge', 'crisismerge');"
+                                    "PRAGMA user_version=6;",
+                                NULL, NULL, NULL),
+                   SQLITE_OK);
+  sqlite3_close(db);
+  assert_int_equal(fixture_reopen(f, 0), 0);
+  assert_int_equal(count_rows(f, am), 16);
+  assert_int_equal(count_rows(f, cm), 64);
 }
 
 /* Spans of a trace spread over two batches of one write and a later
@@ -1402,6 +1446,7 @@ int main(void) {
     cmocka_unit_test_setup_teardown(every_codec_reads_back, setup, teardown),
     cmocka_unit_test_setup_teardown(span_list_window_matches_a_full_sort, setup, teardown),
     cmocka_unit_test_setup_teardown(migration_5_backfills_span_blocks, setup, teardown),
+    cmocka_unit_test_setup_teardown(migration_7_sets_fts_merges, setup, teardown),
     cmocka_unit_test_setup_teardown(chunks_across_batches_and_elided_attributes, setup, teardown),
     cmocka_unit_test_setup_teardown(checkpoints_run_off_the_writer, setup, teardown),
     cmocka_unit_test_setup_teardown(readers_run_while_writing, setup, teardown),
