@@ -72,4 +72,10 @@ void lt_writer_stop(lt_writer_t *w);
 /* Stops (if not yet stopped) and frees w. NULL is a no-op. */
 void lt_writer_free(lt_writer_t *w);
 
+/* Internal, exposed for tests: how many slice lengths background work
+ * waits after a slice while requests arrive (0: it gets all the writer's
+ * idle time, 3: a quarter), given the process CPU time, the part of it
+ * spent in background slices and the wall time of one window. */
+int lt__writer_bg_off(int64_t cpu_ns, int64_t bg_ns, int64_t wall_ns, int ncpu);
+
 #endif

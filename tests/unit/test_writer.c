@@ -325,9 +325,26 @@ static void sync_backlog_counts_against_the_queue(void **st) {
   f->store->ops = real_ops;
 }
 
+/* Background work (full-text indexing) gets all the writer's idle time
+ * while the rest of the server uses under half the cores, a quarter of it
+ * otherwise; its own slices do not count as the server's load. */
+static void background_share_follows_the_load(void **st) {
+  (void)st;
+  const int64_t S = 1000000000;
+  assert_int_equal(lt__writer_bg_off(S / 2, 0, S, 2), 0);          /* a quarter of 2 cores */
+  assert_int_equal(lt__writer_bg_off(S, 0, S, 2), 3);              /* half */
+  assert_int_equal(lt__writer_bg_off(S * 17 / 10, 0, S, 2), 3);    /* the maximum rate */
+  assert_int_equal(lt__writer_bg_off(S * 15 / 10, S, S, 2), 0);    /* mostly its own slices */
+  assert_int_equal(lt__writer_bg_off(S * 15 / 10, S / 4, S, 2), 3);
+  assert_int_equal(lt__writer_bg_off(S * 3, 0, S, 8), 0);          /* more cores, more room */
+  assert_int_equal(lt__writer_bg_off(S, 0, 0, 2), 3);              /* no window yet */
+  assert_int_equal(lt__writer_bg_off(0, 0, S, 0), 3);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
     cmocka_unit_test_setup_teardown(stores_and_completes_every_batch, setup, teardown),
+    cmocka_unit_test(background_share_follows_the_load),
     cmocka_unit_test_setup_teardown(full_queue_refuses, setup, teardown),
     cmocka_unit_test_setup_teardown(lingers_for_unwaited_batches, setup, teardown),
     cmocka_unit_test_setup_teardown(submit_n_commits_together, setup, teardown),
