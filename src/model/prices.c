@@ -8,6 +8,7 @@
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdatomic.h>
 #include <string.h>
 #include "core/err.h"
 #include "core/mem.h"
@@ -31,7 +32,12 @@ struct lt_prices {
   entry_t *v;
   size_t n, cap;
   int top_layer;
+  uint64_t id; /* unique per table and per merge: keys the lookup memo */
 };
+
+/* Table ids: a memo entry never outlives the identity of its table, even
+ * when a freed table's address is reused. */
+static atomic_uint_fast64_t next_id = 1;
 
 static void entry_clear(entry_t *e) {
   for (size_t i = 0; i < e->nglobs; i++) lt_free(e->globs[i]);
@@ -274,6 +280,7 @@ int lt_prices_load(const char *json, size_t len, const char *origin, lt_prices_t
     rc = LT_ENOMEM;
     goto out;
   }
+  t->id = atomic_fetch_add(&next_id, 1);
   if ((rc = reserve(t, json_array_size(models))) != 0) goto out;
   size_t i;
   json_t *m;
@@ -323,6 +330,7 @@ int lt_prices_merge(lt_prices_t *base, const lt_prices_t *over) {
   }
   base->n = n0 + k;
   base->top_layer = top;
+  base->id = atomic_fetch_add(&next_id, 1);
   rc = 0;
 out:
   if (rc != 0)
@@ -380,15 +388,17 @@ static bool str_ieq(lt_str_t a, const char *b) {
   return true;
 }
 
-const lt_price_t *lt_prices_lookup(const lt_prices_t *t, lt_str_t provider, lt_str_t model,
-                                   int64_t at_ns) {
+/* Looks up like lt_prices_lookup and also reports the times around at_ns
+ * with the same answer: [*lo, *hi) holds no effective date of a matching
+ * entry other than *lo itself (the latest one not after at_ns). */
+static const lt_price_t *lookup_scan(const lt_prices_t *t, lt_str_t provider, lt_str_t model, int64_t at_ns,
+                                     int64_t *lo, int64_t *hi) {
   const entry_t *best = NULL;
   rank_t best_rank = {0};
-  if (!t || model.len == 0) return NULL;
-  if (at_ns <= 0) at_ns = INT64_MAX;
+  *lo = INT64_MIN;
+  *hi = INT64_MAX;
   for (size_t i = 0; i < t->n; i++) {
     const entry_t *e = &t->v[i];
-    if (e->price.effective_from_ns > at_ns) continue;
     bool matched = false;
     rank_t r = {0};
     for (size_t g = 0; g < e->nglobs; g++) {
@@ -403,6 +413,11 @@ const lt_price_t *lt_prices_lookup(const lt_prices_t *t, lt_str_t provider, lt_s
       matched = true;
     }
     if (!matched) continue;
+    if (e->price.effective_from_ns > at_ns) {
+      if (e->price.effective_from_ns < *hi) *hi = e->price.effective_from_ns;
+      continue;
+    }
+    if (e->price.effective_from_ns > *lo) *lo = e->price.effective_from_ns;
     /* A different provider does not exclude an entry: a model name sold
      * through a gateway (Azure, Bedrock, OpenRouter) still finds the
      * vendor's price, it just loses to an entry for the named provider. */
@@ -416,6 +431,51 @@ const lt_price_t *lt_prices_lookup(const lt_prices_t *t, lt_str_t provider, lt_s
     }
   }
   return best ? &best->price : NULL;
+}
+
+/* Per-thread memo of recent lookups: the spans of a request mostly name a
+ * few models, and a scan matches every glob of the table (~1 µs). */
+#define MEMO_SLOTS 8
+#define MEMO_MODEL 96
+#define MEMO_PROVIDER 32
+typedef struct {
+  uint64_t table;
+  int64_t lo, hi;
+  const lt_price_t *price;
+  uint8_t mlen, plen;
+  char model[MEMO_MODEL], provider[MEMO_PROVIDER];
+} memo_t;
+static _Thread_local memo_t memo[MEMO_SLOTS];
+static _Thread_local unsigned memo_next;
+
+const lt_price_t *lt_prices_lookup(const lt_prices_t *t, lt_str_t provider, lt_str_t model,
+                                   int64_t at_ns) {
+  if (!t || model.len == 0) return NULL;
+  if (at_ns <= 0) at_ns = INT64_MAX;
+  bool memoable = model.len < MEMO_MODEL && provider.len < MEMO_PROVIDER;
+  if (memoable) {
+    for (unsigned i = 0; i < MEMO_SLOTS; i++) {
+      const memo_t *m = &memo[i];
+      if (m->table == t->id && m->mlen == model.len && m->plen == provider.len && at_ns >= m->lo &&
+          at_ns < m->hi && memcmp(m->model, model.ptr, model.len) == 0 &&
+          (provider.len == 0 || memcmp(m->provider, provider.ptr, provider.len) == 0))
+        return m->price;
+    }
+  }
+  int64_t lo, hi;
+  const lt_price_t *p = lookup_scan(t, provider, model, at_ns, &lo, &hi);
+  if (memoable) {
+    memo_t *m = &memo[memo_next++ % MEMO_SLOTS];
+    m->table = t->id;
+    m->lo = lo;
+    m->hi = hi;
+    m->price = p;
+    m->mlen = (uint8_t)model.len;
+    m->plen = (uint8_t)provider.len;
+    memcpy(m->model, model.ptr, model.len);
+    if (provider.len) memcpy(m->provider, provider.ptr, provider.len);
+  }
+  return p;
 }
 
 /* ---- cost --------------------------------------------------------------------- */

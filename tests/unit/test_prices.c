@@ -186,6 +186,31 @@ static void effective_dates(void **st) {
   lt_prices_free(t);
 }
 
+/* Lookups are remembered per thread: the same question at other times, in
+ * any order, for another provider, or of another table (even one at a
+ * freed table's address) gets its own answer. */
+static void remembered_lookups(void **st) {
+  lt_prices_t *t = load(rules_json);
+  int64_t times[] = {D_2025_06_10, D_2025_01_01 - 1, D_2025_06_10 - 1, 0, D_2025_01_01, D_2025_06_10 + 1};
+  int64_t want[] = {8, 0, 7, 8, 7, 8};
+  for (int round = 0; round < 3; round++) {
+    for (int i = 0; i < 6; i++) {
+      const lt_price_t *p = find(t, "", "m1", times[i]);
+      if (want[i]) assert_int_equal(p->input, USD(want[i]));
+      else assert_null(p);
+    }
+    assert_int_equal(find(t, "groq", "llama-3.3-70b", 0)->input, USD(5));
+    assert_int_equal(find(t, "together_ai", "llama-3.3-70b", 0)->input, USD(6));
+  }
+  lt_prices_free(t);
+  /* A new table, likely at the same address, with other prices. */
+  t = load("{\"version\": 1, \"models\": [{\"match\": \"m*\", \"input\": 9, \"output\": 9}]}");
+  assert_int_equal(find(t, "", "m1", D_2025_06_10)->input, USD(9));
+  assert_int_equal(find(t, "", "m1", D_2025_01_01 - 1)->input, USD(9));
+  assert_null(find(t, "groq", "llama-3.3-70b", 0));
+  lt_prices_free(t);
+}
+
 /* ---- cost -------------------------------------------------------------------- */
 
 static void cost_openai_cached_input(void **st) {
@@ -359,6 +384,7 @@ int main(void) {
       cmocka_unit_test(shipped_effective_dates),
       cmocka_unit_test(glob_precedence),
       cmocka_unit_test(effective_dates),
+      cmocka_unit_test(remembered_lookups),
       cmocka_unit_test(cost_openai_cached_input),
       cmocka_unit_test(cost_anthropic_separate_cache),
       cmocka_unit_test(cost_reasoning_rate_and_rounding),
