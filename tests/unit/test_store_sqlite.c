@@ -1204,6 +1204,20 @@ static void span_list_window_matches_a_full_sort(void **st) {
   assert_string_equal(got[1], "n36129");
 }
 
+/* Closes the store, turns its file back into an older schema's with sql,
+ * and opens it again (migrating it). */
+static void reopen_as_older(fixture_t *f, const char *sql) {
+  lt_store_close(f->store);
+  f->store = NULL;
+  char path[128];
+  snprintf(path, sizeof path, "%s/lanterna.db", f->dir);
+  sqlite3 *db;
+  assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+  assert_int_equal(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
+  sqlite3_close(db);
+  assert_int_equal(fixture_reopen(f, 0), 0);
+}
+
 /* A schema-4 file (a start-time index, no span blocks) opened by this
  * build: migration 5 backfills blocks for the spans already there and
  * drops the index, and the lists read them. */
@@ -1216,19 +1230,8 @@ static void migration_5_backfills_span_blocks(void **st) {
     add(b, 20000 + n / 9, n % 9 + 1, 0, name, T0 + (int64_t)n * MS, T0 + (int64_t)n * MS + 1);
   }
   write1(f, b, 9000);
-  lt_store_close(f->store);
-  f->store = NULL;
-  char path[128];
-  snprintf(path, sizeof path, "%s/lanterna.db", f->dir);
-  sqlite3 *db;
-  assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
-  assert_int_equal(sqlite3_exec(db,
-                                "DROP TABLE span_blocks; CREATE INDEX spans_start ON spans(project_id, start_ns);"
-                                "PRAGMA user_version=4;",
-                                NULL, NULL, NULL),
-                   SQLITE_OK);
-  sqlite3_close(db);
-  assert_int_equal(fixture_reopen(f, 0), 0);
+  reopen_as_older(f, "DROP TABLE span_blocks; CREATE INDEX spans_start ON spans(project_id, start_ns);"
+                     "PRAGMA user_version=4;");
   assert_int_equal(count_rows(f, "SELECT count(*) FROM sqlite_master WHERE name = 'spans_start'"), 0);
   assert_int_equal(count_rows(f, "SELECT count(*) FROM span_blocks"), 3); /* ids 1-4095, 4096-8191, 8192-9000 */
   assert_int_equal(count_rows(f, "SELECT min(first_id) + max(last_id) FROM span_blocks"), 9001);
@@ -1254,18 +1257,7 @@ static void migration_7_sets_fts_merges(void **st) {
   const char *cm = "SELECT v FROM span_fts_config WHERE k = 'crisismerge'";
   assert_int_equal(count_rows(f, am), 16);
   assert_int_equal(count_rows(f, cm), 64);
-  lt_store_close(f->store);
-  f->store = NULL;
-  char path[128];
-  snprintf(path, sizeof path, "%s/lanterna.db", f->dir);
-  sqlite3 *db;
-  assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
-  assert_int_equal(sqlite3_exec(db, "DELETE FROM span_fts_config WHERE k IN ('automerge', 'crisismerge');"
-                                    "PRAGMA user_version=6;",
-                                NULL, NULL, NULL),
-                   SQLITE_OK);
-  sqlite3_close(db);
-  assert_int_equal(fixture_reopen(f, 0), 0);
+  reopen_as_older(f, "DELETE FROM span_fts_config WHERE k IN ('automerge', 'crisismerge'); PRAGMA user_version=6;");
   assert_int_equal(count_rows(f, am), 16);
   assert_int_equal(count_rows(f, cm), 64);
 }
