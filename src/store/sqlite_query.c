@@ -164,6 +164,24 @@ static int list_page(lt__sq_reader_t *r, sqlite3_stmt *st, int limit, int key_co
   return rc;
 }
 
+/* Full-text search is eventually consistent (docs/storage.md): a list
+ * with q says whether the project has stored spans the index does not
+ * hold yet, so a caller can tell "no match" from "not searchable yet". */
+static int mark_search_complete(lt__sq_reader_t *r, int64_t project_id, json_t *res) {
+  sqlite3_stmt *st = NULL;
+  int src = sqlite3_prepare_v2(r->db,
+                               "SELECT EXISTS(SELECT 1 FROM spans WHERE id > coalesce((SELECT value FROM meta"
+                               " WHERE key = 'fts_hwm'), 0) AND project_id = ?1)",
+                               -1, &st, NULL);
+  if (src == SQLITE_OK) src = sqlite3_bind_int64(st, 1, project_id);
+  if (src == SQLITE_OK) src = sqlite3_step(st);
+  int rc = 0;
+  if (src == SQLITE_ROW) lt__sq_put(res, "search_complete", json_boolean(sqlite3_column_int(st, 0) == 0), &rc);
+  else rc = fail(r->db, src, "checking the full-text index");
+  sqlite3_finalize(st);
+  return rc;
+}
+
 static json_t *trace_row_fn(lt__sq_reader_t *r, sqlite3_stmt *st, int *rc) {
   (void)r;
   return lt__sq_trace_row(st, rc);
@@ -373,6 +391,10 @@ int lt__sq_traces_list(lt_store_t *st, const lt_query_t *qin, json_t **out) {
   page_clause(&l.b, &l.q, key, "t.id", l.q.cursor.len > 0, l.ckey, l.cid);
   if ((rc = qb_prepare(&l.b, l.r->db, &l.stmt))) goto out;
   rc = list_page(l.r, l.stmt, l.q.limit, LT__SQ_TRACE_NCOLS, 0, l.tag, trace_row_fn, out);
+  if (rc == 0 && l.q.q.len && (rc = mark_search_complete(l.r, l.q.project_id, *out))) {
+    json_decref(*out);
+    *out = NULL;
+  }
 out:
   list_close(&l);
   return rc;
@@ -588,6 +610,10 @@ int lt__sq_spans_list(lt_store_t *st, const lt_query_t *qin, json_t **out) {
   span_list_sql(&l.b, &l, qin, key, ranges.n ? &ranges : NULL, NULL);
   if ((rc = qb_prepare(&l.b, l.r->db, &l.stmt))) goto out;
   rc = list_page(l.r, l.stmt, l.q.limit, LT__SQ_SPAN_NCOLS, 0, l.tag, span_list_row_fn, out);
+  if (rc == 0 && l.q.q.len && (rc = mark_search_complete(l.r, l.q.project_id, *out))) {
+    json_decref(*out);
+    *out = NULL;
+  }
 out:
   list_close(&l);
   return rc;

@@ -180,6 +180,11 @@ def test_full_text_search(seeded):
     assert search("invoice") == ["f2"]
     assert search("password") == ["f1"]
     assert q(server, ids, q="quokka") == []
+    # Everything is indexed now: lists with q say so; lists without q do not.
+    for path in ("/api/v1/traces", "/api/v1/spans"):
+        body = server.get(path, params={"q": "quokka"}).json()
+        assert body["data"] == [] and body["search_complete"] is True
+        assert "search_complete" not in server.get(path).json()
 
 
 def test_pagination_by_start(seeded):

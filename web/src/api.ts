@@ -129,6 +129,8 @@ export const logout = () => request<{ logged_out: boolean }>("/api/v1/auth/logou
 export interface Page<T> {
   data: T[];
   next_cursor: string | null;
+  /* Lists with q: false while the full-text index is behind the newest spans. */
+  search_complete?: boolean;
 }
 
 export interface TraceRow {

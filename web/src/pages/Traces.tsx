@@ -281,6 +281,11 @@ export function Traces({ params }: { params: URLSearchParams }) {
         </div>
       </div>
       <Filters params={params} />
+      {first.data && first.data.search_complete === false && (
+        <p class="muted small" data-testid="search-behind">
+          Full-text search is catching up: the newest spans are not searchable yet.
+        </p>
+      )}
       {first.error && <ErrorBox error={first.error} retry={first.reload} />}
       {first.loading && !first.data && <Loading what="Loading traces" />}
       {first.data && !first.error && (rows.length ? <TraceTable rows={rows} params={params} t0={t0} /> : <Empty>No traces match these filters in this time range.</Empty>)}
