@@ -386,6 +386,13 @@ int lt__sq_traces_list(lt_store_t *st, const lt_query_t *qin, json_t **out) {
     qb_int(&l.b, l.q.project_id);
     qb_sql(&l.b, " AND s.id IN (SELECT rowid FROM span_fts WHERE span_fts MATCH ");
     qb_text(&l.b, l.q.q);
+    if (l.q.from_ns) {
+      /* A trace that starts in the range has every span starting in it:
+       * the span blocks bound the ids, and FTS5 skips older matches. */
+      qb_sql(&l.b, " AND rowid >= coalesce((SELECT min(first_id) FROM span_blocks WHERE max_start >= ");
+      qb_int(&l.b, l.q.from_ns);
+      qb_sql(&l.b, "), 9223372036854775807)");
+    }
     qb_sql(&l.b, "))");
   }
   page_clause(&l.b, &l.q, key, "t.id", l.q.cursor.len > 0, l.ckey, l.cid);
