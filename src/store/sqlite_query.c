@@ -166,20 +166,36 @@ static int list_page(lt__sq_reader_t *r, sqlite3_stmt *st, int limit, int key_co
 
 /* Full-text search is eventually consistent (docs/storage.md): a list
  * with q says whether the project has stored spans the index does not
- * hold yet, so a caller can tell "no match" from "not searchable yet". */
-static int mark_search_complete(lt__sq_reader_t *r, int64_t project_id, json_t *res) {
+ * hold yet, so a caller can tell "no match" from "not searchable yet".
+ * On failure *out is released. */
+static int mark_search_complete(lt__sq_reader_t *r, int64_t project_id, json_t **out) {
   sqlite3_stmt *st = NULL;
   int src = sqlite3_prepare_v2(r->db,
                                "SELECT EXISTS(SELECT 1 FROM spans WHERE id > coalesce((SELECT value FROM meta"
-                               " WHERE key = 'fts_hwm'), 0) AND project_id = ?1)",
+                               " WHERE key = ?2), 0) AND project_id = ?1)",
                                -1, &st, NULL);
   if (src == SQLITE_OK) src = sqlite3_bind_int64(st, 1, project_id);
+  if (src == SQLITE_OK) src = sqlite3_bind_text(st, 2, LT__SQ_META_FTS_HWM, -1, SQLITE_STATIC);
   if (src == SQLITE_OK) src = sqlite3_step(st);
   int rc = 0;
-  if (src == SQLITE_ROW) lt__sq_put(res, "search_complete", json_boolean(sqlite3_column_int(st, 0) == 0), &rc);
+  if (src == SQLITE_ROW) lt__sq_put(*out, "search_complete", json_boolean(sqlite3_column_int(st, 0) == 0), &rc);
   else rc = fail(r->db, src, "checking the full-text index");
   sqlite3_finalize(st);
+  if (rc) {
+    json_decref(*out);
+    *out = NULL;
+  }
   return rc;
+}
+
+/* " AND <col> >= " the first span id that can start at or after from_ns
+ * (span blocks hold each write's id range and start range). */
+static void ids_from(qb_t *b, const char *col, int64_t from_ns) {
+  qb_sql(b, " AND ");
+  qb_sql(b, col);
+  qb_sql(b, " >= coalesce((SELECT min(first_id) FROM span_blocks WHERE max_start >= ");
+  qb_int(b, from_ns);
+  qb_sql(b, "), 9223372036854775807)");
 }
 
 static json_t *trace_row_fn(lt__sq_reader_t *r, sqlite3_stmt *st, int *rc) {
@@ -386,22 +402,15 @@ int lt__sq_traces_list(lt_store_t *st, const lt_query_t *qin, json_t **out) {
     qb_int(&l.b, l.q.project_id);
     qb_sql(&l.b, " AND s.id IN (SELECT rowid FROM span_fts WHERE span_fts MATCH ");
     qb_text(&l.b, l.q.q);
-    if (l.q.from_ns) {
-      /* A trace that starts in the range has every span starting in it:
-       * the span blocks bound the ids, and FTS5 skips older matches. */
-      qb_sql(&l.b, " AND rowid >= coalesce((SELECT min(first_id) FROM span_blocks WHERE max_start >= ");
-      qb_int(&l.b, l.q.from_ns);
-      qb_sql(&l.b, "), 9223372036854775807)");
-    }
+    /* A trace that starts in the range has every span starting in it:
+     * FTS5 skips the older matches. */
+    if (l.q.from_ns) ids_from(&l.b, "rowid", l.q.from_ns);
     qb_sql(&l.b, "))");
   }
   page_clause(&l.b, &l.q, key, "t.id", l.q.cursor.len > 0, l.ckey, l.cid);
   if ((rc = qb_prepare(&l.b, l.r->db, &l.stmt))) goto out;
   rc = list_page(l.r, l.stmt, l.q.limit, LT__SQ_TRACE_NCOLS, 0, l.tag, trace_row_fn, out);
-  if (rc == 0 && l.q.q.len && (rc = mark_search_complete(l.r, l.q.project_id, *out))) {
-    json_decref(*out);
-    *out = NULL;
-  }
+  if (rc == 0 && l.q.q.len) rc = mark_search_complete(l.r, l.q.project_id, out);
 out:
   list_close(&l);
   return rc;
@@ -437,24 +446,25 @@ static void span_list_sql(qb_t *b, const list_t *l, const lt_query_t *qin, const
                           int *range_param) {
   qb_sql(b, " FROM spans s JOIN traces t ON t.id = s.trace_ref WHERE s.project_id = ");
   qb_int(b, l->q.project_id);
-  if (l->q.from_ns) {
-    qb_sql(b, " AND s.id >= coalesce((SELECT min(first_id) FROM span_blocks WHERE max_start >= ");
-    qb_int(b, l->q.from_ns);
-    qb_sql(b, "), 9223372036854775807)");
-  }
+  if (l->q.from_ns) ids_from(b, "s.id", l->q.from_ns);
   if (l->q.to_ns) {
     qb_sql(b, " AND s.id <= coalesce((SELECT max(last_id) FROM span_blocks WHERE min_start < ");
     qb_int(b, l->q.to_ns);
     qb_sql(b, "), -1)");
   }
+  /* Bind indexes of the first range's lo and the last one's hi: the
+   * ranges are sorted (ranges_merge), so they bound every id. */
+  int lo_param = 0, hi_param = 0;
   for (int i = 0; r && i < r->n; i++) {
     qb_sql(b, i ? " OR s.id BETWEEN " : " AND (s.id BETWEEN ");
-    if (i == 0 && range_param) *range_param = b->n + 1; /* its bind index, then hi's */
+    if (i == 0) lo_param = b->n + 1;
     qb_int(b, r->lo[i]);
     qb_sql(b, " AND ");
+    hi_param = b->n + 1;
     qb_int(b, r->hi[i]);
     if (i == r->n - 1) qb_sql(b, ")");
   }
+  if (range_param) *range_param = lo_param; /* with one range, hi's is the next */
   if (l->q.has_trace_id) {
     qb_sql(b, " AND s.trace_ref = (SELECT x.id FROM traces x WHERE x.project_id = ");
     qb_int(b, l->q.project_id);
@@ -483,15 +493,12 @@ static void span_list_sql(qb_t *b, const list_t *l, const lt_query_t *qin, const
      * reads only the matches that can count. */
     qb_sql(b, " AND s.id IN (SELECT rowid FROM span_fts WHERE span_fts MATCH ");
     qb_text(b, l->q.q);
-    if (r && r->n && range_param) {
+    if (lo_param) {
       char bounds[64];
-      snprintf(bounds, sizeof bounds, " AND rowid BETWEEN ?%d AND ?%d", *range_param, *range_param + 1);
+      snprintf(bounds, sizeof bounds, " AND rowid BETWEEN ?%d AND ?%d", lo_param, hi_param);
       qb_sql(b, bounds);
-    } else if (r && r->n) {
-      qb_sql(b, " AND rowid BETWEEN ");
-      qb_int(b, r->lo[0]); /* ranges are sorted (ranges_merge) */
-      qb_sql(b, " AND ");
-      qb_int(b, r->hi[r->n - 1]);
+    } else if (l->q.from_ns) {
+      ids_from(b, "rowid", l->q.from_ns); /* a whole-table read still has the start bound */
     }
     qb_sql(b, ")");
   }
@@ -617,10 +624,7 @@ int lt__sq_spans_list(lt_store_t *st, const lt_query_t *qin, json_t **out) {
   span_list_sql(&l.b, &l, qin, key, ranges.n ? &ranges : NULL, NULL);
   if ((rc = qb_prepare(&l.b, l.r->db, &l.stmt))) goto out;
   rc = list_page(l.r, l.stmt, l.q.limit, LT__SQ_SPAN_NCOLS, 0, l.tag, span_list_row_fn, out);
-  if (rc == 0 && l.q.q.len && (rc = mark_search_complete(l.r, l.q.project_id, *out))) {
-    json_decref(*out);
-    *out = NULL;
-  }
+  if (rc == 0 && l.q.q.len) rc = mark_search_complete(l.r, l.q.project_id, out);
 out:
   list_close(&l);
   return rc;
