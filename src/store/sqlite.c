@@ -340,7 +340,9 @@ static int configure(lt__sq_t *s, sqlite3 *db, role_t role) {
 static int open_conn(lt__sq_t *s, role_t role, sqlite3 **out) {
   sqlite3 *db = NULL;
   int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX | (role == ROLE_WRITER ? SQLITE_OPEN_CREATE : 0);
-  int src = sqlite3_open_v2(s->path, &db, flags, NULL);
+  /* Readers never write: they open through the default VFS. */
+  const char *vfs = role == ROLE_READER ? NULL : lt__sq_vfs_name();
+  int src = sqlite3_open_v2(s->path, &db, flags, vfs);
   if (src != SQLITE_OK) {
     lt_error("sqlite: cannot open %s: %s", s->path, db ? sqlite3_errmsg(db) : sqlite3_errstr(src));
     sqlite3_close(db);

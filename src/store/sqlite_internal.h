@@ -217,6 +217,17 @@ void lt__sq_reader_put(lt__sq_t *s, lt__sq_reader_t *r);
 /* Opens a short-lived read-write connection for a rare admin write. */
 int lt__sq_admin_open(lt__sq_t *s, sqlite3 **out);
 
+/* The write-merging VFS (sqlite_vfs.c), registered on first call; NULL
+ * when it could not be (connections then use SQLite's default). The
+ * writer and admin connections open through it. */
+const char *lt__sq_vfs_name(void);
+typedef struct {
+  uint64_t writes;  /* SQLite writes that went into a merged run */
+  uint64_t flushes; /* merged runs written */
+  uint64_t late;    /* runs still pending at a commit's publication: never expected */
+} lt__sq_vfs_stats_t;
+void lt__sq_vfs_stats(lt__sq_vfs_stats_t *out);
+
 /* ---- checkpoints (sqlite_ckpt.c) ------------------------------------------ */
 
 /* Moves WAL checkpoints from the writer's commits to a thread of their
