@@ -49,6 +49,10 @@ enum {
   WS_CHUNKS_DELETE,
   WS_BLOCK_INSERT,
   WS_BLOCKS_EXPIRE,
+  WS_MAX_TRACE_ID,
+  WS_KEYS_INDEX,  /* trace_keys for the traces in an id range */
+  WS_KEYS_ADD,    /* trace_keys for one trace, from its row */
+  WS_KEYS_DELETE, /* one trace's trace_keys, as its row has them */
   WS__COUNT
 };
 
@@ -113,6 +117,7 @@ typedef struct {
 
 /* Meta keys (table meta). */
 #define LT__SQ_META_FTS_HWM "fts_hwm"
+#define LT__SQ_META_KEYS_HWM "keys_hwm" /* traces up to this id are in trace_keys */
 #define LT__SQ_META_SPANS "n_spans"
 #define LT__SQ_META_TRACES "n_traces"
 #define LT__SQ_META_LOGS "n_logs"
@@ -121,6 +126,8 @@ typedef struct {
 /* Spans indexed for full-text search per maintain call, and rows deleted
  * by retention per call. */
 #define LT__SQ_FTS_CHUNK 2000
+/* Traces keyed (trace_keys) per background slice. */
+#define LT__SQ_KEYS_CHUNK 20000
 #define LT__SQ_FTS_BUDGET_NS (5 * 1000000LL)
 #define LT__SQ_RETENTION_CHUNK 5000
 /* trace_get returns at most this many spans (in start order). */

@@ -82,6 +82,23 @@ static const char *const writer_sql[WS__COUNT] = {
                        " (SELECT max(last_id) + 1 FROM span_blocks))",
   [WS_SCORES_EXPIRE] =
     "DELETE FROM scores WHERE id IN (SELECT id FROM scores WHERE time_ns < ?1 ORDER BY time_ns LIMIT ?2)",
+  [WS_MAX_TRACE_ID] = "SELECT coalesce(max(id), 0) FROM traces",
+  /* Sorted: the slice lands in key order, each index page touched once. */
+  [WS_KEYS_INDEX] =
+    "INSERT OR IGNORE INTO trace_keys(project_id, kind, key, start_ns, trace_ref)"
+    " SELECT project_id, 1, session_id, start_ns, id FROM traces"
+    "  WHERE id > ?1 AND id <= ?2 AND session_id IS NOT NULL"
+    " UNION ALL SELECT project_id, 2, user_id, start_ns, id FROM traces"
+    "  WHERE id > ?1 AND id <= ?2 AND user_id IS NOT NULL"
+    " ORDER BY 1, 2, 3, 4, 5",
+  [WS_KEYS_ADD] =
+    "INSERT OR IGNORE INTO trace_keys(project_id, kind, key, start_ns, trace_ref)"
+    " SELECT project_id, 1, session_id, start_ns, id FROM traces WHERE id = ?1 AND session_id IS NOT NULL"
+    " UNION ALL SELECT project_id, 2, user_id, start_ns, id FROM traces WHERE id = ?1 AND user_id IS NOT NULL",
+  [WS_KEYS_DELETE] =
+    "DELETE FROM trace_keys WHERE (project_id, kind, key, start_ns, trace_ref) IN"
+    " (SELECT project_id, 1, session_id, start_ns, id FROM traces WHERE id = ?1 AND session_id IS NOT NULL"
+    "  UNION ALL SELECT project_id, 2, user_id, start_ns, id FROM traces WHERE id = ?1 AND user_id IS NOT NULL)",
 };
 
 int lt__sq_prepare_writer(lt__sq_t *s) {
@@ -103,6 +120,8 @@ static int run(lt__sq_t *s, int which) {
 /* Binding only fails on misuse or out of memory; the step reports it. */
 #define BIND(expr) (void)(expr)
 
+static int meta_get(lt__sq_t *s, const char *key, int64_t *v);
+
 /* ---- trace summaries ---------------------------------------------------- */
 
 typedef struct str_node {
@@ -120,6 +139,10 @@ typedef struct {
   bool has_root; /* a span without parent has been seen: name is its name */
   lt_str_t name, user_id, session_id, service, environment;
   int64_t start_ns, end_ns, error_count, span_count;
+  /* The row's values as read: a keyed trace (trace_keys) whose start,
+   * user or session changes has its keys rewritten. */
+  lt_str_t old_user, old_session;
+  int64_t old_start;
   int status;
   int64_t tok_in, tok_out, tok_total; /* -1 = no span reported any */
   int64_t cost;
@@ -136,6 +159,7 @@ typedef struct {
   uint32_t *slots; /* open addressing: index + 1 into aggs, 0 = empty */
   size_t nslots;
   lt_buf_t models_json, tags_json;
+  int64_t keys_hwm; /* -1 until read, when a trace that existed changes */
 } wctx_t;
 
 static uint32_t hash_key(int64_t project_id, const uint8_t id[16]) {
@@ -267,8 +291,9 @@ static int resolve(lt__sq_t *s, wctx_t *w, agg_t *a, int64_t *next_id) {
     a->status = sqlite3_column_int(st, 4);
     a->error_count = sqlite3_column_int64(st, 5);
     a->span_count = sqlite3_column_int64(st, 6);
-    a->user_id = col_copy(w, st, 7, &rc);
-    a->session_id = col_copy(w, st, 8, &rc);
+    a->user_id = a->old_user = col_copy(w, st, 7, &rc);
+    a->session_id = a->old_session = col_copy(w, st, 8, &rc);
+    a->old_start = a->start_ns;
     if (rc == 0 && sqlite3_column_type(st, 9) != SQLITE_NULL)
       rc = set_add_json(w, &a->models, &a->n_models, (const char *)sqlite3_column_text(st, 9),
                         (size_t)sqlite3_column_bytes(st, 9), false);
@@ -361,6 +386,16 @@ static int store_trace(lt__sq_t *s, wctx_t *w, const agg_t *a) {
   if (rc == 0) rc = set_json(&w->tags_json, a->tags);
   if (rc) return rc;
   int which = a->created ? WS_TRACE_INSERT : WS_TRACE_UPDATE;
+  bool rekey = false;
+  if (!a->created && (a->start_ns != a->old_start || !lt_str_eq(a->user_id, a->old_user) ||
+                      !lt_str_eq(a->session_id, a->old_session))) {
+    if (w->keys_hwm < 0 && (rc = meta_get(s, LT__SQ_META_KEYS_HWM, &w->keys_hwm))) return rc;
+    rekey = a->id <= w->keys_hwm;
+  }
+  if (rekey) {
+    BIND(sqlite3_bind_int64(s->ws[WS_KEYS_DELETE], 1, a->id));
+    if ((rc = run(s, WS_KEYS_DELETE))) return rc;
+  }
   sqlite3_stmt *st = s->ws[which];
   BIND(sqlite3_bind_int64(st, 1, a->id));
   if (a->created) {
@@ -386,6 +421,10 @@ static int store_trace(lt__sq_t *s, wctx_t *w, const agg_t *a) {
   BIND(lt__sq_bind_text(st, 18, a->environment));
   BIND(lt__sq_bind_text(st, 19, (lt_str_t){w->tags_json.ptr, w->tags_json.len}));
   if ((rc = run(s, which))) return rc;
+  if (rekey) {
+    BIND(sqlite3_bind_int64(s->ws[WS_KEYS_ADD], 1, a->id));
+    if ((rc = run(s, WS_KEYS_ADD))) return rc;
+  }
   sqlite3_stmt *m = s->ws[WS_MODEL_INSERT];
   for (const str_node_t *n = a->models; rc == 0 && n; n = n->next) {
     if (!n->fresh) continue;
@@ -556,7 +595,7 @@ static int block_insert(lt__sq_t *s, const block_t *b) {
 
 int lt__sq_write(lt_store_t *st, lt_batch_t *const *batches, size_t n) {
   lt__sq_t *s = LT__SQ(st);
-  wctx_t w = {0};
+  wctx_t w = {.keys_hwm = -1};
   block_t blk = {0};
   int64_t next_id = 0, new_spans = 0, new_traces = 0, logs = 0, points = 0;
   int rc = LT_ENOMEM;
@@ -803,6 +842,10 @@ static int expire_traces(lt__sq_t *s, wctx_t *w, int64_t cutoff, int64_t hwm, in
           rc = run(s, WS_CHUNKS_DELETE);
         }
         if (rc == 0) {
+          BIND(sqlite3_bind_int64(s->ws[WS_KEYS_DELETE], 1, old[i].id));
+          rc = run(s, WS_KEYS_DELETE);
+        }
+        if (rc == 0) {
           BIND(sqlite3_bind_int64(s->ws[WS_TRACE_DELETE], 1, old[i].id));
           rc = run(s, WS_TRACE_DELETE);
         }
@@ -852,6 +895,27 @@ void lt__sq_flush_rollups(lt__sq_t *s) {
   }
 }
 
+/* Keys the traces above the mark (trace_keys), up to LT__SQ_KEYS_CHUNK of
+ * them in one sorted insert. A few milliseconds: it runs before the
+ * full-text slice, so lookups rarely have many traces to read directly. */
+static int keys_index(lt__sq_t *s, bool *more) {
+  int64_t hwm = 0, top = 0;
+  int rc = meta_get(s, LT__SQ_META_KEYS_HWM, &hwm);
+  if (rc == 0) rc = one_int(s, WS_MAX_TRACE_ID, &top);
+  if (rc) return rc;
+  /* Retention took the newest traces: new ids would start at or below
+   * the mark and never be keyed. */
+  if (top < hwm) return meta_set(s, LT__SQ_META_KEYS_HWM, top);
+  if (top == hwm) return 0;
+  int64_t hi = top - hwm > LT__SQ_KEYS_CHUNK ? hwm + LT__SQ_KEYS_CHUNK : top;
+  sqlite3_stmt *st = s->ws[WS_KEYS_INDEX];
+  BIND(sqlite3_bind_int64(st, 1, hwm));
+  BIND(sqlite3_bind_int64(st, 2, hi));
+  if ((rc = run(s, WS_KEYS_INDEX))) return rc;
+  if (hi < top) *more = true;
+  return meta_set(s, LT__SQ_META_KEYS_HWM, hi);
+}
+
 int lt__sq_maintain(lt_store_t *st, int64_t now_ns, bool *more) {
   lt__sq_t *s = LT__SQ(st);
   wctx_t w = {0};
@@ -885,6 +949,7 @@ int lt__sq_maintain(lt_store_t *st, int64_t now_ns, bool *more) {
     if ((rc = lt__sq_rollup_lower_hwm(s, max_id))) goto out;
   }
   if ((rc = lt__sq_rollup_maintain(s, now_ns, s->retention_ns, more))) goto out;
+  if ((rc = keys_index(s, more))) goto out;
   if ((rc = fts_index(s, &hwm, more))) goto out;
   rc = run(s, WS_COMMIT);
   if (rc == 0) lt__sq_rollup_commit(s);

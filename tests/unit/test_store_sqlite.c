@@ -1275,6 +1275,12 @@ static void span_list_window_matches_a_full_sort(void **st) {
 
 /* Closes the store, turns its file back into an older schema's with sql,
  * and opens it again (migrating it). */
+/* Migration 8 undone: what every older schema looks like. */
+#define BEFORE_8                                                                                         \
+  "DROP TABLE trace_keys; DELETE FROM meta WHERE key = 'keys_hwm';"                                      \
+  "CREATE INDEX traces_session ON traces(project_id, session_id, start_ns) WHERE session_id IS NOT NULL;" \
+  "CREATE INDEX traces_user ON traces(project_id, user_id, start_ns) WHERE user_id IS NOT NULL;"
+
 static void reopen_as_older(fixture_t *f, const char *sql) {
   lt_store_close(f->store);
   f->store = NULL;
@@ -1282,6 +1288,7 @@ static void reopen_as_older(fixture_t *f, const char *sql) {
   snprintf(path, sizeof path, "%s/lanterna.db", f->dir);
   sqlite3 *db;
   assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+  assert_int_equal(sqlite3_exec(db, BEFORE_8, NULL, NULL, NULL), SQLITE_OK);
   assert_int_equal(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
   sqlite3_close(db);
   assert_int_equal(fixture_reopen(f, 0), 0);
@@ -1316,6 +1323,132 @@ static void migration_5_backfills_span_blocks(void **st) {
   assert_string_equal(json_string_value(json_object_get(json_array_get(data, 0), "name")), "m4502");
   assert_string_equal(json_string_value(json_object_get(json_array_get(data, 2), "name")), "m4500");
   json_decref(res);
+}
+
+/* trace_keys holds exactly the keys the traces up to the mark have. */
+static void assert_keys_match(fixture_t *f) {
+  const char *derived =
+    "SELECT project_id, 1, session_id, start_ns, id FROM traces WHERE session_id IS NOT NULL"
+    "  AND id <= (SELECT value FROM meta WHERE key = 'keys_hwm')"
+    " UNION ALL SELECT project_id, 2, user_id, start_ns, id FROM traces WHERE user_id IS NOT NULL"
+    "  AND id <= (SELECT value FROM meta WHERE key = 'keys_hwm')";
+  char sql[1024];
+  snprintf(sql, sizeof sql, "SELECT count(*) FROM (SELECT * FROM (%s) EXCEPT SELECT * FROM trace_keys)", derived);
+  assert_int_equal(count_rows(f, sql), 0);
+  snprintf(sql, sizeof sql, "SELECT count(*) FROM (SELECT * FROM trace_keys EXCEPT SELECT * FROM (%s))", derived);
+  assert_int_equal(count_rows(f, sql), 0);
+}
+
+static const char *session_users(fixture_t *f, const char *session) {
+  static char out[256];
+  json_t *res = NULL;
+  int rc = f->store->ops->session_get(f->store, 1, lt_str_from(session), &res);
+  if (rc == LT_ENOTFOUND) return "-";
+  assert_int_equal(rc, 0);
+  json_t *wrap = json_pack("{sO}", "data", json_object_get(res, "traces"));
+  snprintf(out, sizeof out, "%s", names(wrap, "user_id"));
+  json_decref(wrap);
+  json_decref(res);
+  return out;
+}
+
+/* Session and user lookups read trace_keys for keyed traces and the
+ * traces above the mark directly: before and after the background keys
+ * them, after an update moves a keyed trace's start, user and session,
+ * within a time range, and after retention. */
+static void session_and_user_lookups_follow_the_keys(void **st) {
+  fixture_t *f = *st;
+  lt_query_t q;
+  /* Four traces, one span each: users u0..u3, sessions s0, s0, s1, none. */
+  lt_batch_t *b = lt_batch_new(1, 1 << 20);
+  const char *sess[] = {"s0", "s0", "s1", NULL};
+  for (int i = 0; i < 4; i++) {
+    char u[8];
+    snprintf(u, sizeof u, "u%d", i);
+    /* Trace 300's root comes later. */
+    lt_span_t *r = add(b, 300 + i, 1, i == 0 ? 9 : 0, "turn", T0 + i * SEC, T0 + i * SEC + MS);
+    r->user_id = S(b, u);
+    if (sess[i]) r->session_id = S(b, sess[i]);
+  }
+  write1(f, b, 4);
+  for (int keyed = 0; keyed < 2; keyed++) {
+    if (keyed) maintain_all(f, T0);
+    assert_int_equal(count_rows(f, "SELECT value FROM meta WHERE key = 'keys_hwm'"), keyed ? 4 : 0);
+    assert_string_equal(session_users(f, "s0"), "u0,u1");
+    assert_string_equal(session_users(f, "s1"), "u2");
+    lt_query_init(&q, 1);
+    q.user_id = LT_STR("u3");
+    assert_string_equal(list_names(f, &q), "u3");
+    lt_query_init(&q, 1);
+    q.session_id = LT_STR("s0");
+    q.from_ns = T0 + SEC / 2;
+    assert_string_equal(list_names(f, &q), "u1");
+  }
+  assert_int_equal(count_rows(f, "SELECT count(*) FROM trace_keys"), 7);
+  assert_keys_match(f);
+  /* Trace 300 (keyed) gets its root, which starts earlier and has
+   * another user and session: its keys move with it. */
+  b = lt_batch_new(1, 1 << 20);
+  lt_span_t *r = add(b, 300, 9, 0, "turn", T0 - 10 * SEC, T0 + 2 * MS);
+  r->user_id = S(b, "v0");
+  r->session_id = S(b, "s9");
+  add(b, 300, 1, 9, "turn", T0, T0 + MS); /* sent again: ignored */
+  lt_batch_t *bb = b;
+  assert_int_equal(lt_store_write(f->store, &bb, 1), 0);
+  lt_batch_free(b);
+  assert_keys_match(f);
+  assert_string_equal(session_users(f, "s0"), "u1");
+  assert_string_equal(session_users(f, "s9"), "v0");
+  lt_query_init(&q, 1);
+  q.user_id = LT_STR("v0");
+  q.to_ns = T0 - 5 * SEC;
+  assert_string_equal(list_names(f, &q), "v0");
+  lt_query_init(&q, 1);
+  q.user_id = LT_STR("u0");
+  assert_string_equal(list_names(f, &q), "");
+  /* The sessions list by user reads the keys too. */
+  json_t *res = NULL;
+  lt_query_init(&q, 1);
+  q.user_id = LT_STR("u2");
+  assert_int_equal(f->store->ops->sessions_list(f->store, &q, &res), 0);
+  assert_string_equal(names(res, "session_id"), "s1");
+  json_decref(res);
+  /* Retention takes every trace but the newest (T0 + 3 s): their keys go. */
+  lt_store_close(f->store);
+  f->store = NULL;
+  assert_int_equal(fixture_reopen(f, 10 * SEC), 0);
+  maintain_all(f, T0 + 12 * SEC + SEC / 2);
+  assert_int_equal(count_rows(f, "SELECT count(*) FROM traces"), 1);
+  assert_int_equal(count_rows(f, "SELECT count(*) FROM trace_keys"), 1);
+  assert_keys_match(f);
+  assert_string_equal(session_users(f, "s0"), "-");
+  /* All gone: the mark comes down, so new traces (ids from 1 again) are
+   * keyed too. */
+  maintain_all(f, T0 + 20 * SEC);
+  assert_int_equal(count_rows(f, "SELECT count(*) FROM traces"), 0);
+  maintain_all(f, T0 + 20 * SEC);
+  assert_int_equal(count_rows(f, "SELECT value FROM meta WHERE key = 'keys_hwm'"), 0);
+  b = lt_batch_new(1, 1 << 20);
+  r = add(b, 400, 1, 0, "turn", T0 + 30 * SEC, T0 + 30 * SEC + MS);
+  r->session_id = S(b, "s-new");
+  r->user_id = S(b, "w");
+  write1(f, b, 1);
+  maintain_all(f, T0 + 31 * SEC);
+  assert_int_equal(count_rows(f, "SELECT count(*) FROM trace_keys WHERE key = 's-new'"), 1);
+  assert_string_equal(session_users(f, "s-new"), "w");
+}
+
+/* A schema-7 file (session and user indexes on traces) opened by this
+ * build: migration 8 keys every trace and drops the indexes. */
+static void migration_8_keys_existing_traces(void **st) {
+  fixture_t *f = *st;
+  seed_filters(f);
+  reopen_as_older(f, "PRAGMA user_version=7;");
+  assert_int_equal(count_rows(f, "SELECT count(*) FROM sqlite_master WHERE name IN ('traces_session', 'traces_user')"), 0);
+  assert_int_equal(count_rows(f, "SELECT value FROM meta WHERE key = 'keys_hwm'"), 4);
+  assert_int_equal(count_rows(f, "SELECT count(*) FROM trace_keys"), 7);
+  assert_keys_match(f);
+  assert_string_equal(session_users(f, "sess-A"), "alice,bob");
 }
 
 /* Migration 7 sets the full-text merge levels, on new files and on files
@@ -1508,6 +1641,8 @@ int main(void) {
     cmocka_unit_test_setup_teardown(span_list_window_matches_a_full_sort, setup, teardown),
     cmocka_unit_test_setup_teardown(migration_5_backfills_span_blocks, setup, teardown),
     cmocka_unit_test_setup_teardown(migration_7_sets_fts_merges, setup, teardown),
+    cmocka_unit_test_setup_teardown(session_and_user_lookups_follow_the_keys, setup, teardown),
+    cmocka_unit_test_setup_teardown(migration_8_keys_existing_traces, setup, teardown),
     cmocka_unit_test_setup_teardown(lists_say_when_search_is_behind, setup, teardown),
     cmocka_unit_test_setup_teardown(chunks_across_batches_and_elided_attributes, setup, teardown),
     cmocka_unit_test_setup_teardown(checkpoints_run_off_the_writer, setup, teardown),
