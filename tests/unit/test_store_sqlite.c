@@ -1363,7 +1363,7 @@ static void session_and_user_lookups_follow_the_keys(void **st) {
   lt_batch_t *b = lt_batch_new(1, 1 << 20);
   const char *sess[] = {"s0", "s0", "s1", NULL};
   for (int i = 0; i < 4; i++) {
-    char u[8];
+    char u[16];
     snprintf(u, sizeof u, "u%d", i);
     /* Trace 300's root comes later. */
     lt_span_t *r = add(b, 300 + i, 1, i == 0 ? 9 : 0, "turn", T0 + i * SEC, T0 + i * SEC + MS);
