@@ -21,6 +21,30 @@ int lt__json_double(lt_buf_t *b, double d) {
     return rc ? rc : lt_buf_append(b, ".0", 2);
   }
   char tmp[40];
+  /* Short decimals (scores, temperatures, prices: 0.873, 0.7, 12.5)
+   * without printf: d is n / 10^k for a whole n of at most 15 digits. The
+   * quotient is correctly rounded, so that decimal reads back as d, and
+   * it is what %.15g prints (d lies within half an ulp of it, far inside
+   * %.15g's rounding step); %g keeps fixed notation in [1e-4, 1e15). */
+  double a = fabs(d);
+  if (a >= 1e-4 && a < 1e15) {
+    static const double p10[] = {1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9};
+    for (int k = 0; k < 9; k++) {
+      double m = a * p10[k];
+      if (m >= 1e15) break;
+      double n = nearbyint(m);
+      if (n / p10[k] != a) continue;
+      int64_t whole = (int64_t)n, scale = (int64_t)p10[k], f = whole % scale;
+      char frac[16];
+      int len = k + 1;
+      for (int i = len - 1; i >= 0; i--, f /= 10) frac[i] = (char)('0' + f % 10);
+      /* The smallest k ends in a nonzero digit: no trailing zeros to drop. */
+      int rc = d < 0 ? lt_buf_append(b, "-", 1) : 0;
+      if (rc == 0) rc = lt_buf_i64(b, whole / scale);
+      if (rc == 0) rc = lt_buf_append(b, ".", 1);
+      return rc ? rc : lt_buf_append(b, frac, (size_t)len);
+    }
+  }
   /* The shortest of 15..17 significant digits that reads back exactly. */
   for (int prec = 15; prec <= 17; prec++) {
     snprintf(tmp, sizeof tmp, "%.*g", prec, d);

@@ -12,6 +12,7 @@
 #include <string.h>
 #include "core/arena.h"
 #include "core/err.h"
+#include "model/json_out.h"
 #include "model/semconv.h"
 
 /* ---- building decoded OTLP by hand ---------------------------------------------- */
@@ -1119,6 +1120,57 @@ static void dialect_bad_input(void **st) {
   assert_true(has(s.attributes, "langfuse.observation.usage_details.output: above 10^9"));
 }
 
+/* Doubles as JSON: the short-decimal path prints exactly what the printf
+ * path does (the shortest of %.15g..%.17g that reads back, ".0" kept),
+ * for fixed cases and for 300,000 generated ones. */
+static void reference_double(char *out, size_t n, double d) {
+  if (!isfinite(d)) {
+    snprintf(out, n, "null");
+    return;
+  }
+  if (fabs(d) < 1e15 && d == (double)(int64_t)d && !(d == 0 && signbit(d))) {
+    snprintf(out, n, "%lld.0", (long long)d);
+    return;
+  }
+  for (int prec = 15; prec <= 17; prec++) {
+    snprintf(out, n, "%.*g", prec, d);
+    if (strtod(out, NULL) == d) break;
+  }
+  if (!strpbrk(out, ".eE")) strcat(out, ".0");
+}
+
+static void check_double(double d) {
+  char want[64];
+  reference_double(want, sizeof want, d);
+  lt_buf_t b;
+  lt_buf_init(&b, 1 << 10);
+  assert_int_equal(lt__json_double(&b, d), 0);
+  if (strcmp(b.ptr, want) != 0) fail_msg("%.17g: got %s, want %s", d, b.ptr, want);
+  lt_buf_free(&b);
+}
+
+static void doubles_print_as_printf_would(void **st) {
+  const double fixed[] = {0.873, 0.7, 0.1, 0.25, 12.5, -0.5, 1e-4, 0.0001234, 123456789.123, 0.1 + 0.2,
+                          1.0 / 3, 2.0 / 3, 1e-5, 9.999999e14, 3.14159, -2.5e-3, 1.7976931348623157e308,
+                          5e-324, -0.0, 0.000099999, 999999999999999.9, 0.123456789, 1.05, 2.675, 1e15 + 0.5,
+                          NAN, INFINITY};
+  for (size_t i = 0; i < sizeof fixed / sizeof fixed[0]; i++) check_double(fixed[i]);
+  uint64_t x = 0x9E3779B97F4A7C15ull;
+  for (int i = 0; i < 300000; i++) {
+    x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+    double d;
+    if (i % 3 == 0) { /* a decimal with 1-9 fraction digits */
+      static const double p10[] = {1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9};
+      d = (double)(int64_t)(x % 100000000000ull) / p10[(x >> 40) % 9];
+    } else if (i % 3 == 1) { /* a uniform fraction times a power of ten */
+      d = (double)(x >> 11) / 9007199254740992.0 * pow(10, (int)((x >> 3) % 24) - 8);
+    } else { /* any bit pattern */
+      memcpy(&d, &x, sizeof d);
+    }
+    check_double(i & 1024 ? -d : d);
+  }
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(resource_context),
@@ -1149,6 +1201,7 @@ int main(void) {
       cmocka_unit_test(feature_key_setting),
       cmocka_unit_test(inline_scores),
       cmocka_unit_test(dialect_bad_input),
+      cmocka_unit_test(doubles_print_as_printf_would),
   };
   return cmocka_run_group_tests_name("semconv", tests, setup, teardown);
 }
