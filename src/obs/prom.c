@@ -573,6 +573,9 @@ int lt_prom_render(lt_prom_t *p, const lt_prom_render_opts_t *opt, lt_buf_t *buf
     putf(&o, "lanterna_metric_points_stored %" PRId64 "\n", st->points);
     family(&o, "lanterna_fts_lag_spans", "gauge", "Stored spans not yet in the full-text index.");
     putf(&o, "lanterna_fts_lag_spans %" PRId64 "\n", st->fts_lag);
+    family(&o, "lanterna_keys_lag_traces", "gauge",
+           "Stored traces not yet in the session and user keys (lookups read them directly).");
+    putf(&o, "lanterna_keys_lag_traces %" PRId64 "\n", st->keys_lag);
   }
   if (opt->version) {
     family(&o, "lanterna_build_info", "gauge", "Always 1; the version is a label.");

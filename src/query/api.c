@@ -198,11 +198,11 @@ static void job_run(void *arg) {
     j->rc = s->ops->stats(s, &ss);
     lt_writer_stats(j->api->writer, &ws);
     if (j->rc == 0)
-      out = json_pack("{s:{s:I,s:I,s:I,s:I,s:I,s:I,s:I},s:{s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I}}",
+      out = json_pack("{s:{s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I},s:{s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I}}",
                       "store", "spans", (json_int_t)ss.spans, "traces", (json_int_t)ss.traces,
                       "logs", (json_int_t)ss.logs, "points", (json_int_t)ss.points,
                       "db_bytes", (json_int_t)ss.db_bytes, "fts_lag", (json_int_t)ss.fts_lag,
-                      "rollup_lag", (json_int_t)ss.rollup_lag,
+                      "rollup_lag", (json_int_t)ss.rollup_lag, "keys_lag", (json_int_t)ss.keys_lag,
                       "writer", "batches", (json_int_t)ws.batches, "records", (json_int_t)ws.records,
                       "inserted_spans", (json_int_t)ws.inserted_spans, "commits", (json_int_t)ws.commits,
                       "failed_commits", (json_int_t)ws.failed_commits,

@@ -559,7 +559,9 @@ int lt__sq_stats(lt_store_t *st, lt_store_stats_t *out) {
                                " max(0, coalesce((SELECT max(id) FROM spans), 0) -"
                                " coalesce((SELECT value FROM meta WHERE key='fts_hwm'), 0)),"
                                " max(0, coalesce((SELECT max(id) FROM spans), 0) -"
-                               " coalesce((SELECT value FROM meta WHERE key='rollup_hwm'), 0))",
+                               " coalesce((SELECT value FROM meta WHERE key='rollup_hwm'), 0)),"
+                               " max(0, coalesce((SELECT max(id) FROM traces), 0) -"
+                               " coalesce((SELECT value FROM meta WHERE key='" LT__SQ_META_KEYS_HWM "'), 0))",
                                -1, &q, NULL);
   if (src == SQLITE_OK) src = sqlite3_step(q);
   if (src == SQLITE_ROW) {
@@ -569,6 +571,7 @@ int lt__sq_stats(lt_store_t *st, lt_store_stats_t *out) {
     out->points = sqlite3_column_int64(q, 3);
     out->fts_lag = sqlite3_column_int64(q, 4);
     out->rollup_lag = sqlite3_column_int64(q, 5);
+    out->keys_lag = sqlite3_column_int64(q, 6);
   } else {
     rc = lt__sq_fail(r->db, src, "reading stats");
   }

@@ -139,6 +139,7 @@ typedef struct {
   int64_t db_bytes;
   int64_t fts_lag;               /* spans not yet in the full-text index */
   int64_t rollup_lag;            /* spans not yet counted in the rollup rows (docs/rollups.md) */
+  int64_t keys_lag;              /* traces not yet in trace_keys (docs/storage.md); lookups read them directly */
 } lt_store_stats_t;
 
 /* ---- scores (evaluations and user feedback) ------------------------------ */

@@ -117,6 +117,8 @@ def verify(server, payloads, acked):
     rng = {"from": str(BURST_BASE - 10**9), "to": str(BURST_BASE + 3_600 * 10**9), "interval": "1h",
            "metrics": "count,input_tokens"}
     poll(lambda: server.stats()["store"]["rollup_lag"] == 0, what="the rollups to catch up")
+    # The session and user keys catch up in the background as well.
+    poll(lambda: server.stats()["store"]["keys_lag"] == 0, what="the trace keys to catch up")
     assert server.api("/api/v1/metrics", params=rng)["totals"]["count"] == n
     assert server.api("/api/v1/metrics", params=rng)["totals"]["input_tokens"] == want_in
     return present

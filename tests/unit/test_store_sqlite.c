@@ -1374,6 +1374,9 @@ static void session_and_user_lookups_follow_the_keys(void **st) {
   for (int keyed = 0; keyed < 2; keyed++) {
     if (keyed) maintain_all(f, T0);
     assert_int_equal(count_rows(f, "SELECT value FROM meta WHERE key = 'keys_hwm'"), keyed ? 4 : 0);
+    lt_store_stats_t ss;
+    assert_int_equal(f->store->ops->stats(f->store, &ss), 0);
+    assert_int_equal(ss.keys_lag, keyed ? 0 : 4);
     assert_string_equal(session_users(f, "s0"), "u0,u1");
     assert_string_equal(session_users(f, "s1"), "u2");
     lt_query_init(&q, 1);
