@@ -118,6 +118,8 @@ typedef struct {
 /* Meta keys (table meta). */
 #define LT__SQ_META_FTS_HWM "fts_hwm"
 #define LT__SQ_META_KEYS_HWM "keys_hwm" /* traces up to this id are in trace_keys */
+/* trace_keys.kind (migration 8 and the writer's statements spell them 1 and 2). */
+enum { LT__SQ_KEY_SESSION = 1, LT__SQ_KEY_USER = 2 };
 #define LT__SQ_META_SPANS "n_spans"
 #define LT__SQ_META_TRACES "n_traces"
 #define LT__SQ_META_LOGS "n_logs"

@@ -295,17 +295,25 @@ static void col_cond(qb_t *b, const char *col, const char *field, const char *op
   qb_sql(b, op);
 }
 
-/* The traces (alias t) of a session (kind 1) or user (kind 2), by id:
- * those keyed in trace_keys (within the start range, which the keys
- * carry), and those above the keying mark, read directly (sqlite_write.c
- * keys them in the background). The caller keeps its test on the column
- * and reads traces NOT INDEXED, so SQLite looks these ids up instead of
- * walking traces_start and testing every row (22 ms -> 2 ms for a user's
- * first page at 135,000 traces). */
+/* " FROM traces t WHERE t.project_id = ?": with a session or user lookup
+ * (key_in), NOT INDEXED, so SQLite looks up the ids key_in lists instead
+ * of walking traces_start and testing every row (22 ms -> 2 ms for a
+ * user's first page at 135,000 traces). */
+static void traces_from(qb_t *b, int64_t project_id, bool keyed) {
+  qb_sql(b, keyed ? " FROM traces t NOT INDEXED WHERE t.project_id = " : " FROM traces t WHERE t.project_id = ");
+  qb_int(b, project_id);
+}
+
+/* The traces (alias t) of a session or user, by id: those keyed in
+ * trace_keys (within the start range, which the keys carry), and those
+ * above the keying mark, read directly (sqlite_write.c keys them in the
+ * background). The caller keeps its test on the column. */
 static void key_in(qb_t *b, int64_t project_id, int kind, lt_str_t key, int64_t from_ns, int64_t to_ns) {
   qb_sql(b, " AND t.id IN (SELECT k.trace_ref FROM trace_keys k WHERE k.project_id = ");
   qb_int(b, project_id);
-  qb_sql(b, kind == 1 ? " AND k.kind = 1 AND k.key = " : " AND k.kind = 2 AND k.key = ");
+  qb_sql(b, " AND k.kind = ");
+  qb_int(b, kind);
+  qb_sql(b, " AND k.key = ");
   qb_text(b, key);
   if (from_ns) {
     qb_sql(b, " AND k.start_ns >= ");
@@ -319,7 +327,7 @@ static void key_in(qb_t *b, int64_t project_id, int kind, lt_str_t key, int64_t 
   qb_sql(b, " UNION ALL SELECT n.id FROM traces n WHERE n.id > (SELECT value FROM meta WHERE key = '"
             LT__SQ_META_KEYS_HWM "') AND +n.project_id = ");
   qb_int(b, project_id);
-  qb_sql(b, kind == 1 ? " AND n.session_id = " : " AND n.user_id = ");
+  qb_sql(b, kind == LT__SQ_KEY_SESSION ? " AND n.session_id = " : " AND n.user_id = ");
   qb_text(b, key);
   qb_sql(b, ")");
 }
@@ -413,12 +421,10 @@ int lt__sq_traces_list(lt_store_t *st, const lt_query_t *qin, json_t **out) {
   const char *key = sort_expr(l.q.sort, false);
   qb_sql(&l.b, "SELECT " LT__SQ_TRACE_COLS ", ");
   qb_sql(&l.b, key);
-  bool keyed = l.q.session_id.len || l.q.user_id.len;
-  qb_sql(&l.b, keyed ? " FROM traces t NOT INDEXED WHERE t.project_id = " : " FROM traces t WHERE t.project_id = ");
-  qb_int(&l.b, l.q.project_id);
+  traces_from(&l.b, l.q.project_id, l.q.session_id.len || l.q.user_id.len);
   common_filters(&l.b, &l.q, "t.");
-  if (l.q.session_id.len) key_in(&l.b, l.q.project_id, 1, l.q.session_id, l.q.from_ns, l.q.to_ns);
-  else if (l.q.user_id.len) key_in(&l.b, l.q.project_id, 2, l.q.user_id, l.q.from_ns, l.q.to_ns);
+  if (l.q.session_id.len) key_in(&l.b, l.q.project_id, LT__SQ_KEY_SESSION, l.q.session_id, l.q.from_ns, l.q.to_ns);
+  else if (l.q.user_id.len) key_in(&l.b, l.q.project_id, LT__SQ_KEY_USER, l.q.user_id, l.q.from_ns, l.q.to_ns);
   if (l.q.model.len) {
     qb_sql(&l.b, " AND t.id IN (SELECT m.trace_ref FROM trace_models m WHERE m.project_id = ");
     qb_int(&l.b, l.q.project_id);
@@ -693,8 +699,7 @@ int lt__sq_sessions_list(lt_store_t *st, const lt_query_t *qin, json_t **out) {
   qb_sql(&l.b,
          "SELECT t.session_id, count(*), min(t.start_ns), max(t.end_ns), max(t.user_id), sum(t.total_tokens),"
          " sum(t.cost_nusd), sum(t.error_count), min(t.id) AS first_id, min(t.start_ns) AS first_start");
-  qb_sql(&l.b, l.q.user_id.len ? " FROM traces t NOT INDEXED WHERE t.project_id = " : " FROM traces t WHERE t.project_id = ");
-  qb_int(&l.b, l.q.project_id);
+  traces_from(&l.b, l.q.project_id, l.q.user_id.len > 0);
   qb_sql(&l.b, " AND t.session_id IS NOT NULL");
   if (l.q.from_ns) {
     qb_sql(&l.b, " AND t.start_ns >= ");
@@ -707,7 +712,7 @@ int lt__sq_sessions_list(lt_store_t *st, const lt_query_t *qin, json_t **out) {
   if (l.q.user_id.len) {
     qb_sql(&l.b, " AND t.user_id = ");
     qb_text(&l.b, l.q.user_id);
-    key_in(&l.b, l.q.project_id, 2, l.q.user_id, l.q.from_ns, l.q.to_ns);
+    key_in(&l.b, l.q.project_id, LT__SQ_KEY_USER, l.q.user_id, l.q.from_ns, l.q.to_ns);
   }
   qb_sql(&l.b, " GROUP BY t.session_id");
   if (l.q.cursor.len) {
@@ -732,18 +737,17 @@ int lt__sq_session_get(lt_store_t *st, int64_t project_id, lt_str_t session_id, 
   sqlite3_stmt *stmt = NULL;
   json_t *traces = json_array(), *res = NULL;
   int rc = traces ? 0 : LT_ENOMEM, n = 0;
-  int src = sqlite3_prepare_v2(r->db,
-                               "SELECT " LT__SQ_TRACE_COLS " FROM traces t NOT INDEXED"
-                               " WHERE t.project_id = ?1 AND t.session_id = ?2 AND t.id IN"
-                               " (SELECT k.trace_ref FROM trace_keys k"
-                               "   WHERE k.project_id = ?1 AND k.kind = 1 AND k.key = ?2"
-                               "  UNION ALL SELECT n.id FROM traces n WHERE n.id > (SELECT value FROM meta"
-                               "   WHERE key = '" LT__SQ_META_KEYS_HWM "') AND +n.project_id = ?1 AND n.session_id = ?2)"
-                               " ORDER BY t.start_ns, t.id LIMIT ?3",
-                               -1, &stmt, NULL);
-  if (src == SQLITE_OK) src = sqlite3_bind_int64(stmt, 1, project_id);
-  if (src == SQLITE_OK) src = sqlite3_bind_text64(stmt, 2, session_id.ptr, session_id.len, SQLITE_STATIC, SQLITE_UTF8);
-  if (src == SQLITE_OK) src = sqlite3_bind_int(stmt, 3, LT__SQ_SESSION_MAX_TRACES);
+  qb_t b;
+  qb_init(&b);
+  qb_sql(&b, "SELECT " LT__SQ_TRACE_COLS);
+  traces_from(&b, project_id, true);
+  qb_sql(&b, " AND t.session_id = ");
+  qb_text(&b, session_id);
+  key_in(&b, project_id, LT__SQ_KEY_SESSION, session_id, 0, 0);
+  qb_sql(&b, " ORDER BY t.start_ns, t.id LIMIT ");
+  qb_int(&b, LT__SQ_SESSION_MAX_TRACES);
+  if (rc == 0) rc = qb_prepare(&b, r->db, &stmt);
+  int src = rc ? SQLITE_ERROR : SQLITE_OK;
   while (rc == 0 && src == SQLITE_OK && (src = sqlite3_step(stmt)) == SQLITE_ROW) {
     src = SQLITE_OK;
     json_t *o = lt__sq_trace_row(stmt, &rc);
@@ -759,6 +763,7 @@ int lt__sq_session_get(lt_store_t *st, int64_t project_id, lt_str_t session_id, 
     traces = NULL;
   }
   sqlite3_finalize(stmt);
+  qb_free(&b);
   lt__sq_reader_put(s, r);
   json_decref(traces);
   if (rc) json_decref(res);

@@ -20,18 +20,29 @@ static inline int fixture_reopen(fixture_t *f, int64_t retention_ns) {
   return lt_store_open(&lt_store_sqlite_ops, &sc, &f->store);
 }
 
+/* Makes a new directory under /tmp (mkdtemp fills in the name) into
+ * dir[64]; -1 on failure. */
+static inline int fixture_mkdir(char dir[64]) {
+  snprintf(dir, 64, "/tmp/lt-test-XXXXXX");
+  return mkdtemp(dir) ? 0 : -1;
+}
+
+/* Removes a directory made by fixture_mkdir, with what is in it. */
+static inline int fixture_rmdir(const char *dir) {
+  char cmd[128];
+  snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+  return system(cmd) == 0 ? 0 : -1;
+}
+
 /* A store in a new temporary directory; fixture_fini removes both. */
 static inline int fixture_init(fixture_t *f) {
-  snprintf(f->dir, sizeof f->dir, "/tmp/lt-test-XXXXXX");
-  return !mkdtemp(f->dir) || fixture_reopen(f, 0) ? -1 : 0;
+  return fixture_mkdir(f->dir) || fixture_reopen(f, 0) ? -1 : 0;
 }
 
 static inline int fixture_fini(fixture_t *f) {
   lt_store_close(f->store);
   f->store = NULL;
-  char cmd[128];
-  snprintf(cmd, sizeof cmd, "rm -rf %s", f->dir);
-  return system(cmd) == 0 ? 0 : -1;
+  return fixture_rmdir(f->dir);
 }
 
 static inline int fixture_setup(void **st) {

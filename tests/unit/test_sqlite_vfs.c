@@ -18,6 +18,8 @@
 #include <unistd.h>
 #include "store/sqlite_internal.h"
 
+#include "store_fixture.h"
+
 typedef struct {
   char dir[64];
   char db[96];
@@ -25,9 +27,7 @@ typedef struct {
 
 static int setup(void **st) {
   dir_t *d = calloc(1, sizeof *d);
-  if (!d) return -1;
-  snprintf(d->dir, sizeof d->dir, "/tmp/lt-vfs-XXXXXX");
-  if (!mkdtemp(d->dir)) return -1;
+  if (!d || fixture_mkdir(d->dir)) return -1;
   snprintf(d->db, sizeof d->db, "%s/t.db", d->dir);
   *st = d;
   return 0;
@@ -35,11 +35,9 @@ static int setup(void **st) {
 
 static int teardown(void **st) {
   dir_t *d = *st;
-  char cmd[128];
-  snprintf(cmd, sizeof cmd, "rm -rf %s", d->dir);
-  int rc = system(cmd);
+  int rc = fixture_rmdir(d->dir);
   free(d);
-  return rc == 0 ? 0 : -1;
+  return rc;
 }
 
 /* A connection through the merger (vfs != NULL) or SQLite's default. */
