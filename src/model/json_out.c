@@ -116,8 +116,8 @@ int lt__json_attrs(lt_buf_t *b, const lt_attrs_t *attrs) {
   return put_kvs(b, attrs->items, attrs->n, 0);
 }
 
-static int put_tree(lt_buf_t *b, const json_t *j, int depth) {
-  if (!j || depth > LT_JSON_MAX_DEPTH) return lt_buf_puts(b, "null");
+static int put_tree(lt_buf_t *b, const json_t *j, int depth, int max_depth) {
+  if (!j || depth > max_depth) return lt_buf_puts(b, "null");
   switch (json_typeof(j)) {
   case JSON_STRING: return lt_buf_json_str(b, json_string_value(j), json_string_length(j));
   case JSON_INTEGER: return lt_buf_printf(b, "%" JSON_INTEGER_FORMAT, json_integer_value(j));
@@ -128,7 +128,7 @@ static int put_tree(lt_buf_t *b, const json_t *j, int depth) {
     int rc = lt_buf_append(b, "[", 1);
     for (size_t i = 0; rc == 0 && i < json_array_size(j); i++) {
       if (i) rc = lt_buf_append(b, ",", 1);
-      if (rc == 0) rc = put_tree(b, json_array_get(j, i), depth + 1);
+      if (rc == 0) rc = put_tree(b, json_array_get(j, i), depth + 1, max_depth);
     }
     if (rc == 0) rc = lt_buf_append(b, "]", 1);
     return rc;
@@ -146,7 +146,7 @@ static int put_tree(lt_buf_t *b, const json_t *j, int depth) {
       first = false;
       if (rc == 0) rc = lt_buf_json_str(b, key, klen);
       if (rc == 0) rc = lt_buf_append(b, ":", 1);
-      if (rc == 0) rc = put_tree(b, v, depth + 1);
+      if (rc == 0) rc = put_tree(b, v, depth + 1, max_depth);
     }
     if (rc == 0) rc = lt_buf_append(b, "}", 1);
     return rc;
@@ -155,7 +155,19 @@ static int put_tree(lt_buf_t *b, const json_t *j, int depth) {
   }
 }
 
-int lt__json_tree(lt_buf_t *b, const json_t *j) { return put_tree(b, j, 0); }
+int lt__json_tree(lt_buf_t *b, const json_t *j) { return put_tree(b, j, 0, LT_JSON_MAX_DEPTH); }
+
+char *lt_json_dumps(const json_t *j) {
+  lt_buf_t b;
+  lt_buf_init(&b, RENDER_CAP);
+  /* Stored JSON is at most LT_JSON_MAX_DEPTH deep; an answer nests it a few
+   * levels down, so the answer's own limit sits above that. */
+  if (put_tree(&b, j, 0, LT_JSON_MAX_DEPTH + 16)) {
+    lt_buf_free(&b);
+    return NULL;
+  }
+  return lt_buf_steal(&b, NULL);
+}
 
 static json_t *val_tree(const lt_val_t *v, int depth) {
   if (depth > LT_JSON_MAX_DEPTH) return json_null();

@@ -3,7 +3,8 @@
  * We render jansson trees ourselves instead of json_dumps so that every
  * JSON field Lanterna stores has one number format (shortest round-trip
  * doubles, always with a fraction or exponent) and one treatment of invalid
- * UTF-8 (U+FFFD, via lt_buf_json_str). Internal to src/model/.
+ * UTF-8 (U+FFFD, via lt_buf_json_str). Internal to src/model/, except
+ * lt_json_dumps, which the query API answers with.
  * Functions return 0 or LT_ENOMEM / LT_ETOOBIG. */
 #ifndef LT_JSON_OUT_H
 #define LT_JSON_OUT_H
@@ -24,6 +25,14 @@ int lt__json_val(lt_buf_t *b, const lt_val_t *v);
 int lt__json_attrs(lt_buf_t *b, const lt_attrs_t *attrs);
 /* A jansson tree (NULL renders as null). */
 int lt__json_tree(lt_buf_t *b, const json_t *j);
+
+/* A jansson tree as compact JSON text, NUL-terminated (free it with
+ * lt_free), NULL when out of memory: what the query API answers with.
+ * Public, unlike the rest of this header: json_dumps prints every double
+ * with 17 significant digits, so a temperature sent as 0.7 would come back
+ * as 0.69999999999999996 and a cost of 1.05e-5 USD as 1.0499999999999999e-5;
+ * this prints the shortest text that reads back as the same double. */
+char *lt_json_dumps(const json_t *j);
 
 /* A new jansson tree for an AnyValue (bytes become base64 strings), or NULL
  * when out of memory. Strings are taken as they are; rendering through

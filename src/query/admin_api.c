@@ -2,6 +2,7 @@
  * projects and keys endpoints. A job carries the validated input to a
  * worker and the status, JSON body and cookies back to the loop thread.
  * Secrets (passwords, session and key secrets) are never logged. */
+#include "model/json_out.h"
 #include "query/admin_api.h"
 #include "core/err.h"
 #include "core/log.h"
@@ -124,11 +125,11 @@ static void job_reply(lt_req_t *r, void *arg) {
   if (j->code) {
     lt_reply_error(r, j->status, j->code, j->message);
   } else {
-    char *text = json_dumps(j->body, JSON_COMPACT);
+    char *text = lt_json_dumps(j->body);
     lt_req_set_header(r, "Cache-Control", "no-store"); /* may hold a secret shown once */
     if (text) lt_reply(r, j->status, "application/json", text, strlen(text));
     else lt_reply_error(r, 500, "internal", "out of memory");
-    free(text);
+    lt_free(text);
   }
   job_free(j);
 }

@@ -1,5 +1,6 @@
 /* Query API handlers. A job carries the parsed query to a worker and the
  * rendered JSON back to the loop thread. */
+#include "model/json_out.h"
 #include "query/api.h"
 #include "core/err.h"
 #include "core/mem.h"
@@ -178,7 +179,7 @@ static void job_reply(lt_req_t *r, void *arg) {
   case LT_EINVAL: lt_reply_error(r, 400, "bad_request", "invalid cursor or search query"); break;
   default: lt_reply_error(r, 500, "internal", "the query failed; see the server log"); break;
   }
-  free(j->json);
+  lt_free(j->json);
   lt_free(j);
 }
 
@@ -218,7 +219,7 @@ static void job_run(void *arg) {
   }
   }
   if (j->rc == 0) {
-    j->json = json_dumps(out, JSON_COMPACT);
+    j->json = lt_json_dumps(out);
     if (!j->json) j->rc = LT_ENOMEM;
   }
   json_decref(out);

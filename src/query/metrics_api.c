@@ -2,6 +2,7 @@
  * Same shape as the other query handlers (api.c): parameters are checked
  * on the loop thread, the store call runs on the worker pool, the reply
  * goes back on the loop thread. Shapes are in docs/api.md. */
+#include "model/json_out.h"
 #include "query/metrics_api.h"
 #include "core/err.h"
 #include "core/log.h"
@@ -323,7 +324,7 @@ static void job_run(void *arg) {
         s->ops->scores_summary(s, j->project_id, j->mq.from_ns, j->mq.to_ns, j->mq.interval_s, &sc) == 0) {
       add_feedback_rates(j, sc);
       /* Splice "scores" in before the object's closing brace. */
-      char *text = json_dumps(sc, JSON_COMPACT);
+      char *text = lt_json_dumps(sc);
       if (text && b.len && b.ptr[b.len - 1] == '}') {
         b.len--;
         j->rc = lt_buf_printf(&b, ",\"scores\":%s}", text);

@@ -2,6 +2,7 @@
  * the loop thread, so a bad request is answered with the exact rule it
  * broke (and, for a batch, the index of the first bad item) before any
  * work is queued; the store call then runs on a worker. */
+#include "model/json_out.h"
 #include "query/scores_api.h"
 #include "query/api.h"
 #include "core/err.h"
@@ -35,7 +36,7 @@ static void job_free(job_t *j) {
   json_decref(j->doc);
   lt_free(j->scores);
   lt_free(j->results);
-  free(j->json);
+  lt_free(j->json);
   lt_free(j);
 }
 
@@ -274,7 +275,7 @@ static void job_run(void *arg) {
     j->rc = lt_store_scores_list(s, &j->q, &out);
   }
   if (j->rc == 0) {
-    j->json = json_dumps(out, JSON_COMPACT);
+    j->json = lt_json_dumps(out);
     if (!j->json) j->rc = LT_ENOMEM;
   }
   json_decref(out);

@@ -4,6 +4,7 @@ spans, sessions, errors."""
 from __future__ import annotations
 
 import datetime as dt
+import re
 import time
 
 import pytest
@@ -241,6 +242,28 @@ def test_trace_detail_long_input(seeded):
     assert [r["trace_id"] for r in rows] == [ids["f3"]]
     assert rows[0]["input"] == LONG_INPUT[:1000] or (len(rows[0]["input"]) <= 1003
                                                      and LONG_INPUT.startswith(rows[0]["input"][:990]))
+
+
+def test_numbers_read_back_as_sent(server):
+    """Doubles come back in their shortest form: 0.7, not 0.69999999999999996
+    (which json_dumps would print), in every answer that carries them."""
+    tid, sid = trace_id(), span_id()
+    start = time.time_ns()
+    attrs = {"gen_ai.operation.name": "chat", "gen_ai.request.model": "gpt-4o-mini",
+             "gen_ai.request.temperature": 0.7, "gen_ai.request.top_p": 0.1,
+             "gen_ai.usage.input_tokens": 42, "gen_ai.usage.output_tokens": 7}
+    server.export_ok(traces_request([make_span(tid, sid, "chat", start, start + 850 * MS, attrs=attrs,
+                                               kind="client")]))
+    cost = 10500 / 1e9  # gpt-4o-mini: 42 x 0.15 + 7 x 0.60 USD per million tokens
+    texts = [server.get(f"/api/v1/traces/{tid}").text, server.get("/api/v1/traces").text,
+             server.get("/api/v1/spans").text]
+    for text in texts:
+        assert "0.69999999999999996" not in text and "0.10000000000000001" not in text
+        costs = re.findall(r'"cost_usd":([-+0-9.eE]+)', text)
+        assert costs, text[:300]
+        for c in costs:
+            assert float(c) == pytest.approx(cost) and len(c) <= len(repr(cost)), c
+    assert '"gen_ai.request.temperature":0.7,' in texts[0] and '"gen_ai.request.top_p":0.1' in texts[0]
 
 
 def test_spans_endpoint(seeded):

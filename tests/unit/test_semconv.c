@@ -13,6 +13,7 @@
 #include "core/arena.h"
 #include "core/err.h"
 #include "model/json_out.h"
+#include "core/mem.h"
 #include "model/semconv.h"
 
 /* ---- building decoded OTLP by hand ---------------------------------------------- */
@@ -1171,9 +1172,36 @@ static void doubles_print_as_printf_would(void **st) {
   }
 }
 
+/* The API's renderer: shortest round-trip doubles where json_dumps gives
+ * 17 digits, everything else as JSON, and stored JSON nested a few levels
+ * inside an answer is not cut. */
+static void api_json_prints_numbers_as_sent(void **st) {
+  (void)st;
+  json_t *j = json_pack("{s:f,s:f,s:f,s:I,s:s,s:b,s:n,s:[f,i]}", "temperature", 0.7, "cost_usd", 10500 / 1e9,
+                        "ms", 850.0, "big", (json_int_t)1795825811272753358, "s", "a\"b\n\xc3\xa9", "t", 1, "z", "0",
+                        0.1 + 0.2, 3);
+  assert_non_null(j);
+  char *text = lt_json_dumps(j);
+  assert_non_null(text);
+  assert_string_equal(text, "{\"temperature\":0.7,\"cost_usd\":1.05e-05,\"ms\":850.0,\"big\":1795825811272753358,"
+                            "\"s\":\"a\\\"b\\n\xc3\xa9\",\"t\":true,\"z\":null,\"0\":[0.30000000000000004,3]}");
+  lt_free(text);
+  json_decref(j);
+  /* LT_JSON_MAX_DEPTH levels of stored JSON, three levels down */
+  json_t *deep = json_integer(7);
+  for (int i = 0; i < LT_JSON_MAX_DEPTH; i++) deep = json_pack("[o]", deep);
+  json_t *ans = json_pack("{s:[{s:o}]}", "data", "attributes", deep);
+  text = lt_json_dumps(ans);
+  assert_non_null(text);
+  assert_non_null(strstr(text, "[[7]]"));
+  lt_free(text);
+  json_decref(ans);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(resource_context),
+      cmocka_unit_test(api_json_prints_numbers_as_sent),
       cmocka_unit_test(openinference_llm),
       cmocka_unit_test(openinference_retriever),
       cmocka_unit_test(long_texts_are_stored_once),
