@@ -256,13 +256,22 @@ int lt_config_file(lt_config_t *c, const char *path, char *err, size_t errlen) {
   return rc;
 }
 
+/* Every option serve takes (also the LANTERNA_* variables), but --config. */
+static const char *const option_keys[] = {"listen", "data", "storage", "durability", "compression", "retention", "insecure-no-auth",
+                                         "log-level", "threads", "max-body", "max-connections", "idle-timeout",
+                                         "queue-bytes", "read-connections", "prices", "feature-key", "upstream",
+                                         "proxy-capture", "proxy-stream-usage", "limit", "cache-upstream", "fallback",
+                                         "proxy-cache-size", "proxy-retries", "proxy-first-byte-timeout",
+                                         "proxy-idle-timeout", "upstream-ca", "require-auth", NULL};
+
+bool lt_config_known(const char *key) {
+  for (int i = 0; option_keys[i]; i++)
+    if (!strcmp(option_keys[i], key)) return true;
+  return false;
+}
+
 int lt_config_env(lt_config_t *c, char *err, size_t errlen) {
-  static const char *keys[] = {"listen", "data", "storage", "durability", "compression", "retention", "insecure-no-auth",
-                               "log-level", "threads", "max-body", "max-connections", "idle-timeout",
-                               "queue-bytes", "read-connections", "prices", "feature-key", "upstream",
-                               "proxy-capture", "proxy-stream-usage", "limit", "cache-upstream", "fallback",
-                               "proxy-cache-size", "proxy-retries", "proxy-first-byte-timeout",
-                               "proxy-idle-timeout", "upstream-ca", "require-auth", NULL};
+  const char *const *keys = option_keys;
   for (int i = 0; keys[i]; i++) {
     char name[64] = "LANTERNA_";
     size_t p = strlen(name);

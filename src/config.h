@@ -64,6 +64,8 @@ int lt_config_file(lt_config_t *c, const char *path, char *err, size_t errlen);
 int lt_config_env(lt_config_t *c, char *err, size_t errlen);
 /* True when key names a boolean flag (no value on the command line). */
 bool lt_config_is_flag(const char *key);
+/* True when key names a serve option (without its leading --). */
+bool lt_config_known(const char *key);
 /* True when host only accepts loopback connections. */
 bool lt_config_loopback(const lt_config_t *c);
 /* Parses "64MiB", "512k", "1048576"; "30d", "12h", "90m", "45s". */

@@ -479,7 +479,10 @@ static int parse_serve(int argc, char **argv, lt_config_t *c) {
     else if (i + 1 < argc) val = argv[++i];
     else {
       char m[128];
-      snprintf(m, sizeof m, "--%s needs a value", key);
+      if (!lt_config_known(key) && strcmp(key, "config"))
+        snprintf(m, sizeof m, "unknown option '--%s' (see 'lanterna serve --help')", key);
+      else
+        snprintf(m, sizeof m, "--%s needs a value", key);
       return die_usage(m, usage_serve);
     }
     if (!strcmp(key, "config")) continue;

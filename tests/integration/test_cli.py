@@ -75,6 +75,11 @@ def test_bad_flags(tmp_path):
         assert p.returncode != 0, f"lanterna {' '.join(args)} exited 0: {out(p)}"
         assert must in p.stderr, f"lanterna {' '.join(args)}: stderr does not mention {must!r}: {p.stderr!r}"
         assert len(p.stderr.strip()) > len(must), p.stderr
+    # An unknown option is named as such even when nothing follows it.
+    p = run_cli("serve", "--data", str(tmp_path / "d"), "--bogus-flag", timeout=10)
+    assert p.returncode != 0 and "unknown option '--bogus-flag'" in p.stderr, p.stderr
+    p = run_cli("serve", "--data", str(tmp_path / "d"), "--listen", timeout=10)
+    assert p.returncode != 0 and "--listen needs a value" in p.stderr, p.stderr
 
 
 def test_listen_on_a_busy_port_fails_clearly(lanterna, tmp_path):
