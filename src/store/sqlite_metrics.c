@@ -217,13 +217,21 @@ static int64_t now_ns(void) {
   return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
-/* Daily burn over the part of the range that has happened, projected to
- * 30 days. */
-static void burn(out_t *o, const lt_metrics_query_t *q, const macc_t *t) {
+/* Daily burn, projected to 30 days, over the part of the range that has
+ * happened since its first bucket with data: a project two days old read
+ * over 30 days must not show a fifteenth of its real rate. At least an
+ * hour (or the whole range when shorter), so a first call a minute ago is
+ * not multiplied by 1,440. */
+static void burn(out_t *o, const lt_metrics_query_t *q, const macc_t *t, int64_t data_from_ns) {
   int64_t end = q->to_ns < now_ns() ? q->to_ns : now_ns();
-  double days = (double)(end - q->from_ns) / 86400e9;
+  int64_t start = data_from_ns > q->from_ns ? data_from_ns : q->from_ns;
+  const int64_t hour = 3600000000000LL;
+  if (end - start < hour) start = end - hour > q->from_ns ? end - hour : q->from_ns;
+  double days = (double)(end - start) / 86400e9;
   bool first = true, ok = days > 0, money = ok && t->priced;
   raw(o, "{");
+  key(o, "since", &first);
+  if (ok) time_s(o, start / 1000000000); else raw(o, "null");
   key(o, "days", &first);
   num_g(o, ok ? days : 0);
   key(o, "tokens_per_day", &first);
@@ -248,10 +256,13 @@ static int render(mctx_t *c, const char *source, lt_buf_t *b) {
   out_t o = {b, 0};
   macc_t all;
   macc_init(&all);
-  int64_t from_s = q->from_ns / 1000000000;
+  int64_t from_s = q->from_ns / 1000000000, first_k = c->nb; /* the first bucket with data */
   for (size_t i = 0; o.rc == 0 && i < c->nseries; i++) {
     series_t *s = &c->series[i];
-    for (int64_t k = 0; o.rc == 0 && k < c->nb; k++) o.rc = macc_merge(&s->total, &s->points[k]);
+    for (int64_t k = 0; o.rc == 0 && k < c->nb; k++) {
+      o.rc = macc_merge(&s->total, &s->points[k]);
+      if (s->points[k].n > 0 && k < first_k) first_k = k;
+    }
     if (o.rc == 0) o.rc = macc_merge(&all, &s->total);
   }
   bool first = true;
@@ -282,7 +293,7 @@ static int render(mctx_t *c, const char *source, lt_buf_t *b) {
   figures(&o, q, &all, &f2);
   raw(&o, "}");
   key(&o, "burn", &first);
-  burn(&o, q, &all);
+  burn(&o, q, &all, first_k < c->nb ? (from_s + first_k * q->interval_s) * 1000000000 : q->from_ns);
   key(&o, "series", &first);
   raw(&o, "[");
   bool first_series = true;

@@ -288,6 +288,24 @@ def test_burn_over_a_past_range(seeded):
     assert body["burn"]["projected_cost_30d_usd"] == pytest.approx(0.0217 / days * 30)
 
 
+def test_burn_counts_from_the_first_data(seeded):
+    """Two empty days before the data do not dilute the daily rate: the burn
+    runs from the first bucket with data (and is named in `since`)."""
+    body = metrics(seeded, **{**RANGE, "from": str(B - 2 * DAY)})
+    days = 4 / 24
+    total = expect(SPANS)["total_tokens"]
+    assert body["burn"]["since"] == time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(B // S))
+    assert body["burn"]["days"] == pytest.approx(days)
+    assert body["burn"]["tokens_per_day"] == pytest.approx(total / days)
+    assert body["burn"]["projected_cost_30d_usd"] == pytest.approx(0.0217 / days * 30)
+    # Data 11 minutes before the end of a 30-minute range: at least an hour,
+    # here the whole range, so a fresh start is not multiplied by 130.
+    frm, to = B + 2 * HOUR + 40 * MIN, B + 3 * HOUR + 10 * MIN
+    body = metrics(seeded, **{"from": str(frm), "to": str(to), "interval": "1m"})
+    assert body["burn"]["since"] == time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(frm // S))
+    assert body["burn"]["days"] == pytest.approx(30 / 1440)
+
+
 @pytest.mark.parametrize("by", ROLLUP_GROUPS)
 def test_group_by_rollup_dimension(seeded, by):
     body = metrics(seeded, group_by=by, **RANGE)

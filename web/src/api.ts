@@ -253,7 +253,7 @@ export interface Metrics {
   to: string;
   interval: string;
   totals: Figures;
-  burn?: { days: number; tokens_per_day: number; projected_tokens_30d: number; cost_per_day_usd: number | null; projected_cost_30d_usd: number | null };
+  burn?: { since: string | null; days: number; tokens_per_day: number; projected_tokens_30d: number; cost_per_day_usd: number | null; projected_cost_30d_usd: number | null };
   series: Array<Omit<Series, "points"> & { points: any[] }>;
   scores?: any;
 }

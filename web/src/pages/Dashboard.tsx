@@ -7,7 +7,7 @@ import type { Metrics } from "../api";
 import { Chart, COLORS } from "../components/Chart";
 import type { ChartSeries } from "../components/Chart";
 import { Empty, ErrorBox, Loading, RangePicker } from "../components/common";
-import { compact, ms, num, nsString, pct, rangeFrom, usd } from "../format";
+import { compact, ms, num, nsString, pct, rangeFrom, time, usd } from "../format";
 import { useInterval, useLoad } from "../hooks";
 import { setParams } from "../router";
 
@@ -168,7 +168,8 @@ function Burn({ result }: { result: Settled<Metrics> }) {
       <h2>Daily token burn, last 30 days</h2>
       {b && (
         <p class="burn">
-          {compact(b.tokens_per_day)} tokens/day ({usd(b.cost_per_day_usd)}/day) → projected 30 days:{" "}
+          {compact(b.tokens_per_day)} tokens/day ({usd(b.cost_per_day_usd)}/day
+          {b.since && b.since !== result.value.from ? `, since ${time(b.since)}` : ""}) → projected 30 days:{" "}
           <strong>{compact(b.projected_tokens_30d)} tokens</strong>, <strong>{usd(b.projected_cost_30d_usd)}</strong>
         </p>
       )}
