@@ -16,6 +16,7 @@
   X(FORBIDDEN, "forbidden")                                          \
   X(IO,        "input/output error")                                 \
   X(DB,        "database error")                                     \
+  X(NOSPACE,   "no space left on the data directory's disk")         \
   X(UNSUPPORTED, "unsupported")                                      \
   X(SHUTDOWN,  "server is shutting down")                            \
   X(CONFIG,    "bad configuration")

@@ -64,6 +64,10 @@ static void on_reply(lt_req_t *r, void *arg) {
   pending_t *p = arg;
   if (p->status) lt_reply_error(r, p->status, p->code, p->msg);
   else if (p->rc == 0) reply_export(r, p->json, p->sig, p->rejected, p->rejected ? p->message : NULL);
+  else if (p->rc == LT_ENOSPACE)
+    /* 503, not 507: exporters retry a 503, so nothing is lost once space is freed. */
+    lt_reply_error(r, 503, "insufficient_storage",
+                   "the server's disk is full: nothing from this request was stored; retry once space is freed");
   else lt_reply_error(r, 503, "overloaded", "the data could not be stored; retry later");
   lt_req_body_free(p->body_owner);
   lt_free(p);

@@ -520,6 +520,11 @@ int lt_prom_render(lt_prom_t *p, const lt_prom_render_opts_t *opt, lt_buf_t *buf
     put_sample(&o, "lanterna_commits_total", NULL, w->commits);
     family(&o, "lanterna_commit_failures_total", "counter", "Write transactions that failed (their requests got an error).");
     put_sample(&o, "lanterna_commit_failures_total", NULL, w->failed_commits);
+    family(&o, "lanterna_disk_full", "gauge",
+           "1 while the disk holding the data is full (commits refused, ingest answered 503), else 0.");
+    put_sample(&o, "lanterna_disk_full", NULL, w->disk_full ? 1 : 0);
+    family(&o, "lanterna_disk_full_refused_total", "counter", "Write transactions refused for want of disk space.");
+    put_sample(&o, "lanterna_disk_full_refused_total", NULL, w->disk_full_refused);
     family(&o, "lanterna_commit_seconds", "summary", "Time spent in write transactions, commit and fsync included.");
     puts_(&o, "lanterna_commit_seconds_sum ");
     put_nano(&o, w->commit_ns_total > (uint64_t)INT64_MAX ? INT64_MAX : (int64_t)w->commit_ns_total);

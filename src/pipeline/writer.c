@@ -14,6 +14,7 @@
 #include "core/mem.h"
 #include <pthread.h>
 #include <stdatomic.h>
+#include <inttypes.h>
 #include <stdbool.h>
 #include <time.h>
 #include <unistd.h>
@@ -42,6 +43,9 @@ struct lt_writer {
    * queue's caps, since they hold their memory until then. */
   size_t s_records, s_bytes;
   bool sync_stopping;
+  /* The current full-disk episode (guarded by mu): see note_space. */
+  int64_t full_since_ns, full_logged_ns;
+  uint64_t full_refused_then; /* disk_full_refused when it was last logged */
 };
 
 static int64_t now_ns(int clock) {
@@ -139,6 +143,34 @@ void lt_writer_stats(lt_writer_t *w, lt_writer_stats_t *out) {
   pthread_mutex_unlock(&w->mu);
 }
 
+/* A full disk is one condition with a start and an end, not an error per
+ * refused commit (at full ingest that was hundreds of log lines a second):
+ * it is logged when it starts, once a minute while it lasts, and when a
+ * commit succeeds again. Call with mu held, after a commit (rc 0) or a
+ * commit or sync refused for want of space (LT_ENOSPACE). */
+static void note_space(lt_writer_t *w, int rc) {
+  int64_t now = now_ns(CLOCK_MONOTONIC);
+  if (rc == LT_ENOSPACE) {
+    w->st.disk_full_refused++;
+    if (!w->st.disk_full) {
+      w->st.disk_full = true;
+      w->full_since_ns = w->full_logged_ns = now;
+      w->full_refused_then = w->st.disk_full_refused;
+      lt_error("writer: the disk holding the data directory is full: ingest requests get 503 and nothing "
+               "more is stored until space is freed (acknowledged data is safe)");
+    } else if (now - w->full_logged_ns >= 60 * 1000000000LL) {
+      lt_warn("writer: the disk is still full: %" PRIu64 " commits refused in the last %" PRId64 " s",
+              w->st.disk_full_refused - w->full_refused_then, (now - w->full_logged_ns) / 1000000000);
+      w->full_logged_ns = now;
+      w->full_refused_then = w->st.disk_full_refused;
+    }
+  } else if (rc == 0 && w->st.disk_full) {
+    w->st.disk_full = false;
+    lt_info("writer: the disk has space again: storing resumed after %" PRId64 " s",
+            (now - w->full_since_ns) / 1000000000);
+  }
+}
+
 /* Completes the batches of a list linked by next (each is freed). */
 static void complete(lt_batch_t *b, int rc) {
   while (b) {
@@ -179,9 +211,10 @@ static void *syncer_main(void *arg) {
     size_t recs = w->s_records, bytes = w->s_bytes;
     pthread_mutex_unlock(&w->mu);
     int rc = lt_store_sync(w->store);
-    if (rc) lt_error("writer: syncing committed batches failed: %s", lt_strerror(rc));
+    if (rc && rc != LT_ENOSPACE) lt_error("writer: syncing committed batches failed: %s", lt_strerror(rc));
     complete(list, rc);
     pthread_mutex_lock(&w->mu);
+    if (rc == LT_ENOSPACE) note_space(w, rc);
     /* Their memory is free only now, and so is their room in the queue. */
     w->s_records -= recs;
     w->s_bytes -= bytes;
@@ -198,7 +231,7 @@ static void commit_group(lt_writer_t *w, lt_batch_t **group, size_t n, size_t re
   int64_t t0 = now_ns(CLOCK_MONOTONIC);
   int rc = lt_store_write(w->store, group, n);
   int64_t dt = now_ns(CLOCK_MONOTONIC) - t0;
-  if (rc) lt_error("writer: storing %zu batches failed: %s", n, lt_strerror(rc));
+  if (rc && rc != LT_ENOSPACE) lt_error("writer: storing %zu batches failed: %s", n, lt_strerror(rc));
   uint64_t ins = 0;
   for (size_t i = 0; i < n; i++) {
     ins += rc ? 0 : group[i]->n_inserted;
@@ -210,6 +243,7 @@ static void commit_group(lt_writer_t *w, lt_batch_t **group, size_t n, size_t re
   w->st.inserted_spans += ins;
   w->st.commits++;
   if (rc) w->st.failed_commits++;
+  if (rc == 0 || rc == LT_ENOSPACE) note_space(w, rc);
   w->st.commit_ns_total += (uint64_t)dt;
   if ((uint64_t)dt > w->st.commit_ns_max) w->st.commit_ns_max = (uint64_t)dt;
   pthread_mutex_unlock(&w->mu);
@@ -264,6 +298,23 @@ static int64_t cpu_now_ns(void) {
   return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
+/* Reports a maintenance slice's failure (writer thread, without mu). Want
+ * of space there says nothing about ingest (indexing may need pages that
+ * commits do not), so it only warns, at most once a minute, and not while
+ * the writer already reports the disk full. */
+static void maintained(lt_writer_t *w, int rc) {
+  static int64_t warned_ns;
+  if (rc == LT_ENOSPACE) {
+    pthread_mutex_lock(&w->mu);
+    bool full = w->st.disk_full;
+    pthread_mutex_unlock(&w->mu);
+    int64_t now = now_ns(CLOCK_MONOTONIC);
+    if (full || (warned_ns && now - warned_ns < 60 * 1000000000LL)) return;
+    warned_ns = now;
+  }
+  if (rc) lt_warn("writer: maintenance failed: %s", lt_strerror(rc));
+}
+
 static void *writer_main(void *arg) {
   lt_writer_t *w = arg;
   pthread_setname_np(pthread_self(), "lt-writer");
@@ -301,7 +352,7 @@ static void *writer_main(void *arg) {
         pthread_mutex_unlock(&w->mu);
         bool more = false;
         int rc = lt_store_maintain(w->store, now, &more);
-        if (rc) lt_warn("writer: maintenance failed: %s", lt_strerror(rc));
+        maintained(w, rc);
         more_maintenance = more && rc == 0;
         last_maintain = now;
         int64_t end = now_ns(CLOCK_MONOTONIC);
@@ -329,7 +380,7 @@ static void *writer_main(void *arg) {
       last_maintain = now_ns(CLOCK_REALTIME);
       int64_t t0 = now_ns(CLOCK_MONOTONIC);
       int rc = lt_store_maintain(w->store, last_maintain, &more);
-      if (rc) lt_warn("writer: maintenance failed: %s", lt_strerror(rc));
+      maintained(w, rc);
       win_bg += now_ns(CLOCK_MONOTONIC) - t0;
       pthread_mutex_lock(&w->mu);
     }

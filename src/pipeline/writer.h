@@ -40,6 +40,10 @@ typedef struct {
   uint64_t batches, records, inserted_spans, commits, failed_commits, rejected_full;
   uint64_t commit_ns_total, commit_ns_max;
   size_t queue_records, queue_bytes;
+  /* The disk holding the data is full: the last commit (or sync) failed
+   * for want of space and none has succeeded since. Requests get 503. */
+  bool disk_full;
+  uint64_t disk_full_refused; /* commits refused for want of space, ever */
 } lt_writer_stats_t;
 
 /* Starts the writer thread over store s (not owned). Returns 0 or LT_E*. */

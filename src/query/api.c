@@ -199,14 +199,15 @@ static void job_run(void *arg) {
     j->rc = s->ops->stats(s, &ss);
     lt_writer_stats(j->api->writer, &ws);
     if (j->rc == 0)
-      out = json_pack("{s:{s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I},s:{s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I}}",
+      out = json_pack("{s:{s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I},s:{s:I,s:I,s:I,s:I,s:I,s:b,s:I,s:I,s:I,s:I}}",
                       "store", "spans", (json_int_t)ss.spans, "traces", (json_int_t)ss.traces,
                       "logs", (json_int_t)ss.logs, "points", (json_int_t)ss.points,
                       "db_bytes", (json_int_t)ss.db_bytes, "fts_lag", (json_int_t)ss.fts_lag,
                       "rollup_lag", (json_int_t)ss.rollup_lag, "keys_lag", (json_int_t)ss.keys_lag,
                       "writer", "batches", (json_int_t)ws.batches, "records", (json_int_t)ws.records,
                       "inserted_spans", (json_int_t)ws.inserted_spans, "commits", (json_int_t)ws.commits,
-                      "failed_commits", (json_int_t)ws.failed_commits,
+                      "failed_commits", (json_int_t)ws.failed_commits, "disk_full", (int)ws.disk_full,
+                      "disk_full_refused", (json_int_t)ws.disk_full_refused,
                       "rejected_full", (json_int_t)ws.rejected_full,
                       "queue_records", (json_int_t)ws.queue_records,
                       "queue_bytes", (json_int_t)ws.queue_bytes);
@@ -333,11 +334,12 @@ void lt_api_readyz(lt_req_t *r, void *ud) {
   lt_api_t *api = ud;
   lt_writer_stats_t st;
   lt_writer_stats(api->writer, &st);
-  bool ready = !atomic_load(&api->shutting_down) && lt_writer_ready(api->writer);
+  bool down = atomic_load(&api->shutting_down);
+  bool ready = !down && !st.disk_full && lt_writer_ready(api->writer);
   lt_buf_t b;
   lt_buf_init(&b, 4096);
   lt_buf_printf(&b, "{\"status\":\"%s\",\"queue_records\":%zu,\"queue_bytes\":%zu}",
-                ready ? "ready" : (atomic_load(&api->shutting_down) ? "shutting_down" : "overloaded"),
+                ready ? "ready" : down ? "shutting_down" : st.disk_full ? "disk_full" : "overloaded",
                 st.queue_records, st.queue_bytes);
   if (!ready) lt_req_set_header(r, "Retry-After", "1");
   lt_reply_json(r, ready ? 200 : 503, &b);

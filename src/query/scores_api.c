@@ -237,6 +237,9 @@ static void job_reply(lt_req_t *r, void *arg) {
     lt_reply_error(r, 400, "bad_request", j->op == OP_LIST ? "invalid cursor" : "invalid score");
     break;
   case LT_EFULL: lt_reply_error(r, 503, "overloaded", "the database is busy; retry later"); break;
+  case LT_ENOSPACE:
+    lt_reply_error(r, 503, "insufficient_storage", "the server's disk is full: nothing was stored; retry once space is freed");
+    break;
   default: lt_reply_error(r, 500, "internal", "the request failed; see the server log"); break;
   }
   job_free(j);

@@ -283,6 +283,15 @@ static const char *const migrations[] = {
 /* ---- helpers ------------------------------------------------------------- */
 
 int lt__sq_fail(sqlite3 *db, int src, const char *what) {
+  if ((src & 0xff) == SQLITE_FULL) {
+    /* Every statement fails while the disk is full; the writer reports the
+     * episode (pipeline/writer.c), so here once a minute is enough. */
+    static _Atomic int64_t logged_s;
+    int64_t now = (int64_t)time(NULL), last = atomic_load(&logged_s);
+    if (now - last >= 60 && atomic_compare_exchange_strong(&logged_s, &last, now))
+      lt_warn("sqlite: %s: the disk is full (further ones not logged for a minute)", what);
+    return LT_ENOSPACE;
+  }
   lt_error("sqlite: %s: %s (%d)", what, db ? sqlite3_errmsg(db) : sqlite3_errstr(src), src);
   return (src & 0xff) == SQLITE_NOMEM ? LT_ENOMEM : LT_EDB;
 }
@@ -604,9 +613,9 @@ static int sq_sync(lt_store_t *st) {
       s->wal_fd = -1;
     }
     if (s->wal_fd < 0) s->wal_fd = open(wal, O_RDONLY | O_CLOEXEC);
-    if (s->wal_fd < 0 || fdatasync(s->wal_fd) != 0) rc = LT_EIO;
+    if (s->wal_fd < 0 || fdatasync(s->wal_fd) != 0) rc = errno == ENOSPC ? LT_ENOSPACE : LT_EIO;
   }
-  if (rc) lt_error("sqlite: cannot sync %s: %s", wal, strerror(errno));
+  if (rc == LT_EIO) lt_error("sqlite: cannot sync %s: %s", wal, strerror(errno));
   pthread_mutex_unlock(&s->sync_mu);
   return rc;
 }

@@ -33,7 +33,8 @@ static int wal_hook(void *ud, sqlite3 *db, const char *name, int pages) {
   lt__sq_ckpt_t *c = ud;
   if (pages >= HARD_PAGES) {
     int src = sqlite3_wal_checkpoint_v2(db, name, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
-    if (src != SQLITE_OK && src != SQLITE_BUSY) lt_warn("sqlite: checkpoint on the writer: %s", sqlite3_errstr(src));
+    if ((src & 0xff) == SQLITE_FULL) (void)lt__sq_fail(db, src, "checkpoint"); /* logged once a minute */
+    else if (src != SQLITE_OK && src != SQLITE_BUSY) lt_warn("sqlite: checkpoint on the writer: %s", sqlite3_errstr(src));
   } else if (pages >= CKPT_PAGES) {
     pthread_mutex_lock(&c->mu);
     if (!c->wanted) {
@@ -56,7 +57,8 @@ static void *ckpt_main(void *arg) {
     pthread_mutex_unlock(&c->mu);
     int log = 0, done = 0;
     int src = sqlite3_wal_checkpoint_v2(c->db, NULL, SQLITE_CHECKPOINT_PASSIVE, &log, &done);
-    if (src != SQLITE_OK && src != SQLITE_BUSY) lt_warn("sqlite: checkpoint: %s", sqlite3_errmsg(c->db));
+    if ((src & 0xff) == SQLITE_FULL) (void)lt__sq_fail(c->db, src, "checkpoint"); /* logged once a minute */
+    else if (src != SQLITE_OK && src != SQLITE_BUSY) lt_warn("sqlite: checkpoint: %s", sqlite3_errmsg(c->db));
     pthread_mutex_lock(&c->mu);
   }
   pthread_mutex_unlock(&c->mu);

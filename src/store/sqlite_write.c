@@ -682,7 +682,7 @@ out:
       batches[i]->n_inserted = 0;
       if (batches[i]->span_new) memset(batches[i]->span_new, 0, batches[i]->n_spans);
     }
-    rc = rc == LT_ENOMEM ? LT_ENOMEM : LT_EDB;
+    rc = rc == LT_ENOMEM || rc == LT_ENOSPACE ? rc : LT_EDB;
   }
   lt_arena_destroy(w.arena);
   lt_free(w.aggs);
@@ -958,7 +958,7 @@ out:
     rollback(s);
     lt__sq_rollup_abort(s);
     *more = false;
-    rc = rc == LT_ENOMEM ? LT_ENOMEM : LT_EDB;
+    rc = rc == LT_ENOMEM || rc == LT_ENOSPACE ? rc : LT_EDB;
   }
   lt_arena_destroy(w.arena);
   return rc;

@@ -3,7 +3,9 @@ and `kill -9` right after (and during) a burst of acknowledged requests."""
 
 from __future__ import annotations
 
+import os
 import signal
+import subprocess
 import threading
 import time
 
@@ -239,3 +241,57 @@ def test_full_queue_is_503_with_retry_after(lanterna):
                 time.sleep(0.05)
             assert r.status_code == 200
     verify(server, payloads, [p[0] for p in payloads])
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    """A 16 MiB tmpfs that the test can grow: a real full disk, no fakes.
+    Needs root (mount); skipped otherwise."""
+    mnt = tmp_path / "small-disk"
+    mnt.mkdir()
+    if os.geteuid() != 0:
+        pytest.skip("mounting a small tmpfs needs root")
+    r = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=16m", "tmpfs", str(mnt)], capture_output=True, text=True)
+    if r.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {r.stderr.strip()}")
+    yield mnt
+    subprocess.run(["umount", "-l", str(mnt)], capture_output=True)
+
+
+def test_full_disk_refuses_then_recovers(lanterna, small_disk):
+    """When the disk fills: every request is answered 503 insufficient_storage
+    with Retry-After (nothing from it stored), every acknowledged span stays
+    readable, /readyz and the stats say disk_full, the log says it once rather
+    than per commit; once space is freed, the refused requests go in."""
+    server = lanterna(data=small_disk / "data", args=["--log-level", "info"])
+    payloads = burst_payloads(150)
+    burst = Burst(server.url, payloads, threads=2).start().join()
+    refused = [p for p in payloads if p[0] not in set(burst.acked)]
+    assert burst.acked and refused, f"the disk never filled: {len(burst.acked)} acknowledged"
+    assert set(burst.other) == {503}, burst.other
+
+    r = requests.post(server.url + "/v1/traces", data=refused[0][2], headers={"Content-Type": PB},
+                      timeout=HTTP_TIMEOUT)
+    assert r.status_code == 503 and r.headers.get("Retry-After")
+    assert r.json()["error"]["code"] == "insufficient_storage" and "disk is full" in r.json()["error"]["message"]
+    ready = requests.get(server.url + "/readyz", timeout=HTTP_TIMEOUT)
+    assert ready.status_code == 503 and ready.json()["status"] == "disk_full"
+    w = server.stats()["writer"]
+    assert w["disk_full"] is True and 1 <= w["disk_full_refused"] <= w["failed_commits"]
+    assert "lanterna_disk_full 1" in requests.get(server.url + "/metrics", timeout=HTTP_TIMEOUT).text
+    # Reads go on; what was acknowledged is all there, nothing partly.
+    rows = {t["trace_id"]: t["span_count"] for t in server.traces(name="burst", limit=1000)}
+    assert set(rows) == set(burst.acked) and set(rows.values()) == {SPANS_PER_REQUEST}
+
+    subprocess.run(["mount", "-o", "remount,size=256m", str(small_disk)], check=True)
+    s = requests.Session()
+    for tid, _, body in refused:
+        r = s.post(server.url + "/v1/traces", data=body, headers={"Content-Type": PB}, timeout=HTTP_TIMEOUT)
+        assert r.status_code == 200, r.text
+    assert requests.get(server.url + "/readyz", timeout=HTTP_TIMEOUT).status_code == 200
+    assert server.stats()["writer"]["disk_full"] is False
+    verify(server, payloads, [p[0] for p in payloads])
+    log = server.log_text()
+    assert log.count("the disk holding the data directory is full") == 1, log[-3000:]
+    assert log.count("disk is full") <= 3 and "maintenance failed" not in log, log[-3000:]
+    assert "the disk has space again" in log
