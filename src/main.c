@@ -22,12 +22,14 @@
 #include "store/store.h"
 #include "ui/static.h"
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <malloc.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <termios.h>
 #include <time.h>
@@ -494,6 +496,45 @@ static int parse_serve(int argc, char **argv, lt_config_t *c) {
   return 0;
 }
 
+/* One server per data directory: a second one would contend for SQLite's
+ * write lock (its commits failing as busy) and run retention twice. An
+ * flock on <data>/lanterna.lock, held for the process's life and dropped by
+ * the kernel however it ends, so a kill -9 leaves nothing stale; the file
+ * holds the PID for the message. The projects, keys and users commands do
+ * not take it: they run next to a server. Returns the descriptor (kept
+ * open) or -1 after logging why. */
+static int serve_lock(const char *dir) {
+  char path[4096];
+  if (snprintf(path, sizeof path, "%s/lanterna.lock", dir) >= (int)sizeof path) {
+    lt_error("the data directory path is too long");
+    return -1;
+  }
+  int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+  if (fd < 0) {
+    lt_error("cannot open '%s': %s (set --data to a writable directory)", path, strerror(errno));
+    return -1;
+  }
+  if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+    if (errno == EWOULDBLOCK) {
+      char pid[32] = "";
+      ssize_t n = pread(fd, pid, sizeof pid - 1, 0);
+      pid[n > 0 ? n : 0] = '\0';
+      pid[strcspn(pid, "\n")] = '\0';
+      lt_error("the data directory '%s' is in use by another lanterna server (pid %s): stop that one, or give "
+               "this one its own --data",
+               dir, *pid ? pid : "unknown");
+    } else {
+      lt_error("cannot lock '%s': %s", path, strerror(errno));
+    }
+    close(fd);
+    return -1;
+  }
+  char pid[32];
+  int n = snprintf(pid, sizeof pid, "%ld\n", (long)getpid());
+  if (ftruncate(fd, 0) != 0 || pwrite(fd, pid, (size_t)n, 0) != n) lt_warn("cannot write the PID to '%s'", path);
+  return fd;
+}
+
 static const lt_route_t *build_routes(lt_receiver_t *rcv, lt_api_t *api, lt_prom_route_t *prom, lt_proxy_t *proxy,
                                       lt_admin_api_t *admin) {
   static lt_route_t routes[32];
@@ -605,6 +646,8 @@ static int cmd_serve(int argc, char **argv) {
     lt_error("cannot create data directory '%s': %s (set --data to a writable directory)", c.data, strerror(errno));
     return 1;
   }
+  int lock_fd = strcmp(c.storage, "sqlite") ? -1 : serve_lock(c.data);
+  if (!strcmp(c.storage, "sqlite") && lock_fd < 0) return 1;
   lt_semconv_set_feature_key(c.feature_key); /* before any ingest thread runs */
 
   /* Prices first: a bad --prices file should fail before anything else. */
@@ -750,6 +793,7 @@ out:
   lt_prom_free(prom); /* after its writer (observe) and pool (scrapes) */
   lt_auth_free(auth);
   lt_store_close(store);
+  if (lock_fd >= 0) close(lock_fd); /* after the store: the next server may open it now */
   lt_pricebook_free(prices);
   lt_proxy_free(proxy); /* after the loops: calls hold it */
   if (curl_ready) lt_up_global_free();

@@ -468,6 +468,17 @@ static void sq_close(lt_store_t *st) {
   lt_free(s);
 }
 
+/* False when path exists, is not empty and does not start like an SQLite
+ * file: what a store that will not open is worth telling apart. */
+static bool is_sqlite_file(const char *path) {
+  char head[16] = {0};
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return true;
+  ssize_t n = read(fd, head, sizeof head);
+  close(fd);
+  return n <= 0 || (n == (ssize_t)sizeof head && memcmp(head, "SQLite format 3", 16) == 0);
+}
+
 static int sq_open(const lt_store_config_t *cfg, lt_store_t **out) {
   if (!cfg->data_dir || !*cfg->data_dir) {
     lt_error("sqlite: no data directory configured");
@@ -538,6 +549,11 @@ static int sq_open(const lt_store_config_t *cfg, lt_store_t **out) {
   s = NULL;
   rc = 0;
 out:
+  if (s && rc == LT_EDB && !is_sqlite_file(s->path)) {
+      lt_error("'%s' is not a Lanterna database, or it is damaged: move it (with any -wal and -shm files next "
+               "to it) out of the way, or restore a copy, then start again",
+               s->path);
+  }
   if (s) sq_close(&s->base);
   return rc;
 }

@@ -134,3 +134,27 @@ def test_flag_wins_over_env(lanterna, tmp_path):
 
 def test_server_logs_listening_line(server):
     assert f"listening on 127.0.0.1:{server.port}" in server.log_text()
+
+
+def test_one_server_per_data_directory(lanterna):
+    """A second server on a data directory in use says so and exits; the CLI
+    commands still work next to the running server; after a kill -9 the
+    directory is free again (the lock dies with the process)."""
+    server = lanterna()
+    p = run_cli("serve", "--listen", f"127.0.0.1:{free_port()}", data=server.data, timeout=10)
+    assert p.returncode == 1, out(p)
+    assert f"in use by another lanterna server (pid {server.proc.pid})" in p.stderr, p.stderr
+    assert run_cli("projects", "create", "next-door", data=server.data).returncode == 0
+    server.kill()
+    server.start()
+    assert server.get("/healthz").status_code == 200
+
+
+def test_a_file_that_is_not_a_database_is_named(tmp_path):
+    data = tmp_path / "d"
+    data.mkdir()
+    (data / "lanterna.db").write_bytes(b"these are not the pages you are looking for\n" * 100)
+    p = run_cli("serve", "--listen", f"127.0.0.1:{free_port()}", data=data, timeout=10)
+    assert p.returncode == 1, out(p)
+    assert f"'{data}/lanterna.db' is not a Lanterna database, or it is damaged" in p.stderr, p.stderr
+    assert "move it" in p.stderr
