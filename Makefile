@@ -87,9 +87,11 @@ $(OUT)/tests/%: tests/unit/%.c $(LIBOBJS) $(wildcard tests/unit/*.h)
 
 -include $(OBJS:.o=.d)
 
+# Defaults (127.0.0.1:4318, ./lanterna-data) are the binary's own, so the
+# LANTERNA_* variables work here too; ARGS adds flags:
+#   make run ARGS="--listen 127.0.0.1:4319 --retention 7d"
 run: all
-	@mkdir -p lanterna-data
-	./$(OUT)/lanterna serve --listen 127.0.0.1:4318 --data ./lanterna-data
+	./$(OUT)/lanterna serve $(ARGS)
 
 unit: deps $(UNITS)
 	@bash scripts/run-unit.sh $(UNITS)
