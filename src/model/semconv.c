@@ -1040,6 +1040,15 @@ int lt_semconv_span(lt_arena_t *a, const lt_semconv_resource_t *res, const lt_ot
   out->cost_input = out->cost_output = out->cost_total = -1;
 
   int rc = lt__sc_init(&c, a, &in->attrs);
+  /* An end before the start (an end never set, or clocks that disagree)
+   * would be a negative duration in every list and latency percentile (a
+   * missing end read as -56 years): the span ends where it starts and
+   * says why in its warnings. */
+  if (rc == 0 && out->end_ns < out->start_ns) {
+    rc = lt__sc_warn(&c, "endTimeUnixNano", strlen("endTimeUnixNano"),
+                     in->end_ns ? "before the start time; set to the start time" : "missing; set to the start time");
+    out->end_ns = out->start_ns;
+  }
   c.events = in->events;
   c.n_events = in->n_events;
   c.start_ns = out->start_ns;

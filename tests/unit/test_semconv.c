@@ -645,6 +645,26 @@ static void bad_values_are_unknown_with_warnings(void **st) {
      "\"gen_ai.output.messages: not a JSON array of messages\"]}");
 }
 
+static void end_before_start_ends_at_start(void **st) {
+  (void)st;
+  lt_otlp_span_t in = mkspan(ATTRS(KV("gen_ai.request.model", S("gpt-4o"))));
+  in.end_ns = 0; /* never set */
+  lt_span_t s = map(&in);
+  assert_int_equal(s.start_ns, 1000);
+  assert_int_equal(s.end_ns, 1000);
+  eq(s.attributes, "{\"gen_ai.request.model\":\"gpt-4o\","
+                   "\"lanterna.warnings\":[\"endTimeUnixNano: missing; set to the start time\"]}");
+  in.end_ns = 900; /* skewed */
+  s = map(&in);
+  assert_int_equal(s.end_ns, 1000);
+  eq(s.attributes, "{\"gen_ai.request.model\":\"gpt-4o\","
+                   "\"lanterna.warnings\":[\"endTimeUnixNano: before the start time; set to the start time\"]}");
+  in.end_ns = 1000; /* zero-length is fine */
+  s = map(&in);
+  assert_int_equal(s.end_ns, 1000);
+  eq(s.attributes, "{\"gen_ai.request.model\":\"gpt-4o\"}");
+}
+
 static void hostile_shapes_do_not_crash(void **st) {
   lt_val_t deep = S("leaf");
   lt_val_t chain[100];
@@ -1215,6 +1235,7 @@ int main(void) {
       cmocka_unit_test(tool_span_and_links),
       cmocka_unit_test(kind_precedence),
       cmocka_unit_test(bad_values_are_unknown_with_warnings),
+      cmocka_unit_test(end_before_start_ends_at_start),
       cmocka_unit_test(hostile_shapes_do_not_crash),
       cmocka_unit_test(arena_exhaustion_is_an_error),
       cmocka_unit_test(log_mapping),
