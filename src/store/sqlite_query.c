@@ -94,6 +94,29 @@ static int check_fts(sqlite3 *db, lt_str_t q) {
   return rc;
 }
 
+/* A search box gets typed text, not FTS5 syntax: "C++", "it's", a stray
+ * quote or "user:bob" are syntax errors to FTS5. Text that does not parse
+ * is searched as its words instead: each whitespace-separated piece
+ * becomes an FTS5 string ("piece", quotes doubled), all of them required.
+ * A piece with no word characters ("*") matches nothing. */
+static bool is_space(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; }
+
+static int fts_words(lt_str_t q, lt_buf_t *out) {
+  lt_buf_reset(out);
+  int rc = 0;
+  for (size_t i = 0; rc == 0 && i < q.len;) {
+    while (i < q.len && is_space(q.ptr[i])) i++;
+    if (i == q.len) break;
+    if (out->len) rc = lt_buf_append(out, " ", 1);
+    if (rc == 0) rc = lt_buf_append(out, "\"", 1);
+    for (; rc == 0 && i < q.len && !is_space(q.ptr[i]); i++)
+      rc = lt_buf_append(out, q.ptr[i] == '"' ? "\"\"" : &q.ptr[i], q.ptr[i] == '"' ? 2 : 1);
+    if (rc == 0) rc = lt_buf_append(out, "\"", 1);
+  }
+  if (rc) return rc == LT_ENOMEM ? LT_ENOMEM : LT_EINVAL; /* too long: the caller's mistake */
+  return out->len ? 0 : LT_EINVAL;
+}
+
 /* ---- cursors ------------------------------------------------------------- */
 
 /* Which ordering a cursor belongs to, so one page's cursor cannot be
@@ -256,6 +279,7 @@ typedef struct {
   lt__sq_reader_t *r;
   qb_t b;
   sqlite3_stmt *stmt;
+  lt_buf_t words; /* q as plain words, when it is not FTS5 syntax */
 } list_t;
 
 static void list_close(list_t *l);
@@ -272,7 +296,15 @@ static int list_open(list_t *l, lt_store_t *st, const lt_query_t *qin, int what)
   if (l->q.cursor.len && lt__sq_cursor_decode(l->q.cursor, l->tag, &l->ckey, &l->cid)) return LT_EINVAL;
   l->r = lt__sq_reader_get(l->s);
   qb_init(&l->b);
+  lt_buf_init(&l->words, 64 * 1024);
+  size_t blank = 0; /* a q of spaces searches for nothing in particular: no filter */
+  while (blank < l->q.q.len && is_space(l->q.q.ptr[blank])) blank++;
+  if (blank == l->q.q.len) l->q.q = LT_STR_NULL;
   int rc = l->q.q.len ? check_fts(l->r->db, l->q.q) : 0;
+  if (rc == LT_EINVAL && (rc = fts_words(l->q.q, &l->words)) == 0) {
+    l->q.q = (lt_str_t){l->words.ptr, l->words.len};
+    rc = check_fts(l->r->db, l->q.q);
+  }
   if (rc) list_close(l);
   return rc;
 }
@@ -281,6 +313,7 @@ static void list_close(list_t *l) {
   sqlite3_finalize(l->stmt);
   l->stmt = NULL;
   qb_free(&l->b);
+  lt_buf_free(&l->words);
   if (l->r) lt__sq_reader_put(l->s, l->r);
   l->r = NULL;
 }

@@ -318,3 +318,18 @@ def test_sessions(seeded):
     assert one["traces"][1]["status"] == "error"
     pages = server.all_pages("/api/v1/sessions", limit=1, **WINDOW)
     assert [s["session_id"] for p in pages for s in p] == ["sess-B", "sess-A"]
+
+
+def test_search_box_text_is_never_refused(seeded):
+    """What people type in a search box ("invoice?", "it's", a stray quote)
+    is searched as words rather than refused as bad FTS5 syntax."""
+    server, ids, _ = seeded
+    poll_until = time.monotonic() + 15
+    while q(server, ids, q="invoice") != ["f2"] and time.monotonic() < poll_until:
+        time.sleep(0.2)
+    for typed in ('invoice"', "-invoice", "my:invoice", "wrong invoice?"):
+        r = server.get("/api/v1/traces", params={**WINDOW, "q": typed})
+        assert r.status_code == 200, (typed, r.text)
+        assert keys_of(r.json()["data"], ids) == ["f2"], typed
+    assert q(server, ids, q="*") == []
+    assert len(q(server, ids, q="   ")) == 4
