@@ -102,7 +102,7 @@ static const char usage_serve[] =
 
 static const char usage_projects[] =
   "Usage: lanterna projects create NAME [--data DIR]\n"
-  "       lanterna projects list [--data DIR]\n"
+  "       lanterna projects list [--json] [--data DIR]\n"
   "\n"
   "Projects isolate data: an API key only reads and writes its own project.\n"
   "The 'default' project always exists; requests without a key on a\n"
@@ -110,7 +110,7 @@ static const char usage_projects[] =
 
 static const char usage_keys[] =
   "Usage: lanterna keys create --project NAME [--data DIR]\n"
-  "       lanterna keys list [--project NAME] [--data DIR]\n"
+  "       lanterna keys list [--project NAME] [--json] [--data DIR]\n"
   "       lanterna keys revoke PUBLIC_KEY [--data DIR]\n"
   "\n"
   "A key is a public key (pk-lt-...) and a secret key (sk-lt-...). The secret\n"
@@ -120,7 +120,7 @@ static const char usage_keys[] =
 
 static const char usage_users[] =
   "Usage: lanterna users create NAME [--password-stdin] [--data DIR]\n"
-  "       lanterna users list [--data DIR]\n"
+  "       lanterna users list [--json] [--data DIR]\n"
   "\n"
   "Admin users log in to the web UI when the server requires authentication\n"
   "(a non-loopback address with keys or users). A logged-in user manages\n"
@@ -147,6 +147,7 @@ typedef struct {
   const char *project;
   const char *positional[4];
   int npos;
+  bool json; /* --json: lists as JSON, for scripts */
 } admin_opts_t;
 
 static int parse_admin(int argc, char **argv, admin_opts_t *o, const char *usage) {
@@ -162,7 +163,8 @@ static int parse_admin(int argc, char **argv, admin_opts_t *o, const char *usage
       }
       if (!strcmp(a, "--data")) o->data = argv[++i];
       else o->project = argv[++i];
-    } else if (!strncmp(a, "--data=", 7)) o->data = a + 7;
+    } else if (!strcmp(a, "--json")) o->json = true;
+    else if (!strncmp(a, "--data=", 7)) o->data = a + 7;
     else if (!strncmp(a, "--project=", 10)) o->project = a + 10;
     else if (a[0] == '-') {
       char m[256];
@@ -190,6 +192,64 @@ static int print_json(json_t *j) {
   char *s = json_dumps(j, JSON_INDENT(2));
   if (s) puts(s);
   free(s);
+  json_decref(j);
+  return 0;
+}
+
+typedef struct {
+  const char *key, *head;
+} column_t;
+
+/* One cell: *_ns fields as UTC times, null as '-'; a key's revocation as
+ * its status. */
+static void cell(const json_t *v, const char *key, char *out, size_t n) {
+  size_t kl = strlen(key);
+  if (!strcmp(key, "revoked_ns") && json_is_integer(v)) {
+    char t[40];
+    cell(v, "at_ns", t, sizeof t);
+    snprintf(out, n, "revoked %s", t);
+  } else if (!strcmp(key, "revoked_ns")) {
+    snprintf(out, n, "active");
+  } else if (!v || json_is_null(v)) {
+    snprintf(out, n, "-");
+  } else if (json_is_integer(v) && kl > 3 && !strcmp(key + kl - 3, "_ns")) {
+    time_t t = (time_t)(json_integer_value(v) / 1000000000);
+    struct tm tm;
+    gmtime_r(&t, &tm);
+    strftime(out, n, "%Y-%m-%d %H:%M:%S UTC", &tm);
+  } else if (json_is_integer(v)) {
+    snprintf(out, n, "%lld", (long long)json_integer_value(v));
+  } else if (json_is_string(v)) {
+    snprintf(out, n, "%s", json_string_value(v));
+  } else {
+    snprintf(out, n, "?");
+  }
+}
+
+static void put_cell(const char *text, int width, bool last) {
+  if (last) printf("%s\n", text);
+  else printf("%-*s  ", width, text);
+}
+
+/* A list (a JSON array of objects) as an aligned table for people, or as
+ * JSON with --json. Takes j. */
+static int print_list(json_t *j, const column_t *cols, size_t ncols, bool json) {
+  if (json || !json_is_array(j)) return print_json(j);
+  enum { W = 64 };
+  size_t width[8] = {0};
+  char c[W];
+  for (size_t k = 0; k < ncols && k < 8; k++) width[k] = strlen(cols[k].head);
+  for (size_t i = 0; i < json_array_size(j); i++)
+    for (size_t k = 0; k < ncols && k < 8; k++) {
+      cell(json_object_get(json_array_get(j, i), cols[k].key), cols[k].key, c, sizeof c);
+      if (strlen(c) > width[k]) width[k] = strlen(c);
+    }
+  for (size_t k = 0; k < ncols && k < 8; k++) put_cell(cols[k].head, (int)width[k], k + 1 == ncols);
+  for (size_t i = 0; i < json_array_size(j); i++)
+    for (size_t k = 0; k < ncols && k < 8; k++) {
+      cell(json_object_get(json_array_get(j, i), cols[k].key), cols[k].key, c, sizeof c);
+      put_cell(c, (int)width[k], k + 1 == ncols);
+    }
   json_decref(j);
   return 0;
 }
@@ -239,7 +299,10 @@ static int cmd_projects(int argc, char **argv) {
     if ((rc = s->ops->project_list(s, &j))) {
       fprintf(stderr, "lanterna: could not list projects: %s\n", lt_strerror(rc));
       exit_code = 1;
-    } else print_json(j);
+    } else {
+      static const column_t cols[] = {{"id", "ID"}, {"name", "NAME"}, {"created_ns", "CREATED"}};
+      print_list(j, cols, 3, o.json);
+    }
   }
   lt_store_close(s);
   return exit_code;
@@ -289,7 +352,11 @@ static int cmd_keys(int argc, char **argv) {
     if ((rc = s->ops->key_list(s, o.project ? pid : 0, &j))) {
       fprintf(stderr, "lanterna: could not list keys: %s\n", lt_strerror(rc));
       exit_code = 1;
-    } else print_json(j);
+    } else {
+      static const column_t cols[] = {
+          {"public_key", "PUBLIC KEY"}, {"project", "PROJECT"}, {"created_ns", "CREATED"}, {"revoked_ns", "STATUS"}};
+      print_list(j, cols, 4, o.json);
+    }
   } else {
     rc = s->ops->key_revoke(s, o.positional[1]);
     if (rc == LT_ENOTFOUND) {
@@ -444,7 +511,10 @@ static int cmd_users(int argc, char **argv) {
   if ((rc = s->ops->user_list(s, &j))) {
     fprintf(stderr, "lanterna: could not list users: %s\n", lt_strerror(rc));
     exit_code = 1;
-  } else print_json(j);
+  } else {
+    static const column_t cols[] = {{"id", "ID"}, {"name", "NAME"}, {"created_ns", "CREATED"}};
+    print_list(j, cols, 3, o.json);
+  }
   lt_store_close(s);
   return exit_code;
 }
@@ -809,6 +879,9 @@ int main(int argc, char **argv) {
   }
   const char *cmd = argv[1];
   if (!strcmp(cmd, "serve")) return cmd_serve(argc - 2, argv + 2);
+  /* The admin commands print their own results; the store's progress
+   * lines (schema migrations on a fresh directory) are noise there. */
+  lt_log_set_level(LT_LOG_WARN);
   if (!strcmp(cmd, "projects")) return cmd_projects(argc - 2, argv + 2);
   if (!strcmp(cmd, "keys")) return cmd_keys(argc - 2, argv + 2);
   if (!strcmp(cmd, "users")) return cmd_users(argc - 2, argv + 2);

@@ -3,6 +3,7 @@ environment-variable form of the serve flags."""
 
 from __future__ import annotations
 
+import json
 import re
 import subprocess
 import time
@@ -158,3 +159,24 @@ def test_a_file_that_is_not_a_database_is_named(tmp_path):
     assert p.returncode == 1, out(p)
     assert f"'{data}/lanterna.db' is not a Lanterna database, or it is damaged" in p.stderr, p.stderr
     assert "move it" in p.stderr
+
+
+def test_lists_are_tables_for_people_and_json_for_scripts(tmp_path):
+    data = tmp_path / "d"
+    p = run_cli("projects", "create", "acme", data=data)
+    assert p.returncode == 0 and "migrated" not in p.stderr, "a fresh directory's migrations are not news here"
+    keys = []
+    for _ in range(2):
+        out = run_cli("keys", "create", "--project", "acme", data=data).stdout
+        keys.append(re.search(r"public_key: (pk-lt-\S+)", out).group(1))
+    assert run_cli("keys", "revoke", keys[1], data=data).returncode == 0
+    table = run_cli("keys", "list", data=data).stdout.splitlines()
+    assert table[0].split() == ["PUBLIC", "KEY", "PROJECT", "CREATED", "STATUS"], table
+    rows = {ln.split()[0]: ln for ln in table[1:]}
+    assert rows[keys[0]].rstrip().endswith("active") and " revoked 20" in rows[keys[1]], table
+    assert re.search(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC", rows[keys[0]])
+    entries = {e["public_key"]: e for e in json.loads(run_cli("keys", "list", "--json", data=data).stdout)}
+    assert entries[keys[0]]["revoked_ns"] is None and entries[keys[1]]["revoked_ns"] > 0
+    projects = run_cli("projects", "list", data=data).stdout.splitlines()
+    assert projects[0].split() == ["ID", "NAME", "CREATED"] and [ln.split()[1] for ln in projects[1:]] == ["default", "acme"]
+    assert [p["name"] for p in json.loads(run_cli("projects", "list", "--json", data=data).stdout)] == ["default", "acme"]
