@@ -1,8 +1,40 @@
-/* zlib streaming inflate into a capped buffer, 64 KiB at a time, so the cap
- * is enforced before memory is spent. */
+/* zlib and zstd streaming decompression into a capped buffer, 64 KiB at a
+ * time, so the cap is enforced before memory is spent. */
 #include "core/inflate.h"
 #include "core/err.h"
 #include <zlib.h>
+#include <zstd.h>
+
+/* The OpenTelemetry Collector's otlphttp exporter can send zstd. A frame's
+ * window is what the decoder must allocate: capped well below zstd's own
+ * default limit (128 MiB), far above what an exporter's level needs. */
+#define ZSTD_WINDOW_LOG_MAX 24
+
+static int run_zstd(const void *in, size_t len, lt_buf_t *out) {
+  ZSTD_DStream *ds = ZSTD_createDStream();
+  if (!ds) return LT_ENOMEM;
+  int rc = LT_EDECODE;
+  if (ZSTD_isError(ZSTD_DCtx_setParameter(ds, ZSTD_d_windowLogMax, ZSTD_WINDOW_LOG_MAX))) goto out;
+  ZSTD_inBuffer ib = {in, len, 0};
+  unsigned char chunk[65536];
+  size_t last = 1; /* 0 once a frame is complete */
+  while (ib.pos < ib.size || last != 0) {
+    ZSTD_outBuffer ob = {chunk, sizeof chunk, 0};
+    size_t before = ib.pos;
+    last = ZSTD_decompressStream(ds, &ob, &ib);
+    if (ZSTD_isError(last)) goto out;
+    if (ob.pos) {
+      int br = lt_buf_append(out, chunk, ob.pos);
+      if (br) { rc = br; goto out; }
+    }
+    /* No input taken and no output made: the data ends inside a frame. */
+    if (ib.pos == before && ob.pos == 0) goto out;
+  }
+  rc = len ? 0 : LT_EDECODE;
+out:
+  ZSTD_freeDStream(ds);
+  return rc;
+}
 
 static int run(int window_bits, const void *in, size_t len, lt_buf_t *out) {
   z_stream zs = {0};
@@ -40,6 +72,7 @@ out:
 int lt_inflate(lt_encoding_t enc, const void *in, size_t len, lt_buf_t *out) {
   if (len > 0xFFFFFFFFu) return LT_ETOOBIG;
   if (enc == LT_ENC_GZIP) return run(15 + 32, in, len, out);
+  if (enc == LT_ENC_ZSTD) return run_zstd(in, len, out);
   if (enc == LT_ENC_DEFLATE) {
     const unsigned char *p = in;
     /* A zlib header: CMF/FLG with method 8 and a valid check. */

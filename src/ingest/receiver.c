@@ -410,8 +410,9 @@ static void receive(lt_req_t *r, lt_receiver_t *rcv, signal_t sig) {
   lt_encoding_t enc = LT_ENC_IDENTITY;
   if (ce && strcasecmp(ce, "gzip") == 0) enc = LT_ENC_GZIP;
   else if (ce && strcasecmp(ce, "deflate") == 0) enc = LT_ENC_DEFLATE;
+  else if (ce && strcasecmp(ce, "zstd") == 0) enc = LT_ENC_ZSTD;
   else if (ce && *ce && strcasecmp(ce, "identity") != 0) {
-    lt_reply_error(r, 415, "unsupported_media_type", "Content-Encoding must be gzip, deflate or identity");
+    lt_reply_error(r, 415, "unsupported_media_type", "Content-Encoding must be gzip, deflate, zstd or identity");
     return;
   }
   lt_str_t body = lt_req_body(r);

@@ -245,6 +245,10 @@ class Server:
         elif encoding == "deflate":
             body = zlib.compress(body)
             h["Content-Encoding"] = "deflate"
+        elif encoding == "zstd":
+            import zstandard
+            body = zstandard.ZstdCompressor().compress(body)
+            h["Content-Encoding"] = "zstd"
         h.update(headers or {})
         return self.post(path, data=body, headers=h)
 

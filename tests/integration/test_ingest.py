@@ -31,7 +31,7 @@ def assert_empty(server):
 
 
 @pytest.mark.parametrize("fmt", ["pb", "json"])
-@pytest.mark.parametrize("encoding", [None, "gzip", "deflate"])
+@pytest.mark.parametrize("encoding", [None, "gzip", "deflate", "zstd"])
 def test_encodings(server, fmt, encoding):
     tid, ids, req = three_spans()
     r = server.export(req, fmt, encoding=encoding)
@@ -77,6 +77,30 @@ def test_undecodable_gzip_is_400(server):
                     headers={"Content-Type": PB, "Content-Encoding": "gzip"})
     assert_error(r, 400, "bad_request")
     assert_empty(server)
+
+
+def test_zstd_frames_and_limits(server):
+    """zstd as the Collector sends it: frames back to back decode as one
+    body; a truncated frame, garbage, or a frame that asks for a window
+    over 16 MiB are 400 with nothing stored."""
+    import zstandard
+    _, _, req = three_spans()
+    body = req.SerializeToString()
+    half = len(body) // 2
+    two = zstandard.ZstdCompressor().compress(body[:half]) + zstandard.ZstdCompressor().compress(body[half:])
+    h = {"Content-Type": PB, "Content-Encoding": "zstd"}
+    one = zstandard.ZstdCompressor().compress(body)
+    # Streamed with no content size, the frame keeps its 64 MiB window.
+    wide = zstandard.ZstdCompressor(compression_params=zstandard.ZstdCompressionParameters(
+        window_log=26, write_content_size=False)).compressobj()
+    big_window = wide.compress(body) + wide.flush()
+    assert zstandard.get_frame_parameters(big_window).window_size == 64 << 20
+    for bad in (one[:-4], b"garbage, not zstd", big_window):
+        assert_error(server.post("/v1/traces", data=bad, headers=h), 400, "bad_request")
+    assert_empty(server)
+    r = server.post("/v1/traces", data=two, headers=h)
+    assert r.status_code == 200, r.text
+    assert server.stats()["store"]["spans"] == 3
 
 
 def test_unsupported_content_type_is_415(server):

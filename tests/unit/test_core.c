@@ -11,6 +11,8 @@
 #include <string.h>
 #include <unistd.h>
 #include <zlib.h>
+#define ZSTD_STATIC_LINKING_ONLY /* ZSTD_getFrameHeader: the test checks the window it built */
+#include <zstd.h>
 #include "core/arena.h"
 #include "core/buf.h"
 #include "core/err.h"
@@ -207,6 +209,59 @@ static void inflate_bomb_stops_at_cap(void **st) {
   free(z);
 }
 
+static void inflate_zstd(void **st) {
+  (void)st;
+  const char text[] = "the quick brown fox jumps over the lazy dog, again and again and again";
+  unsigned char z[1024];
+  size_t n1 = ZSTD_compress(z, sizeof z, text, 20, 3);
+  size_t n2 = ZSTD_compress(z + n1, sizeof z - n1, text + 20, sizeof text - 21, 3);
+  assert_false(ZSTD_isError(n1) || ZSTD_isError(n2));
+  lt_buf_t out;
+  lt_buf_init(&out, 1 << 20);
+  assert_int_equal(lt_inflate(LT_ENC_ZSTD, z, n1 + n2, &out), 0); /* two frames, one body */
+  assert_int_equal(out.len, sizeof text - 1);
+  assert_memory_equal(out.ptr, text, out.len);
+  lt_buf_free(&out);
+  for (size_t cut = 1; cut < n1 + n2; cut += 3) { /* every truncation is corrupt */
+    lt_buf_init(&out, 1 << 20);
+    if (cut != n1) assert_int_equal(lt_inflate(LT_ENC_ZSTD, z, cut, &out), LT_EDECODE);
+    lt_buf_free(&out);
+  }
+  lt_buf_init(&out, 1 << 20);
+  assert_int_equal(lt_inflate(LT_ENC_ZSTD, "", 0, &out), LT_EDECODE);
+  assert_int_equal(lt_inflate(LT_ENC_ZSTD, "garbage!", 8, &out), LT_EDECODE);
+  lt_buf_free(&out);
+  /* A bomb stops at the cap. */
+  size_t len = 8u << 20;
+  char *zeros = calloc(1, len);
+  size_t cap = ZSTD_compressBound(len);
+  unsigned char *big = malloc(cap);
+  size_t n = ZSTD_compress(big, cap, zeros, len, 1);
+  lt_buf_init(&out, 1u << 20);
+  assert_int_equal(lt_inflate(LT_ENC_ZSTD, big, n, &out), LT_ETOOBIG);
+  assert_true(out.len <= 1u << 20);
+  lt_buf_free(&out);
+  /* A frame that needs a 64 MiB window is refused before anything is allocated for it. */
+  ZSTD_CCtx *cc = ZSTD_createCCtx();
+  ZSTD_CCtx_setParameter(cc, ZSTD_c_windowLog, 26);
+  ZSTD_CCtx_setParameter(cc, ZSTD_c_contentSizeFlag, 0);
+  ZSTD_outBuffer ob = {big, cap, 0};
+  ZSTD_inBuffer ib = {zeros, 1024, 0};
+  /* Streamed in two calls, so the size is not known and the window stays. */
+  assert_false(ZSTD_isError(ZSTD_compressStream2(cc, &ob, &ib, ZSTD_e_continue)));
+  ib = (ZSTD_inBuffer){zeros, 1024, 0};
+  assert_int_equal(ZSTD_compressStream2(cc, &ob, &ib, ZSTD_e_end), 0);
+  ZSTD_freeCCtx(cc);
+  ZSTD_frameHeader fh;
+  assert_int_equal(ZSTD_getFrameHeader(&fh, big, ob.pos), 0);
+  assert_int_equal(fh.windowSize, 64u << 20);
+  lt_buf_init(&out, 1u << 20);
+  assert_int_equal(lt_inflate(LT_ENC_ZSTD, big, ob.pos, &out), LT_EDECODE);
+  lt_buf_free(&out);
+  free(zeros);
+  free(big);
+}
+
 static void errors_have_names(void **st) {
   assert_string_equal(lt_errname(LT_ENOTFOUND), "NOTFOUND");
   assert_string_equal(lt_strerror(LT_ETOOBIG), "input exceeds a size limit");
@@ -238,6 +293,7 @@ int main(void) {
     cmocka_unit_test(hex_round_trip),
     cmocka_unit_test(inflate_all_encodings),
     cmocka_unit_test(inflate_bomb_stops_at_cap),
+    cmocka_unit_test(inflate_zstd),
     cmocka_unit_test(errors_have_names),
     cmocka_unit_test(workq_runs_everything_and_caps),
   };
