@@ -810,7 +810,8 @@ static int cmd_serve(int argc, char **argv) {
       goto out;
     }
   }
-  lt_receiver_t rcv = {.writer = writer, .pool = ingest_pool, .max_decompressed = 64u << 20, .prices = prices};
+  lt_receiver_t rcv = {.writer = writer, .pool = ingest_pool, .max_decompressed = 64u << 20, .prices = prices,
+                       .retention_ns = c.retention_ns};
   lt_api_t api = {.store = store, .workq = workq, .writer = writer, .prices = prices, .receiver = &rcv};
   lt_prom_route_t promr = {.prom = prom, .api = &api, .version = LT_VERSION, .proxy = proxy};
   lt_admin_api_t admin = {.api = &api, .auth = auth, .default_project = default_project};

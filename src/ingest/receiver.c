@@ -36,6 +36,7 @@ typedef struct {
   int rc;                 /* the commit's */
   int64_t rejected;
   char message[256];
+  int64_t oldest_ns;      /* records that start before this are refused (retention) */
   int parts;              /* batches still to commit before the reply */
   int status;             /* an error reply instead: status, code, message */
   const char *code, *msg;
@@ -119,6 +120,11 @@ static int map_spans(lt_batch_t *b, const lt_otlp_traces_t *t, pending_t *p, con
           b->n_spans--;
           continue;
         }
+        if (s->start_ns < p->oldest_ns) {
+          b->n_spans--;
+          reject(p, "span older than the server's retention period (--retention): not stored");
+          continue;
+        }
         if (prices) lt_pricebook_apply(prices, s);
       }
     }
@@ -200,6 +206,7 @@ static int map_traces(lt_receiver_t *rcv, lt_batch_t *b, const lt_otlp_traces_t 
   h->lo = n / 2;
   h->hi = n;
   h->p.prices = p->prices;
+  h->p.oldest_ns = p->oldest_ns;
   h->writer = rcv->writer;
   atomic_init(&h->state, 0);
   atomic_init(&h->refs, 2);
@@ -240,6 +247,10 @@ static int map_logs(lt_batch_t *b, const lt_otlp_logs_t *t, pending_t *p) {
         if (!l) return LT_ETOOBIG;
         rc = lt_semconv_log(b->arena, &res, &sl->scope, &sl->logs[k], l);
         if (rc) return rc;
+        if (l->time_ns < p->oldest_ns) {
+          b->n_logs--;
+          reject(p, "log record older than the server's retention period (--retention): not stored");
+        }
       }
     }
   }
@@ -265,6 +276,10 @@ static int map_metrics(lt_batch_t *b, const lt_otlp_metrics_t *t, pending_t *p) 
           if (!pt) return LT_ETOOBIG;
           rc = lt_semconv_point(b->arena, &res, &sm->scope, m, &m->points[q], pt);
           if (rc) return rc;
+          if (pt->time_ns < p->oldest_ns) {
+            b->n_points--;
+            reject(p, "data point older than the server's retention period (--retention): not stored");
+          }
         }
       }
     }
@@ -433,6 +448,12 @@ static void receive(lt_req_t *r, lt_receiver_t *rcv, signal_t sig) {
   p->project = lt_req_project(r);
   p->body = body;
   p->prices = rcv->prices;
+  p->oldest_ns = INT64_MIN;
+  if (rcv->retention_ns > 0) {
+    struct timespec now;
+    clock_gettime(CLOCK_REALTIME, &now);
+    p->oldest_ns = (int64_t)now.tv_sec * 1000000000 + now.tv_nsec - rcv->retention_ns;
+  }
   lt_req_defer(r);
   lt_writer_expect(rcv->writer, 1);
   if (rcv->pool && body.len >= LT_RECEIVER_ASYNC_BYTES && (p->body_owner = lt_req_take_body(r, &p->body))) {

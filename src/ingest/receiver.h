@@ -26,6 +26,9 @@ typedef struct lt_receiver {
   lt_workq_t *pool;          /* ingest workers; NULL: everything on the loops */
   size_t max_decompressed;   /* 64 MiB by default → 413 past it */
   lt_pricebook_t *prices;    /* prices spans at ingest; NULL: no pricing */
+  /* --retention (0: forever). Records older than it are refused through
+   * partial_success: retention would delete them right after the 200. */
+  int64_t retention_ns;
   atomic_ulong offloaded;    /* requests decoded and mapped on the pool (stats) */
 } lt_receiver_t;
 

@@ -9,8 +9,8 @@ import zlib
 
 import pytest
 
-from ltlib import (JSON, PB, assert_error, make_span, now_ns, parse_export_response, poll, span_id, to_otlp_json,
-                   trace_id, traces_request)
+from ltlib import (JSON, PB, assert_error, logs_request, make_log, make_span, now_ns, parse_export_response, poll,
+                   span_id, to_otlp_json, trace_id, traces_request)
 
 
 def three_spans(tid=None, base=None, names=("root", "child-a", "child-b")):
@@ -227,19 +227,43 @@ def test_attribute_types_and_links(server):
 
 
 def test_retention_deletes_old_traces(lanterna):
-    """--retention 30d: a trace that started 40 days ago goes (at ingest or
-    by the periodic retention pass); a fresh one stays."""
-    server = lanterna(args=["--retention", "30d"])
+    """--retention 30d: a trace stored when there was no retention, now 40
+    days old, goes in the periodic retention pass; a fresh one stays."""
+    server = lanterna()
     day = 86_400 * 10**9
     old_tid, _, old = three_spans(base=now_ns() - 40 * day)
     new_tid, _, new = three_spans()
     server.export_ok(old)
     server.export_ok(new)
+    assert server.stats()["store"]["spans"] == 6
+    server.stop()
+    server.args = ["--retention", "30d"]
+    server.start()
     poll(lambda: server.get(f"/api/v1/traces/{old_tid}").status_code == 404, timeout=15,
          what="retention to delete the 40-day-old trace")
     assert [t["trace_id"] for t in server.traces(**{"from": now_ns() - 365 * day})] == [new_tid]
     assert server.trace(new_tid)["trace"]["span_count"] == 3
     poll(lambda: server.stats()["store"]["spans"] == 3, timeout=15, what="old spans to be deleted")
+
+
+@pytest.mark.parametrize("fmt", ["pb", "json"])
+def test_records_older_than_retention_are_refused(lanterna, fmt):
+    """With --retention, what is already older than it would be deleted right
+    after its 200: it is refused through partial_success instead, so the
+    exporter's log says so, and the rest of the request is stored."""
+    server = lanterna(args=["--retention", "1d"])
+    day = 86_400 * 10**9
+    tid = trace_id()
+    spans = [make_span(tid, span_id(), "fresh", now_ns(), now_ns() + 1000),
+             make_span(tid, span_id(), "two days old", now_ns() - 2 * day, now_ns() - 2 * day + 1000),
+             make_span(tid, span_id(), "epoch", 1000, 2000)]
+    res = parse_export_response(server.export_ok(traces_request(spans), fmt))
+    assert res["rejected"] == 2 and "retention" in res["error_message"], res
+    assert [s["name"] for s in server.trace(tid)["spans"]] == ["fresh"]
+    logs = [make_log(None, None, body="now"), make_log(None, None, body="old", time_ns=now_ns() - 3 * day)]
+    res = parse_export_response(server.export_ok(logs_request(logs), fmt), "logs")
+    assert res["rejected"] == 1 and "retention" in res["error_message"], res
+    assert server.stats()["store"]["logs"] == 1 and server.stats()["store"]["spans"] == 1
 
 
 @pytest.mark.parametrize("fmt", ["pb", "json"])
