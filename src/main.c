@@ -766,7 +766,7 @@ static int cmd_serve(int argc, char **argv) {
    * load, small enough that a request never waits behind a huge group
    * (measured: p99 at half load 144 → 111 ms against 20,000, same max). */
   lt_writer_config_t wc = {.max_queue_records = 1000000, .max_queue_bytes = c.queue_bytes,
-                           .max_group_records = 2000, .linger_ns = 20 * 1000000LL};
+                           .max_group_records = 2000, .linger_ns = 20 * 1000000LL, .data_dir = c.data};
   /* libcurl's global set-up is not thread-safe: before the threads start. */
   if (lt_up_global_init()) {
     lt_error("cannot initialise the HTTP client library");

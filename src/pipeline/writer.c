@@ -16,6 +16,7 @@
 #include <stdatomic.h>
 #include <inttypes.h>
 #include <stdbool.h>
+#include <sys/statvfs.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -44,7 +45,7 @@ struct lt_writer {
   size_t s_records, s_bytes;
   bool sync_stopping;
   /* The current full-disk episode (guarded by mu): see note_space. */
-  int64_t full_since_ns, full_logged_ns;
+  int64_t full_since_ns, full_logged_ns, full_checked_ns;
   uint64_t full_refused_then; /* disk_full_refused when it was last logged */
 };
 
@@ -154,7 +155,7 @@ static void note_space(lt_writer_t *w, int rc) {
     w->st.disk_full_refused++;
     if (!w->st.disk_full) {
       w->st.disk_full = true;
-      w->full_since_ns = w->full_logged_ns = now;
+      w->full_since_ns = w->full_logged_ns = w->full_checked_ns = now;
       w->full_refused_then = w->st.disk_full_refused;
       lt_error("writer: the disk holding the data directory is full: ingest requests get 503 and nothing "
                "more is stored until space is freed (acknowledged data is safe)");
@@ -169,6 +170,24 @@ static void note_space(lt_writer_t *w, int rc) {
     lt_info("writer: the disk has space again: storing resumed after %" PRId64 " s",
             (now - w->full_since_ns) / 1000000000);
   }
+}
+
+/* Free space that ends a full-disk episode without a commit to prove it;
+ * if it was not enough, the next commit starts a new one. */
+#define FREE_TO_RESUME (64ull << 20)
+
+/* While the disk is full, every 5 s: enough free space on the data
+ * directory's file system ends the episode. Called with mu held. */
+static void recheck_space(lt_writer_t *w, int64_t mono) {
+  if (!w->st.disk_full || !w->cfg.data_dir || mono - w->full_checked_ns < 5000000000LL) return;
+  w->full_checked_ns = mono;
+  struct statvfs sv;
+  if (statvfs(w->cfg.data_dir, &sv) != 0) return;
+  uint64_t avail = (uint64_t)sv.f_bavail * sv.f_frsize;
+  if (avail < FREE_TO_RESUME) return;
+  w->st.disk_full = false;
+  lt_info("writer: the disk has %" PRIu64 " MiB free again: accepting writes (it was full for %" PRId64 " s)",
+          avail >> 20, (mono - w->full_since_ns) / 1000000000);
 }
 
 /* Completes the batches of a list linked by next (each is freed). */
@@ -329,6 +348,7 @@ static void *writer_main(void *arg) {
   for (;;) {
     while (!w->head && !w->stopping) {
       int64_t now = now_ns(CLOCK_REALTIME), mono = now_ns(CLOCK_MONOTONIC);
+      recheck_space(w, mono);
       bool overdue = now - last_maintain > 1000000000LL;
       if (mono - win_start >= 1000000000LL) {
         int64_t cpu = cpu_now_ns();

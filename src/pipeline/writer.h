@@ -34,6 +34,11 @@ typedef struct {
    * Must not block. */
   void (*observe)(const lt_batch_t *b, void *ud);
   void *observe_ud;
+  /* The data directory. While the disk is full, its free space is looked
+   * at every few seconds, so the server becomes ready again with no
+   * traffic to prove it (an orchestrator stops sending to a server that is
+   * not ready). NULL: only a successful commit ends the state. */
+  const char *data_dir;
 } lt_writer_config_t;
 
 typedef struct {
