@@ -57,10 +57,26 @@ def _env_bool(name, default: bool) -> bool:
     return v.strip().lower() not in ("0", "false", "no", "off")
 
 
+_OPTIONS = ("base_url", "api_key", "public_key", "secret_key", "project", "environment", "release",
+            "service_name", "sample_rate", "redact", "enabled", "capture_content", "max_field_chars", "max_queue",
+            "batch_size", "flush_interval", "timeout", "max_retries", "shutdown_timeout", "protocol", "headers")
+# Names other tools use for the same thing, to point at ours.
+_ALIASES = {"endpoint": "base_url", "host": "base_url", "url": "base_url", "service": "service_name",
+            "secret": "secret_key", "public": "public_key", "sampling_rate": "sample_rate"}
+
+
 class Config:
     """Everything `init()` sets; see `init` for the meaning of each field."""
 
     def __init__(self, **kw):
+        # A misspelt option would otherwise be ignored in silence (spans then
+        # go to the default address): refuse it at init, like any call.
+        for name in kw:
+            if name not in _OPTIONS:
+                import difflib
+                near = _ALIASES.get(name) or next(iter(difflib.get_close_matches(name, _OPTIONS, 1)), None)
+                raise TypeError(f"lanterna.init() has no option {name!r}" + (f"; did you mean {near!r}?" if near else
+                                f"; options: {', '.join(_OPTIONS)}"))
         g = kw.get
         self.base_url = (g("base_url") or _env("BASE_URL") or _env("HOST") or "http://localhost:4318").rstrip("/")
         self.api_key = g("api_key") or _env("API_KEY")

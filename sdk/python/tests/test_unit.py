@@ -211,6 +211,14 @@ def test_bad_configuration_is_rejected_at_init_not_later():
         lanterna.Config(redact="not callable")
     with pytest.raises(ValueError):
         lanterna.observe(kind="nonsense")
+    # A misspelt or foreign option name is an error, with the name to use.
+    with pytest.raises(TypeError, match="did you mean 'base_url'"):
+        lanterna.Config(endpoint="http://127.0.0.1:4318")
+    with pytest.raises(TypeError, match="did you mean 'service_name'"):
+        lanterna.Config(servce_name="x")
+    with pytest.raises(TypeError, match="options: base_url"):
+        lanterna.Config(zzzzzz=1)
+    assert lanterna.Config(base_url="http://h:1/", batch_size=3).base_url == "http://h:1"
 
 
 def test_sdk_code_never_raises_into_the_app(rec, monkeypatch):
