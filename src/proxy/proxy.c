@@ -6,6 +6,7 @@
  * that received the request. */
 #include "proxy/proxy.h"
 #include <ctype.h>
+#include <errno.h>
 #include <event2/event.h>
 #include <jansson.h>
 #include <pthread.h>
@@ -170,6 +171,7 @@ typedef struct call {
   struct call *out_prev, *out_next; /* in pl->out_head while k.out holds events */
   bool out_listed;
   const char *bad_header; /* a Lanterna header we cannot accept: 400 */
+  char bad_text[192];     /* its message, when it names the header as sent */
   int status;
   char err[256];
   /* context from request headers */
@@ -1163,7 +1165,24 @@ static bool all_zero(const uint8_t *p, size_t n) {
   return true;
 }
 
-static bool is_true(const char *v) { return !strcasecmp(v, "true") || !strcmp(v, "1") || !strcasecmp(v, "yes"); }
+/* A yes/no header: true/false, 1/0, yes/no in any case. Anything else is
+ * refused with a 400 rather than read as "no": a misspelt opt-in (cache,
+ * omit) would otherwise pass unnoticed. */
+static bool parse_bool(const char *v, bool *out) {
+  if (!strcasecmp(v, "true") || !strcmp(v, "1") || !strcasecmp(v, "yes")) return *out = true, true;
+  if (!strcasecmp(v, "false") || !strcmp(v, "0") || !strcasecmp(v, "no")) return *out = false, true;
+  return false;
+}
+
+/* Whole seconds, 0 to 10 years. */
+static bool parse_secs(const char *v, int64_t *out) {
+  char *end;
+  errno = 0;
+  long long x = strtoll(v, &end, 10);
+  if (end == v || *end || errno || x < 0 || x > 10LL * 365 * 86400) return false;
+  *out = x;
+  return true;
+}
 
 static void keep(char *dst, size_t cap, const char *v) { snprintf(dst, cap, "%s", v); }
 
@@ -1180,12 +1199,23 @@ static int take_header(void *ud, const char *name, const char *value) {
     else if (!strcasecmp(rest, "session-id")) keep(c->session, sizeof c->session, value);
     else if (!strcasecmp(rest, "prompt-name") || !strcasecmp(rest, "prompt-id")) keep(c->prompt_name, sizeof c->prompt_name, value);
     else if (!strcasecmp(rest, "prompt-version")) keep(c->prompt_version, sizeof c->prompt_version, value);
-    else if (!strcasecmp(rest, "omit-request")) c->omit_req = is_true(value);
-    else if (!strcasecmp(rest, "omit-response")) c->omit_resp = is_true(value);
-    else if (!strcasecmp(rest, "cache-enabled")) c->cache_opt = is_true(value);
+    else if (!strcasecmp(rest, "omit-request") || !strcasecmp(rest, "omit-response") ||
+             !strcasecmp(rest, "cache-enabled")) {
+      bool *dst = !strcasecmp(rest, "omit-request") ? &c->omit_req
+                  : !strcasecmp(rest, "omit-response") ? &c->omit_resp : &c->cache_opt;
+      if (!parse_bool(value, dst)) {
+        snprintf(c->bad_text, sizeof c->bad_text, "%.64s must be true or false, not '%.64s'", name, value);
+        c->bad_header = c->bad_text;
+      }
+    }
     else if (!strcasecmp(rest, "cache-seed")) keep(c->cache_seed, sizeof c->cache_seed, value);
     else if (!strcasecmp(rest, "cache-ignore-keys")) keep(c->cache_ignore, sizeof c->cache_ignore, value);
-    else if (!strcasecmp(rest, "cache-ttl")) c->cache_ttl_hdr = atoll(value);
+    else if (!strcasecmp(rest, "cache-ttl")) {
+      if (!parse_secs(value, &c->cache_ttl_hdr)) {
+        snprintf(c->bad_text, sizeof c->bad_text, "%.64s must be a whole number of seconds, not '%.64s'", name, value);
+        c->bad_header = c->bad_text;
+      }
+    }
     else if (!strcasecmp(rest, "trace-id")) {
       uint8_t t[16];
       if (parse_hex(value, 16, t) && !all_zero(t, 16)) memcpy(c->trace_id, t, 16);

@@ -1005,3 +1005,19 @@ def test_proxy_with_auth(lanterna, fakes, tmp_path):
     assert s["request_model"] == GPT
     listed = server.traces(headers=bearer(key))
     assert tid in [t["trace_id"] for t in listed]
+
+
+@pytest.mark.parametrize("header,value", [("Lanterna-Cache-Enabled", "maybe"), ("Helicone-Omit-Request", "perhaps"),
+                                          ("Lanterna-Omit-Response", "2"), ("Lanterna-Cache-Ttl", "soon"),
+                                          ("Lanterna-Cache-Ttl", "-5")])
+def test_invalid_option_headers_are_rejected_clearly(px, header, value):
+    """A yes/no or seconds header with a value it cannot be is a 400 naming
+    the header and the value, before anything reaches the upstream, rather
+    than an opt-in silently read as 'no'."""
+    n = len(px.fo.log)
+    r = post_raw(px.url("fake", "/v1/chat/completions"), chat_body("x"), {header: value})
+    assert r.status_code == 400, f"{r.status_code} {r.text[:300]}"
+    assert header in r.json()["error"]["message"] and value in r.json()["error"]["message"]
+    assert len(px.fo.log) == n
+    for ok in ("true", "FALSE", "1", "0", "yes", "No") if "Ttl" not in header else ("0", "60"):
+        assert post_raw(px.url("fake", "/v1/chat/completions"), chat_body("x"), {header: ok}).status_code == 200
