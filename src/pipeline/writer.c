@@ -46,6 +46,7 @@ struct lt_writer {
   bool sync_stopping;
   /* The current full-disk episode (guarded by mu): see note_space. */
   int64_t full_since_ns, full_logged_ns, full_checked_ns;
+  int64_t maint_warned_ns; /* the writer thread's: last maintenance want-of-space warning */
   uint64_t full_refused_then; /* disk_full_refused when it was last logged */
 };
 
@@ -322,14 +323,13 @@ static int64_t cpu_now_ns(void) {
  * commits do not), so it only warns, at most once a minute, and not while
  * the writer already reports the disk full. */
 static void maintained(lt_writer_t *w, int rc) {
-  static int64_t warned_ns;
   if (rc == LT_ENOSPACE) {
     pthread_mutex_lock(&w->mu);
     bool full = w->st.disk_full;
     pthread_mutex_unlock(&w->mu);
     int64_t now = now_ns(CLOCK_MONOTONIC);
-    if (full || (warned_ns && now - warned_ns < 60 * 1000000000LL)) return;
-    warned_ns = now;
+    if (full || (w->maint_warned_ns && now - w->maint_warned_ns < 60 * 1000000000LL)) return;
+    w->maint_warned_ns = now;
   }
   if (rc) lt_warn("writer: maintenance failed: %s", lt_strerror(rc));
 }
