@@ -830,6 +830,18 @@ static int cmd_serve(int argc, char **argv) {
           c.insecure_no_auth ? (loopback ? "" : ", NO AUTHENTICATION")
           : (!loopback || c.require_auth) ? ", API keys or a login required" : "");
   lt_info("listening on %s:%d", c.host, lt_http_port(srv));
+  {
+    /* Where to go next, with the port this server really has (--listen :0). */
+    bool any = !strcmp(c.host, "0.0.0.0") || !strcmp(c.host, "::");
+    bool v6 = strchr(c.host, ':') != NULL;
+    char base[320];
+    snprintf(base, sizeof base, "http://%s%s%s:%d", v6 && !any ? "[" : "", any ? "<this host>" : c.host,
+             v6 && !any ? "]" : "", lt_http_port(srv));
+    lt_info("web UI: %s/", base);
+    lt_info("OTLP/HTTP: %s (OTEL_EXPORTER_OTLP_ENDPOINT; /v1/traces, /v1/logs, /v1/metrics)", base);
+    lt_info("LLM proxy: %s/proxy/openai/v1, %s/proxy/anthropic%s", base, base,
+            c.n_upstreams ? " and each --upstream as /proxy/NAME" : "");
+  }
 
   int sig = 0;
   sigwait(&sigs, &sig);

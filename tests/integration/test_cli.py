@@ -134,7 +134,11 @@ def test_flag_wins_over_env(lanterna, tmp_path):
 
 
 def test_server_logs_listening_line(server):
-    assert f"listening on 127.0.0.1:{server.port}" in server.log_text()
+    log = server.log_text()
+    assert f"listening on 127.0.0.1:{server.port}" in log
+    # ...and where a newcomer goes next, with the real port.
+    base = f"http://127.0.0.1:{server.port}"
+    assert f"web UI: {base}/" in log and f"OTLP/HTTP: {base} " in log and f"{base}/proxy/openai/v1" in log
 
 
 def test_one_server_per_data_directory(lanterna):
