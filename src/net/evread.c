@@ -10,7 +10,9 @@
  * bufferevent's max single read, which http.c raises). libevent calls it
  * through its PLT, so this definition takes the place of the library's
  * (docs/design.md, "HTTP reads"). */
+#include "net/http.h"
 #include <errno.h>
+#include <string.h>
 #include <event2/buffer.h>
 #include <sys/ioctl.h>
 #include <sys/uio.h>
@@ -26,6 +28,7 @@ int evbuffer_read(struct evbuffer *buf, evutil_socket_t fd, int howmuch) {
   if (ioctl(fd, FIONREAD, &avail) < 0 || avail <= 0) avail = DEFAULT_READ;
   if (howmuch < 0) howmuch = DEFAULT_READ;
   if (howmuch > avail) howmuch = avail;
+  size_t before = evbuffer_get_length(buf);
   struct evbuffer_iovec v[MAX_VECS];
   int n = evbuffer_reserve_space(buf, howmuch, v, MAX_VECS);
   if (n <= 0) return -1;
@@ -54,5 +57,12 @@ int evbuffer_read(struct evbuffer *buf, evutil_socket_t fd, int howmuch) {
     rest -= v[k].iov_len;
   }
   if (evbuffer_commit_space(buf, v, k) != 0) return -1;
+  /* The start of a connection's bytes: HTTP/2's preface means an OTLP/gRPC
+   * exporter, which libevent only answers with a 400. */
+  static const char preface[] = "PRI * HTTP/2.0\r\n";
+  char head[sizeof preface - 1];
+  if (before == 0 && got >= (ssize_t)sizeof head && evbuffer_copyout(buf, head, sizeof head) == (ssize_t)sizeof head &&
+      memcmp(head, preface, sizeof head) == 0)
+    lt__http_h2_preface_seen();
   return (int)got;
 }

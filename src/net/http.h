@@ -176,4 +176,9 @@ const char *lt_req_peer(lt_req_t *r);
 void lt_req_defer(lt_req_t *r);
 void lt_req_post(lt_req_t *r, lt_post_fn fn, void *arg);
 
+/* Called by evread.c when a connection opens with HTTP/2's preface (an
+ * OTLP/gRPC exporter on the OTLP/HTTP port): logs what to change, at most
+ * once a minute. */
+void lt__http_h2_preface_seen(void);
+
 #endif

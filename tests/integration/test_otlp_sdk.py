@@ -209,3 +209,23 @@ def test_handwritten_otlp_json(server):
     assert llm["session_id"] == "conversation-1"
     assert llm["scope"] == "handmade"
     assert llm["duration_ms"] == pytest.approx(750.0)
+
+
+def test_grpc_exporter_gets_a_hint_in_the_log(server):
+    """Lanterna takes OTLP over HTTP only. The real OTLP/gRPC exporter
+    pointed at it fails (libevent answers HTTP/2's preface with a 400), and
+    the server's log says what to change on the client."""
+    from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter as GrpcSpanExporter
+    mem = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(mem))
+    with provider.get_tracer("grpc-test").start_as_current_span("over grpc"):
+        pass
+    exporter = GrpcSpanExporter(endpoint=f"127.0.0.1:{server.port}", insecure=True, timeout=3)
+    assert exporter.export(mem.get_finished_spans()) != SpanExportResult.SUCCESS
+    exporter.shutdown()
+    deadline = time.monotonic() + 10
+    while "OTEL_EXPORTER_OTLP_PROTOCOL=http/protobuf" not in server.log_text():
+        assert time.monotonic() < deadline, server.log_tail()
+        time.sleep(0.1)
+    assert server.stats()["store"]["spans"] == 0
