@@ -254,12 +254,16 @@ int lt__sq_trace_get(lt_store_t *st, int64_t project_id, const uint8_t trace_id[
     rc = LT_ENOMEM;
     goto out;
   }
+  /* At most LT__SQ_TRACE_MAX_SPANS spans (the earliest): say when there
+   * are more, so a client does not take the list for the whole trace. */
+  bool truncated = n >= LT__SQ_TRACE_MAX_SPANS && json_integer_value(json_object_get(trace, "span_count")) > n;
   lt__sq_put(res, "trace", trace, &rc);
   trace = NULL;
   lt__sq_put(res, "spans", spans, &rc);
   spans = NULL;
   lt__sq_put(res, "scores", scores, &rc);
   scores = NULL;
+  lt__sq_put(res, "truncated", json_boolean(truncated), &rc);
 out:
   sqlite3_finalize(tq);
   sqlite3_finalize(sq);

@@ -299,6 +299,32 @@ def test_spans_trace_id_filter(seeded):
     assert server.spans(trace_id=trace_id()) == []
 
 
+def test_trace_over_the_span_cap_says_truncated(server):
+    """A trace view holds at most 10,000 spans, the earliest: past that it says
+    truncated, and the span list pages through every one of them."""
+    tid, root = trace_id(), span_id()
+    t0 = time.time_ns()
+    spans = [make_span(tid, root, "agent", t0, t0 + 20_000 * MS)]
+    spans += [make_span(tid, span_id(), f"step {i}", t0 + i * MS, t0 + i * MS + 1, parent=root) for i in range(1, 10_005)]
+    for k in range(0, len(spans), 2500):
+        server.export_ok(traces_request(spans[k:k + 2500]))
+    d = server.trace(tid)
+    assert d["trace"]["span_count"] == 10_005 and len(d["spans"]) == 10_000 and d["truncated"] is True
+    assert d["spans"][0]["name"] == "agent"
+    seen, cursor = set(), None
+    while True:
+        page = server.get("/api/v1/spans", params={"trace_id": tid, "limit": 1000, "from": t0 - S,
+                                                  **({"cursor": cursor} if cursor else {})}).json()
+        seen |= {s["span_id"] for s in page["data"]}
+        cursor = page["next_cursor"]
+        if not cursor:
+            break
+    assert len(seen) == 10_005
+    small, small_root = trace_id(), span_id()
+    server.export_ok(traces_request([make_span(small, small_root, "one", t0, t0 + MS)]))
+    assert server.trace(small)["truncated"] is False
+
+
 def test_sessions(seeded):
     server, ids, _ = seeded
     body = server.api("/api/v1/sessions", params=WINDOW)

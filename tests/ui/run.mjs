@@ -278,6 +278,16 @@ test("API errors are shown as messages", async (page) => {
   await page.getByRole("alert").getByText(/Cannot reach the Lanterna server/).waitFor();
 });
 
+test("a trace over the view's 10,000 spans says it shows only the first", async (page) => {
+  await page.goto(`${BASE}/traces/${ids.longTraceId}`);
+  await page.getByRole("note").getByText(/showing the first 10,000 by start time/).waitFor();
+  const wf = page.getByRole("listbox", { name: /Spans/ });
+  assert((await wf.getAttribute("data-span-count")) === "10000", "10,000 spans loaded");
+  await page.goto(`${BASE}/traces/${ids.bigTraceId}`);
+  await page.getByRole("listbox", { name: /Spans/ }).waitFor();
+  assert((await page.getByRole("note").count()) === 0, "a whole trace has no such note");
+});
+
 test("2,000-span trace renders virtualised and scrolls", async (page) => {
   const t0 = Date.now();
   await page.goto(`${BASE}/traces/${ids.bigTraceId}`);

@@ -148,6 +148,14 @@ export async function seed(base) {
   await post(base, "/v1/traces", body(big, "agent"));
   out.bigTraceId = bigTid;
 
+  // More spans than a trace view holds (10,000): the view says so.
+  const longTid = hex(16);
+  const longRoot = hex(8);
+  const long = [span(longTid, { id: longRoot, name: "agent with many steps", start: t0, durMs: 11000 })];
+  for (let i = 1; i <= 10000; i++) long.push(span(longTid, { parent: longRoot, name: `tick ${i}`, start: t0 + i, durMs: 1 }));
+  await post(base, "/v1/traces", body(long, "agent"));
+  out.longTraceId = longTid;
+
   // Scores and feedback.
   await post(base, "/api/v1/scores", { trace_id: rag.tid, name: "faithfulness", value: 0.87, source: "evaluator", comment: "one claim unsupported" });
   await post(base, "/api/v1/scores", { trace_id: rag.tid, span_id: ids.llm, name: "valid_json", value: true });

@@ -238,6 +238,7 @@ export interface Span {
 export interface TraceDetail {
   trace: TraceRow;
   spans: Span[];
+  truncated?: boolean; /* more spans than the view holds (the earliest 10,000 are here) */
   scores: Score[];
 }
 

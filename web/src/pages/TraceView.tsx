@@ -350,7 +350,7 @@ export function TraceView({ traceId, params }: { traceId: string; params: URLSea
   if (res.error instanceof ApiError && res.error.status === 404) return <NotFound what="trace" detail={traceId} />;
   if (res.error) return <ErrorBox error={res.error} retry={res.reload} />;
   if (!res.data) return <Loading what="Loading trace" />;
-  const { trace, spans, scores } = res.data;
+  const { trace, spans, scores, truncated } = res.data;
   const selected = spans.find((s) => s.span_id === spanParam) || spans[0];
   const totalDur = trace.duration_ms;
   return (
@@ -365,6 +365,11 @@ export function TraceView({ traceId, params }: { traceId: string; params: URLSea
           </h1>
           <p class="trace-meta">
             {time(trace.start_ns)} · {ms(totalDur)} · {num(trace.span_count)} spans
+            {truncated && (
+              <span class="bad" role="note">
+                {" "}(showing the first {num(spans.length)} by start time; the API's <code>/api/v1/spans?trace_id=</code> lists all)
+              </span>
+            )}
             {trace.error_count > 0 && <span class="bad"> · {trace.error_count} errors</span>} · {compact(trace.total_tokens)} tokens · {usd(trace.cost_usd)}
             {trace.user_id && <> · user <a href={`/traces?user=${encodeURIComponent(trace.user_id)}`}>{trace.user_id}</a></>}
             {trace.session_id && <> · session <a href={`/sessions/${encodeURIComponent(trace.session_id)}`}>{trace.session_id}</a></>}
