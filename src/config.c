@@ -271,16 +271,15 @@ bool lt_config_known(const char *key) {
 }
 
 int lt_config_env(lt_config_t *c, char *err, size_t errlen) {
-  const char *const *keys = option_keys;
-  for (int i = 0; keys[i]; i++) {
+  for (int i = 0; option_keys[i]; i++) {
     char name[64] = "LANTERNA_";
     size_t p = strlen(name);
-    for (const char *k = keys[i]; *k && p < sizeof name - 1; k++) name[p++] = *k == '-' ? '_' : (char)toupper((unsigned char)*k);
+    for (const char *k = option_keys[i]; *k && p < sizeof name - 1; k++) name[p++] = *k == '-' ? '_' : (char)toupper((unsigned char)*k);
     name[p] = '\0';
     const char *v = getenv(name);
     if (!v) continue;
     char sub[1024];
-    if (lt_config_set(c, keys[i], v, sub, sizeof sub)) FAIL("%s: %s", name, sub);
+    if (lt_config_set(c, option_keys[i], v, sub, sizeof sub)) FAIL("%s: %s", name, sub);
   }
   return 0;
 }

@@ -200,23 +200,26 @@ typedef struct {
   const char *key, *head;
 } column_t;
 
+static void utc_time(int64_t ns, char *out, size_t n) {
+  time_t t = (time_t)(ns / 1000000000);
+  struct tm tm;
+  gmtime_r(&t, &tm);
+  strftime(out, n, "%Y-%m-%d %H:%M:%S UTC", &tm);
+}
+
 /* One cell: *_ns fields as UTC times, null as '-'; a key's revocation as
  * its status. */
 static void cell(const json_t *v, const char *key, char *out, size_t n) {
   size_t kl = strlen(key);
-  if (!strcmp(key, "revoked_ns") && json_is_integer(v)) {
-    char t[40];
-    cell(v, "at_ns", t, sizeof t);
-    snprintf(out, n, "revoked %s", t);
-  } else if (!strcmp(key, "revoked_ns")) {
-    snprintf(out, n, "active");
+  bool is_time = kl > 3 && !strcmp(key + kl - 3, "_ns") && json_is_integer(v);
+  if (!strcmp(key, "revoked_ns")) {
+    char t[40] = "";
+    if (is_time) utc_time(json_integer_value(v), t, sizeof t);
+    snprintf(out, n, is_time ? "revoked %s" : "active%s", t);
   } else if (!v || json_is_null(v)) {
     snprintf(out, n, "-");
-  } else if (json_is_integer(v) && kl > 3 && !strcmp(key + kl - 3, "_ns")) {
-    time_t t = (time_t)(json_integer_value(v) / 1000000000);
-    struct tm tm;
-    gmtime_r(&t, &tm);
-    strftime(out, n, "%Y-%m-%d %H:%M:%S UTC", &tm);
+  } else if (is_time) {
+    utc_time(json_integer_value(v), out, n);
   } else if (json_is_integer(v)) {
     snprintf(out, n, "%lld", (long long)json_integer_value(v));
   } else if (json_is_string(v)) {
@@ -716,8 +719,10 @@ static int cmd_serve(int argc, char **argv) {
     lt_error("cannot create data directory '%s': %s (set --data to a writable directory)", c.data, strerror(errno));
     return 1;
   }
-  int lock_fd = strcmp(c.storage, "sqlite") ? -1 : serve_lock(c.data);
-  if (!strcmp(c.storage, "sqlite") && lock_fd < 0) return 1;
+  /* The data directory holds the SQLite store: one server at a time. */
+  bool sqlite_store = !strcmp(c.storage, "sqlite");
+  int lock_fd = sqlite_store ? serve_lock(c.data) : -1;
+  if (sqlite_store && lock_fd < 0) return 1;
   lt_semconv_set_feature_key(c.feature_key); /* before any ingest thread runs */
 
   /* Prices first: a bad --prices file should fail before anything else. */

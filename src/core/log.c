@@ -18,6 +18,11 @@ int lt_log_parse_level(const char *s) {
   return -1;
 }
 
+bool lt_log_due(_Atomic int64_t *last_s, int period_s) {
+  int64_t now = (int64_t)time(NULL), last = atomic_load(last_s);
+  return (last == 0 || now - last >= period_s) && atomic_compare_exchange_strong(last_s, &last, now);
+}
+
 void lt_log(int level, const char *fmt, ...) {
   if (level < min_level) return;
   char line[2048];

@@ -86,6 +86,16 @@ static void reject(pending_t *p, const char *what) {
   if (p->rejected++ == 0) snprintf(p->message, sizeof p->message, "%s", what);
 }
 
+/* True (and counted as rejected) when a record starting at t_ns is already
+ * older than the retention: the next retention pass would delete it. */
+static bool too_old(pending_t *p, int64_t t_ns, const char *record) {
+  if (t_ns >= p->oldest_ns) return false;
+  char what[128];
+  snprintf(what, sizeof what, "%s older than the server's retention period (--retention): not stored", record);
+  reject(p, what);
+  return true;
+}
+
 /* ---- per-signal mapping ---------------------------------------------- */
 
 /* Maps the spans whose position in the request is in [lo, hi). */
@@ -120,9 +130,8 @@ static int map_spans(lt_batch_t *b, const lt_otlp_traces_t *t, pending_t *p, con
           b->n_spans--;
           continue;
         }
-        if (s->start_ns < p->oldest_ns) {
+        if (too_old(p, s->start_ns, "span")) {
           b->n_spans--;
-          reject(p, "span older than the server's retention period (--retention): not stored");
           continue;
         }
         if (prices) lt_pricebook_apply(prices, s);
@@ -247,10 +256,7 @@ static int map_logs(lt_batch_t *b, const lt_otlp_logs_t *t, pending_t *p) {
         if (!l) return LT_ETOOBIG;
         rc = lt_semconv_log(b->arena, &res, &sl->scope, &sl->logs[k], l);
         if (rc) return rc;
-        if (l->time_ns < p->oldest_ns) {
-          b->n_logs--;
-          reject(p, "log record older than the server's retention period (--retention): not stored");
-        }
+        if (too_old(p, l->time_ns, "log record")) b->n_logs--;
       }
     }
   }
@@ -276,10 +282,7 @@ static int map_metrics(lt_batch_t *b, const lt_otlp_metrics_t *t, pending_t *p) 
           if (!pt) return LT_ETOOBIG;
           rc = lt_semconv_point(b->arena, &res, &sm->scope, m, &m->points[q], pt);
           if (rc) return rc;
-          if (pt->time_ns < p->oldest_ns) {
-            b->n_points--;
-            reject(p, "data point older than the server's retention period (--retention): not stored");
-          }
+          if (too_old(p, pt->time_ns, "data point")) b->n_points--;
         }
       }
     }

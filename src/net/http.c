@@ -898,8 +898,7 @@ void lt_http_free(lt_server_t *s) {
 
 void lt__http_h2_preface_seen(void) {
   static _Atomic int64_t logged_s;
-  int64_t now = (int64_t)time(NULL), last = atomic_load(&logged_s);
-  if (now - last < 60 || !atomic_compare_exchange_strong(&logged_s, &last, now)) return;
+  if (!lt_log_due(&logged_s, 60)) return;
   lt_warn("a client spoke HTTP/2 to this port, most likely an OTLP/gRPC exporter: Lanterna takes OTLP over "
           "HTTP/1.1; set OTEL_EXPORTER_OTLP_PROTOCOL=http/protobuf (and the endpoint to this port) on that client");
 }

@@ -46,7 +46,7 @@ struct lt_writer {
   bool sync_stopping;
   /* The current full-disk episode (guarded by mu): see note_space. */
   int64_t full_since_ns, full_logged_ns, full_checked_ns;
-  int64_t maint_warned_ns; /* the writer thread's: last maintenance want-of-space warning */
+  _Atomic int64_t maint_warned_s; /* the last maintenance want-of-space warning (lt_log_due) */
   uint64_t full_refused_then; /* disk_full_refused when it was last logged */
 };
 
@@ -327,9 +327,7 @@ static void maintained(lt_writer_t *w, int rc) {
     pthread_mutex_lock(&w->mu);
     bool full = w->st.disk_full;
     pthread_mutex_unlock(&w->mu);
-    int64_t now = now_ns(CLOCK_MONOTONIC);
-    if (full || (w->maint_warned_ns && now - w->maint_warned_ns < 60 * 1000000000LL)) return;
-    w->maint_warned_ns = now;
+    if (full || !lt_log_due(&w->maint_warned_s, 60)) return;
   }
   if (rc) lt_warn("writer: maintenance failed: %s", lt_strerror(rc));
 }

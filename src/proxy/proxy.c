@@ -1186,6 +1186,13 @@ static bool parse_secs(const char *v, int64_t *out) {
 
 static void keep(char *dst, size_t cap, const char *v) { snprintf(dst, cap, "%s", v); }
 
+/* Refuses the call with a 400 naming the header as sent, its value and what
+ * it must be. */
+static void bad_value(call_t *c, const char *name, const char *value, const char *must) {
+  snprintf(c->bad_text, sizeof c->bad_text, "%.64s must be %s, not '%.64s'", name, must, value);
+  c->bad_header = c->bad_text;
+}
+
 /* Lanterna-* / Helicone-* headers set the call's context and are not
  * forwarded; everything else but hop-by-hop headers is. */
 static int take_header(void *ud, const char *name, const char *value) {
@@ -1199,22 +1206,16 @@ static int take_header(void *ud, const char *name, const char *value) {
     else if (!strcasecmp(rest, "session-id")) keep(c->session, sizeof c->session, value);
     else if (!strcasecmp(rest, "prompt-name") || !strcasecmp(rest, "prompt-id")) keep(c->prompt_name, sizeof c->prompt_name, value);
     else if (!strcasecmp(rest, "prompt-version")) keep(c->prompt_version, sizeof c->prompt_version, value);
-    else if (!strcasecmp(rest, "omit-request") || !strcasecmp(rest, "omit-response") ||
-             !strcasecmp(rest, "cache-enabled")) {
-      bool *dst = !strcasecmp(rest, "omit-request") ? &c->omit_req
-                  : !strcasecmp(rest, "omit-response") ? &c->omit_resp : &c->cache_opt;
-      if (!parse_bool(value, dst)) {
-        snprintf(c->bad_text, sizeof c->bad_text, "%.64s must be true or false, not '%.64s'", name, value);
-        c->bad_header = c->bad_text;
-      }
-    }
-    else if (!strcasecmp(rest, "cache-seed")) keep(c->cache_seed, sizeof c->cache_seed, value);
+    else if (!strcasecmp(rest, "omit-request")) {
+      if (!parse_bool(value, &c->omit_req)) bad_value(c, name, value, "true or false");
+    } else if (!strcasecmp(rest, "omit-response")) {
+      if (!parse_bool(value, &c->omit_resp)) bad_value(c, name, value, "true or false");
+    } else if (!strcasecmp(rest, "cache-enabled")) {
+      if (!parse_bool(value, &c->cache_opt)) bad_value(c, name, value, "true or false");
+    } else if (!strcasecmp(rest, "cache-seed")) keep(c->cache_seed, sizeof c->cache_seed, value);
     else if (!strcasecmp(rest, "cache-ignore-keys")) keep(c->cache_ignore, sizeof c->cache_ignore, value);
     else if (!strcasecmp(rest, "cache-ttl")) {
-      if (!parse_secs(value, &c->cache_ttl_hdr)) {
-        snprintf(c->bad_text, sizeof c->bad_text, "%.64s must be a whole number of seconds, not '%.64s'", name, value);
-        c->bad_header = c->bad_text;
-      }
+      if (!parse_secs(value, &c->cache_ttl_hdr)) bad_value(c, name, value, "a whole number of seconds");
     }
     else if (!strcasecmp(rest, "trace-id")) {
       uint8_t t[16];

@@ -287,8 +287,7 @@ int lt__sq_fail(sqlite3 *db, int src, const char *what) {
     /* Every statement fails while the disk is full; the writer reports the
      * episode (pipeline/writer.c), so here once a minute is enough. */
     static _Atomic int64_t logged_s;
-    int64_t now = (int64_t)time(NULL), last = atomic_load(&logged_s);
-    if (now - last >= 60 && atomic_compare_exchange_strong(&logged_s, &last, now))
+    if (lt_log_due(&logged_s, 60))
       lt_warn("sqlite: %s: the disk is full (further ones not logged for a minute)", what);
     return LT_ENOSPACE;
   }

@@ -122,6 +122,11 @@ static int run(lt__sq_t *s, int which) {
 
 static int meta_get(lt__sq_t *s, const char *key, int64_t *v);
 
+/* What a failed write or maintenance slice tells its caller: out of memory
+ * and a full disk as themselves (the writer reports a full disk as a state,
+ * pipeline/writer.c), anything else as a database error. */
+static int outward(int rc) { return rc == LT_ENOMEM || rc == LT_ENOSPACE ? rc : LT_EDB; }
+
 /* ---- trace summaries ---------------------------------------------------- */
 
 typedef struct str_node {
@@ -610,7 +615,7 @@ int lt__sq_write(lt_store_t *st, lt_batch_t *const *batches, size_t n) {
     if (b->n_spans && !b->span_new && !(b->span_new = lt_calloc(b->n_spans, 1))) return LT_ENOMEM;
     if (b->span_new) memset(b->span_new, 0, b->n_spans);
     /* Normally packed on the submitting thread already (see prepack). */
-    if ((rc = lt__sq_prepack(st, b))) return rc == LT_ENOMEM ? LT_ENOMEM : LT_EDB;
+    if ((rc = lt__sq_prepack(st, b))) return outward(rc);
     lt__sq_packed_t *pk = b->packed;
     for (size_t c = 0; pk && c < pk->n_chunks; c++) pk->chunks[c].id = pk->chunks[c].n_new = 0;
   }
@@ -682,7 +687,7 @@ out:
       batches[i]->n_inserted = 0;
       if (batches[i]->span_new) memset(batches[i]->span_new, 0, batches[i]->n_spans);
     }
-    rc = rc == LT_ENOMEM || rc == LT_ENOSPACE ? rc : LT_EDB;
+    rc = outward(rc);
   }
   lt_arena_destroy(w.arena);
   lt_free(w.aggs);
@@ -958,7 +963,7 @@ out:
     rollback(s);
     lt__sq_rollup_abort(s);
     *more = false;
-    rc = rc == LT_ENOMEM || rc == LT_ENOSPACE ? rc : LT_EDB;
+    rc = outward(rc);
   }
   lt_arena_destroy(w.arena);
   return rc;

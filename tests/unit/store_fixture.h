@@ -5,12 +5,18 @@
  * closing it) with another retention. */
 #ifndef LT_TEST_STORE_FIXTURE_H
 #define LT_TEST_STORE_FIXTURE_H
+#include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <unistd.h>
 #include "store/store.h"
 
+/* Room for a $TMPDIR of ~80 characters; suites build file paths from the
+ * directory in 128-byte buffers. */
+#define FIXTURE_DIR_MAX 96
+
 typedef struct {
-  char dir[64];
+  char dir[FIXTURE_DIR_MAX];
   lt_store_t *store;
 } fixture_t;
 
@@ -20,18 +26,24 @@ static inline int fixture_reopen(fixture_t *f, int64_t retention_ns) {
   return lt_store_open(&lt_store_sqlite_ops, &sc, &f->store);
 }
 
-/* Makes a new directory under /tmp (mkdtemp fills in the name) into
- * dir[64]; -1 on failure. */
-static inline int fixture_mkdir(char dir[64]) {
-  snprintf(dir, 64, "/tmp/lt-test-XXXXXX");
+/* Makes a new directory in $TMPDIR (else /tmp), named by mkdtemp, into
+ * dir[FIXTURE_DIR_MAX]; -1 on failure. */
+static inline int fixture_mkdir(char dir[FIXTURE_DIR_MAX]) {
+  const char *tmp = getenv("TMPDIR");
+  if (!tmp || !*tmp) tmp = "/tmp";
+  if (snprintf(dir, FIXTURE_DIR_MAX, "%s/lt-test-XXXXXX", tmp) >= FIXTURE_DIR_MAX) return -1;
   return mkdtemp(dir) ? 0 : -1;
 }
 
-/* Removes a directory made by fixture_mkdir, with what is in it. */
+static inline int fixture_rm_one(const char *path, const struct stat *sb, int type, struct FTW *ftw) {
+  (void)sb, (void)type, (void)ftw;
+  return remove(path);
+}
+
+/* Removes a directory made by fixture_mkdir, with what is in it (children
+ * first, no shell). */
 static inline int fixture_rmdir(const char *dir) {
-  char cmd[128];
-  snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
-  return system(cmd) == 0 ? 0 : -1;
+  return nftw(dir, fixture_rm_one, 16, FTW_DEPTH | FTW_PHYS) == 0 ? 0 : -1;
 }
 
 /* A store in a new temporary directory; fixture_fini removes both. */

@@ -10,12 +10,14 @@
 #include <inttypes.h>
 #include <string.h>
 #include <unistd.h>
+#include <time.h>
 #include <zlib.h>
 #define ZSTD_STATIC_LINKING_ONLY /* ZSTD_getFrameHeader: the test checks the window it built */
 #include <zstd.h>
 #include "core/arena.h"
 #include "core/buf.h"
 #include "core/err.h"
+#include "core/log.h"
 #include "core/inflate.h"
 #include "core/mem.h"
 #include "core/workq.h"
@@ -262,6 +264,17 @@ static void inflate_zstd(void **st) {
   free(big);
 }
 
+/* A repeated message is let through once per period, whichever thread asks. */
+static void log_due_once_per_period(void **st) {
+  (void)st;
+  static _Atomic int64_t last;
+  assert_true(lt_log_due(&last, 60));
+  assert_false(lt_log_due(&last, 60));
+  atomic_store(&last, (int64_t)time(NULL) - 61); /* a minute and more ago */
+  assert_true(lt_log_due(&last, 60));
+  assert_false(lt_log_due(&last, 60));
+}
+
 static void errors_have_names(void **st) {
   assert_string_equal(lt_errname(LT_ENOTFOUND), "NOTFOUND");
   assert_string_equal(lt_strerror(LT_ETOOBIG), "input exceeds a size limit");
@@ -294,6 +307,7 @@ int main(void) {
     cmocka_unit_test(inflate_all_encodings),
     cmocka_unit_test(inflate_bomb_stops_at_cap),
     cmocka_unit_test(inflate_zstd),
+    cmocka_unit_test(log_due_once_per_period),
     cmocka_unit_test(errors_have_names),
     cmocka_unit_test(workq_runs_everything_and_caps),
   };

@@ -21,8 +21,8 @@
 #include "store_fixture.h"
 
 typedef struct {
-  char dir[64];
-  char db[96];
+  char dir[FIXTURE_DIR_MAX];
+  char db[FIXTURE_DIR_MAX + 8];
 } dir_t;
 
 static int setup(void **st) {
