@@ -622,6 +622,10 @@ static const lt_route_t *build_routes(lt_receiver_t *rcv, lt_api_t *api, lt_prom
   routes[n++] = (lt_route_t){LT_GET, "/api/v1/stats", false, true, lt_api_stats, api};
   routes[n++] = (lt_route_t){LT_GET | LT_POST, "/api/v1/scores", false, true, lt_api_scores, api};
   routes[n++] = (lt_route_t){LT_POST, "/api/v1/feedback", false, true, lt_api_feedback, api};
+  /* Langfuse's public API, the parts its SDKs need beside OTLP. */
+  routes[n++] = (lt_route_t){LT_POST, "/api/public/scores", false, true, lt_api_lf_scores, api};
+  routes[n++] = (lt_route_t){LT_POST, "/api/public/ingestion", false, true, lt_api_lf_ingestion, api};
+  routes[n++] = (lt_route_t){LT_GET, "/api/public/projects", false, true, lt_admin_lf_projects, admin};
   routes[n++] = (lt_route_t){LT_GET, "/api/v1/metrics", false, true, lt_api_metrics, api};
   routes[n++] = (lt_route_t){LT_GET | LT_POST | LT_DELETE, "/api/v1/prices", false, true, lt_api_prices, api};
   routes[n++] = (lt_route_t){LT_GET, "/api/v1/models/unpriced", false, true, lt_api_models_unpriced, api};

@@ -24,7 +24,8 @@ typedef enum {
   OP_PROJECT_CREATE,
   OP_KEYS,
   OP_KEY_CREATE,
-  OP_KEY_REVOKE
+  OP_KEY_REVOKE,
+  OP_LF_PROJECT
 } op_t;
 
 typedef enum { COOKIES_KEEP = 0, COOKIES_SET, COOKIES_CLEAR } cookies_t;
@@ -201,6 +202,24 @@ static int find_project(job_t *j, lt_store_t *s, int64_t *pid) {
   return rc;
 }
 
+/* The Langfuse shape of the caller's project (GET /api/public/projects):
+ * Langfuse's SDKs call it to check their keys (auth_check). Ids are
+ * strings there. */
+static json_t *lf_projects(json_t *list, int64_t project_id) {
+  json_t *data = json_array();
+  size_t i;
+  json_t *p;
+  json_array_foreach(list, i, p) {
+    if (json_integer_value(json_object_get(p, "id")) != project_id) continue;
+    char id[24];
+    snprintf(id, sizeof id, "%lld", (long long)project_id);
+    json_array_append_new(data, json_pack("{s:s,s:O,s:{s:s,s:s},s:{},s:n}", "id", id, "name",
+                                          json_object_get(p, "name"), "organization", "id", "lanterna", "name",
+                                          "Lanterna", "metadata", "retentionDays"));
+  }
+  return data ? json_pack("{s:o}", "data", data) : NULL;
+}
+
 static void job_run(void *arg) {
   job_t *j = arg;
   lt_store_t *s = j->admin->api->store;
@@ -226,6 +245,11 @@ static void job_run(void *arg) {
   case OP_PROJECTS:
     if ((rc = s->ops->project_list(s, &list))) fail(j, 500, "internal", "listing projects failed; see the server log");
     else ok(j, 200, json_pack("{s:o}", "data", list));
+    break;
+  case OP_LF_PROJECT:
+    if ((rc = s->ops->project_list(s, &list))) fail(j, 500, "internal", "reading the project failed; see the server log");
+    else ok(j, 200, lf_projects(list, j->who.project_id));
+    json_decref(list);
     break;
   case OP_PROJECT_CREATE:
     rc = s->ops->project_create(s, j->name, &pid);
@@ -460,6 +484,11 @@ void lt_admin_me(lt_req_t *r, void *ud) {
                         j->auth_required);
   ok(j, 200, o);
   job_reply(r, j);
+}
+
+void lt_admin_lf_projects(lt_req_t *r, void *ud) {
+  job_t *j = new_job(r, ud, OP_LF_PROJECT);
+  if (j) submit(r, j);
 }
 
 void lt_admin_projects(lt_req_t *r, void *ud) {

@@ -40,5 +40,8 @@ void lt_admin_me(lt_req_t *r, void *admin);
  * /api/v1/keys/{public_key} (a prefix route). Routes with auth. */
 void lt_admin_projects(lt_req_t *r, void *admin);
 void lt_admin_keys(lt_req_t *r, void *admin);
+/* GET /api/public/projects: the caller's project in Langfuse's shape, so
+ * a Langfuse SDK's auth_check passes with a Lanterna key. Route with auth. */
+void lt_admin_lf_projects(lt_req_t *r, void *admin);
 
 #endif

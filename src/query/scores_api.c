@@ -30,10 +30,18 @@ typedef struct {
   int rc;
   char *json;                  /* rendered reply, malloc'd by jansson */
   bool all_duplicates;
+  /* Langfuse's POST /api/public/scores: the translated items (the scores'
+   * strings point into them), the rejected items' messages, how many. */
+  bool lf, lf_ingest;
+  json_t *lf_items, *lf_errors, *lf_ids; /* lf_ids: accepted events' ids (ingestion) */
+  size_t lf_rejected;
 } job_t;
 
 static void job_free(job_t *j) {
   json_decref(j->doc);
+  json_decref(j->lf_items);
+  json_decref(j->lf_errors);
+  json_decref(j->lf_ids);
   lt_free(j->scores);
   lt_free(j->results);
   lt_free(j->json);
@@ -229,7 +237,7 @@ static void job_reply(lt_req_t *r, void *arg) {
   job_t *j = arg;
   switch (j->rc) {
   case 0: {
-    int status = j->op == OP_ADD && !j->all_duplicates ? 201 : 200;
+    int status = j->lf_ingest ? 207 : j->op == OP_ADD && !j->all_duplicates && !j->lf ? 201 : 200;
     lt_reply(r, status, "application/json", j->json, strlen(j->json));
     break;
   }
@@ -245,7 +253,29 @@ static void job_reply(lt_req_t *r, void *arg) {
   job_free(j);
 }
 
+/* Langfuse's answers: {"id"} for one score (its ids are strings); for a
+ * list, {"message":"Accepted"} when every item was, else the counts and
+ * the rejected items' messages (its SDK logs those). */
+static json_t *lf_result(const job_t *j) {
+  if (j->lf_ingest) {
+    json_t *ok = json_array();
+    size_t i;
+    json_t *id;
+    json_array_foreach(j->lf_ids, i, id) json_array_append_new(ok, json_pack("{s:O,s:i}", "id", id, "status", 201));
+    return ok ? json_pack("{s:o,s:O}", "successes", ok, "errors", j->lf_errors) : NULL;
+  }
+  if (!j->batch) {
+    char id[24];
+    snprintf(id, sizeof id, "%lld", (long long)j->results[0].id);
+    return json_pack("{s:s}", "id", id);
+  }
+  if (!j->lf_rejected) return json_pack("{s:s}", "message", "Accepted");
+  return json_pack("{s:I,s:I,s:O}", "accepted", (json_int_t)j->n, "rejected", (json_int_t)j->lf_rejected, "errors",
+                   j->lf_errors);
+}
+
 static json_t *add_result(const job_t *j) {
+  if (j->lf) return lf_result(j);
   if (!j->batch)
     return json_pack("{s:I,s:b}", "id", (json_int_t)j->results[0].id, "duplicate", j->results[0].duplicate);
   json_t *ids = json_array(), *dup = json_array();
@@ -268,7 +298,7 @@ static void job_run(void *arg) {
   lt_store_t *s = j->api->store;
   json_t *out = NULL;
   if (j->op == OP_ADD) {
-    j->rc = lt_store_score_add(s, j->project_id, j->scores, j->n, j->results);
+    j->rc = j->n ? lt_store_score_add(s, j->project_id, j->scores, j->n, j->results) : 0;
     if (j->rc == 0) {
       j->all_duplicates = true;
       for (size_t i = 0; i < j->n; i++) j->all_duplicates &= j->results[i].duplicate;
@@ -361,6 +391,160 @@ static void add(lt_req_t *r, lt_api_t *api, bool feedback) {
 }
 
 void lt_api_feedback(lt_req_t *r, void *ud) { add(r, ud, true); }
+
+/* ---- POST /api/public/scores (Langfuse) ---------------------------------------
+ * What a Langfuse SDK sends when pointed at Lanterna: one score object
+ * (SDK v2-v4) or a list of them (v5), camelCase. Each item is translated to
+ * this API's fields and validated by the same rules; fields Lanterna does
+ * not keep (metadata, environment, configId, queueId, datasetRunId) and
+ * unknown ones are ignored, as a Langfuse server would. In a list, a bad
+ * item is reported in `errors` and the others are stored. */
+
+static const char *const lf_renames[][2] = {
+  {"name", "name"}, {"value", "value"}, {"comment", "comment"}, {"traceId", "trace_id"},
+  {"observationId", "span_id"}, {"sessionId", "session_id"}, {"id", "idempotency_key"}, {"timestamp", "time"},
+};
+
+/* An upper-case Langfuse enum value, mapped through pairs (from, to) into
+ * t[to]; what is kept names the accepted values for the message. */
+static int lf_enum(json_t *o, const char *key, const char *const *pairs, const char *kept, json_t *t, const char *to,
+                   msg_t *m, long item) {
+  json_t *v = json_object_get(o, key);
+  if (!v || json_is_null(v)) return 0;
+  const char *sv = json_string_value(v);
+  if (!sv) return fail(m, item, "%s: expected a string", key);
+  for (const char *const *p = pairs; *p; p += 2)
+    if (!strcmp(sv, p[0])) return json_object_set_new(t, to, json_string(p[1])) ? LT_ENOMEM : 0;
+  return fail(m, item, "%s: '%.40s' is not supported (Lanterna keeps %s)", key, sv, kept);
+}
+
+/* A hex id under its Langfuse name, so the message names what was sent. */
+static int lf_hex(json_t *o, const char *key, size_t n, msg_t *m, long item) {
+  json_t *v = json_object_get(o, key);
+  uint8_t id[16];
+  if (!v || json_is_null(v)) return 0;
+  if (!json_is_string(v) || lt_hex_decode(id, n, json_string_value(v), json_string_length(v)))
+    return fail(m, item, "%s: expected %zu hexadecimal characters (an OpenTelemetry %s id)", key, 2 * n,
+                n == 16 ? "trace" : "span");
+  return 0;
+}
+
+static int lf_translate(json_t *o, json_t **out, msg_t *m, long item) {
+  static const char *const types[] = {"NUMERIC", "numeric", "BOOLEAN", "boolean", "CATEGORICAL", "categorical", NULL};
+  static const char *const sources[] = {"API", "api", "ANNOTATION", "human", "EVAL", "evaluator", NULL};
+  *out = NULL;
+  if (!json_is_object(o)) return fail(m, item, "expected a JSON object");
+  int rc = lf_hex(o, "traceId", 16, m, item);
+  if (!rc) rc = lf_hex(o, "observationId", 8, m, item);
+  if (rc) return rc;
+  json_t *t = json_object();
+  if (!t) return LT_ENOMEM;
+  for (size_t i = 0; rc == 0 && i < sizeof lf_renames / sizeof lf_renames[0]; i++) {
+    json_t *v = json_object_get(o, lf_renames[i][0]);
+    if (v && json_object_set(t, lf_renames[i][1], v)) rc = LT_ENOMEM;
+  }
+  if (!rc) rc = lf_enum(o, "dataType", types, "NUMERIC, BOOLEAN and CATEGORICAL scores", t, "data_type", m, item);
+  if (!rc) rc = lf_enum(o, "source", sources, "API, ANNOTATION and EVAL", t, "source", m, item);
+  if (rc) json_decref(t);
+  else *out = t;
+  return rc;
+}
+
+/* Records item i as refused: Langfuse's per-item error shapes. */
+static int lf_refuse(job_t *j, json_t *event_id, const char *msg) {
+  j->lf_rejected++;
+  json_t *e = j->lf_ingest ? json_pack("{s:O,s:i,s:s,s:s}", "id", event_id ? event_id : json_null(), "status", 400,
+                                       "message", msg, "error", msg)
+                           : json_pack("{s:s}", "message", msg);
+  return json_array_append_new(j->lf_errors, e) ? LT_ENOMEM : 0;
+}
+
+/* One score of a Langfuse request: translated, validated, queued in j (or
+ * refused, in a list). ts is the ingestion event's timestamp, the score's
+ * time when its body has none. Returns 0, LT_ENOMEM, or LT_EINVAL for a
+ * single object that failed (m says why). */
+static int lf_item(job_t *j, json_t *o, json_t *event_id, json_t *ts, long item, msg_t *m) {
+  json_t *t;
+  int rc = lf_translate(o, &t, m, item);
+  if (rc == 0 && json_array_append_new(j->lf_items, t)) return LT_ENOMEM;
+  if (rc == 0 && ts && !json_object_get(t, "time") && json_object_set(t, "time", ts)) return LT_ENOMEM;
+  if (rc == 0) rc = parse_score(t, &j->scores[j->n], m, item);
+  if (rc == 0) {
+    j->n++;
+    return event_id && json_array_append(j->lf_ids, event_id) ? LT_ENOMEM : 0;
+  }
+  if (rc == LT_ENOMEM || !j->batch) return rc;
+  return lf_refuse(j, event_id, m->text);
+}
+
+/* POST /api/public/scores (ingestion false) and POST /api/public/ingestion:
+ * Langfuse SDKs v3 and v4 send scores as `score-create` events there, in
+ * {"batch":[{"id","type","timestamp","body"}]}. Other event types are the
+ * pre-OpenTelemetry SDKs' traces: refused per event, saying what to use. */
+static void lf_add(lt_req_t *r, lt_api_t *api, bool ingestion) {
+  json_t *doc = read_body(r);
+  if (!doc) return;
+  job_t *j = new_job(r, OP_ADD);
+  if (!j) {
+    json_decref(doc);
+    return;
+  }
+  j->doc = doc;
+  j->lf = true;
+  j->lf_ingest = ingestion;
+  json_t *items = ingestion ? json_object_get(doc, "batch") : doc;
+  j->batch = json_is_array(items);
+  size_t n = j->batch ? json_array_size(items) : 1;
+  msg_t m = {{0}};
+  int rc = 0;
+  if (ingestion && !j->batch) rc = fail(&m, -1, "expected {\"batch\": [events]}");
+  else if (j->batch && n == 0) rc = fail(&m, -1, "the list is empty: send 1 to %d scores", LT_SCORE_BATCH_MAX);
+  else if (n > LT_SCORE_BATCH_MAX) rc = fail(&m, -1, "at most %d scores per request", LT_SCORE_BATCH_MAX);
+  if (rc) {
+    job_free(j);
+    lt_reply_error(r, 400, "bad_request", m.text);
+    return;
+  }
+  j->scores = lt_calloc(n, sizeof *j->scores);
+  j->results = lt_calloc(n, sizeof *j->results);
+  j->lf_items = json_array();
+  j->lf_errors = json_array();
+  j->lf_ids = json_array();
+  if (!j->scores || !j->results || !j->lf_items || !j->lf_errors || !j->lf_ids) {
+    job_free(j);
+    lt_reply_error(r, 503, "overloaded", "out of memory");
+    return;
+  }
+  for (size_t i = 0; rc == 0 && i < n; i++) {
+    json_t *o = j->batch ? json_array_get(items, i) : items;
+    if (!ingestion) {
+      rc = lf_item(j, o, NULL, NULL, j->batch ? (long)i : -1, &m);
+      continue;
+    }
+    json_t *id = json_object_get(o, "id");
+    const char *type = json_string_value(json_object_get(o, "type"));
+    if (!json_is_object(o)) {
+      fail(&m, (long)i, "expected an event object");
+      rc = lf_refuse(j, NULL, m.text);
+    } else if (!type || strcmp(type, "score-create")) {
+      fail(&m, (long)i, "event type '%.40s' is not accepted here: Lanterna takes scores (score-create); send traces "
+                        "over OpenTelemetry, as Langfuse SDKs v3 and later do", type ? type : "(none)");
+      rc = lf_refuse(j, id, m.text);
+    } else {
+      rc = lf_item(j, json_object_get(o, "body"), id, json_object_get(o, "timestamp"), (long)i, &m);
+    }
+  }
+  if (rc) {
+    job_free(j);
+    if (rc == LT_ENOMEM) lt_reply_error(r, 503, "overloaded", "out of memory");
+    else lt_reply_error(r, 400, "bad_request", m.text);
+    return;
+  }
+  run(r, api, j);
+}
+
+void lt_api_lf_scores(lt_req_t *r, void *ud) { lf_add(r, ud, false); }
+void lt_api_lf_ingestion(lt_req_t *r, void *ud) { lf_add(r, ud, true); }
 
 /* ---- GET /api/v1/scores ------------------------------------------------------ */
 

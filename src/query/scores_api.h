@@ -13,5 +13,11 @@
 
 void lt_api_scores(lt_req_t *r, void *api);   /* POST (store) and GET (list) /api/v1/scores */
 void lt_api_feedback(lt_req_t *r, void *api); /* POST /api/v1/feedback */
+/* POST /api/public/scores: Langfuse's score API (one object or a list),
+ * so a Langfuse SDK pointed at Lanterna stores its scores here too. */
+void lt_api_lf_scores(lt_req_t *r, void *api);
+/* POST /api/public/ingestion: the score-create events of Langfuse SDKs v3
+ * and v4 (answer 207 with per-event successes and errors). */
+void lt_api_lf_ingestion(lt_req_t *r, void *api);
 
 #endif
