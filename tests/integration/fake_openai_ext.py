@@ -40,6 +40,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import re
 import struct
 import time
 
@@ -253,6 +254,10 @@ OPENAI_ERRORS = {
 }
 
 
+# The model behind every Azure deployment of the fake.
+AZURE_DEPLOYMENT_MODEL = "gpt-4o-mini"
+
+
 class _ExtHandler(_Handler):
     server_version = "fake-openai-ext/1.0"
 
@@ -318,6 +323,23 @@ class _ExtHandler(_Handler):
         raw = self._read_body()
         self._log(raw)
         path = self.path.split("?")[0].rstrip("/")
+        m = re.fullmatch(r"/openai/deployments/[^/]+(/chat/completions|/completions|/embeddings)", path)
+        if m:
+            # Azure OpenAI: the deployment in the path, an api-version in the
+            # query, the key in an api-key header; errors in its own shape.
+            if "api-version=" not in self.path:
+                self._json(404, {"error": {"code": "404", "message": "Resource not found"}})
+                return
+            if not self.headers.get("api-key") and not self.headers.get("Authorization"):
+                self._json(401, {"error": {"code": "401", "message": "Access denied due to invalid subscription "
+                                           "key or wrong API endpoint. Make sure to provide a valid key for an "
+                                           "active subscription and use a correct regional API endpoint for your "
+                                           "resource."}})
+                return
+            path = "/v1" + m.group(1)
+            azure = True
+        else:
+            azure = False
         if self.headers.get("x-fake-status"):
             self._send_error(int(self.headers["x-fake-status"]))
             return
@@ -327,6 +349,9 @@ class _ExtHandler(_Handler):
             self._error(400, "We could not parse the JSON body of your request. (HINT: This likely means you "
                              "aren't using your HTTP library correctly.)")
             return
+        if azure and isinstance(body, dict):
+            # Azure answers with the deployment's model, whatever the body says.
+            body = dict(body, model=AZURE_DEPLOYMENT_MODEL)
         if not isinstance(body, dict) or not body.get("model"):
             self._error(400, "you must provide a model parameter")
             return

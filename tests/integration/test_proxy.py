@@ -23,7 +23,7 @@ import pytest
 from fake_anthropic import FakeAnthropic
 from fake_anthropic import response_model as claude_snapshot
 from fake_openai import cached_tokens, expected_reply, prompt_tokens
-from fake_openai_ext import FakeOpenAIExt
+from fake_openai_ext import AZURE_DEPLOYMENT_MODEL, FakeOpenAIExt
 from ltlib import (HTTP_TIMEOUT, SLOW, assert_error, bearer, cli_ok, create_key, free_port, make_span, now_ns,
                    poll, span_id, trace_id, traces_request)
 
@@ -52,7 +52,7 @@ def fakes():
 
 
 def upstream_args(fo, fa, dead_port):
-    return ["--upstream", f"openai={fo.origin}", "--upstream", f"fake={fo.origin}",
+    return ["--upstream", f"openai={fo.origin}", "--upstream", f"fake={fo.origin}", "--upstream", f"azure={fo.origin}",
             "--upstream", f"anthropic={fa.base_url}", "--upstream", f"dead=http://127.0.0.1:{dead_port}"]
 
 
@@ -228,6 +228,54 @@ def test_chat_streaming_real_client(px):
     assert s["ttft_ms"] is not None and 300 <= s["ttft_ms"] <= s["duration_ms"], where
     assert s["tokens_per_second"] and s["tokens_per_second"] > 0, where
     assert s["status"] == "ok", where
+
+
+AZURE_KEY = secrets.token_hex(16)
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["plain", "stream"])
+def test_azure_openai_deployment(px, stream):
+    """Azure OpenAI as a configured upstream, through the real AzureOpenAI
+    client: the deployment path and api-version reach Azure as sent, the
+    api-key header is the credential (passed on, never stored), and the span
+    is priced by the model Azure answers with."""
+    az = openai.AzureOpenAI(azure_endpoint=px.url("azure"), api_key=AZURE_KEY, api_version="2024-10-21",
+                            max_retries=0)
+    msgs = [{"role": "user", "content": "hello from an azure deployment"}]
+    raw = az.chat.completions.with_raw_response.create(model="prod-gpt4o", messages=msgs, stream=stream)
+    tid, _ = ids_of(raw.headers)
+    res = raw.parse()
+    if stream:
+        text = "".join(c.choices[0].delta.content or "" for c in res if c.choices)
+    else:
+        text = res.choices[0].message.content
+    assert text == expected_reply(msgs)
+    sent = [e for e in px.fo.log if e["path"].startswith("/openai/deployments/prod-gpt4o/")][-1]
+    assert sent["path"] == "/openai/deployments/prod-gpt4o/chat/completions?api-version=2024-10-21"
+    assert hget(sent["headers"], "api-key") == AZURE_KEY and hget(sent["headers"], "Authorization") is None
+    s = px.span(tid)
+    where = json.dumps(s)[:3000]
+    assert (s["kind"], s["operation"], s["request_model"]) == ("LLM", "chat", "prod-gpt4o"), where
+    assert s["response_model"].startswith(AZURE_DEPLOYMENT_MODEL), where
+    assert s["attributes"]["url.path"] == "/openai/deployments/prod-gpt4o/chat/completions", where
+    n_out = len(expected_reply(msgs).split())
+    assert (s["input_tokens"], s["output_tokens"]) == (prompt_tokens(msgs), n_out), where
+    assert s["cost_source"] == "computed", where
+    assert s["cost_usd"] == pytest.approx(gpt_cost(prompt_tokens(msgs), n_out, s["cache_read_tokens"] or 0),
+                                          rel=1e-6), where
+    assert s["input_messages"] == msgs and s["status"] == "ok", where
+    for f in px.server.data.iterdir():
+        if f.is_file():
+            assert AZURE_KEY.encode() not in f.read_bytes(), f"the Azure key is in {f.name}"
+
+
+def test_azure_openai_without_key_passes_azure_error(px):
+    """Azure's own 401 reaches the caller as Azure sent it and is an error span."""
+    r = post_raw(px.url("azure", "/openai/deployments/prod-gpt4o/chat/completions?api-version=2024-10-21"),
+                 chat_body("no key"), headers={"Authorization": None})
+    assert r.status_code == 401 and r.json()["error"]["code"] == "401"
+    s = px.span(r.headers["lanterna-trace-id"])
+    assert s["status"] == "error" and s["attributes"]["http.response.status_code"] == 401, json.dumps(s)[:2000]
 
 
 @pytest.mark.parametrize("include_usage", [False, True], ids=["usage-not-asked", "usage-asked"])
