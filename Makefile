@@ -124,6 +124,7 @@ fuzz-replay: fuzz
 integration: all
 	@bash scripts/deps-python.sh
 	@bash scripts/deps-prometheus.sh
+	@bash scripts/deps-node.sh tests/integration/node
 	.venv/bin/python -m pytest -q sdk/python/tests
 	LANTERNA_BIN=$(abspath $(OUT)/lanterna) .venv/bin/python -m pytest -q tests/integration
 
