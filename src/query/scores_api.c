@@ -354,32 +354,53 @@ static json_t *read_body(lt_req_t *r) {
 
 /* ---- POST /api/v1/scores and /api/v1/feedback ---------------------------------- */
 
-static void add(lt_req_t *r, lt_api_t *api, bool feedback) {
+/* Reads a POST body and makes the job that stores its scores: the items
+ * are the body itself, or the array under list_key, a list when batch
+ * allows one (else one object). Sets *items and *n (how many); replies
+ * and returns NULL when the body is not JSON, holds no item or too many,
+ * or memory runs out. */
+static job_t *add_job(lt_req_t *r, bool batch, const char *list_key, json_t **items, size_t *n) {
   json_t *doc = read_body(r);
-  if (!doc) return;
+  if (!doc) return NULL;
   job_t *j = new_job(r, OP_ADD);
   if (!j) {
     json_decref(doc);
-    return;
+    return NULL;
   }
   j->doc = doc;
-  j->batch = !feedback && json_is_array(doc);
-  j->n = j->batch ? json_array_size(doc) : 1;
+  *items = list_key ? json_object_get(doc, list_key) : doc;
+  j->batch = batch && json_is_array(*items);
+  *n = j->batch ? json_array_size(*items) : 1;
   msg_t m = {{0}};
   int rc = 0;
-  if (j->batch && j->n == 0) rc = fail(&m, -1, "the array is empty: send 1 to %d scores", LT_SCORE_BATCH_MAX);
-  else if (j->n > LT_SCORE_BATCH_MAX) rc = fail(&m, -1, "at most %d scores per request", LT_SCORE_BATCH_MAX);
-  if (rc == 0) {
-    j->scores = lt_calloc(j->n, sizeof *j->scores);
-    j->results = lt_calloc(j->n, sizeof *j->results);
-    if (!j->scores || !j->results) {
-      job_free(j);
-      lt_reply_error(r, 503, "overloaded", "out of memory");
-      return;
-    }
+  if (list_key && !j->batch) rc = fail(&m, -1, "expected {\"%s\": [...]}", list_key);
+  else if (j->batch && *n == 0) rc = fail(&m, -1, "the list is empty: send 1 to %d scores", LT_SCORE_BATCH_MAX);
+  else if (*n > LT_SCORE_BATCH_MAX) rc = fail(&m, -1, "at most %d scores per request", LT_SCORE_BATCH_MAX);
+  if (rc) {
+    job_free(j);
+    lt_reply_error(r, 400, "bad_request", m.text);
+    return NULL;
   }
-  if (rc == 0 && feedback) rc = parse_feedback(doc, &j->scores[0], &m);
-  else if (rc == 0 && !j->batch) rc = parse_score(doc, &j->scores[0], &m, -1);
+  j->scores = lt_calloc(*n, sizeof *j->scores);
+  j->results = lt_calloc(*n, sizeof *j->results);
+  if (!j->scores || !j->results) {
+    job_free(j);
+    lt_reply_error(r, 503, "overloaded", "out of memory");
+    return NULL;
+  }
+  return j;
+}
+
+static void add(lt_req_t *r, lt_api_t *api, bool feedback) {
+  json_t *doc;
+  size_t n;
+  job_t *j = add_job(r, !feedback, NULL, &doc, &n);
+  if (!j) return;
+  j->n = n;
+  msg_t m = {{0}};
+  int rc = 0;
+  if (feedback) rc = parse_feedback(doc, &j->scores[0], &m);
+  else if (!j->batch) rc = parse_score(doc, &j->scores[0], &m, -1);
   for (size_t i = 0; rc == 0 && j->batch && i < j->n; i++)
     rc = parse_score(json_array_get(doc, i), &j->scores[i], &m, (long)i);
   if (rc) {
@@ -482,39 +503,22 @@ static int lf_item(job_t *j, json_t *o, json_t *event_id, json_t *ts, long item,
  * {"batch":[{"id","type","timestamp","body"}]}. Other event types are the
  * pre-OpenTelemetry SDKs' traces: refused per event, saying what to use. */
 static void lf_add(lt_req_t *r, lt_api_t *api, bool ingestion) {
-  json_t *doc = read_body(r);
-  if (!doc) return;
-  job_t *j = new_job(r, OP_ADD);
-  if (!j) {
-    json_decref(doc);
-    return;
-  }
-  j->doc = doc;
+  json_t *items;
+  size_t n;
+  job_t *j = add_job(r, true, ingestion ? "batch" : NULL, &items, &n);
+  if (!j) return;
   j->lf = true;
   j->lf_ingest = ingestion;
-  json_t *items = ingestion ? json_object_get(doc, "batch") : doc;
-  j->batch = json_is_array(items);
-  size_t n = j->batch ? json_array_size(items) : 1;
-  msg_t m = {{0}};
-  int rc = 0;
-  if (ingestion && !j->batch) rc = fail(&m, -1, "expected {\"batch\": [events]}");
-  else if (j->batch && n == 0) rc = fail(&m, -1, "the list is empty: send 1 to %d scores", LT_SCORE_BATCH_MAX);
-  else if (n > LT_SCORE_BATCH_MAX) rc = fail(&m, -1, "at most %d scores per request", LT_SCORE_BATCH_MAX);
-  if (rc) {
-    job_free(j);
-    lt_reply_error(r, 400, "bad_request", m.text);
-    return;
-  }
-  j->scores = lt_calloc(n, sizeof *j->scores);
-  j->results = lt_calloc(n, sizeof *j->results);
   j->lf_items = json_array();
   j->lf_errors = json_array();
   j->lf_ids = json_array();
-  if (!j->scores || !j->results || !j->lf_items || !j->lf_errors || !j->lf_ids) {
+  if (!j->lf_items || !j->lf_errors || !j->lf_ids) {
     job_free(j);
     lt_reply_error(r, 503, "overloaded", "out of memory");
     return;
   }
+  msg_t m = {{0}};
+  int rc = 0;
   for (size_t i = 0; rc == 0 && i < n; i++) {
     json_t *o = j->batch ? json_array_get(items, i) : items;
     if (!ingestion) {
