@@ -47,6 +47,7 @@ struct lt_writer {
   /* The current full-disk episode (guarded by mu): see note_space. */
   int64_t full_since_ns, full_logged_ns, full_checked_ns;
   _Atomic int64_t maint_warned_s; /* the last maintenance want-of-space warning (lt_log_due) */
+  int64_t maint_nospace_since;     /* writer thread: slices failing for want of space since, or 0 */
   uint64_t full_refused_then; /* disk_full_refused when it was last logged */
 };
 
@@ -320,14 +321,28 @@ static int64_t cpu_now_ns(void) {
 
 /* Reports a maintenance slice's failure (writer thread, without mu). Want
  * of space there says nothing about ingest (indexing may need pages that
- * commits do not), so it only warns, at most once a minute, and not while
- * the writer already reports the disk full. */
+ * commits do not), so it only warns (at most once a minute), and only as
+ * lt__writer_maint_nospace_due decides. */
+#define MAINT_NOSPACE_NS (5 * 1000000000LL)
+
+bool lt__writer_maint_nospace_due(bool disk_full, int64_t now_ns, int64_t *since_ns) {
+  if (disk_full) {
+    *since_ns = 0;
+    return false;
+  }
+  if (!*since_ns) *since_ns = now_ns;
+  return now_ns - *since_ns >= MAINT_NOSPACE_NS;
+}
+
 static void maintained(lt_writer_t *w, int rc) {
+  if (rc != LT_ENOSPACE) w->maint_nospace_since = 0;
   if (rc == LT_ENOSPACE) {
     pthread_mutex_lock(&w->mu);
     bool full = w->st.disk_full;
     pthread_mutex_unlock(&w->mu);
-    if (full || !lt_log_due(&w->maint_warned_s, 60)) return;
+    if (!lt__writer_maint_nospace_due(full, now_ns(CLOCK_MONOTONIC), &w->maint_nospace_since) ||
+        !lt_log_due(&w->maint_warned_s, 60))
+      return;
   }
   if (rc) lt_warn("writer: maintenance failed: %s", lt_strerror(rc));
 }

@@ -86,5 +86,12 @@ void lt_writer_free(lt_writer_t *w);
  * idle time, 3: a quarter), given the process CPU time, the part of it
  * spent in background slices and the wall time of one window. */
 int lt__writer_bg_off(int64_t cpu_ns, int64_t bg_ns, int64_t wall_ns, int ncpu);
+/* Internal, exposed for tests: whether a maintenance slice that failed for
+ * want of space at now_ns is worth a warning. Not while the writer reports
+ * the disk full (that episode's line says it all), and not at once: a disk
+ * filling up usually fails a commit within moments, so only once slices
+ * have failed for 5 s with no episode (indexing stalled while ingest goes
+ * on). *since_ns (0 at first) keeps when the failures began. */
+bool lt__writer_maint_nospace_due(bool disk_full, int64_t now_ns, int64_t *since_ns);
 
 #endif

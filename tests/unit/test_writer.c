@@ -341,8 +341,27 @@ static void background_share_follows_the_load(void **st) {
   assert_int_equal(lt__writer_bg_off(0, 0, S, 0), 3);
 }
 
+/* A maintenance slice short of space warns only when no full-disk episode
+ * explains it and the failures have lasted 5 s: the first ones of a disk
+ * filling up come just before the commit that starts the episode. */
+static void maintenance_space_warning_waits(void **st) {
+  (void)st;
+  const int64_t S = 1000000000;
+  int64_t since = 0;
+  assert_false(lt__writer_maint_nospace_due(false, 100 * S, &since)); /* the first failure */
+  assert_true(since == 100 * S);
+  assert_false(lt__writer_maint_nospace_due(false, 104 * S, &since));
+  assert_false(lt__writer_maint_nospace_due(true, 104 * S + 1, &since)); /* the episode began */
+  assert_true(since == 0);
+  assert_false(lt__writer_maint_nospace_due(true, 200 * S, &since));
+  assert_false(lt__writer_maint_nospace_due(false, 300 * S, &since)); /* ended; failing again */
+  assert_true(lt__writer_maint_nospace_due(false, 305 * S, &since));   /* 5 s, no episode */
+  assert_true(lt__writer_maint_nospace_due(false, 400 * S, &since));
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
+    cmocka_unit_test(maintenance_space_warning_waits),
     cmocka_unit_test_setup_teardown(stores_and_completes_every_batch, setup, teardown),
     cmocka_unit_test(background_share_follows_the_load),
     cmocka_unit_test_setup_teardown(full_queue_refuses, setup, teardown),
