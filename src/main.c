@@ -238,18 +238,19 @@ static void put_cell(const char *text, int width, bool last) {
  * JSON with --json. Takes j. */
 static int print_list(json_t *j, const column_t *cols, size_t ncols, bool json) {
   if (json || !json_is_array(j)) return print_json(j);
-  enum { W = 64 };
-  size_t width[8] = {0};
+  enum { W = 64, MAX_COLS = 8 };
+  size_t width[MAX_COLS] = {0};
   char c[W];
-  for (size_t k = 0; k < ncols && k < 8; k++) width[k] = strlen(cols[k].head);
+  if (ncols > MAX_COLS) ncols = MAX_COLS;
+  for (size_t k = 0; k < ncols; k++) width[k] = strlen(cols[k].head);
   for (size_t i = 0; i < json_array_size(j); i++)
-    for (size_t k = 0; k < ncols && k < 8; k++) {
+    for (size_t k = 0; k < ncols; k++) {
       cell(json_object_get(json_array_get(j, i), cols[k].key), cols[k].key, c, sizeof c);
       if (strlen(c) > width[k]) width[k] = strlen(c);
     }
-  for (size_t k = 0; k < ncols && k < 8; k++) put_cell(cols[k].head, (int)width[k], k + 1 == ncols);
+  for (size_t k = 0; k < ncols; k++) put_cell(cols[k].head, (int)width[k], k + 1 == ncols);
   for (size_t i = 0; i < json_array_size(j); i++)
-    for (size_t k = 0; k < ncols && k < 8; k++) {
+    for (size_t k = 0; k < ncols; k++) {
       cell(json_object_get(json_array_get(j, i), cols[k].key), cols[k].key, c, sizeof c);
       put_cell(c, (int)width[k], k + 1 == ncols);
     }

@@ -57,7 +57,8 @@ int evbuffer_read(struct evbuffer *buf, evutil_socket_t fd, int howmuch) {
     rest -= v[k].iov_len;
   }
   if (evbuffer_commit_space(buf, v, k) != 0) return -1;
-  /* The start of a connection's bytes: HTTP/2's preface means an OTLP/gRPC
+  /* Bytes read into an empty buffer start a request (the first on a new
+   * connection among them): HTTP/2's preface there means an OTLP/gRPC
    * exporter, which libevent only answers with a 400. */
   static const char preface[] = "PRI * HTTP/2.0\r\n";
   char head[sizeof preface - 1];

@@ -46,9 +46,10 @@ struct lt_writer {
   bool sync_stopping;
   /* The current full-disk episode (guarded by mu): see note_space. */
   int64_t full_since_ns, full_logged_ns, full_checked_ns;
-  _Atomic int64_t maint_warned_s; /* the last maintenance want-of-space warning (lt_log_due) */
-  int64_t maint_nospace_since;     /* writer thread: slices failing for want of space since, or 0 */
   uint64_t full_refused_then; /* disk_full_refused when it was last logged */
+  /* Maintenance short of space (writer thread only): see maintained. */
+  int64_t maint_nospace_since;    /* slices failing for want of space since, or 0 */
+  _Atomic int64_t maint_warned_s; /* the last such warning (lt_log_due) */
 };
 
 static int64_t now_ns(int clock) {
@@ -335,16 +336,17 @@ bool lt__writer_maint_nospace_due(bool disk_full, int64_t now_ns, int64_t *since
 }
 
 static void maintained(lt_writer_t *w, int rc) {
-  if (rc != LT_ENOSPACE) w->maint_nospace_since = 0;
-  if (rc == LT_ENOSPACE) {
-    pthread_mutex_lock(&w->mu);
-    bool full = w->st.disk_full;
-    pthread_mutex_unlock(&w->mu);
-    if (!lt__writer_maint_nospace_due(full, now_ns(CLOCK_MONOTONIC), &w->maint_nospace_since) ||
-        !lt_log_due(&w->maint_warned_s, 60))
-      return;
+  if (rc != LT_ENOSPACE) {
+    w->maint_nospace_since = 0;
+    if (rc) lt_warn("writer: maintenance failed: %s", lt_strerror(rc));
+    return;
   }
-  if (rc) lt_warn("writer: maintenance failed: %s", lt_strerror(rc));
+  pthread_mutex_lock(&w->mu);
+  bool full = w->st.disk_full;
+  pthread_mutex_unlock(&w->mu);
+  if (lt__writer_maint_nospace_due(full, now_ns(CLOCK_MONOTONIC), &w->maint_nospace_since) &&
+      lt_log_due(&w->maint_warned_s, 60))
+    lt_warn("writer: maintenance failed: %s", lt_strerror(rc));
 }
 
 static void *writer_main(void *arg) {

@@ -30,11 +30,12 @@ typedef struct {
   int rc;
   char *json;                  /* rendered reply, malloc'd by jansson */
   bool all_duplicates;
-  /* Langfuse's POST /api/public/scores: the translated items (the scores'
-   * strings point into them), the rejected items' messages, how many. */
-  bool lf, lf_ingest;
-  json_t *lf_items, *lf_errors, *lf_ids; /* lf_ids: accepted events' ids (ingestion) */
-  size_t lf_rejected;
+  /* Which API the request came through, which sets the reply's shape; for
+   * Langfuse's, the translated items (the scores' strings point into
+   * them), the refused items' errors and, for ingestion, the accepted
+   * events' ids. */
+  enum { API_NATIVE, API_LF_SCORES, API_LF_INGESTION } api_kind;
+  json_t *lf_items, *lf_errors, *lf_ids;
 } job_t;
 
 static void job_free(job_t *j) {
@@ -237,7 +238,9 @@ static void job_reply(lt_req_t *r, void *arg) {
   job_t *j = arg;
   switch (j->rc) {
   case 0: {
-    int status = j->lf_ingest ? 207 : j->op == OP_ADD && !j->all_duplicates && !j->lf ? 201 : 200;
+    int status = 200;
+    if (j->api_kind == API_LF_INGESTION) status = 207; /* per-event results */
+    else if (j->api_kind == API_NATIVE && j->op == OP_ADD && !j->all_duplicates) status = 201;
     lt_reply(r, status, "application/json", j->json, strlen(j->json));
     break;
   }
@@ -257,7 +260,7 @@ static void job_reply(lt_req_t *r, void *arg) {
  * list, {"message":"Accepted"} when every item was, else the counts and
  * the rejected items' messages (its SDK logs those). */
 static json_t *lf_result(const job_t *j) {
-  if (j->lf_ingest) {
+  if (j->api_kind == API_LF_INGESTION) {
     json_t *ok = json_array();
     size_t i;
     json_t *id;
@@ -269,13 +272,14 @@ static json_t *lf_result(const job_t *j) {
     snprintf(id, sizeof id, "%lld", (long long)j->results[0].id);
     return json_pack("{s:s}", "id", id);
   }
-  if (!j->lf_rejected) return json_pack("{s:s}", "message", "Accepted");
-  return json_pack("{s:I,s:I,s:O}", "accepted", (json_int_t)j->n, "rejected", (json_int_t)j->lf_rejected, "errors",
+  size_t rejected = json_array_size(j->lf_errors);
+  if (!rejected) return json_pack("{s:s}", "message", "Accepted");
+  return json_pack("{s:I,s:I,s:O}", "accepted", (json_int_t)j->n, "rejected", (json_int_t)rejected, "errors",
                    j->lf_errors);
 }
 
 static json_t *add_result(const job_t *j) {
-  if (j->lf) return lf_result(j);
+  if (j->api_kind != API_NATIVE) return lf_result(j);
   if (!j->batch)
     return json_pack("{s:I,s:b}", "id", (json_int_t)j->results[0].id, "duplicate", j->results[0].duplicate);
   json_t *ids = json_array(), *dup = json_array();
@@ -414,8 +418,8 @@ static void add(lt_req_t *r, lt_api_t *api, bool feedback) {
 void lt_api_feedback(lt_req_t *r, void *ud) { add(r, ud, true); }
 
 /* ---- POST /api/public/scores (Langfuse) ---------------------------------------
- * What a Langfuse SDK sends when pointed at Lanterna: one score object
- * (SDK v2-v4) or a list of them (v5), camelCase. Each item is translated to
+ * What a Langfuse SDK sends when pointed at Lanterna: a list of scores
+ * (SDK v5), or one (the public API's single-score form), camelCase. Each item is translated to
  * this API's fields and validated by the same rules; fields Lanterna does
  * not keep (metadata, environment, configId, queueId, datasetRunId) and
  * unknown ones are ignored, as a Langfuse server would. In a list, a bad
@@ -473,10 +477,12 @@ static int lf_translate(json_t *o, json_t **out, msg_t *m, long item) {
 
 /* Records item i as refused: Langfuse's per-item error shapes. */
 static int lf_refuse(job_t *j, json_t *event_id, const char *msg) {
-  j->lf_rejected++;
-  json_t *e = j->lf_ingest ? json_pack("{s:O,s:i,s:s,s:s}", "id", event_id ? event_id : json_null(), "status", 400,
-                                       "message", msg, "error", msg)
-                           : json_pack("{s:s}", "message", msg);
+  json_t *e;
+  if (j->api_kind == API_LF_INGESTION)
+    e = json_pack("{s:O,s:i,s:s,s:s}", "id", event_id ? event_id : json_null(), "status", 400, "message", msg, "error",
+                  msg);
+  else
+    e = json_pack("{s:s}", "message", msg);
   return json_array_append_new(j->lf_errors, e) ? LT_ENOMEM : 0;
 }
 
@@ -507,8 +513,7 @@ static void lf_add(lt_req_t *r, lt_api_t *api, bool ingestion) {
   size_t n;
   job_t *j = add_job(r, true, ingestion ? "batch" : NULL, &items, &n);
   if (!j) return;
-  j->lf = true;
-  j->lf_ingest = ingestion;
+  j->api_kind = ingestion ? API_LF_INGESTION : API_LF_SCORES;
   j->lf_items = json_array();
   j->lf_errors = json_array();
   j->lf_ids = json_array();

@@ -548,11 +548,10 @@ static int sq_open(const lt_store_config_t *cfg, lt_store_t **out) {
   s = NULL;
   rc = 0;
 out:
-  if (s && rc == LT_EDB && !is_sqlite_file(s->path)) {
-      lt_error("'%s' is not a Lanterna database, or it is damaged: move it (with any -wal and -shm files next "
-               "to it) out of the way, or restore a copy, then start again",
-               s->path);
-  }
+  if (s && rc == LT_EDB && !is_sqlite_file(s->path))
+    lt_error("'%s' is not a Lanterna database, or it is damaged: move it (with any -wal and -shm files next "
+             "to it) out of the way, or restore a copy, then start again",
+             s->path);
   if (s) sq_close(&s->base);
   return rc;
 }
