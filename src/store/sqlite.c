@@ -277,6 +277,50 @@ static const char *const migrations[] = {
   "INSERT INTO meta(key, value) SELECT 'keys_hwm', coalesce(max(id), 0) FROM traces;"
   "DROP INDEX traces_session;"
   "DROP INDEX traces_user;",
+  /* 9: trace runs instead of the spans' unique index (trace_ref, span_id).
+   * The writer stores each transaction's new spans of a trace under
+   * consecutive ids and records that range once; a trace's spans are read
+   * through its runs, and duplicates are found by reading them too
+   * (sqlite_write.c). The index took one entry per span, the runs take
+   * about one per trace; without it spans/s rose ~5% (docs/storage.md).
+   * Existing spans get runs of their consecutive ids; the table is
+   * rebuilt, since a table's UNIQUE constraint cannot be dropped. */
+  "CREATE TABLE trace_runs("
+  "  trace_ref INTEGER NOT NULL,"
+  "  first_id INTEGER NOT NULL,"
+  "  last_id INTEGER NOT NULL,"
+  "  PRIMARY KEY(trace_ref, first_id)) WITHOUT ROWID;"
+  "INSERT INTO trace_runs SELECT trace_ref, min(id), max(id) FROM"
+  "  (SELECT id, trace_ref, id - row_number() OVER (PARTITION BY trace_ref ORDER BY id) AS run FROM spans)"
+  "  GROUP BY trace_ref, run;"
+  "CREATE TABLE spans_v9("
+  "  id INTEGER PRIMARY KEY,"
+  "  trace_ref INTEGER NOT NULL,"
+  "  span_id INTEGER NOT NULL,"
+  "  parent_id INTEGER,"
+  "  project_id INTEGER NOT NULL,"
+  "  start_ns INTEGER NOT NULL,"
+  "  end_ns INTEGER NOT NULL,"
+  "  name TEXT NOT NULL,"
+  "  kind INTEGER NOT NULL,"
+  "  otel_kind INTEGER NOT NULL,"
+  "  status INTEGER NOT NULL,"
+  "  service TEXT,"
+  "  request_model TEXT,"
+  "  response_model TEXT,"
+  "  input_tokens INTEGER,"
+  "  output_tokens INTEGER,"
+  "  total_tokens INTEGER,"
+  "  cost_nusd INTEGER,"
+  "  cost_source INTEGER NOT NULL,"
+  "  ttft_ns INTEGER,"
+  "  user_id TEXT,"
+  "  session_id TEXT,"
+  "  tags TEXT,"
+  "  payload BLOB);"
+  "INSERT INTO spans_v9 SELECT * FROM spans;"
+  "DROP TABLE spans;"
+  "ALTER TABLE spans_v9 RENAME TO spans;",
 };
 #define N_MIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))
 

@@ -53,6 +53,9 @@ enum {
   WS_KEYS_INDEX,  /* trace_keys for the traces in an id range */
   WS_KEYS_ADD,    /* trace_keys for one trace, from its row */
   WS_KEYS_DELETE, /* one trace's trace_keys, as its row has them */
+  WS_RUN_INSERT,  /* trace_runs: one trace's new spans of a transaction */
+  WS_SPAN_IDS,    /* the span ids a trace has, through its runs */
+  WS_RUNS_DELETE,
   WS__COUNT
 };
 

@@ -537,7 +537,10 @@ static void span_list_sql(qb_t *b, const list_t *l, const lt_query_t *qin, const
   }
   if (range_param) *range_param = lo_param; /* with one range, hi's is the next */
   if (l->q.has_trace_id) {
-    qb_sql(b, " AND s.trace_ref = (SELECT x.id FROM traces x WHERE x.project_id = ");
+    /* The trace's spans through its runs (spans have no trace index). */
+    qb_sql(b, " AND s.id IN (SELECT rs.id FROM traces x JOIN trace_runs r ON r.trace_ref = x.id"
+              " JOIN spans rs ON rs.id BETWEEN r.first_id AND r.last_id AND rs.trace_ref = x.id"
+              " WHERE x.project_id = ");
     qb_int(b, l->q.project_id);
     qb_sql(b, " AND x.trace_id = ");
     qb_blob(b, qin->trace_id, 16);

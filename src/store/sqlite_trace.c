@@ -184,8 +184,10 @@ int lt__sq_trace_get(lt_store_t *st, int64_t project_id, const uint8_t trace_id[
   int64_t trace_ref = sqlite3_column_int64(tq, 0);
 
   src = sqlite3_prepare_v2(r->db,
-                           "SELECT " LT__SQ_SPAN_COLS " FROM spans s JOIN traces t ON t.id = s.trace_ref"
-                           " WHERE s.trace_ref = ?1 ORDER BY s.start_ns, s.id LIMIT ?2",
+                           "SELECT " LT__SQ_SPAN_COLS " FROM trace_runs r"
+                           " JOIN spans s ON s.id BETWEEN r.first_id AND r.last_id"
+                           " JOIN traces t ON t.id = s.trace_ref"
+                           " WHERE r.trace_ref = ?1 AND s.trace_ref = ?1 ORDER BY s.start_ns, s.id LIMIT ?2",
                            -1, &sq, NULL);
   if (src == SQLITE_OK) src = sqlite3_bind_int64(sq, 1, trace_ref);
   if (src == SQLITE_OK) src = sqlite3_bind_int(sq, 2, LT__SQ_TRACE_MAX_SPANS);

@@ -3,11 +3,12 @@
  * (full-text indexing, retention).
  *
  * Per transaction, every distinct (project, trace_id) is looked up once in
- * the traces table (the only random-key index we touch) and given a row id;
- * new traces get ids in arrival order, so the spans' unique key
- * (trace_ref, span_id) is time-local. Spans go in with ON CONFLICT DO
- * NOTHING; the ones that really were new are folded into an in-memory
- * summary of their trace, which is written once per trace at the end. */
+ * the traces table (the only random-key index we touch) and given a row id.
+ * Then trace by trace: the span ids the trace already has (read through
+ * its runs, when it existed before) and those seen in this transaction
+ * tell duplicates apart; the new spans go in under consecutive ids, one
+ * trace_runs row records that range, and they are folded into an
+ * in-memory summary of their trace, written once per trace at the end. */
 #include "store/sqlite_internal.h"
 #include "core/arena.h"
 #include "core/err.h"
@@ -42,8 +43,7 @@ static const char *const writer_sql[WS__COUNT] = {
     "INSERT INTO spans(trace_ref, span_id, parent_id, project_id, start_ns, end_ns, name, kind, otel_kind,"
     " status, service, request_model, response_model, input_tokens, output_tokens, total_tokens, cost_nusd,"
     " cost_source, ttft_ns, user_id, session_id, tags, payload) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9,"
-    " ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23)"
-    " ON CONFLICT(trace_ref, span_id) DO NOTHING",
+    " ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23)",
   [WS_LOG_INSERT] =
     "INSERT INTO logs(project_id, trace_id, span_id, time_ns, severity, severity_text, event_name, body,"
     " attributes, resource, service, scope, input_messages, output_messages)"
@@ -61,7 +61,9 @@ static const char *const writer_sql[WS__COUNT] = {
   [WS_PROJECT_IDS] = "SELECT id FROM projects ORDER BY id",
   [WS_OLD_TRACES] =
     "SELECT id, models FROM traces WHERE project_id = ?1 AND start_ns < ?2 ORDER BY start_ns LIMIT ?3",
-  [WS_TRACE_SPANS] = "SELECT id, payload FROM spans WHERE trace_ref = ?1 LIMIT ?2",
+  [WS_TRACE_SPANS] =
+    "SELECT s.id, s.payload FROM trace_runs r JOIN spans s ON s.id BETWEEN r.first_id AND r.last_id"
+    " WHERE r.trace_ref = ?1 AND s.trace_ref = ?1 LIMIT ?2",
   [WS_SPAN_DELETE] = "DELETE FROM spans WHERE id = ?1",
   [WS_MODEL_DELETE] = "DELETE FROM trace_models WHERE project_id = ?1 AND model = ?2 AND trace_ref = ?3",
   [WS_TRACE_DELETE] = "DELETE FROM traces WHERE id = ?1",
@@ -99,6 +101,12 @@ static const char *const writer_sql[WS__COUNT] = {
     "DELETE FROM trace_keys WHERE (project_id, kind, key, start_ns, trace_ref) IN"
     " (SELECT project_id, 1, session_id, start_ns, id FROM traces WHERE id = ?1 AND session_id IS NOT NULL"
     "  UNION ALL SELECT project_id, 2, user_id, start_ns, id FROM traces WHERE id = ?1 AND user_id IS NOT NULL)",
+  /* REPLACE: as for span blocks, a first id can come back. */
+  [WS_RUN_INSERT] = "INSERT OR REPLACE INTO trace_runs(trace_ref, first_id, last_id) VALUES(?1, ?2, ?3)",
+  [WS_SPAN_IDS] =
+    "SELECT s.span_id FROM trace_runs r JOIN spans s ON s.id BETWEEN r.first_id AND r.last_id"
+    " WHERE r.trace_ref = ?1 AND s.trace_ref = ?1",
+  [WS_RUNS_DELETE] = "DELETE FROM trace_runs WHERE trace_ref = ?1",
 };
 
 int lt__sq_prepare_writer(lt__sq_t *s) {
@@ -444,11 +452,9 @@ static int store_trace(lt__sq_t *s, wctx_t *w, const agg_t *a) {
 /* ---- spans, logs, points ------------------------------------------------- */
 
 /* Inserts the span whose packed payload is ps (a chunk it refers to gets
- * its id here, from *next_chunk); *inserted is false when it was already
- * stored. */
+ * its id here, from *next_chunk) and sets *new_id to its row id. */
 static int insert_span(lt__sq_t *s, int64_t project_id, const lt_span_t *sp, lt__sq_packed_t *pk,
-                       const lt__sq_packed_span_t *ps, int64_t trace_ref, int64_t *next_chunk, bool *inserted,
-                       int64_t *new_id) {
+                       const lt__sq_packed_span_t *ps, int64_t trace_ref, int64_t *next_chunk, int64_t *new_id) {
   const void *blob = ps->blob;
   size_t blob_len = ps->blob_len;
   uint8_t ref[LT__SQ_REF_MAX];
@@ -488,9 +494,8 @@ static int insert_span(lt__sq_t *s, int64_t project_id, const lt_span_t *sp, lt_
   int src = sqlite3_step(st);
   sqlite3_reset(st);
   if (src != SQLITE_DONE) return lt__sq_fail(s->wdb, src, "inserting a span");
-  *inserted = sqlite3_changes(s->wdb) > 0;
-  if (*inserted) *new_id = sqlite3_last_insert_rowid(s->wdb);
-  if (c && *inserted && c->n_new++ == 0) {
+  *new_id = sqlite3_last_insert_rowid(s->wdb);
+  if (c && c->n_new++ == 0) {
     /* The first new span of the chunk stores it; a chunk whose spans were
      * all stored before (a retried request) is never written. */
     sqlite3_stmt *ci = s->ws[WS_CHUNK_INSERT];
@@ -598,9 +603,139 @@ static int block_insert(lt__sq_t *s, const block_t *b) {
   return run(s, WS_BLOCK_INSERT);
 }
 
+/* ---- duplicates and runs ------------------------------------------------ */
+
+/* The span ids one trace has (open addressing, reused trace after trace).
+ * 0 marks an empty slot; span id 0, which OTLP calls invalid, is kept
+ * aside. */
+typedef struct {
+  int64_t *slot;
+  size_t cap, n, alloc;
+  bool zero;
+} idset_t;
+
+static size_t id_slot(int64_t v, size_t cap) {
+  uint64_t h = (uint64_t)v * 0x9E3779B97F4A7C15ull;
+  return (size_t)(h ^ (h >> 32)) & (cap - 1);
+}
+
+/* Empties the set, sized for want ids without growing. */
+static int idset_reset(idset_t *set, size_t want) {
+  size_t cap = 16;
+  while (cap < want * 2) cap *= 2;
+  if (cap > set->alloc) {
+    int64_t *p = lt_realloc(set->slot, cap * sizeof *p);
+    if (!p) return LT_ENOMEM;
+    set->slot = p;
+    set->alloc = cap;
+  }
+  memset(set->slot, 0, cap * sizeof *set->slot);
+  set->cap = cap;
+  set->n = 0;
+  set->zero = false;
+  return 0;
+}
+
+/* Adds v; *had says it was there already. */
+static int idset_add(idset_t *set, int64_t v, bool *had) {
+  if (v == 0) {
+    *had = set->zero;
+    set->zero = true;
+    return 0;
+  }
+  if ((set->n + 1) * 2 > set->cap) {
+    size_t cap = set->cap * 2;
+    int64_t *p = lt_calloc(cap, sizeof *p);
+    if (!p) return LT_ENOMEM;
+    for (size_t i = 0; i < set->cap; i++) {
+      if (!set->slot[i]) continue;
+      size_t j = id_slot(set->slot[i], cap);
+      while (p[j]) j = (j + 1) & (cap - 1);
+      p[j] = set->slot[i];
+    }
+    lt_free(set->slot);
+    set->slot = p;
+    set->cap = set->alloc = cap;
+  }
+  size_t j = id_slot(v, set->cap);
+  for (; set->slot[j]; j = (j + 1) & (set->cap - 1)) {
+    if (set->slot[j] == v) {
+      *had = true;
+      return 0;
+    }
+  }
+  set->slot[j] = v;
+  set->n++;
+  *had = false;
+  return 0;
+}
+
+/* Adds the span ids trace_ref already has to the set. */
+static int load_span_ids(lt__sq_t *s, int64_t trace_ref, idset_t *set) {
+  sqlite3_stmt *q = s->ws[WS_SPAN_IDS];
+  BIND(sqlite3_bind_int64(q, 1, trace_ref));
+  int rc = 0, src;
+  bool had;
+  while (rc == 0 && (src = sqlite3_step(q)) == SQLITE_ROW) rc = idset_add(set, sqlite3_column_int64(q, 0), &had);
+  if (rc == 0 && src != SQLITE_DONE) rc = lt__sq_fail(s->wdb, src, "reading a trace's span ids");
+  sqlite3_reset(q);
+  return rc;
+}
+
+static int run_insert(lt__sq_t *s, int64_t trace_ref, int64_t first_id, int64_t last_id) {
+  sqlite3_stmt *st = s->ws[WS_RUN_INSERT];
+  BIND(sqlite3_bind_int64(st, 1, trace_ref));
+  BIND(sqlite3_bind_int64(st, 2, first_id));
+  BIND(sqlite3_bind_int64(st, 3, last_id));
+  return run(s, WS_RUN_INSERT);
+}
+
+/* A span of the transaction: batches[b]->spans[k]. */
+typedef struct {
+  uint32_t b, k;
+} span_at_t;
+
+/* Gives every span's trace a summary (looked up or created) and returns
+ * the spans grouped by trace, in arrival order within each: the spans of
+ * w->aggs[j] are (*order)[(*start)[j]] up to (*order)[(*start)[j + 1]]. */
+static int group_by_trace(lt__sq_t *s, wctx_t *w, lt_batch_t *const *batches, size_t n, int64_t *next_id,
+                          span_at_t **order, uint32_t **start) {
+  size_t total = 0;
+  for (size_t i = 0; i < n; i++) total += batches[i]->n_spans;
+  uint32_t *agg_of = lt_arena_alloc(w->arena, (total ? total : 1) * sizeof *agg_of);
+  span_at_t *ord = lt_arena_alloc(w->arena, (total ? total : 1) * sizeof *ord);
+  if (!agg_of || !ord) return LT_ENOMEM;
+  size_t g = 0;
+  for (size_t i = 0; i < n; i++) {
+    const lt_batch_t *b = batches[i];
+    for (size_t k = 0; k < b->n_spans; k++) {
+      agg_t *a;
+      bool added;
+      int rc = map_get(w, b->project_id, b->spans[k].trace_id, &a, &added);
+      if (rc == 0 && added) rc = resolve(s, w, a, next_id);
+      if (rc) return rc;
+      agg_of[g++] = (uint32_t)(a - w->aggs);
+    }
+  }
+  uint32_t *st = lt_arena_alloc(w->arena, (w->n + 1) * sizeof *st);
+  uint32_t *fill = lt_arena_alloc(w->arena, (w->n + 1) * sizeof *fill);
+  if (!st || !fill) return LT_ENOMEM;
+  memset(st, 0, (w->n + 1) * sizeof *st);
+  for (size_t i = 0; i < total; i++) st[agg_of[i] + 1]++;
+  for (size_t j = 0; j < w->n; j++) st[j + 1] += st[j];
+  memcpy(fill, st, (w->n + 1) * sizeof *fill);
+  g = 0;
+  for (size_t i = 0; i < n; i++)
+    for (size_t k = 0; k < batches[i]->n_spans; k++) ord[fill[agg_of[g++]]++] = (span_at_t){(uint32_t)i, (uint32_t)k};
+  *order = ord;
+  *start = st;
+  return 0;
+}
+
 int lt__sq_write(lt_store_t *st, lt_batch_t *const *batches, size_t n) {
   lt__sq_t *s = LT__SQ(st);
   wctx_t w = {.keys_hwm = -1};
+  idset_t ids = {0};
   block_t blk = {0};
   int64_t next_id = 0, new_spans = 0, new_traces = 0, logs = 0, points = 0;
   int rc = LT_ENOMEM;
@@ -630,19 +765,27 @@ int lt__sq_write(lt_store_t *st, lt_batch_t *const *batches, size_t n) {
    * expired or rolled back: decoders cache chunks by id. */
   if (next_chunk < s->next_chunk) next_chunk = s->next_chunk;
 
-  for (size_t i = 0; i < n; i++) {
-    lt_batch_t *b = batches[i];
-    lt__sq_packed_t *pk = b->packed;
-    for (size_t k = 0; k < b->n_spans; k++) {
+  span_at_t *order;
+  uint32_t *start;
+  if ((rc = group_by_trace(s, &w, batches, n, &next_id, &order, &start))) goto out;
+  for (size_t j = 0; j < w.n; j++) {
+    agg_t *a = &w.aggs[j];
+    if ((rc = idset_reset(&ids, start[j + 1] - start[j]))) goto out;
+    if (!a->created && (rc = load_span_ids(s, a->id, &ids))) goto out;
+    int64_t run_lo = 0, run_hi = 0;
+    for (uint32_t o = start[j]; o < start[j + 1]; o++) {
+      lt_batch_t *b = batches[order[o].b];
+      size_t k = order[o].k;
       const lt_span_t *sp = &b->spans[k];
-      agg_t *a;
-      bool added, inserted = false;
-      if ((rc = map_get(&w, b->project_id, sp->trace_id, &a, &added))) goto out;
-      if (added && (rc = resolve(s, &w, a, &next_id))) goto out;
+      bool had;
+      if ((rc = idset_add(&ids, lt__sq_id8_to_int(sp->span_id), &had))) goto out;
+      if (had) continue; /* stored before, or earlier in this transaction */
       int64_t id = 0;
-      if ((rc = insert_span(s, b->project_id, sp, pk, &pk->spans[k], a->id, &next_chunk, &inserted, &id)))
+      lt__sq_packed_t *pk = b->packed;
+      if ((rc = insert_span(s, b->project_id, sp, pk, &pk->spans[k], a->id, &next_chunk, &id)))
         goto out;
-      if (!inserted) continue;
+      if (!run_lo || id < run_lo) run_lo = id;
+      if (id > run_hi) run_hi = id;
       if (!blk.first_id || id < blk.first_id) blk.first_id = id;
       if (id > blk.last_id) blk.last_id = id;
       if (!new_spans || sp->start_ns < blk.min_start) blk.min_start = sp->start_ns;
@@ -650,11 +793,12 @@ int lt__sq_write(lt_store_t *st, lt_batch_t *const *batches, size_t n) {
       b->span_new[k] = 1;
       b->n_inserted++;
       new_spans++;
-      /* a may move when the map grows, but not during fold. */
       if ((rc = fold(&w, a, sp))) goto out;
       if ((rc = lt__sq_scores_insert_inline(s, b->project_id, sp))) goto out;
       if ((rc = lt__sq_rollup_add(s, b->project_id, id, sp))) goto out;
     }
+    /* Nothing else inserts spans meanwhile: the range holds only these. */
+    if (run_lo && (rc = run_insert(s, a->id, run_lo, run_hi))) goto out;
   }
   for (size_t i = 0; i < w.n; i++) {
     const agg_t *a = &w.aggs[i];
@@ -690,6 +834,7 @@ out:
     rc = outward(rc);
   }
   lt_arena_destroy(w.arena);
+  lt_free(ids.slot);
   lt_free(w.aggs);
   lt_free(w.slots);
   lt_buf_free(&w.models_json);
@@ -849,6 +994,10 @@ static int expire_traces(lt__sq_t *s, wctx_t *w, int64_t cutoff, int64_t hwm, in
         if (rc == 0) {
           BIND(sqlite3_bind_int64(s->ws[WS_KEYS_DELETE], 1, old[i].id));
           rc = run(s, WS_KEYS_DELETE);
+        }
+        if (rc == 0) {
+          BIND(sqlite3_bind_int64(s->ws[WS_RUNS_DELETE], 1, old[i].id));
+          rc = run(s, WS_RUNS_DELETE);
         }
         if (rc == 0) {
           BIND(sqlite3_bind_int64(s->ws[WS_TRACE_DELETE], 1, old[i].id));

@@ -264,7 +264,7 @@ def test_full_disk_refuses_then_recovers(lanterna, small_disk):
     readable, /readyz and the stats say disk_full, the log says it once rather
     than per commit; once space is freed, the refused requests go in."""
     server = lanterna(data=small_disk / "data", args=["--log-level", "info"])
-    payloads = burst_payloads(150)
+    payloads = burst_payloads(300)  # 60,000 spans: well over 16 MiB
     burst = Burst(server.url, payloads, threads=2).start().join()
     refused = [p for p in payloads if p[0] not in set(burst.acked)]
     assert burst.acked and refused, f"the disk never filled: {len(burst.acked)} acknowledged"

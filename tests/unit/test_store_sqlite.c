@@ -297,6 +297,92 @@ static void late_root_and_new_spans_update_the_summary(void **st) {
   json_decref(res);
 }
 
+static int64_t count_rows(fixture_t *f, const char *sql);
+
+/* The span names of one trace as trace_get and the span list with a trace
+ * filter read them, sorted, joined by ','. */
+static char *trace_span_names(fixture_t *f, int trace, bool list) {
+  static char buf[512];
+  uint8_t tid[16];
+  tid_of(tid, trace);
+  json_t *res = NULL, *arr;
+  if (list) {
+    lt_query_t q;
+    lt_query_init(&q, 1);
+    q.has_trace_id = true;
+    memcpy(q.trace_id, tid, 16);
+    q.ascending = true;
+    assert_int_equal(f->store->ops->spans_list(f->store, &q, &res), 0);
+    arr = json_object_get(res, "data");
+  } else {
+    assert_int_equal(f->store->ops->trace_get(f->store, 1, tid, &res), 0);
+    arr = json_object_get(res, "spans");
+  }
+  const char *n[16];
+  size_t cnt = json_array_size(arr);
+  assert_true(cnt <= 16);
+  for (size_t i = 0; i < cnt; i++) n[i] = json_string_value(json_object_get(json_array_get(arr, i), "name"));
+  for (size_t i = 1; i < cnt; i++) /* insertion sort: a few names */
+    for (size_t j = i; j > 0 && strcmp(n[j - 1], n[j]) > 0; j--) {
+      const char *t = n[j];
+      n[j] = n[j - 1];
+      n[j - 1] = t;
+    }
+  buf[0] = 0;
+  for (size_t i = 0; i < cnt; i++) {
+    if (i) strcat(buf, ",");
+    strcat(buf, n[i]);
+  }
+  json_decref(res);
+  return buf;
+}
+
+/* Spans of several traces arrive interleaved over two writes, with
+ * duplicates of earlier spans and within one group: each trace's new spans
+ * of a write get one run of consecutive ids holding only them, and every
+ * read by trace sees exactly its spans. */
+static void interleaved_traces_get_one_run_per_write(void **st) {
+  fixture_t *f = *st;
+  lt_batch_t *b = lt_batch_new(1, 1 << 20);
+  for (int sp = 1; sp <= 2; sp++)
+    for (int t = 1; t <= 3; t++) {
+      char name[32];
+      snprintf(name, sizeof name, "t%ds%d", t, sp);
+      add(b, t, sp, sp == 1 ? 0 : 1, name, T0 + t * SEC + sp * MS, T0 + t * SEC + sp * MS + 1);
+    }
+  write1(f, b, 6);
+  lt_batch_t *g[2] = {lt_batch_new(1, 1 << 20), lt_batch_new(1, 1 << 20)};
+  add(g[0], 2, 3, 1, "t2s3", T0 + 2 * SEC + 3 * MS, T0 + 2 * SEC + 4 * MS);
+  add(g[0], 1, 1, 0, "t1s1-again", T0 + SEC, T0 + SEC + 1); /* stored before */
+  add(g[0], 4, 1, 0, "t4s1", T0 + 4 * SEC, T0 + 4 * SEC + 1);
+  add(g[1], 1, 3, 1, "t1s3", T0 + SEC + 3 * MS, T0 + SEC + 4 * MS);
+  add(g[1], 2, 3, 1, "t2s3-again", T0 + 2 * SEC + 3 * MS, T0 + 2 * SEC + 4 * MS); /* in this group */
+  add(g[1], 3, 2, 1, "t3s2-again", T0 + 3 * SEC, T0 + 3 * SEC + 1);
+  assert_int_equal(lt_store_write(f->store, g, 2), 0);
+  assert_int_equal(g[0]->n_inserted, 2);
+  assert_int_equal(g[1]->n_inserted, 1);
+  assert_int_equal(g[0]->span_new[1] + g[1]->span_new[1] + g[1]->span_new[2], 0);
+  lt_batch_free(g[0]);
+  lt_batch_free(g[1]);
+  assert_int_equal(count_rows(f, "SELECT count(*) FROM spans"), 9);
+  assert_int_equal(count_rows(f, "SELECT count(*) FROM trace_runs"), 6);
+  assert_int_equal(count_rows(f, "SELECT sum(last_id - first_id + 1) FROM trace_runs"), 9);
+  assert_int_equal(count_rows(f, "SELECT count(*) FROM trace_runs r JOIN spans s"
+                                 " ON s.id BETWEEN r.first_id AND r.last_id WHERE s.trace_ref != r.trace_ref"),
+                   0);
+  for (int list = 0; list < 2; list++) {
+    assert_string_equal(trace_span_names(f, 1, list), "t1s1,t1s2,t1s3");
+    assert_string_equal(trace_span_names(f, 2, list), "t2s1,t2s2,t2s3");
+    assert_string_equal(trace_span_names(f, 3, list), "t3s1,t3s2");
+    assert_string_equal(trace_span_names(f, 4, list), "t4s1");
+  }
+  lt_query_t q;
+  lt_query_init(&q, 1);
+  json_t *res = traces(f, &q);
+  assert_string_equal(names(res, "span_count"), "1,2,3,3");
+  json_decref(res);
+}
+
 static void trace_tree_logs_and_404(void **st) {
   fixture_t *f = *st;
   /* a's child arrives in a later write. */
@@ -968,6 +1054,7 @@ static void retention_deletes_old_rows_and_their_index(void **st) {
   /* The chunks of the expired traces went with them (trace 1: one chunk;
    * trace 2's lone span is inline). */
   assert_int_equal(count_rows(f, "SELECT count(*) FROM payload_chunks"), 1);
+  assert_int_equal(count_rows(f, "SELECT count(*) FROM trace_runs"), 2);
   assert_int_equal(count_rows(f, "SELECT count(*) FROM scores"), 1);
   assert_int_equal(count_rows(f, "SELECT count(*) FROM span_fts WHERE span_fts MATCH 'France'"), 2);
   fts_integrity(f);
@@ -985,6 +1072,7 @@ static void retention_deletes_old_rows_and_their_index(void **st) {
   /* Everything expires: new spans must still be indexed afterwards. */
   maintain_all(f, now + 10000 * SEC);
   assert_int_equal(count_rows(f, "SELECT count(*) FROM spans"), 0);
+  assert_int_equal(count_rows(f, "SELECT count(*) FROM trace_runs"), 0);
   b = lt_batch_new(1, 1 << 20);
   s = add(b, 3, 1, 0, "after", now + 10000 * SEC, now + 10000 * SEC + 1);
   s->input = S(b, "France again");
@@ -1297,26 +1385,40 @@ static void span_list_window_matches_a_full_sort(void **st) {
   assert_string_equal(got[1], "n36129");
 }
 
+/* Migration 9 undone: no trace runs, and spans with their unique key. */
+#define BEFORE_9                                                                                               \
+  "DROP TABLE trace_runs;"                                                                                     \
+  "CREATE TABLE spans_v8(id INTEGER PRIMARY KEY, trace_ref INTEGER NOT NULL, span_id INTEGER NOT NULL,"        \
+  " parent_id INTEGER, project_id INTEGER NOT NULL, start_ns INTEGER NOT NULL, end_ns INTEGER NOT NULL,"       \
+  " name TEXT NOT NULL, kind INTEGER NOT NULL, otel_kind INTEGER NOT NULL, status INTEGER NOT NULL,"            \
+  " service TEXT, request_model TEXT, response_model TEXT, input_tokens INTEGER, output_tokens INTEGER,"       \
+  " total_tokens INTEGER, cost_nusd INTEGER, cost_source INTEGER NOT NULL, ttft_ns INTEGER, user_id TEXT,"     \
+  " session_id TEXT, tags TEXT, payload BLOB, UNIQUE(trace_ref, span_id));"                                    \
+  "INSERT INTO spans_v8 SELECT * FROM spans; DROP TABLE spans; ALTER TABLE spans_v8 RENAME TO spans;"
+
 /* Closes the store, turns its file back into an older schema's with sql,
  * and opens it again (migrating it). */
-/* Migration 8 undone: what every older schema looks like. */
+/* Migrations 9 and 8 undone: what every older schema looks like. */
 #define BEFORE_8                                                                                         \
+  BEFORE_9                                                                                               \
   "DROP TABLE trace_keys; DELETE FROM meta WHERE key = 'keys_hwm';"                                      \
   "CREATE INDEX traces_session ON traces(project_id, session_id, start_ns) WHERE session_id IS NOT NULL;" \
   "CREATE INDEX traces_user ON traces(project_id, user_id, start_ns) WHERE user_id IS NOT NULL;"
 
-static void reopen_as_older(fixture_t *f, const char *sql) {
+static void reopen_undone(fixture_t *f, const char *undo, const char *sql) {
   lt_store_close(f->store);
   f->store = NULL;
   char path[128];
   snprintf(path, sizeof path, "%s/lanterna.db", f->dir);
   sqlite3 *db;
   assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
-  assert_int_equal(sqlite3_exec(db, BEFORE_8, NULL, NULL, NULL), SQLITE_OK);
+  assert_int_equal(sqlite3_exec(db, undo, NULL, NULL, NULL), SQLITE_OK);
   assert_int_equal(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
   sqlite3_close(db);
   assert_int_equal(fixture_reopen(f, 0), 0);
 }
+
+static void reopen_as_older(fixture_t *f, const char *sql) { reopen_undone(f, BEFORE_8, sql); }
 
 /* A schema-4 file (a start-time index, no span blocks) opened by this
  * build: migration 5 backfills blocks for the spans already there and
@@ -1476,6 +1578,45 @@ static void migration_8_keys_existing_traces(void **st) {
   assert_int_equal(count_rows(f, "SELECT count(*) FROM trace_keys"), 7);
   assert_keys_match(f);
   assert_string_equal(session_users(f, "sess-A"), "alice,bob");
+}
+
+/* A schema-8 file (spans with a unique key, no runs) opened by this build:
+ * migration 9 gives every trace runs of its consecutive span ids and
+ * rebuilds spans without the key; reads, retries and new spans of old
+ * traces then work as on a new file. */
+static void migration_9_gives_existing_spans_runs(void **st) {
+  fixture_t *f = *st;
+  /* Interleaved: trace 1 gets ids 1, 3, 5; trace 2 ids 2, 4; then trace 1
+   * id 6 in a second write. */
+  lt_batch_t *b = lt_batch_new(1, 1 << 20);
+  add(b, 1, 1, 0, "t1s1", T0, T0 + 10);
+  add(b, 2, 1, 0, "t2s1", T0, T0 + 10);
+  add(b, 1, 2, 1, "t1s2", T0 + 1, T0 + 9);
+  add(b, 2, 2, 1, "t2s2", T0 + 1, T0 + 9);
+  add(b, 1, 3, 1, "t1s3", T0 + 2, T0 + 8);
+  write1(f, b, 5);
+  b = lt_batch_new(1, 1 << 20);
+  add(b, 1, 4, 1, "t1s4", T0 + 3, T0 + 7);
+  write1(f, b, 1);
+  /* The old layout, with the ids interleaved as an older build stored them. */
+  reopen_undone(f, BEFORE_9, "UPDATE spans SET id = id + 100; UPDATE spans SET id = CASE name"
+                     " WHEN 't1s1' THEN 1 WHEN 't2s1' THEN 2 WHEN 't1s2' THEN 3 WHEN 't2s2' THEN 4"
+                     " WHEN 't1s3' THEN 5 ELSE 6 END; PRAGMA user_version=8;");
+  assert_int_equal(count_rows(f, "SELECT count(*) FROM sqlite_master WHERE tbl_name = 'spans' AND type = 'index'"), 0);
+  /* Runs: trace 1 {1}, {3}, {5, 6}; trace 2 {2}, {4}. */
+  assert_int_equal(count_rows(f, "SELECT count(*) FROM trace_runs"), 5);
+  assert_int_equal(count_rows(f, "SELECT count(*) FROM trace_runs WHERE first_id = 5 AND last_id = 6"), 1);
+  for (int list = 0; list < 2; list++) {
+    assert_string_equal(trace_span_names(f, 1, list), "t1s1,t1s2,t1s3,t1s4");
+    assert_string_equal(trace_span_names(f, 2, list), "t2s1,t2s2");
+  }
+  b = lt_batch_new(1, 1 << 20);
+  add(b, 2, 2, 1, "t2s2-again", T0 + 1, T0 + 9);
+  add(b, 2, 3, 1, "t2s3", T0 + 2, T0 + 8);
+  add(b, 1, 3, 1, "t1s3-again", T0 + 2, T0 + 8);
+  write1(f, b, 1);
+  assert_string_equal(trace_span_names(f, 2, false), "t2s1,t2s2,t2s3");
+  assert_int_equal(count_rows(f, "SELECT count(*) FROM spans"), 7);
 }
 
 /* Migration 7 sets the full-text merge levels, on new files and on files
@@ -1649,6 +1790,7 @@ int main(void) {
     cmocka_unit_test_setup_teardown(trace_summary, setup, teardown),
     cmocka_unit_test_setup_teardown(unknown_cost_and_tokens_are_null, setup, teardown),
     cmocka_unit_test_setup_teardown(rewrite_is_idempotent, setup, teardown),
+    cmocka_unit_test_setup_teardown(interleaved_traces_get_one_run_per_write, setup, teardown),
     cmocka_unit_test_setup_teardown(late_root_and_new_spans_update_the_summary, setup, teardown),
     cmocka_unit_test_setup_teardown(trace_tree_logs_and_404, setup, teardown),
     cmocka_unit_test_setup_teardown(logs_before_spans_attach, setup, teardown),
@@ -1671,6 +1813,7 @@ int main(void) {
     cmocka_unit_test_setup_teardown(migration_7_sets_fts_merges, setup, teardown),
     cmocka_unit_test_setup_teardown(session_and_user_lookups_follow_the_keys, setup, teardown),
     cmocka_unit_test_setup_teardown(migration_8_keys_existing_traces, setup, teardown),
+    cmocka_unit_test_setup_teardown(migration_9_gives_existing_spans_runs, setup, teardown),
     cmocka_unit_test_setup_teardown(lists_say_when_search_is_behind, setup, teardown),
     cmocka_unit_test_setup_teardown(chunks_across_batches_and_elided_attributes, setup, teardown),
     cmocka_unit_test_setup_teardown(checkpoints_run_off_the_writer, setup, teardown),
