@@ -330,12 +330,17 @@ static bool media_is(const char *ct, const char *type) {
 }
 
 /* Answers p with an error (on its loop) instead of storing anything. */
-static void fail(pending_t *p, int status, const char *code, const char *msg) {
-  lt_writer_expect(p->rcv->writer, -1);
+static void answer_error(pending_t *p, int status, const char *code, const char *msg) {
   p->status = status;
   p->code = code;
   p->msg = msg;
   lt_req_post(p->req, on_reply, p);
+}
+
+/* The same, for a request the writer was told to expect. */
+static void fail(pending_t *p, int status, const char *code, const char *msg) {
+  lt_writer_expect(p->rcv->writer, -1);
+  answer_error(p, status, code, msg);
 }
 
 static void ingest_run(pending_t *p) {
@@ -403,13 +408,14 @@ static void ingest_run(pending_t *p) {
     parts[i]->done_ud = p;
   }
   p->parts = (int)nparts;
+  /* No longer expected once queued; told before, so that its own commit
+   * never counts it as more to come (a lone client then sees its spans in
+   * the rollups at once, store.h). */
+  lt_writer_expect(rcv->writer, -1);
   rc = lt_writer_submit_n(rcv->writer, parts, nparts); /* takes them; one transaction */
-  if (rc) {
-    fail(p, 503, "overloaded",
-         rc == LT_ESHUTDOWN ? "the server is shutting down" : "the write queue is full; retry later");
-    return;
-  }
-  lt_writer_expect(rcv->writer, -1); /* p may be answered and gone already */
+  if (rc)
+    answer_error(p, 503, "overloaded",
+                 rc == LT_ESHUTDOWN ? "the server is shutting down" : "the write queue is full; retry later");
 }
 
 static void ingest_job(void *arg) { ingest_run(arg); }

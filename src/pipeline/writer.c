@@ -128,7 +128,9 @@ int lt_writer_submit_n(lt_writer_t *w, lt_batch_t *const *bs, size_t n) {
 int lt_writer_offer(lt_writer_t *w, lt_batch_t *b) { return enqueue(w, &b, 1, false); }
 
 void lt_writer_expect(lt_writer_t *w, int delta) {
-  if (w) atomic_fetch_add_explicit(&w->expecting, delta, memory_order_relaxed);
+  if (!w) return;
+  atomic_fetch_add_explicit(&w->expecting, delta, memory_order_relaxed);
+  atomic_fetch_add_explicit(&w->store->incoming, delta, memory_order_relaxed);
 }
 
 int lt_writer_ready(lt_writer_t *w) {

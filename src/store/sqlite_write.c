@@ -818,7 +818,8 @@ int lt__sq_write(lt_store_t *st, lt_batch_t *const *batches, size_t n) {
       (rc = meta_add(s, LT__SQ_META_LOGS, logs)) || (rc = meta_add(s, LT__SQ_META_POINTS, points)))
     goto out;
   int64_t mono = mono_ns();
-  bool backlog = atomic_load_explicit(&st->queued, memory_order_relaxed) > 0;
+  bool backlog = atomic_load_explicit(&st->queued, memory_order_relaxed) > 0 ||
+                 atomic_load_explicit(&st->incoming, memory_order_relaxed) > 0;
   if (lt__sq_rollup_due(s, backlog, mono) && (rc = lt__sq_rollup_flush(s, mono))) goto out;
   rc = run(s, WS_COMMIT);
   if (rc == 0) lt__sq_rollup_commit(s);

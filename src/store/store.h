@@ -288,12 +288,15 @@ struct lt_store {
    * thread of its own, so the next transaction overlaps the disk flush). */
   bool defer_sync;
   /* Writes queued behind the one in progress, kept by whoever queues
-   * them (the writer). While some wait, write may leave derived data
-   * (rollups) to a later write, for about a second; the write that finds
-   * none queued as it commits brings it up to date. So a lone client that
-   * waits for its write sees it in the rollups at once; under concurrent
-   * load they trail by up to about a second. */
+   * them (the writer), and requests still being decoded that will write
+   * (kept by the writer too, lt_writer_expect). While some wait, write may
+   * leave derived data (rollups) to a later write, for about a second;
+   * the write that finds none queued or coming as it commits brings it up
+   * to date. So a lone client that waits for its write sees it in the
+   * rollups at once; under concurrent load they trail by up to about a
+   * second. */
   atomic_size_t queued;
+  atomic_int incoming;
 };
 
 extern const lt_store_ops_t lt_store_sqlite_ops;
