@@ -36,6 +36,34 @@
 #define READER_MMAP_BYTES (256LL << 20)
 #define MAX_READERS 64
 
+/* The spans table's columns: migration 9 rebuilds the table with the same
+ * ones as migration 1 and copies its rows with SELECT *. */
+#define SPAN_COLUMNS \
+  "  id INTEGER PRIMARY KEY," \
+  "  trace_ref INTEGER NOT NULL," \
+  "  span_id INTEGER NOT NULL," \
+  "  parent_id INTEGER," \
+  "  project_id INTEGER NOT NULL," \
+  "  start_ns INTEGER NOT NULL," \
+  "  end_ns INTEGER NOT NULL," \
+  "  name TEXT NOT NULL," \
+  "  kind INTEGER NOT NULL," \
+  "  otel_kind INTEGER NOT NULL," \
+  "  status INTEGER NOT NULL," \
+  "  service TEXT," \
+  "  request_model TEXT," \
+  "  response_model TEXT," \
+  "  input_tokens INTEGER," \
+  "  output_tokens INTEGER," \
+  "  total_tokens INTEGER," \
+  "  cost_nusd INTEGER," \
+  "  cost_source INTEGER NOT NULL," \
+  "  ttft_ns INTEGER," \
+  "  user_id TEXT," \
+  "  session_id TEXT," \
+  "  tags TEXT," \
+  "  payload BLOB"
+
 /* Migration n takes user_version n to n+1. Append only; never edit one
  * that has shipped. */
 static const char *const migrations[] = {
@@ -86,31 +114,7 @@ static const char *const migrations[] = {
   /* Spans: thin columns for filters, everything large in payload. The
    * unique key is (trace row, span id): trace rows are numbered in arrival
    * order, so inserts land at the right edge of the index. */
-  "CREATE TABLE spans("
-  "  id INTEGER PRIMARY KEY,"
-  "  trace_ref INTEGER NOT NULL,"
-  "  span_id INTEGER NOT NULL,"
-  "  parent_id INTEGER,"
-  "  project_id INTEGER NOT NULL,"
-  "  start_ns INTEGER NOT NULL,"
-  "  end_ns INTEGER NOT NULL,"
-  "  name TEXT NOT NULL,"
-  "  kind INTEGER NOT NULL,"
-  "  otel_kind INTEGER NOT NULL,"
-  "  status INTEGER NOT NULL,"
-  "  service TEXT,"
-  "  request_model TEXT,"
-  "  response_model TEXT,"
-  "  input_tokens INTEGER,"
-  "  output_tokens INTEGER,"
-  "  total_tokens INTEGER,"
-  "  cost_nusd INTEGER,"
-  "  cost_source INTEGER NOT NULL,"
-  "  ttft_ns INTEGER,"
-  "  user_id TEXT,"
-  "  session_id TEXT,"
-  "  tags TEXT,"
-  "  payload BLOB,"
+  "CREATE TABLE spans(" SPAN_COLUMNS ","
   "  UNIQUE(trace_ref, span_id));"
   "CREATE INDEX spans_start ON spans(project_id, start_ns);"
   /* Contentless: the text lives (compressed) in spans.payload only. */
@@ -293,31 +297,7 @@ static const char *const migrations[] = {
   "INSERT INTO trace_runs SELECT trace_ref, min(id), max(id) FROM"
   "  (SELECT id, trace_ref, id - row_number() OVER (PARTITION BY trace_ref ORDER BY id) AS run FROM spans)"
   "  GROUP BY trace_ref, run;"
-  "CREATE TABLE spans_v9("
-  "  id INTEGER PRIMARY KEY,"
-  "  trace_ref INTEGER NOT NULL,"
-  "  span_id INTEGER NOT NULL,"
-  "  parent_id INTEGER,"
-  "  project_id INTEGER NOT NULL,"
-  "  start_ns INTEGER NOT NULL,"
-  "  end_ns INTEGER NOT NULL,"
-  "  name TEXT NOT NULL,"
-  "  kind INTEGER NOT NULL,"
-  "  otel_kind INTEGER NOT NULL,"
-  "  status INTEGER NOT NULL,"
-  "  service TEXT,"
-  "  request_model TEXT,"
-  "  response_model TEXT,"
-  "  input_tokens INTEGER,"
-  "  output_tokens INTEGER,"
-  "  total_tokens INTEGER,"
-  "  cost_nusd INTEGER,"
-  "  cost_source INTEGER NOT NULL,"
-  "  ttft_ns INTEGER,"
-  "  user_id TEXT,"
-  "  session_id TEXT,"
-  "  tags TEXT,"
-  "  payload BLOB);"
+  "CREATE TABLE spans_v9(" SPAN_COLUMNS ");"
   "INSERT INTO spans_v9 SELECT * FROM spans;"
   "DROP TABLE spans;"
   "ALTER TABLE spans_v9 RENAME TO spans;",
