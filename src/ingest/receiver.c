@@ -408,11 +408,10 @@ static void ingest_run(pending_t *p) {
     parts[i]->done_ud = p;
   }
   p->parts = (int)nparts;
-  /* No longer expected once queued; told before, so that its own commit
-   * never counts it as more to come (a lone client then sees its spans in
-   * the rollups at once, store.h). */
-  lt_writer_expect(rcv->writer, -1);
-  rc = lt_writer_submit_n(rcv->writer, parts, nparts); /* takes them; one transaction */
+  /* Takes them (one transaction) and ends the expectation: its own commit
+   * never counts it as more to come, so a lone client sees its spans in
+   * the rollups at once (store.h). */
+  rc = lt_writer_submit_expected(rcv->writer, parts, nparts);
   if (rc)
     answer_error(p, 503, "overloaded",
                  rc == LT_ESHUTDOWN ? "the server is shutting down" : "the write queue is full; retry later");

@@ -68,7 +68,7 @@ void lt_writer_prepare(lt_writer_t *w, lt_batch_t *b) {
  * LT_ESHUTDOWN leaving them to the caller. Requests (submit) are packed
  * here on the caller's thread; offered batches (the proxy's one-span
  * calls, on loops that have better things to do) by the writer. */
-static int enqueue(lt_writer_t *w, lt_batch_t *const *bs, size_t n, bool is_submit) {
+static int enqueue(lt_writer_t *w, lt_batch_t *const *bs, size_t n, bool is_submit, bool expected) {
   size_t recs = 0, bytes = 0, waiting = 0;
   bool count_full = is_submit;
   for (size_t i = 0; i < n; i++) {
@@ -79,6 +79,11 @@ static int enqueue(lt_writer_t *w, lt_batch_t *const *bs, size_t n, bool is_subm
   }
   int rc = 0;
   pthread_mutex_lock(&w->mu);
+  /* An expected request stops being expected here, under the lock that
+   * queues it: the writer always sees it as coming or as queued, never
+   * neither (which would let a maintenance slice start ahead of it), and
+   * its own commit no longer counts it as more to come. */
+  if (expected) lt_writer_expect(w, -1);
   if (w->stopping) {
     rc = LT_ESHUTDOWN;
   } else if (w->q_records + w->s_records > 0 &&
@@ -118,14 +123,18 @@ static int enqueue(lt_writer_t *w, lt_batch_t *const *bs, size_t n, bool is_subm
 
 int lt_writer_submit(lt_writer_t *w, lt_batch_t *b) { return lt_writer_submit_n(w, &b, 1); }
 
-int lt_writer_submit_n(lt_writer_t *w, lt_batch_t *const *bs, size_t n) {
-  int rc = enqueue(w, bs, n, true);
+static int submit(lt_writer_t *w, lt_batch_t *const *bs, size_t n, bool expected) {
+  int rc = enqueue(w, bs, n, true, expected);
   if (rc)
     for (size_t i = 0; i < n; i++) lt_batch_free(bs[i]);
   return rc;
 }
 
-int lt_writer_offer(lt_writer_t *w, lt_batch_t *b) { return enqueue(w, &b, 1, false); }
+int lt_writer_submit_n(lt_writer_t *w, lt_batch_t *const *bs, size_t n) { return submit(w, bs, n, false); }
+
+int lt_writer_submit_expected(lt_writer_t *w, lt_batch_t *const *bs, size_t n) { return submit(w, bs, n, true); }
+
+int lt_writer_offer(lt_writer_t *w, lt_batch_t *b) { return enqueue(w, &b, 1, false, false); }
 
 void lt_writer_expect(lt_writer_t *w, int delta) {
   if (!w) return;

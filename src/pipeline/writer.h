@@ -58,6 +58,9 @@ int lt_writer_submit(lt_writer_t *w, lt_batch_t *b);
 /* Queues n batches of one request so they commit in one transaction
  * (all or none); on failure frees them all, like submit. */
 int lt_writer_submit_n(lt_writer_t *w, lt_batch_t *const *bs, size_t n);
+/* The same for a request announced with lt_writer_expect(w, +1): it stops
+ * being expected as it is queued, or refused, in the same step. */
+int lt_writer_submit_expected(lt_writer_t *w, lt_batch_t *const *bs, size_t n);
 /* Does the store's preparation of b (lt_store_ops.prepack: payload
  * packing) now, on the calling thread; submit does it otherwise, and the
  * writer thread for offered batches. */

@@ -63,7 +63,7 @@ static const char *const writer_sql[WS__COUNT] = {
     "SELECT id, models FROM traces WHERE project_id = ?1 AND start_ns < ?2 ORDER BY start_ns LIMIT ?3",
   [WS_TRACE_SPANS] =
     "SELECT s.id, s.payload FROM trace_runs r JOIN spans s ON s.id BETWEEN r.first_id AND r.last_id"
-    " WHERE r.trace_ref = ?1 AND s.trace_ref = ?1 LIMIT ?2",
+    " WHERE r.trace_ref = ?1 AND s.trace_ref = ?1 ORDER BY r.first_id, s.id LIMIT ?2",
   [WS_SPAN_DELETE] = "DELETE FROM spans WHERE id = ?1",
   [WS_MODEL_DELETE] = "DELETE FROM trace_models WHERE project_id = ?1 AND model = ?2 AND trace_ref = ?3",
   [WS_TRACE_DELETE] = "DELETE FROM traces WHERE id = ?1",
@@ -107,6 +107,11 @@ static const char *const writer_sql[WS__COUNT] = {
     "SELECT s.span_id FROM trace_runs r JOIN spans s ON s.id BETWEEN r.first_id AND r.last_id"
     " WHERE r.trace_ref = ?1 AND s.trace_ref = ?1",
   [WS_RUNS_DELETE] = "DELETE FROM trace_runs WHERE trace_ref = ?1",
+  /* A trace's runs at or above ?2, a new run's first id: every id from
+   * there was free when the new run took it, so they cover nothing. */
+  [WS_RUNS_TRIM] = "DELETE FROM trace_runs WHERE trace_ref = ?1 AND first_id >= ?2",
+  [WS_RUNS_CUT] =
+    "UPDATE trace_runs SET last_id = ?2 - 1 WHERE trace_ref = ?1 AND first_id < ?2 AND last_id >= ?2",
 };
 
 int lt__sq_prepare_writer(lt__sq_t *s) {
@@ -682,7 +687,22 @@ static int load_span_ids(lt__sq_t *s, int64_t trace_ref, idset_t *set) {
   return rc;
 }
 
-static int run_insert(lt__sq_t *s, int64_t trace_ref, int64_t first_id, int64_t last_id) {
+/* Records a trace's new run. A trace that existed may keep runs over ids
+ * that were freed and handed out again: retention that stopped right
+ * after a trace's last span keeps the trace and its runs until its next
+ * slice, and if those spans held the newest ids, a write in between reuses
+ * them. Such runs are trimmed first, so no two runs of a trace overlap
+ * (the trace view would show a span twice, retention delete it twice). */
+static int run_insert(lt__sq_t *s, int64_t trace_ref, bool existed, int64_t first_id, int64_t last_id) {
+  int rc = 0;
+  if (existed) {
+    for (int which = WS_RUNS_TRIM; rc == 0 && which <= WS_RUNS_CUT; which++) {
+      BIND(sqlite3_bind_int64(s->ws[which], 1, trace_ref));
+      BIND(sqlite3_bind_int64(s->ws[which], 2, first_id));
+      rc = run(s, which);
+    }
+    if (rc) return rc;
+  }
   sqlite3_stmt *st = s->ws[WS_RUN_INSERT];
   BIND(sqlite3_bind_int64(st, 1, trace_ref));
   BIND(sqlite3_bind_int64(st, 2, first_id));
@@ -798,7 +818,7 @@ int lt__sq_write(lt_store_t *st, lt_batch_t *const *batches, size_t n) {
       if ((rc = lt__sq_rollup_add(s, b->project_id, id, sp))) goto out;
     }
     /* Nothing else inserts spans meanwhile: the range holds only these. */
-    if (run_lo && (rc = run_insert(s, a->id, run_lo, run_hi))) goto out;
+    if (run_lo && (rc = run_insert(s, a->id, !a->created, run_lo, run_hi))) goto out;
   }
   for (size_t i = 0; i < w.n; i++) {
     const agg_t *a = &w.aggs[i];

@@ -298,6 +298,7 @@ static void late_root_and_new_spans_update_the_summary(void **st) {
 }
 
 static int64_t count_rows(fixture_t *f, const char *sql);
+static void reopen_undone(fixture_t *f, const char *undo, const char *sql);
 
 /* The span names of one trace as trace_get and the span list with a trace
  * filter read them, sorted, joined by ','. */
@@ -381,6 +382,44 @@ static void interleaved_traces_get_one_run_per_write(void **st) {
   json_t *res = traces(f, &q);
   assert_string_equal(names(res, "span_count"), "1,2,3,3");
   json_decref(res);
+}
+
+/* Retention that stops right after a trace's last span keeps the trace and
+ * its runs until its next slice; if those spans held the newest ids, a
+ * write in between reuses them. The new run must not overlap the old
+ * one, or the trace view would show spans twice. */
+static void reused_ids_never_overlap_a_traces_runs(void **st) {
+  fixture_t *f = *st;
+  const int order[3] = {1, 3, 2}, count[3] = {2, 2, 3}; /* ids: trace 1 1-2, trace 3 3-4, trace 2 5-7 */
+  for (int i = 0; i < 3; i++) {
+    lt_batch_t *b = lt_batch_new(1, 1 << 20);
+    for (int sp = 1; sp <= count[i]; sp++) {
+      char name[32];
+      snprintf(name, sizeof name, "t%ds%d", order[i], sp);
+      add(b, order[i], sp, sp == 1 ? 0 : 1, name, T0 + i * SEC + sp * MS, T0 + i * SEC + sp * MS + 1);
+    }
+    write1(f, b, (size_t)count[i]);
+  }
+  assert_int_equal(count_rows(f, "SELECT max(id) FROM spans"), 7);
+  /* What such a slice leaves: trace 3 gone, trace 2's spans gone, its row
+   * and run kept. */
+  reopen_undone(f, "",
+                "DELETE FROM spans WHERE id >= 3;"
+                "DELETE FROM trace_runs WHERE trace_ref = (SELECT trace_ref FROM trace_runs WHERE first_id = 3);"
+                "DELETE FROM traces WHERE id NOT IN (SELECT trace_ref FROM trace_runs);");
+  lt_batch_t *b = lt_batch_new(1, 1 << 20);
+  for (int sp = 4; sp <= 6; sp++) {
+    char name[32];
+    snprintf(name, sizeof name, "t2s%d", sp);
+    add(b, 2, sp, 0, name, T0 + 5 * SEC + sp * MS, T0 + 5 * SEC + sp * MS + 1);
+  }
+  write1(f, b, 3); /* ids 3-5: the old run of trace 2 was 5-7 */
+  assert_int_equal(count_rows(f, "SELECT count(*) FROM trace_runs r JOIN trace_runs o ON o.trace_ref = r.trace_ref"
+                                 " AND o.first_id > r.first_id AND o.first_id <= r.last_id"),
+                   0);
+  assert_string_equal(trace_span_names(f, 2, false), "t2s4,t2s5,t2s6");
+  assert_string_equal(trace_span_names(f, 2, true), "t2s4,t2s5,t2s6");
+  assert_string_equal(trace_span_names(f, 1, false), "t1s1,t1s2");
 }
 
 static void trace_tree_logs_and_404(void **st) {
@@ -1791,6 +1830,7 @@ int main(void) {
     cmocka_unit_test_setup_teardown(unknown_cost_and_tokens_are_null, setup, teardown),
     cmocka_unit_test_setup_teardown(rewrite_is_idempotent, setup, teardown),
     cmocka_unit_test_setup_teardown(interleaved_traces_get_one_run_per_write, setup, teardown),
+    cmocka_unit_test_setup_teardown(reused_ids_never_overlap_a_traces_runs, setup, teardown),
     cmocka_unit_test_setup_teardown(late_root_and_new_spans_update_the_summary, setup, teardown),
     cmocka_unit_test_setup_teardown(trace_tree_logs_and_404, setup, teardown),
     cmocka_unit_test_setup_teardown(logs_before_spans_attach, setup, teardown),

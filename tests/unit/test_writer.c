@@ -129,6 +129,31 @@ static void submit_n_commits_together(void **st) {
   lt_writer_free(w);
 }
 
+/* A request announced with lt_writer_expect stops counting as coming
+ * (store->incoming) in the step that queues it, and also when it is
+ * refused. */
+static void expected_requests_stop_counting_when_queued(void **st) {
+  fixture_t *f = *st;
+  tally_t t = {PTHREAD_MUTEX_INITIALIZER, 0, 0, 0};
+  lt_writer_t *w;
+  lt_writer_config_t wc = {.max_queue_records = 100000, .max_queue_bytes = 64u << 20, .max_group_records = 50};
+  assert_int_equal(lt_writer_start(f->store, &wc, &w), 0);
+  for (int r = 0; r < 3; r++) lt_writer_expect(w, 1);
+  assert_int_equal(atomic_load(&f->store->incoming), 3);
+  for (int r = 0; r < 2; r++) {
+    lt_batch_t *parts[2] = {make_batch(700 + 2 * r, 5, &t), make_batch(701 + 2 * r, 5, &t)};
+    assert_int_equal(lt_writer_submit_expected(w, parts, 2), 0);
+    assert_int_equal(atomic_load(&f->store->incoming), 2 - r);
+  }
+  lt_writer_stop(w);
+  assert_int_equal(t.done, 4);
+  lt_batch_t *late[1] = {make_batch(900, 1, &t)};
+  assert_int_equal(lt_writer_submit_expected(w, late, 1), LT_ESHUTDOWN);
+  assert_int_equal(atomic_load(&f->store->incoming), 0);
+  assert_int_equal(t.done, 4);
+  lt_writer_free(w);
+}
+
 static int64_t mono_ms(void) {
   struct timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -367,6 +392,7 @@ int main(void) {
     cmocka_unit_test_setup_teardown(full_queue_refuses, setup, teardown),
     cmocka_unit_test_setup_teardown(lingers_for_unwaited_batches, setup, teardown),
     cmocka_unit_test_setup_teardown(submit_n_commits_together, setup, teardown),
+    cmocka_unit_test_setup_teardown(expected_requests_stop_counting_when_queued, setup, teardown),
     cmocka_unit_test_setup_teardown(completes_only_after_sync, setup, teardown),
     cmocka_unit_test_setup_teardown(sync_backlog_counts_against_the_queue, setup, teardown),
   };
