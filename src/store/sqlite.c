@@ -472,6 +472,7 @@ static void sq_close(lt_store_t *st) {
   if (s->ws[WS_COMMIT]) lt__sq_flush_rollups(s);
   for (int i = 0; i < WS__COUNT; i++) sqlite3_finalize(s->ws[i]);
   lt__sq_rollup_close(s);
+  lt__sq_idcache_free(s);
   for (int i = 0; s->readers && i < s->n_readers; i++) {
     lt__sq_unpacker_free(&s->readers[i].up);
     sqlite3_close(s->readers[i].db);

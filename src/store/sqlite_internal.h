@@ -85,6 +85,7 @@ typedef struct {
 
 typedef struct lt__sq_rollup lt__sq_rollup_t;
 typedef struct lt__sq_ckpt lt__sq_ckpt_t;
+typedef struct lt__sq_idcache lt__sq_idcache_t;
 
 typedef struct {
   lt_store_t base; /* first: the store is handed out as &base */
@@ -98,6 +99,7 @@ typedef struct {
   lt__sq_unpacker_t wup; /* the writer's payload decoder (maintenance) */
   int64_t next_chunk;     /* payload chunk ids handed out so far + 1 */
   lt__sq_ckpt_t *ckpt;    /* the checkpoint thread (sqlite_ckpt.c) */
+  lt__sq_idcache_t *idcache; /* span ids of big recent traces (sqlite_write.c) */
   lt_compression_t compression;
   /* Durability full: the writer commits with synchronous=NORMAL and
    * lt__sq_sync fdatasyncs the WAL through a descriptor of its own. */
@@ -230,6 +232,8 @@ lt__sq_reader_t *lt__sq_reader_get(lt__sq_t *s);
 void lt__sq_reader_put(lt__sq_t *s, lt__sq_reader_t *r);
 /* Opens a short-lived read-write connection for a rare admin write. */
 int lt__sq_admin_open(lt__sq_t *s, sqlite3 **out);
+/* Frees the writer's span-id cache (sqlite_write.c). */
+void lt__sq_idcache_free(lt__sq_t *s);
 
 /* The write-merging VFS (sqlite_vfs.c), registered on first call; NULL
  * when it could not be (connections then use SQLite's default). The

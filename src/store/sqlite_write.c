@@ -687,6 +687,71 @@ static int load_span_ids(lt__sq_t *s, int64_t trace_ref, idset_t *set) {
   return rc;
 }
 
+/* The span ids of the writer's few biggest recent traces, kept across
+ * transactions: without them, every write to a trace that already has
+ * many spans (an agent's long session under one trace id) reads all of
+ * them back for the duplicate check. Smaller traces are read each time;
+ * bigger ones too, so the cache stays within a few MB. An entry is dropped
+ * whenever it might be wrong: a write that fails (its ids were added to
+ * the set but rolled back) clears them all, and retention forgets the
+ * traces it takes spans from. */
+#define IDC_ENTRIES 4
+#define IDC_MIN 1024
+#define IDC_MAX 131072
+
+struct lt__sq_idcache {
+  struct {
+    int64_t trace_ref; /* 0: empty */
+    uint64_t used;
+    idset_t ids;
+  } e[IDC_ENTRIES];
+  uint64_t clock;
+};
+
+static idset_t *idc_find(lt__sq_t *s, int64_t trace_ref) {
+  lt__sq_idcache_t *c = s->idcache;
+  for (int i = 0; c && i < IDC_ENTRIES; i++) {
+    if (c->e[i].trace_ref == trace_ref) {
+      c->e[i].used = ++c->clock;
+      return &c->e[i].ids;
+    }
+  }
+  return NULL;
+}
+
+/* Keeps *ids for trace_ref in the least recently used entry; *ids gets
+ * that entry's old set (emptied later by idset_reset) to reuse. */
+static void idc_keep(lt__sq_t *s, int64_t trace_ref, idset_t *ids) {
+  if (!s->idcache && !(s->idcache = lt_calloc(1, sizeof *s->idcache))) return;
+  lt__sq_idcache_t *c = s->idcache;
+  int v = 0;
+  for (int i = 1; i < IDC_ENTRIES; i++)
+    if (c->e[i].used < c->e[v].used) v = i;
+  for (int i = 0; i < IDC_ENTRIES; i++) /* never two entries for one trace */
+    if (c->e[i].trace_ref == trace_ref) v = i;
+  idset_t old = c->e[v].ids;
+  c->e[v].ids = *ids;
+  c->e[v].trace_ref = trace_ref;
+  c->e[v].used = ++c->clock;
+  *ids = old;
+}
+
+static void idc_forget(lt__sq_t *s, int64_t trace_ref) {
+  lt__sq_idcache_t *c = s->idcache;
+  for (int i = 0; c && i < IDC_ENTRIES; i++) {
+    if (trace_ref < 0 || c->e[i].trace_ref == trace_ref) {
+      lt_free(c->e[i].ids.slot);
+      memset(&c->e[i], 0, sizeof c->e[i]);
+    }
+  }
+}
+
+void lt__sq_idcache_free(lt__sq_t *s) {
+  idc_forget(s, -1);
+  lt_free(s->idcache);
+  s->idcache = NULL;
+}
+
 /* Records a trace's new run. A trace that existed may keep runs over ids
  * that were freed and handed out again: retention that stopped right
  * after a trace's last span keeps the trace and its runs until its next
@@ -790,15 +855,19 @@ int lt__sq_write(lt_store_t *st, lt_batch_t *const *batches, size_t n) {
   if ((rc = group_by_trace(s, &w, batches, n, &next_id, &order, &start))) goto out;
   for (size_t j = 0; j < w.n; j++) {
     agg_t *a = &w.aggs[j];
-    if ((rc = idset_reset(&ids, start[j + 1] - start[j]))) goto out;
-    if (!a->created && (rc = load_span_ids(s, a->id, &ids))) goto out;
+    idset_t *cur = a->created ? NULL : idc_find(s, a->id);
+    if (!cur) {
+      cur = &ids;
+      if ((rc = idset_reset(&ids, start[j + 1] - start[j]))) goto out;
+      if (!a->created && (rc = load_span_ids(s, a->id, &ids))) goto out;
+    }
     int64_t run_lo = 0, run_hi = 0;
     for (uint32_t o = start[j]; o < start[j + 1]; o++) {
       lt_batch_t *b = batches[order[o].b];
       size_t k = order[o].k;
       const lt_span_t *sp = &b->spans[k];
       bool had;
-      if ((rc = idset_add(&ids, lt__sq_id8_to_int(sp->span_id), &had))) goto out;
+      if ((rc = idset_add(cur, lt__sq_id8_to_int(sp->span_id), &had))) goto out;
       if (had) continue; /* stored before, or earlier in this transaction */
       int64_t id = 0;
       lt__sq_packed_t *pk = b->packed;
@@ -819,6 +888,8 @@ int lt__sq_write(lt_store_t *st, lt_batch_t *const *batches, size_t n) {
     }
     /* Nothing else inserts spans meanwhile: the range holds only these. */
     if (run_lo && (rc = run_insert(s, a->id, !a->created, run_lo, run_hi))) goto out;
+    if (cur->n > IDC_MAX) idc_forget(s, a->id);
+    else if (cur == &ids && ids.n >= IDC_MIN) idc_keep(s, a->id, &ids);
   }
   for (size_t i = 0; i < w.n; i++) {
     const agg_t *a = &w.aggs[i];
@@ -848,6 +919,7 @@ out:
   if (rc) {
     rollback(s);
     lt__sq_rollup_abort(s);
+    idc_forget(s, -1);
     for (size_t i = 0; i < n; i++) {
       batches[i]->n_inserted = 0;
       if (batches[i]->span_new) memset(batches[i]->span_new, 0, batches[i]->n_spans);
@@ -941,6 +1013,7 @@ static int expire_spans(lt__sq_t *s, int64_t trace_ref, int64_t hwm, int *budget
     }
     if (rc == 0 && src != SQLITE_DONE) rc = lt__sq_fail(s->wdb, src, "reading spans to expire");
     sqlite3_reset(q);
+    if (got) idc_forget(s, trace_ref); /* its ids would claim spans no longer there */
     for (int i = 0; rc == 0 && i < got; i++) {
       BIND(sqlite3_bind_int64(s->ws[WS_SPAN_DELETE], 1, ids[i]));
       rc = run(s, WS_SPAN_DELETE);

@@ -43,6 +43,7 @@ static void sid_of(uint8_t out[8], int trace, int span) {
   memset(out, 0, 8);
   out[0] = 0x80; /* high bit set: the int64 form is negative */
   out[5] = (uint8_t)trace;
+  out[6] = (uint8_t)(span >> 8);
   out[7] = (uint8_t)span;
 }
 
@@ -420,6 +421,60 @@ static void reused_ids_never_overlap_a_traces_runs(void **st) {
   assert_string_equal(trace_span_names(f, 2, false), "t2s4,t2s5,t2s6");
   assert_string_equal(trace_span_names(f, 2, true), "t2s4,t2s5,t2s6");
   assert_string_equal(trace_span_names(f, 1, false), "t1s1,t1s2");
+}
+
+static lt_batch_t *span_range(int trace, int from, int to, int64_t at) {
+  lt_batch_t *b = lt_batch_new(1, 4 << 20);
+  for (int sp = from; sp <= to; sp++) add(b, trace, sp, sp == 1 ? 0 : 1, "step", at + sp, at + sp + 1);
+  return b;
+}
+
+static void write_expect(fixture_t *f, lt_batch_t *b, int rc, size_t inserted) {
+  assert_int_equal(lt_store_write(f->store, &b, 1), rc);
+  assert_int_equal(b->n_inserted, inserted);
+  lt_batch_free(b);
+}
+
+/* A trace with many spans keeps its span ids in the writer between
+ * writes (no read-back for the duplicate check). The kept ids must follow
+ * the database: a write that fails adds none of its ids, retention takes
+ * them away. */
+static void kept_span_ids_follow_the_database(void **st) {
+  fixture_t *f = *st;
+  lt_store_close(f->store);
+  assert_int_equal(open_store(f, 3600 * SEC), 0);
+  write_expect(f, span_range(7, 1, 1100, T0), 0, 1100); /* kept from here on */
+  write_expect(f, span_range(7, 1095, 1102, T0), 0, 2); /* 1095-1100 stored before */
+  /* A write that fails after its spans went in: a trigger refuses the
+   * trace's next run. Its ids must not stay known. */
+  char path[128];
+  snprintf(path, sizeof path, "%s/lanterna.db", f->dir);
+  sqlite3 *db;
+  assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+  assert_int_equal(sqlite3_exec(db, "CREATE TRIGGER refuse BEFORE INSERT ON trace_runs BEGIN"
+                                    " SELECT RAISE(ABORT, 'refused'); END", NULL, NULL, NULL), SQLITE_OK);
+  write_expect(f, span_range(7, 1103, 1104, T0), LT_EDB, 0);
+  assert_int_equal(sqlite3_exec(db, "DROP TRIGGER refuse", NULL, NULL, NULL), SQLITE_OK);
+  sqlite3_close(db);
+  write_expect(f, span_range(7, 1101, 1104, T0), 0, 2);
+  assert_int_equal(count_rows(f, "SELECT count(*) FROM spans"), 1104);
+  /* Retention takes a trace in slices of at most 5,000 spans: between two
+   * slices the trace is still there without its first spans, and those
+   * sent again are stored again. */
+  write_expect(f, span_range(8, 1, 5200, T0 - 1000 * SEC), 0, 5200);
+  bool more = false;
+  assert_int_equal(lt_store_maintain(f->store, T0 + 7200 * SEC, &more), 0);
+  assert_true(more);
+  assert_int_equal(count_rows(f, "SELECT count(*) FROM spans"), 1104 + 200);
+  write_expect(f, span_range(8, 1, 10, T0 - 1000 * SEC), 0, 10);
+  /* Then it takes everything (all of it is old); the same spans sent again
+   * make a new trace and are all stored. */
+  maintain_all(f, T0 + 7200 * SEC);
+  assert_int_equal(count_rows(f, "SELECT count(*) FROM spans"), 0);
+  write_expect(f, span_range(7, 1, 1104, T0 + 7000 * SEC), 0, 1104);
+  write_expect(f, span_range(7, 1100, 1105, T0 + 7000 * SEC), 0, 1);
+  assert_int_equal(count_rows(f, "SELECT count(DISTINCT span_id) FROM spans"), 1105);
+  assert_int_equal(count_rows(f, "SELECT count(*) FROM spans"), 1105);
 }
 
 static void trace_tree_logs_and_404(void **st) {
@@ -1831,6 +1886,7 @@ int main(void) {
     cmocka_unit_test_setup_teardown(rewrite_is_idempotent, setup, teardown),
     cmocka_unit_test_setup_teardown(interleaved_traces_get_one_run_per_write, setup, teardown),
     cmocka_unit_test_setup_teardown(reused_ids_never_overlap_a_traces_runs, setup, teardown),
+    cmocka_unit_test_setup_teardown(kept_span_ids_follow_the_database, setup, teardown),
     cmocka_unit_test_setup_teardown(late_root_and_new_spans_update_the_summary, setup, teardown),
     cmocka_unit_test_setup_teardown(trace_tree_logs_and_404, setup, teardown),
     cmocka_unit_test_setup_teardown(logs_before_spans_attach, setup, teardown),
