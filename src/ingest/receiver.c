@@ -74,7 +74,7 @@ static void on_reply(lt_req_t *r, void *arg) {
   lt_free(p);
 }
 
-/* The parts of a request commit in one transaction (lt_writer_submit_n),
+/* The parts of a request commit in one transaction (lt_writer_submit_expected),
  * so they report the same rc, one after the other on one thread. */
 static void on_committed(lt_batch_t *b, int rc, void *ud) {
   pending_t *p = ud;

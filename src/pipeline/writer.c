@@ -32,7 +32,6 @@ struct lt_writer {
   size_t q_waiting;   /* queued batches whose submitter waits for the commit */
   int64_t q_first_ns; /* CLOCK_MONOTONIC when the oldest queued batch arrived */
   bool stopping;
-  atomic_int expecting; /* requests being decoded that will submit soon */
   int64_t last_waited_ns; /* CLOCK_MONOTONIC of the last submit someone waits on */
   lt_writer_stats_t st; /* guarded by mu */
   /* The syncer (only when the store defers syncing). */
@@ -138,7 +137,7 @@ int lt_writer_offer(lt_writer_t *w, lt_batch_t *b) { return enqueue(w, &b, 1, fa
 
 void lt_writer_expect(lt_writer_t *w, int delta) {
   if (!w) return;
-  atomic_fetch_add_explicit(&w->expecting, delta, memory_order_relaxed);
+  /* Kept on the store, which reads it too (store.h, incoming). */
   atomic_fetch_add_explicit(&w->store->incoming, delta, memory_order_relaxed);
 }
 
@@ -383,7 +382,7 @@ static void *writer_main(void *arg) {
         win_cpu = cpu;
         win_bg = 0;
       }
-      if (atomic_load_explicit(&w->expecting, memory_order_relaxed) > 0 && !overdue) {
+      if (atomic_load_explicit(&w->store->incoming, memory_order_relaxed) > 0 && !overdue) {
         /* A batch is on its way: a maintenance slice now would delay its
          * commit; look again shortly (its submit also wakes us). */
         wait_until(w, mono + 2000000);

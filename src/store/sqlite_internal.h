@@ -56,8 +56,6 @@ enum {
   WS_RUN_INSERT,  /* trace_runs: one trace's new spans of a transaction */
   WS_SPAN_IDS,    /* the span ids a trace has, through its runs */
   WS_RUNS_DELETE,
-  WS_RUNS_TRIM,
-  WS_RUNS_CUT, /* right after WS_RUNS_TRIM (run_insert) */
   WS__COUNT
 };
 

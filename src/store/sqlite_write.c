@@ -107,11 +107,6 @@ static const char *const writer_sql[WS__COUNT] = {
     "SELECT s.span_id FROM trace_runs r JOIN spans s ON s.id BETWEEN r.first_id AND r.last_id"
     " WHERE r.trace_ref = ?1 AND s.trace_ref = ?1",
   [WS_RUNS_DELETE] = "DELETE FROM trace_runs WHERE trace_ref = ?1",
-  /* A trace's runs at or above ?2, a new run's first id: every id from
-   * there was free when the new run took it, so they cover nothing. */
-  [WS_RUNS_TRIM] = "DELETE FROM trace_runs WHERE trace_ref = ?1 AND first_id >= ?2",
-  [WS_RUNS_CUT] =
-    "UPDATE trace_runs SET last_id = ?2 - 1 WHERE trace_ref = ?1 AND first_id < ?2 AND last_id >= ?2",
 };
 
 int lt__sq_prepare_writer(lt__sq_t *s) {
@@ -752,22 +747,7 @@ void lt__sq_idcache_free(lt__sq_t *s) {
   s->idcache = NULL;
 }
 
-/* Records a trace's new run. A trace that existed may keep runs over ids
- * that were freed and handed out again: retention that stopped right
- * after a trace's last span keeps the trace and its runs until its next
- * slice, and if those spans held the newest ids, a write in between reuses
- * them. Such runs are trimmed first, so no two runs of a trace overlap
- * (the trace view would show a span twice, retention delete it twice). */
-static int run_insert(lt__sq_t *s, int64_t trace_ref, bool existed, int64_t first_id, int64_t last_id) {
-  int rc = 0;
-  if (existed) {
-    for (int which = WS_RUNS_TRIM; rc == 0 && which <= WS_RUNS_CUT; which++) {
-      BIND(sqlite3_bind_int64(s->ws[which], 1, trace_ref));
-      BIND(sqlite3_bind_int64(s->ws[which], 2, first_id));
-      rc = run(s, which);
-    }
-    if (rc) return rc;
-  }
+static int run_insert(lt__sq_t *s, int64_t trace_ref, int64_t first_id, int64_t last_id) {
   sqlite3_stmt *st = s->ws[WS_RUN_INSERT];
   BIND(sqlite3_bind_int64(st, 1, trace_ref));
   BIND(sqlite3_bind_int64(st, 2, first_id));
@@ -887,7 +867,7 @@ int lt__sq_write(lt_store_t *st, lt_batch_t *const *batches, size_t n) {
       if ((rc = lt__sq_rollup_add(s, b->project_id, id, sp))) goto out;
     }
     /* Nothing else inserts spans meanwhile: the range holds only these. */
-    if (run_lo && (rc = run_insert(s, a->id, !a->created, run_lo, run_hi))) goto out;
+    if (run_lo && (rc = run_insert(s, a->id, run_lo, run_hi))) goto out;
     if (cur->n > IDC_MAX) idc_forget(s, a->id);
     else if (cur == &ids && ids.n >= IDC_MIN) idc_keep(s, a->id, &ids);
   }
@@ -989,16 +969,26 @@ typedef struct {
 } old_trace_t;
 
 /* Deletes up to *budget spans of one trace (taking their text out of the
- * full-text index when it was indexed); *done when none is left. */
+ * full-text index when it was indexed), lowest ids first; *done when none
+ * is left. Each round reads one span more than it deletes, so a budget that
+ * ends on the trace's last span still reports it done and the trace goes
+ * in the same slice: a trace kept without spans would keep runs over ids
+ * that, if they were the newest, the next write hands out again. While
+ * spans are left, the ids freed are below them and never handed out. */
 static int expire_spans(lt__sq_t *s, int64_t trace_ref, int64_t hwm, int *budget, int64_t *deleted, bool *done) {
   int64_t ids[256];
   *done = false;
   while (*budget > 0) {
     int want = *budget < 256 ? *budget : 256, got = 0, rc = 0, src;
+    bool left = false;
     sqlite3_stmt *q = s->ws[WS_TRACE_SPANS];
     BIND(sqlite3_bind_int64(q, 1, trace_ref));
-    BIND(sqlite3_bind_int(q, 2, want));
+    BIND(sqlite3_bind_int(q, 2, want + 1));
     while (rc == 0 && (src = sqlite3_step(q)) == SQLITE_ROW) {
+      if (got == want) {
+        left = true;
+        break;
+      }
       int64_t id = sqlite3_column_int64(q, 0);
       ids[got++] = id;
       if (id > hwm) continue;
@@ -1011,7 +1001,7 @@ static int expire_spans(lt__sq_t *s, int64_t trace_ref, int64_t hwm, int *budget
       BIND(lt__sq_bind_text(del, 3, out));
       rc = run(s, WS_FTS_DELETE);
     }
-    if (rc == 0 && src != SQLITE_DONE) rc = lt__sq_fail(s->wdb, src, "reading spans to expire");
+    if (rc == 0 && !left && src != SQLITE_DONE) rc = lt__sq_fail(s->wdb, src, "reading spans to expire");
     sqlite3_reset(q);
     if (got) idc_forget(s, trace_ref); /* its ids would claim spans no longer there */
     for (int i = 0; rc == 0 && i < got; i++) {
@@ -1021,7 +1011,7 @@ static int expire_spans(lt__sq_t *s, int64_t trace_ref, int64_t hwm, int *budget
     if (rc) return rc;
     *budget -= got;
     *deleted += got;
-    if (got < want) {
+    if (!left) {
       *done = true;
       break;
     }
