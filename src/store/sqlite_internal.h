@@ -97,6 +97,7 @@ typedef struct {
   lt__sq_unpacker_t wup; /* the writer's payload decoder (maintenance) */
   int64_t next_chunk;     /* payload chunk ids handed out so far + 1 */
   lt__sq_ckpt_t *ckpt;    /* the checkpoint thread (sqlite_ckpt.c) */
+  int64_t last_write_ns;  /* monotonic time of the last write (lt__sq_ckpt_idle) */
   lt__sq_idcache_t *idcache; /* span ids of big recent traces (sqlite_write.c) */
   lt_compression_t compression;
   /* Durability full: the writer commits with synchronous=NORMAL and
@@ -250,6 +251,20 @@ void lt__sq_vfs_stats(lt__sq_vfs_stats_t *out);
  * own (after the writer connection is open). Stop before closing it. */
 int lt__sq_ckpt_start(lt__sq_t *s);
 void lt__sq_ckpt_stop(lt__sq_t *s);
+
+/* Busy timeout of the writer and reader connections. */
+#define LT__SQ_BUSY_TIMEOUT_MS 5000
+/* The WAL keeps the size a burst grew it to (up to the writer's own
+ * checkpoint at 256 MB): rewriting blocks it already has is cheaper than
+ * truncating and growing it again. Once the writer has written nothing for
+ * LT__SQ_WAL_IDLE_NS, a WAL larger than LT__SQ_WAL_REST_BYTES is given back. */
+#define LT__SQ_WAL_IDLE_NS (10 * 1000000000LL)
+#define LT__SQ_WAL_REST_BYTES (64LL << 20)
+/* Writer thread: truncates the WAL to nothing when the last write is
+ * idle_ns old and the WAL is larger than rest_bytes. Never waits: a reader
+ * on the WAL, or a checkpoint under way, leaves it for a later call.
+ * True when it truncated. */
+bool lt__sq_ckpt_idle(lt__sq_t *s, int64_t mono_ns, int64_t idle_ns, int64_t rest_bytes);
 
 /* ---- span payload (sqlite_payload.c) ----------------------------------- */
 

@@ -895,6 +895,7 @@ int lt__sq_write(lt_store_t *st, lt_batch_t *const *batches, size_t n) {
   rc = run(s, WS_COMMIT);
   if (rc == 0) lt__sq_rollup_commit(s);
 out:
+  s->last_write_ns = mono_ns();
   if (next_chunk > s->next_chunk) s->next_chunk = next_chunk;
   if (rc) {
     rollback(s);
@@ -1191,6 +1192,7 @@ int lt__sq_maintain(lt_store_t *st, int64_t now_ns, bool *more) {
   if ((rc = fts_index(s, &hwm, more))) goto out;
   rc = run(s, WS_COMMIT);
   if (rc == 0) lt__sq_rollup_commit(s);
+  if (rc == 0 && !*more) (void)lt__sq_ckpt_idle(s, mono_ns(), LT__SQ_WAL_IDLE_NS, LT__SQ_WAL_REST_BYTES);
 out:
   if (rc) {
     rollback(s);

@@ -17,6 +17,8 @@
 #include <unistd.h>
 #include "core/err.h"
 #include "store/store.h"
+#include "store/sqlite_internal.h"
+#include <time.h>
 
 #define T0 1767323045000000000LL /* 2026-01-02T03:04:05Z */
 #define MS 1000000LL
@@ -299,6 +301,7 @@ static void late_root_and_new_spans_update_the_summary(void **st) {
 }
 
 static int64_t count_rows(fixture_t *f, const char *sql);
+static sqlite3 *open_ro(fixture_t *f, const char *sql, sqlite3_stmt **q);
 
 /* The span names of one trace as trace_get and the span list with a trace
  * filter read them, sorted, joined by ','. */
@@ -388,6 +391,54 @@ static lt_batch_t *span_range(int trace, int from, int to, int64_t at) {
   lt_batch_t *b = lt_batch_new(1, 4 << 20);
   for (int sp = from; sp <= to; sp++) add(b, trace, sp, sp == 1 ? 0 : 1, "step", at + sp, at + sp + 1);
   return b;
+}
+
+static int64_t wal_bytes(fixture_t *f) {
+  char path[128];
+  struct stat sb;
+  snprintf(path, sizeof path, "%s/lanterna.db-wal", f->dir);
+  return stat(path, &sb) == 0 ? (int64_t)sb.st_size : -1;
+}
+
+static int64_t mono_now(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (int64_t)ts.tv_sec * SEC + ts.tv_nsec;
+}
+
+/* The WAL keeps the size load grew it to; a writer idle long enough gives
+ * the space back, without waiting for a reader that still reads the WAL,
+ * and with every span still there. */
+static void an_idle_writer_truncates_the_wal(void **st) {
+  fixture_t *f = *st;
+  lt__sq_t *s = LT__SQ(f->store);
+  write1(f, span_range(9, 1, 3000, T0), 3000);
+  int64_t grown = wal_bytes(f);
+  assert_true(grown > 64 << 10);
+  /* The last write is recent. */
+  assert_false(lt__sq_ckpt_idle(s, mono_now(), 3600 * SEC, 0));
+  /* Idle, but the WAL is no larger than what may stay. */
+  assert_false(lt__sq_ckpt_idle(s, mono_now(), 0, grown));
+  assert_int_equal(wal_bytes(f), grown);
+  /* A reader inside a read transaction: the call returns at once. */
+  sqlite3_stmt *q;
+  sqlite3 *rd = open_ro(f, "SELECT count(*) FROM spans", &q);
+  assert_int_equal(sqlite3_exec(rd, "BEGIN", NULL, NULL, NULL), SQLITE_OK);
+  assert_int_equal(sqlite3_step(q), SQLITE_ROW);
+  int64_t t0 = mono_now();
+  assert_false(lt__sq_ckpt_idle(s, mono_now(), 0, 0));
+  assert_true(mono_now() - t0 < 1000 * MS); /* not the 5 s busy timeout */
+  assert_int_equal(wal_bytes(f), grown);
+  sqlite3_finalize(q);
+  assert_int_equal(sqlite3_exec(rd, "COMMIT", NULL, NULL, NULL), SQLITE_OK);
+  sqlite3_close(rd);
+  assert_true(lt__sq_ckpt_idle(s, mono_now(), 0, 0));
+  assert_int_equal(wal_bytes(f), 0);
+  assert_int_equal(count_rows(f, "SELECT count(*) FROM spans"), 3000);
+  /* The writer goes on as before. */
+  write1(f, span_range(9, 3001, 3010, T0), 10);
+  assert_true(wal_bytes(f) > 0);
+  assert_int_equal(count_rows(f, "SELECT count(*) FROM spans"), 3010);
 }
 
 /* A trace with many spans keeps its span ids in the writer between
@@ -1883,6 +1934,7 @@ int main(void) {
     cmocka_unit_test_setup_teardown(rewrite_is_idempotent, setup, teardown),
     cmocka_unit_test_setup_teardown(interleaved_traces_get_one_run_per_write, setup, teardown),
     cmocka_unit_test_setup_teardown(retention_ending_on_a_traces_last_span_takes_the_trace, setup, teardown),
+    cmocka_unit_test_setup_teardown(an_idle_writer_truncates_the_wal, setup, teardown),
     cmocka_unit_test_setup_teardown(kept_span_ids_follow_the_database, setup, teardown),
     cmocka_unit_test_setup_teardown(late_root_and_new_spans_update_the_summary, setup, teardown),
     cmocka_unit_test_setup_teardown(trace_tree_logs_and_404, setup, teardown),
