@@ -136,7 +136,14 @@ enum { LT__SQ_KEY_SESSION = 1, LT__SQ_KEY_USER = 2 };
 #define LT__SQ_FTS_CHUNK 2000
 /* Traces keyed (trace_keys) per background slice. */
 #define LT__SQ_KEYS_CHUNK 20000
+/* Time a full-text slice spends indexing; its commit then writes the new
+ * segment, which takes about as long again. While requests are arriving
+ * (a write in the last second) the slice is shorter, since a request that
+ * comes in during it waits for all of it. */
 #define LT__SQ_FTS_BUDGET_NS (5 * 1000000LL)
+#define LT__SQ_FTS_LOAD_BUDGET_NS (2 * 1000000LL)
+#define LT__SQ_FTS_LOAD_NS 1000000000LL
+int64_t lt__sq_fts_budget(int64_t mono_ns, int64_t last_write_ns);
 #define LT__SQ_RETENTION_CHUNK 5000
 /* trace_get returns at most this many spans (in start order). */
 #define LT__SQ_TRACE_MAX_SPANS 10000

@@ -441,6 +441,17 @@ static void an_idle_writer_truncates_the_wal(void **st) {
   assert_int_equal(count_rows(f, "SELECT count(*) FROM spans"), 3010);
 }
 
+/* Full-text slices are shorter while requests are arriving. */
+static void fts_slices_are_shorter_under_load(void **st) {
+  (void)st;
+  int64_t t = 1000 * SEC;
+  assert_int_equal(lt__sq_fts_budget(t, t), LT__SQ_FTS_LOAD_BUDGET_NS);
+  assert_int_equal(lt__sq_fts_budget(t, t - LT__SQ_FTS_LOAD_NS + 1), LT__SQ_FTS_LOAD_BUDGET_NS);
+  assert_int_equal(lt__sq_fts_budget(t, t - LT__SQ_FTS_LOAD_NS), LT__SQ_FTS_BUDGET_NS);
+  assert_int_equal(lt__sq_fts_budget(t, 0), LT__SQ_FTS_BUDGET_NS);
+  assert_true(LT__SQ_FTS_LOAD_BUDGET_NS < LT__SQ_FTS_BUDGET_NS);
+}
+
 /* A trace with many spans keeps its span ids in the writer between
  * writes (no read-back for the duplicate check). The kept ids must follow
  * the database: a write that fails adds none of its ids, retention takes
@@ -1935,6 +1946,7 @@ int main(void) {
     cmocka_unit_test_setup_teardown(interleaved_traces_get_one_run_per_write, setup, teardown),
     cmocka_unit_test_setup_teardown(retention_ending_on_a_traces_last_span_takes_the_trace, setup, teardown),
     cmocka_unit_test_setup_teardown(an_idle_writer_truncates_the_wal, setup, teardown),
+    cmocka_unit_test(fts_slices_are_shorter_under_load),
     cmocka_unit_test_setup_teardown(kept_span_ids_follow_the_database, setup, teardown),
     cmocka_unit_test_setup_teardown(late_root_and_new_spans_update_the_summary, setup, teardown),
     cmocka_unit_test_setup_teardown(trace_tree_logs_and_404, setup, teardown),
