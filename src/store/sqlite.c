@@ -532,6 +532,8 @@ static int sq_open(const lt_store_config_t *cfg, lt_store_t **out) {
   s->durability = cfg->durability;
   s->retention_ns = cfg->retention_ns > 0 ? cfg->retention_ns : 0;
   s->cache_kib = cfg->cache_bytes >= 1024 ? (int64_t)(cfg->cache_bytes / 1024) : 2048;
+  s->wal_idle_ns = LT__SQ_WAL_IDLE_NS;
+  s->wal_rest_bytes = LT__SQ_WAL_REST_BYTES;
   s->compression = cfg->compression;
   size_t dl = strlen(cfg->data_dir);
   s->path = lt_malloc(dl + sizeof "/lanterna.db");
@@ -586,7 +588,7 @@ out:
 
 /* ---- stats --------------------------------------------------------------- */
 
-static int64_t file_size(const char *path, const char *suffix) {
+int64_t lt__sq_file_size(const char *path, const char *suffix) {
   char p[4096];
   struct stat sb;
   if (snprintf(p, sizeof p, "%s%s", path, suffix) >= (int)sizeof p) return 0;
@@ -628,7 +630,7 @@ int lt__sq_stats(lt_store_t *st, lt_store_stats_t *out) {
   }
   sqlite3_finalize(q);
   lt__sq_reader_put(s, r);
-  out->db_bytes = file_size(s->path, "") + file_size(s->path, "-wal");
+  out->db_bytes = lt__sq_file_size(s->path, "") + lt__sq_file_size(s->path, "-wal");
   return rc;
 }
 

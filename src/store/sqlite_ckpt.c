@@ -18,8 +18,6 @@
 #include "core/err.h"
 #include "core/log.h"
 #include "core/mem.h"
-#include <stdio.h>
-#include <sys/stat.h>
 #include <time.h>
 
 /* Wake the checkpointer at this many WAL pages (16 MB of 4 KiB pages:
@@ -116,13 +114,10 @@ void lt__sq_ckpt_stop(lt__sq_t *s) {
   s->ckpt = NULL;
 }
 
-bool lt__sq_ckpt_idle(lt__sq_t *s, int64_t mono_ns, int64_t idle_ns, int64_t rest_bytes) {
-  if (mono_ns - s->last_write_ns < idle_ns) return false;
-  char wal[4096];
-  struct stat sb;
-  if (snprintf(wal, sizeof wal, "%s-wal", s->path) >= (int)sizeof wal || stat(wal, &sb) != 0 ||
-      sb.st_size <= rest_bytes)
-    return false;
+bool lt__sq_ckpt_idle(lt__sq_t *s, int64_t mono_ns) {
+  if (mono_ns - s->last_write_ns < s->wal_idle_ns) return false;
+  int64_t size = lt__sq_file_size(s->path, "-wal");
+  if (size <= s->wal_rest_bytes) return false;
   /* With no busy handler, a TRUNCATE checkpoint that meets a reader or
    * another checkpoint stops where it is, as a PASSIVE one would. */
   sqlite3_busy_timeout(s->wdb, 0);
@@ -130,7 +125,7 @@ bool lt__sq_ckpt_idle(lt__sq_t *s, int64_t mono_ns, int64_t idle_ns, int64_t res
   sqlite3_busy_timeout(s->wdb, LT__SQ_BUSY_TIMEOUT_MS);
   if (src == SQLITE_OK) {
     lt_debug("sqlite: idle for %lld s, WAL truncated (was %lld MB)", (long long)((mono_ns - s->last_write_ns) / 1000000000),
-             (long long)(sb.st_size >> 20));
+             (long long)(size >> 20));
     return true;
   }
   if (src != SQLITE_BUSY) lt_warn("sqlite: truncating the WAL: %s", sqlite3_errmsg(s->wdb));

@@ -98,6 +98,7 @@ typedef struct {
   int64_t next_chunk;     /* payload chunk ids handed out so far + 1 */
   lt__sq_ckpt_t *ckpt;    /* the checkpoint thread (sqlite_ckpt.c) */
   int64_t last_write_ns;  /* monotonic time of the last write (lt__sq_ckpt_idle) */
+  int64_t wal_idle_ns, wal_rest_bytes; /* LT__SQ_WAL_IDLE_NS, _REST_BYTES (tests lower them) */
   lt__sq_idcache_t *idcache; /* span ids of big recent traces (sqlite_write.c) */
   lt_compression_t compression;
   /* Durability full: the writer commits with synchronous=NORMAL and
@@ -143,7 +144,6 @@ enum { LT__SQ_KEY_SESSION = 1, LT__SQ_KEY_USER = 2 };
 #define LT__SQ_FTS_BUDGET_NS (5 * 1000000LL)
 #define LT__SQ_FTS_LOAD_BUDGET_NS (2 * 1000000LL)
 #define LT__SQ_FTS_LOAD_NS 1000000000LL
-int64_t lt__sq_fts_budget(int64_t mono_ns, int64_t last_write_ns);
 #define LT__SQ_RETENTION_CHUNK 5000
 /* trace_get returns at most this many spans (in start order). */
 #define LT__SQ_TRACE_MAX_SPANS 10000
@@ -267,11 +267,13 @@ void lt__sq_ckpt_stop(lt__sq_t *s);
  * LT__SQ_WAL_IDLE_NS, a WAL larger than LT__SQ_WAL_REST_BYTES is given back. */
 #define LT__SQ_WAL_IDLE_NS (10 * 1000000000LL)
 #define LT__SQ_WAL_REST_BYTES (64LL << 20)
-/* Writer thread: truncates the WAL to nothing when the last write is
- * idle_ns old and the WAL is larger than rest_bytes. Never waits: a reader
- * on the WAL, or a checkpoint under way, leaves it for a later call.
- * True when it truncated. */
-bool lt__sq_ckpt_idle(lt__sq_t *s, int64_t mono_ns, int64_t idle_ns, int64_t rest_bytes);
+/* Writer thread (maintenance): truncates the WAL to nothing when the last
+ * write is s->wal_idle_ns old and the WAL is larger than s->wal_rest_bytes.
+ * Never waits: a reader on the WAL, or a checkpoint under way, leaves it
+ * for a later call. True when it truncated. */
+bool lt__sq_ckpt_idle(lt__sq_t *s, int64_t mono_ns);
+/* Size of the file path + suffix, 0 when there is none. */
+int64_t lt__sq_file_size(const char *path, const char *suffix);
 
 /* ---- span payload (sqlite_payload.c) ----------------------------------- */
 

@@ -928,20 +928,17 @@ static void fts_text_of(lt__sq_t *s, sqlite3_stmt *st, int col, lt_str_t *in, lt
 }
 
 
-int64_t lt__sq_fts_budget(int64_t mono_ns, int64_t last_write_ns) {
-  return mono_ns - last_write_ns < LT__SQ_FTS_LOAD_NS ? LT__SQ_FTS_LOAD_BUDGET_NS : LT__SQ_FTS_BUDGET_NS;
-}
-
 /* Indexes the spans above the high-water mark: at most LT__SQ_FTS_CHUNK,
- * and stops early after lt__sq_fts_budget so ingest never waits long
- * behind the index (long texts cost ~0.1 ms each here). */
+ * and stops early after its time budget so ingest never waits long behind
+ * the index (long texts cost ~0.1 ms each here). */
 static int fts_index(lt__sq_t *s, int64_t *hwm, bool *more) {
   sqlite3_stmt *q = s->ws[WS_FTS_CHUNK];
   BIND(sqlite3_bind_int64(q, 1, *hwm));
   BIND(sqlite3_bind_int(q, 2, LT__SQ_FTS_CHUNK));
   int rc = 0, src = SQLITE_DONE, rows = 0;
   int64_t now = mono_ns();
-  int64_t last = *hwm, deadline = now + lt__sq_fts_budget(now, s->last_write_ns);
+  bool loaded = now - s->last_write_ns < LT__SQ_FTS_LOAD_NS;
+  int64_t last = *hwm, deadline = now + (loaded ? LT__SQ_FTS_LOAD_BUDGET_NS : LT__SQ_FTS_BUDGET_NS);
   bool stopped = false;
   while (rc == 0 && (src = sqlite3_step(q)) == SQLITE_ROW) {
     if (rows % 8 == 7 && mono_ns() > deadline) {
@@ -1197,7 +1194,7 @@ int lt__sq_maintain(lt_store_t *st, int64_t now_ns, bool *more) {
   if ((rc = fts_index(s, &hwm, more))) goto out;
   rc = run(s, WS_COMMIT);
   if (rc == 0) lt__sq_rollup_commit(s);
-  if (rc == 0 && !*more) (void)lt__sq_ckpt_idle(s, mono_ns(), LT__SQ_WAL_IDLE_NS, LT__SQ_WAL_REST_BYTES);
+  if (rc == 0 && !*more) (void)lt__sq_ckpt_idle(s, mono_ns());
 out:
   if (rc) {
     rollback(s);

@@ -53,12 +53,19 @@ static lt_batch_t *make_batch(int trace, int nspans, tally_t *t) {
 #define setup fixture_setup
 #define teardown fixture_teardown
 
-static void stores_and_completes_every_batch(void **st) {
-  fixture_t *f = *st;
-  tally_t t = {PTHREAD_MUTEX_INITIALIZER, 0, 0, 0};
+/* A writer with room for every test's batches, committing 50 records at
+ * most per group. */
+static lt_writer_t *start_writer(fixture_t *f) {
   lt_writer_t *w;
   lt_writer_config_t wc = {.max_queue_records = 100000, .max_queue_bytes = 64u << 20, .max_group_records = 50};
   assert_int_equal(lt_writer_start(f->store, &wc, &w), 0);
+  return w;
+}
+
+static void stores_and_completes_every_batch(void **st) {
+  fixture_t *f = *st;
+  tally_t t = {PTHREAD_MUTEX_INITIALIZER, 0, 0, 0};
+  lt_writer_t *w = start_writer(f);
   for (int i = 0; i < 40; i++) assert_int_equal(lt_writer_submit(w, make_batch(i, 10, &t)), 0);
   /* A retry of batch 0 inserts nothing new but still completes. */
   assert_int_equal(lt_writer_submit(w, make_batch(0, 10, &t)), 0);
@@ -107,9 +114,7 @@ static void full_queue_refuses(void **st) {
 static void submit_n_commits_together(void **st) {
   fixture_t *f = *st;
   tally_t t = {PTHREAD_MUTEX_INITIALIZER, 0, 0, 0};
-  lt_writer_t *w;
-  lt_writer_config_t wc = {.max_queue_records = 100000, .max_queue_bytes = 64u << 20, .max_group_records = 50};
-  assert_int_equal(lt_writer_start(f->store, &wc, &w), 0);
+  lt_writer_t *w = start_writer(f);
   for (int r = 0; r < 5; r++) {
     lt_batch_t *parts[3] = {make_batch(500 + 3 * r, 40, &t), make_batch(501 + 3 * r, 40, &t),
                             make_batch(502 + 3 * r, 40, &t)};
@@ -135,9 +140,7 @@ static void submit_n_commits_together(void **st) {
 static void expected_requests_stop_counting_when_queued(void **st) {
   fixture_t *f = *st;
   tally_t t = {PTHREAD_MUTEX_INITIALIZER, 0, 0, 0};
-  lt_writer_t *w;
-  lt_writer_config_t wc = {.max_queue_records = 100000, .max_queue_bytes = 64u << 20, .max_group_records = 50};
-  assert_int_equal(lt_writer_start(f->store, &wc, &w), 0);
+  lt_writer_t *w = start_writer(f);
   for (int r = 0; r < 3; r++) lt_writer_expect(w, 1);
   assert_int_equal(atomic_load(&f->store->incoming), 3);
   for (int r = 0; r < 2; r++) {
