@@ -60,11 +60,27 @@ static const char *const strings[] = {
   "{\"feature\":{\"x\":1}}", "{\"feature\":\"f\"}", "[\"stop\"]", "nan", "-0", "1e308", "18446744073709551616",
 };
 
+/* Strings given to the mapping are exactly as long as they say, with no
+ * NUL after them (as the protobuf decoder's views of the body are), each
+ * in its own allocation: ASan then catches any read past a length. */
+#define MAX_EXACT 4096
+
 typedef struct {
   const uint8_t *p;
   size_t n;
   lt_arena_t *a;
+  void *exact[MAX_EXACT];
+  size_t n_exact;
 } rd_t;
+
+static lt_str_t exact(rd_t *r, const char *p, size_t len) {
+  if (len == 0 || r->n_exact == MAX_EXACT) return len ? (lt_str_t){p, len} : LT_STR_NULL;
+  char *d = malloc(len);
+  if (!d) abort();
+  memcpy(d, p, len);
+  r->exact[r->n_exact++] = d;
+  return (lt_str_t){d, len};
+}
 
 static uint8_t byte(rd_t *r) {
   if (!r->n) return 0;
@@ -75,19 +91,19 @@ static uint8_t byte(rd_t *r) {
 static lt_str_t rand_str(rd_t *r) {
   size_t len = byte(r) % 48;
   if (len > r->n) len = r->n;
-  lt_str_t s = lt_arena_strdup(r->a, (const char *)r->p, len);
+  lt_str_t s = exact(r, (const char *)r->p, len);
   r->p += len;
   r->n -= len;
-  return s.ptr ? s : LT_STR_NULL;
+  return s;
 }
 
-static lt_str_t lit(const char *s) { return (lt_str_t){s, strlen(s)}; }
+static lt_str_t lit(rd_t *r, const char *s) { return exact(r, s, strlen(s)); }
 
 static lt_val_t value(rd_t *r, int depth) {
   lt_val_t v = {.type = LT_VAL_EMPTY};
   uint8_t t = byte(r);
   switch (t % 9) {
-  case 0: v.type = LT_VAL_STR; v.u.s = lit(strings[byte(r) % (sizeof strings / sizeof strings[0])]); break;
+  case 0: v.type = LT_VAL_STR; v.u.s = lit(r, strings[byte(r) % (sizeof strings / sizeof strings[0])]); break;
   case 1: v.type = LT_VAL_STR; v.u.s = rand_str(r); break;
   case 2: {
     v.type = LT_VAL_INT;
@@ -119,7 +135,7 @@ static lt_val_t value(rd_t *r, int depth) {
         lt_kv_t *kv = lt_arena_alloc(r->a, (n ? n : 1) * sizeof *kv);
         if (!kv) break;
         for (size_t i = 0; i < n; i++) {
-          kv[i].key = lit(keys[byte(r) % (sizeof keys / sizeof keys[0])]);
+          kv[i].key = lit(r, keys[byte(r) % (sizeof keys / sizeof keys[0])]);
           kv[i].val = value(r, depth + 1);
         }
         v.type = LT_VAL_KVLIST;
@@ -140,7 +156,7 @@ static lt_attrs_t attrs(rd_t *r, size_t max) {
   if (!kv) return (lt_attrs_t){NULL, 0};
   for (size_t i = 0; i < n; i++) {
     uint8_t k = byte(r);
-    kv[i].key = k >= 0xf0 ? rand_str(r) : lit(keys[k % (sizeof keys / sizeof keys[0])]);
+    kv[i].key = k >= 0xf0 ? rand_str(r) : lit(r, keys[k % (sizeof keys / sizeof keys[0])]);
     kv[i].val = value(r, 0);
   }
   return (lt_attrs_t){kv, n};
@@ -168,7 +184,8 @@ static const char *const event_names[] = {
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   lt_arena_t *a = lt_arena_create(64u << 20);
   if (!a) return 0;
-  rd_t r = {data, size, a};
+  static rd_t r;
+  r = (rd_t){.p = data, .n = size, .a = a};
   lt_semconv_set_feature_key(byte(&r) & 1 ? "feature" : "sessionId");
   lt_otlp_span_t in;
   memset(&in, 0, sizeof in);
@@ -181,7 +198,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   if (evs) {
     for (size_t i = 0; i < ne; i++) {
       evs[i].time_ns = in.start_ns + byte(&r);
-      evs[i].name = lit(event_names[byte(&r) % (sizeof event_names / sizeof event_names[0])]);
+      evs[i].name = lit(&r, event_names[byte(&r) % (sizeof event_names / sizeof event_names[0])]);
       evs[i].attrs = attrs(&r, 6);
     }
     in.events = evs;
@@ -204,7 +221,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   lt_otlp_log_t log;
   memset(&log, 0, sizeof log);
   log.attrs = in.attrs;
-  log.event_name = lit(event_names[byte(&r) % (sizeof event_names / sizeof event_names[0])]);
+  log.event_name = lit(&r, event_names[byte(&r) % (sizeof event_names / sizeof event_names[0])]);
   log.body = value(&r, 0);
   lt_log_t l;
   rc = lt_semconv_log(a, &res, NULL, &log, &l);
@@ -218,5 +235,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
 out:
   lt_semconv_set_feature_key(NULL);
   lt_arena_destroy(a);
+  for (size_t i = 0; i < r.n_exact; i++) free(r.exact[i]);
   return 0;
 }

@@ -6,9 +6,10 @@
  *    compared cut there too;
  *  - the reference needs more arena (protobuf-c's tree, copies of unknown
  *    fields), so when it alone runs out of arena anything goes.
- * Also checks what only the new decoder promises: strings NUL-terminated
- * and copied out of the body, and LT_ETOOBIG (never anything worse) when
- * its arena is one byte short. Aborts on any difference. */
+ * Also checks what only the new decoder promises: strings and bytes are
+ * views of the body (inside it, not copies), and LT_ETOOBIG (never
+ * anything worse) when its arena is one byte short. Aborts on any
+ * difference. */
 #include <stdio.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -30,13 +31,17 @@ static void check_null(lt_str_t s, const char *what) {
   if ((s.ptr == NULL) != (s.len == 0)) differ(what);
 }
 
+static void in_body(lt_str_t x, const char *what) {
+  const uint8_t *p = (const uint8_t *)x.ptr;
+  if (p < body_lo || p > body_hi || x.len > (size_t)(body_hi - p)) differ(what);
+}
+
 /* x is ours, y the reference's. */
 static void same_str(lt_str_t x, lt_str_t y) {
   check_null(x, "string null iff empty (new)");
   check_null(y, "string null iff empty (ref)");
   if (x.len == 0) return;
-  if (x.ptr[x.len] != '\0') differ("string not NUL-terminated");
-  if ((const uint8_t *)x.ptr < body_hi && (const uint8_t *)x.ptr + x.len > body_lo) differ("string in the body");
+  in_body(x, "string outside the body");
   const char *nul = memchr(x.ptr, '\0', x.len);
   size_t cut = nul ? (size_t)(nul - x.ptr) : x.len;
   if (cut != y.len || (cut && memcmp(x.ptr, y.ptr, cut) != 0)) differ("string");
@@ -45,6 +50,7 @@ static void same_str(lt_str_t x, lt_str_t y) {
 static void same_bytes(lt_str_t x, lt_str_t y) {
   check_null(x, "bytes null iff empty (new)");
   check_null(y, "bytes null iff empty (ref)");
+  if (x.len) in_body(x, "bytes outside the body");
   if (x.len != y.len || (x.len && memcmp(x.ptr, y.ptr, x.len) != 0)) differ("bytes");
 }
 

@@ -123,14 +123,24 @@ int lt_buf_json_str(lt_buf_t *b, const char *s, size_t n) {
   size_t i = 0;
   while (i < n) {
     if (n - i >= 8) {
-      uint64_t v;
+      uint64_t v, m;
       memcpy(&v, p + i, 8);
-      if (!special8(v)) {
-        memcpy(o, &v, 8);
+      m = special8(v);
+      /* Stored whole even when a byte needs more: the reservation above
+       * leaves room, and the bytes past the first special are rewritten. */
+      memcpy(o, &v, 8);
+      if (!m) {
         o += 8;
         i += 8;
         continue;
       }
+#if defined(__GNUC__) && defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+      /* The lowest flag is exact (borrows only run upwards from a flagged
+       * byte): the bytes before it are plain. */
+      size_t k = (size_t)__builtin_ctzll(m) >> 3;
+      o += k;
+      i += k;
+#endif
     }
     unsigned char c = p[i];
     if (c >= 0x20 && c < 0x80 && c != '"' && c != '\\') {

@@ -15,6 +15,8 @@
 #include "core/arena.h"
 #include "model/otlp.h"
 
+/* Its strings point into body (not NUL-terminated): keep body until the
+ * result is no longer used. */
 int lt_decode_traces_pb(lt_arena_t *a, const void *body, size_t len, lt_otlp_traces_t *out);
 int lt_decode_logs_pb(lt_arena_t *a, const void *body, size_t len, lt_otlp_logs_t *out);
 int lt_decode_metrics_pb(lt_arena_t *a, const void *body, size_t len, lt_otlp_metrics_t *out);

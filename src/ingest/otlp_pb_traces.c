@@ -11,8 +11,9 @@
  * fields is read twice at its own level, first counting them (keys and
  * lengths only; nested bytes are skipped), so each array is allocated once,
  * at its exact size (only a singular message sent twice costs a copy).
- * Every string is copied into the arena with a NUL after it; nothing points
- * into the body. Nesting is bounded by MAX_MSG_DEPTH, and so is recursion.
+ * Strings are not copied: they point into the body, with no NUL after them,
+ * so the result is good for as long as the body is (the receiver maps it
+ * before letting the body go, and the mapping copies what it keeps). Nesting is bounded by MAX_MSG_DEPTH, and so is recursion.
  *
  * The result is the reference's for every body it accepts, except one
  * deliberate difference: protobuf-c hands over strings NUL-terminated with
@@ -174,27 +175,10 @@ static int alloc_counted(lt_arena_t *a, const field_t *m, uint32_t num, size_t s
   return rc ? rc : alloc_array(a, *n, size, items);
 }
 
-/* Copies a string with a NUL after it; empty is the null slice. */
-static int copy_str(lt_arena_t *a, const field_t *f, lt_str_t *out) {
-  if (f->len == 0) {
-    *out = LT_STR_NULL;
-    return 0;
-  }
-  char *d = lt_arena_alloc(a, f->len + 1);
-  if (!d) return LT_ETOOBIG;
-  memcpy(d, f->p, f->len);
-  d[f->len] = '\0';
-  *out = (lt_str_t){d, f->len};
-  return 0;
-}
-
-static int copy_bytes(lt_arena_t *a, const field_t *f, lt_str_t *out) {
-  *out = LT_STR_NULL;
-  if (f->len == 0) return 0;
-  char *d = lt_arena_alloc(a, f->len);
-  if (!d) return LT_ETOOBIG;
-  memcpy(d, f->p, f->len);
-  *out = (lt_str_t){d, f->len};
+/* A string or bytes field as a view of the body; empty is the null slice.
+ * (It cannot fail; the int keeps the callers' shape.) */
+static int view_str(const field_t *f, lt_str_t *out) {
+  *out = f->len ? (lt_str_t){(const char *)f->p, f->len} : LT_STR_NULL;
   return 0;
 }
 
@@ -250,7 +234,7 @@ static int dec_kv(lt_arena_t *a, const field_t *m, int depth, int vdepth, lt_kv_
   while (rc == 0 && r.p < r.end) {
     if ((rc = next_field(&r, &f))) break;
     if (f.num == 1) {
-      if ((rc = want(&f, WT_LEN)) == 0) rc = copy_str(a, &f, &out->key);
+      if ((rc = want(&f, WT_LEN)) == 0) rc = view_str(&f, &out->key);
     } else if (f.num == 2) {
       if ((rc = want(&f, WT_LEN)) || (rc = dec_any(a, &f, depth + 1, vdepth, &nv))) break;
       /* protobuf-c's merge of a second AnyValue (see the file comment) */
@@ -314,7 +298,7 @@ static int dec_any(lt_arena_t *a, const field_t *m, int depth, int vdepth, any_t
     switch (f.num) {
     case 1:
       v->type = LT_VAL_STR;
-      if ((rc = want(&f, WT_LEN)) == 0) rc = copy_str(a, &f, &v->u.s);
+      if ((rc = want(&f, WT_LEN)) == 0) rc = view_str(&f, &v->u.s);
       break;
     case 2:
       v->type = LT_VAL_BOOL;
@@ -336,7 +320,7 @@ static int dec_any(lt_arena_t *a, const field_t *m, int depth, int vdepth, any_t
       break;
     default:
       v->type = LT_VAL_BYTES;
-      if ((rc = want(&f, WT_LEN)) == 0) rc = copy_bytes(a, &f, &v->u.s);
+      if ((rc = want(&f, WT_LEN)) == 0) rc = view_str(&f, &v->u.s);
       break;
     }
     out->member = f.num;
@@ -391,10 +375,10 @@ static int dec_scope(lt_arena_t *a, const field_t *m, int depth, lt_otlp_scope_t
     if ((rc = next_field(&r, &f))) break;
     switch (f.num) {
     case 1:
-      if ((rc = want(&f, WT_LEN)) == 0) rc = copy_str(a, &f, &out->name);
+      if ((rc = want(&f, WT_LEN)) == 0) rc = view_str(&f, &out->name);
       break;
     case 2:
-      if ((rc = want(&f, WT_LEN)) == 0) rc = copy_str(a, &f, &out->version);
+      if ((rc = want(&f, WT_LEN)) == 0) rc = view_str(&f, &out->version);
       break;
     case 3: rc = dec_attr(a, &f, depth + 1, &out->attrs.items[out->attrs.n++]); break;
     case 4: rc = want(&f, WT_VARINT); break; /* dropped_attributes_count */
@@ -412,7 +396,7 @@ static int dec_status(lt_arena_t *a, const field_t *m, int depth, lt_otlp_span_t
   while (rc == 0 && r.p < r.end) {
     if ((rc = next_field(&r, &f))) break;
     if (f.num == 2) {
-      if ((rc = want(&f, WT_LEN)) == 0) rc = copy_str(a, &f, &s->status_message);
+      if ((rc = want(&f, WT_LEN)) == 0) rc = view_str(&f, &s->status_message);
     } else if (f.num == 3) {
       rc = want(&f, WT_VARINT);
       s->status_code = (int32_t)(uint32_t)f.v;
@@ -433,7 +417,7 @@ static int dec_event(lt_arena_t *a, const field_t *m, int depth, lt_otlp_event_t
       ev->time_ns = f.v;
       break;
     case 2:
-      if ((rc = want(&f, WT_LEN)) == 0) rc = copy_str(a, &f, &ev->name);
+      if ((rc = want(&f, WT_LEN)) == 0) rc = view_str(&f, &ev->name);
       break;
     case 3: rc = dec_attr(a, &f, depth + 1, &ev->attrs.items[ev->attrs.n++]); break;
     case 4: rc = want(&f, WT_VARINT); break; /* dropped_attributes_count */
@@ -453,7 +437,7 @@ static int dec_link(lt_arena_t *a, const field_t *m, int depth, lt_otlp_link_t *
     case 1: tid = f; rc = want(&f, WT_LEN); break;
     case 2: sid = f; rc = want(&f, WT_LEN); break;
     case 3:
-      if ((rc = want(&f, WT_LEN)) == 0) rc = copy_str(a, &f, &l->trace_state);
+      if ((rc = want(&f, WT_LEN)) == 0) rc = view_str(&f, &l->trace_state);
       break;
     case 4: rc = dec_attr(a, &f, depth + 1, &l->attrs.items[l->attrs.n++]); break;
     case 5: rc = want(&f, WT_VARINT); break; /* dropped_attributes_count */
@@ -485,10 +469,10 @@ static int dec_span(lt_arena_t *a, const field_t *m, int depth, lt_otlp_span_t *
     case 2: sid = f; rc = want(&f, WT_LEN); break;
     case 4: pid = f; rc = want(&f, WT_LEN); break;
     case 3:
-      if ((rc = want(&f, WT_LEN)) == 0) rc = copy_str(a, &f, &s->trace_state);
+      if ((rc = want(&f, WT_LEN)) == 0) rc = view_str(&f, &s->trace_state);
       break;
     case 5:
-      if ((rc = want(&f, WT_LEN)) == 0) rc = copy_str(a, &f, &s->name);
+      if ((rc = want(&f, WT_LEN)) == 0) rc = view_str(&f, &s->name);
       break;
     case 6:
       rc = want(&f, WT_VARINT);

@@ -108,18 +108,24 @@ static void json_escaping(void **st) {
   lt_buf_free(&b);
 }
 
-/* The escaper copies 8 plain bytes at a time: compare it byte for byte with
- * JSON parsed back by jansson on strings where the bytes that need work
- * fall at every offset of the 8-byte blocks. */
+/* The escaper copies 8 plain bytes at a time and, in a block with bytes
+ * that need work, the plain ones before the first: compare it byte for
+ * byte with JSON parsed back by jansson on strings where one or two such
+ * bytes fall at every offset of the 8-byte blocks. */
 static void json_escaping_blocks(void **st) {
   static const char specials[] = {'"', '\\', '\n', 0x01, 0x1f, 0x20, 0x7f, (char)0xc3, (char)0xff};
+  const size_t ns = sizeof specials;
   char in[64], want[64 * 6];
   for (size_t len = 0; len <= 40; len++) {
     for (size_t pos = 0; pos < len; pos++) {
-      for (size_t k = 0; k < sizeof specials; k++) {
+      /* gap 0: one special; 1..9: a second one that many bytes on. */
+      for (size_t gk = 0; gk < 10 * ns; gk++) {
+        size_t gap = gk / ns, k = gk % ns;
+        if (gap && pos + gap >= len) continue;
         for (size_t i = 0; i < len; i++) in[i] = (char)('a' + i % 26);
         in[pos] = specials[k];
         if (specials[k] == (char)0xc3 && pos + 1 < len) in[pos + 1] = (char)0xa9; /* é */
+        if (gap) in[pos + gap] = specials[(k + gap) % ns];
         lt_buf_t b;
         lt_buf_init(&b, 1 << 20);
         assert_int_equal(lt_buf_json_str(&b, in, len), 0);
