@@ -534,6 +534,7 @@ static int sq_open(const lt_store_config_t *cfg, lt_store_t **out) {
   s->cache_kib = cfg->cache_bytes >= 1024 ? (int64_t)(cfg->cache_bytes / 1024) : 2048;
   s->wal_idle_ns = LT__SQ_WAL_IDLE_NS;
   s->wal_rest_bytes = LT__SQ_WAL_REST_BYTES;
+  s->keys_batch = LT__SQ_KEYS_BATCH;
   s->compression = cfg->compression;
   size_t dl = strlen(cfg->data_dir);
   s->path = lt_malloc(dl + sizeof "/lanterna.db");

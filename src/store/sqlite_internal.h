@@ -99,6 +99,8 @@ typedef struct {
   lt__sq_ckpt_t *ckpt;    /* the checkpoint thread (sqlite_ckpt.c) */
   int64_t last_write_ns;  /* monotonic time of the last write (lt__sq_ckpt_idle) */
   int64_t wal_idle_ns, wal_rest_bytes; /* LT__SQ_WAL_IDLE_NS, _REST_BYTES (tests lower them) */
+  int64_t keys_batch;     /* LT__SQ_KEYS_BATCH (tests lower it) */
+  int64_t keys_last_ns;   /* monotonic time of the last keying slice */
   lt__sq_idcache_t *idcache; /* span ids of big recent traces (sqlite_write.c) */
   lt_compression_t compression;
   /* Durability full: the writer commits with synchronous=NORMAL and
@@ -137,6 +139,14 @@ enum { LT__SQ_KEY_SESSION = 1, LT__SQ_KEY_USER = 2 };
 #define LT__SQ_FTS_CHUNK 2000
 /* Traces keyed (trace_keys) per background slice. */
 #define LT__SQ_KEYS_CHUNK 20000
+/* Keying waits until this many traces are waiting (lookups read them
+ * directly meanwhile), the writer has been idle for LT__SQ_KEYS_IDLE_NS,
+ * or the last slice is LT__SQ_KEYS_DELAY_NS old: a slice writes each key
+ * page it touches once, so small frequent slices rewrote the same pages
+ * many times (docs/storage.md). */
+#define LT__SQ_KEYS_BATCH 1024
+#define LT__SQ_KEYS_IDLE_NS 1000000000LL
+#define LT__SQ_KEYS_DELAY_NS 10000000000LL
 /* Time a full-text slice spends indexing; its commit then writes the new
  * segment, which takes about as long again. While requests are arriving
  * (a write in the last second) the slice is shorter, since a request that

@@ -1137,8 +1137,8 @@ void lt__sq_flush_rollups(lt__sq_t *s) {
 }
 
 /* Keys the traces above the mark (trace_keys), up to LT__SQ_KEYS_CHUNK of
- * them in one sorted insert. A few milliseconds: it runs before the
- * full-text slice, so lookups rarely have many traces to read directly. */
+ * them in one sorted insert, once enough wait (see LT__SQ_KEYS_BATCH). A
+ * few milliseconds: it runs before the full-text slice. */
 static int keys_index(lt__sq_t *s, bool *more) {
   int64_t hwm = 0, top = 0;
   int rc = meta_get(s, LT__SQ_META_KEYS_HWM, &hwm);
@@ -1148,6 +1148,11 @@ static int keys_index(lt__sq_t *s, bool *more) {
    * the mark and never be keyed. */
   if (top < hwm) return meta_set(s, LT__SQ_META_KEYS_HWM, top);
   if (top == hwm) return 0;
+  int64_t mono = mono_ns();
+  if (top - hwm < s->keys_batch && mono - s->last_write_ns < LT__SQ_KEYS_IDLE_NS &&
+      mono - s->keys_last_ns < LT__SQ_KEYS_DELAY_NS)
+    return 0;
+  s->keys_last_ns = mono;
   int64_t hi = top - hwm > LT__SQ_KEYS_CHUNK ? hwm + LT__SQ_KEYS_CHUNK : top;
   sqlite3_stmt *st = s->ws[WS_KEYS_INDEX];
   BIND(sqlite3_bind_int64(st, 1, hwm));

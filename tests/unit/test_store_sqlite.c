@@ -90,8 +90,10 @@ static void write1(fixture_t *f, lt_batch_t *b, size_t expect_inserted) {
   lt_batch_free(b);
 }
 
-/* Runs maintenance until it reports nothing more to do. */
+/* Runs maintenance until it reports nothing more to do (keying every
+ * trace it finds: keys_batch_waits_for_traces tests the batching). */
 static void maintain_all(fixture_t *f, int64_t now) {
+  LT__SQ(f->store)->keys_batch = 1;
   bool more = true;
   for (int i = 0; more && i < 1000; i++) assert_int_equal(lt_store_maintain(f->store, now, &more), 0);
   assert_false(more);
@@ -1772,6 +1774,50 @@ static void migration_8_keys_existing_traces(void **st) {
   assert_string_equal(session_users(f, "sess-A"), "alice,bob");
 }
 
+/* Keying waits for LT__SQ_KEYS_BATCH traces, an idle writer or a slice
+ * that is old enough; until then lookups read the waiting traces. */
+static void keys_batch_waits_for_traces(void **st) {
+  fixture_t *f = *st;
+  lt__sq_t *s = LT__SQ(f->store);
+  bool more;
+  int n = 0;
+#define ONE_MORE()                                                                   \
+  do {                                                                               \
+    lt_batch_t *b_ = lt_batch_new(1, 1 << 20);                                       \
+    lt_span_t *r_ = add(b_, 600 + n, 1, 0, "turn", T0 + n * SEC, T0 + n * SEC + MS); \
+    r_->session_id = S(b_, "s-batch");                                               \
+    n++;                                                                             \
+    write1(f, b_, 1);                                                                \
+  } while (0)
+#define HWM() count_rows(f, "SELECT value FROM meta WHERE key = 'keys_hwm'")
+  s->keys_batch = 3;
+  s->keys_last_ns = mono_now();
+  ONE_MORE();
+  ONE_MORE();
+  assert_int_equal(lt_store_maintain(f->store, T0, &more), 0);
+  assert_int_equal(HWM(), 0);
+  assert_string_equal(session_users(f, "s-batch"), "?,?"); /* two traces, no users */
+  ONE_MORE(); /* three waiting: a batch */
+  assert_int_equal(lt_store_maintain(f->store, T0, &more), 0);
+  assert_int_equal(HWM(), 3);
+  ONE_MORE();
+  assert_int_equal(lt_store_maintain(f->store, T0, &more), 0);
+  assert_int_equal(HWM(), 3);
+  s->last_write_ns = mono_now() - LT__SQ_KEYS_IDLE_NS; /* the writer went idle */
+  assert_int_equal(lt_store_maintain(f->store, T0, &more), 0);
+  assert_int_equal(HWM(), 4);
+  ONE_MORE();
+  assert_int_equal(lt_store_maintain(f->store, T0, &more), 0);
+  assert_int_equal(HWM(), 4);
+  s->keys_last_ns = mono_now() - LT__SQ_KEYS_DELAY_NS; /* the last slice is old */
+  assert_int_equal(lt_store_maintain(f->store, T0, &more), 0);
+  assert_int_equal(HWM(), 5);
+  assert_string_equal(session_users(f, "s-batch"), "?,?,?,?,?");
+  assert_keys_match(f);
+#undef HWM
+#undef ONE_MORE
+}
+
 /* A schema-8 file (spans with a unique key, no runs) opened by this build:
  * migration 9 gives every trace runs of its consecutive span ids and
  * rebuilds spans without the key; reads, retries and new spans of old
@@ -2009,6 +2055,7 @@ int main(void) {
     cmocka_unit_test_setup_teardown(migration_7_sets_fts_merges, setup, teardown),
     cmocka_unit_test_setup_teardown(session_and_user_lookups_follow_the_keys, setup, teardown),
     cmocka_unit_test_setup_teardown(migration_8_keys_existing_traces, setup, teardown),
+    cmocka_unit_test_setup_teardown(keys_batch_waits_for_traces, setup, teardown),
     cmocka_unit_test_setup_teardown(migration_9_gives_existing_spans_runs, setup, teardown),
     cmocka_unit_test_setup_teardown(lists_say_when_search_is_behind, setup, teardown),
     cmocka_unit_test_setup_teardown(chunks_across_batches_and_elided_attributes, setup, teardown),
