@@ -51,6 +51,7 @@ enum {
   WS_BLOCKS_EXPIRE,
   WS_MAX_TRACE_ID,
   WS_KEYS_INDEX,  /* trace_keys for the traces in an id range */
+  WS_MODELS_INDEX, /* trace_models for the traces in an id range */
   WS_KEYS_ADD,    /* trace_keys for one trace, from its row */
   WS_KEYS_DELETE, /* one trace's trace_keys, as its row has them */
   WS_RUN_INSERT,  /* trace_runs: one trace's new spans of a transaction */
@@ -126,7 +127,7 @@ typedef struct {
 
 /* Meta keys (table meta). */
 #define LT__SQ_META_FTS_HWM "fts_hwm"
-#define LT__SQ_META_KEYS_HWM "keys_hwm" /* traces up to this id are in trace_keys */
+#define LT__SQ_META_KEYS_HWM "keys_hwm" /* traces up to this id are in trace_keys and trace_models */
 /* trace_keys.kind (migration 8 and the writer's statements spell them 1 and 2). */
 enum { LT__SQ_KEY_SESSION = 1, LT__SQ_KEY_USER = 2 };
 #define LT__SQ_META_SPANS "n_spans"

@@ -459,11 +459,19 @@ int lt__sq_traces_list(lt_store_t *st, const lt_query_t *qin, json_t **out) {
   if (l.q.session_id.len) key_in(&l.b, l.q.project_id, LT__SQ_KEY_SESSION, l.q.session_id, l.q.from_ns, l.q.to_ns);
   else if (l.q.user_id.len) key_in(&l.b, l.q.project_id, LT__SQ_KEY_USER, l.q.user_id, l.q.from_ns, l.q.to_ns);
   if (l.q.model.len) {
+    /* As key_in: trace_models for the keyed traces, the model lists of
+     * those above the mark. */
     qb_sql(&l.b, " AND t.id IN (SELECT m.trace_ref FROM trace_models m WHERE m.project_id = ");
     qb_int(&l.b, l.q.project_id);
     qb_sql(&l.b, " AND m.model = ");
     qb_text(&l.b, l.q.model);
-    qb_sql(&l.b, ")");
+    qb_sql(&l.b, " UNION ALL SELECT n.id FROM traces n WHERE n.id > (SELECT value FROM meta WHERE key = '"
+                 LT__SQ_META_KEYS_HWM "') AND +n.project_id = ");
+    qb_int(&l.b, l.q.project_id);
+    qb_sql(&l.b, " AND EXISTS (SELECT 1 FROM json_each(n.models) j WHERE json_valid(n.models) AND j.type = 'text'"
+                 " AND j.value = ");
+    qb_text(&l.b, l.q.model);
+    qb_sql(&l.b, "))");
   }
   status_filter(&l.b, &l.q, "t.");
   tag_and_duration_filters(&l.b, &l.q, "t.");

@@ -93,6 +93,12 @@ static const char *const writer_sql[WS__COUNT] = {
     " UNION ALL SELECT project_id, 2, user_id, start_ns, id FROM traces"
     "  WHERE id > ?1 AND id <= ?2 AND user_id IS NOT NULL"
     " ORDER BY 1, 2, 3, 4, 5",
+  /* In trace order, unsorted: each model's rows go in at the right edge
+   * of its range, so the pages written are those edges either way. */
+  [WS_MODELS_INDEX] =
+    "INSERT OR IGNORE INTO trace_models(project_id, model, trace_ref)"
+    " SELECT t.project_id, j.value, t.id FROM traces t, json_each(t.models) j"
+    "  WHERE t.id > ?1 AND t.id <= ?2 AND json_valid(t.models) AND j.type = 'text'",
   [WS_KEYS_ADD] =
     "INSERT OR IGNORE INTO trace_keys(project_id, kind, key, start_ns, trace_ref)"
     " SELECT project_id, 1, session_id, start_ns, id FROM traces WHERE id = ?1 AND session_id IS NOT NULL"
@@ -392,18 +398,27 @@ static int set_json(lt_buf_t *b, const str_node_t *n) {
   return rc;
 }
 
-/* Writes a changed summary: one INSERT or UPDATE per trace, plus its new
- * (trace, model) pairs for the model filter. */
+static bool any_fresh(const str_node_t *n) {
+  for (; n; n = n->next)
+    if (n->fresh) return true;
+  return false;
+}
+
+/* Writes a changed summary: one INSERT or UPDATE per trace. Its keys and
+ * (trace, model) rows are written in the background (keys_index), or here
+ * when a trace already keyed changes them. */
 static int store_trace(lt__sq_t *s, wctx_t *w, const agg_t *a) {
   int rc = set_json(&w->models_json, a->models);
   if (rc == 0) rc = set_json(&w->tags_json, a->tags);
   if (rc) return rc;
   int which = a->created ? WS_TRACE_INSERT : WS_TRACE_UPDATE;
-  bool rekey = false;
-  if (!a->created && (a->start_ns != a->old_start || !lt_str_eq(a->user_id, a->old_user) ||
-                      !lt_str_eq(a->session_id, a->old_session))) {
+  bool rekey = false, remodel = false;
+  bool new_keys = a->start_ns != a->old_start || !lt_str_eq(a->user_id, a->old_user) ||
+                  !lt_str_eq(a->session_id, a->old_session);
+  if (!a->created && (new_keys || any_fresh(a->models))) {
     if (w->keys_hwm < 0 && (rc = meta_get(s, LT__SQ_META_KEYS_HWM, &w->keys_hwm))) return rc;
-    rekey = a->id <= w->keys_hwm;
+    rekey = new_keys && a->id <= w->keys_hwm;
+    remodel = a->id <= w->keys_hwm;
   }
   if (rekey) {
     BIND(sqlite3_bind_int64(s->ws[WS_KEYS_DELETE], 1, a->id));
@@ -439,7 +454,7 @@ static int store_trace(lt__sq_t *s, wctx_t *w, const agg_t *a) {
     if ((rc = run(s, WS_KEYS_ADD))) return rc;
   }
   sqlite3_stmt *m = s->ws[WS_MODEL_INSERT];
-  for (const str_node_t *n = a->models; rc == 0 && n; n = n->next) {
+  for (const str_node_t *n = remodel ? a->models : NULL; rc == 0 && n; n = n->next) {
     if (!n->fresh) continue;
     BIND(sqlite3_bind_int64(m, 1, a->project_id));
     BIND(lt__sq_bind_text_nn(m, 2, n->s));
@@ -1136,9 +1151,10 @@ void lt__sq_flush_rollups(lt__sq_t *s) {
   }
 }
 
-/* Keys the traces above the mark (trace_keys), up to LT__SQ_KEYS_CHUNK of
- * them in one sorted insert, once enough wait (see LT__SQ_KEYS_BATCH). A
- * few milliseconds: it runs before the full-text slice. */
+/* Keys the traces above the mark (trace_keys, trace_models), up to
+ * LT__SQ_KEYS_CHUNK of them in one sorted insert each, once enough wait
+ * (see LT__SQ_KEYS_BATCH). A few milliseconds: it runs before the
+ * full-text slice. */
 static int keys_index(lt__sq_t *s, bool *more) {
   int64_t hwm = 0, top = 0;
   int rc = meta_get(s, LT__SQ_META_KEYS_HWM, &hwm);
@@ -1158,6 +1174,10 @@ static int keys_index(lt__sq_t *s, bool *more) {
   BIND(sqlite3_bind_int64(st, 1, hwm));
   BIND(sqlite3_bind_int64(st, 2, hi));
   if ((rc = run(s, WS_KEYS_INDEX))) return rc;
+  st = s->ws[WS_MODELS_INDEX];
+  BIND(sqlite3_bind_int64(st, 1, hwm));
+  BIND(sqlite3_bind_int64(st, 2, hi));
+  if ((rc = run(s, WS_MODELS_INDEX))) return rc;
   if (hi < top) *more = true;
   return meta_set(s, LT__SQ_META_KEYS_HWM, hi);
 }

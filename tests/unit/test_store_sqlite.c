@@ -1659,6 +1659,17 @@ static void assert_keys_match(fixture_t *f) {
   assert_int_equal(count_rows(f, sql), 0);
 }
 
+/* trace_models holds exactly the models of the traces up to the mark. */
+static void assert_models_match(fixture_t *f) {
+  const char *derived = "SELECT t.project_id, j.value, t.id FROM traces t, json_each(t.models) j"
+                        " WHERE t.id <= (SELECT value FROM meta WHERE key = 'keys_hwm')";
+  char sql[512];
+  snprintf(sql, sizeof sql, "SELECT count(*) FROM (SELECT * FROM (%s) EXCEPT SELECT * FROM trace_models)", derived);
+  assert_int_equal(count_rows(f, sql), 0);
+  snprintf(sql, sizeof sql, "SELECT count(*) FROM (SELECT * FROM trace_models EXCEPT SELECT * FROM (%s))", derived);
+  assert_int_equal(count_rows(f, sql), 0);
+}
+
 static const char *session_users(fixture_t *f, const char *session) {
   static char out[256];
   json_t *res = NULL;
@@ -1816,6 +1827,82 @@ static void keys_batch_waits_for_traces(void **st) {
   assert_keys_match(f);
 #undef HWM
 #undef ONE_MORE
+}
+
+/* The model filter reads trace_models for keyed traces and the traces'
+ * model lists above the mark: before and after keying, after a keyed
+ * trace gains a model and moves its start, within a time range, with a
+ * user lookup, and after retention. */
+static void model_lookups_follow_the_keys(void **st) {
+  fixture_t *f = *st;
+  /* Traces 500..502, users u0..u2: models m-a; m-a and m-b; none. */
+  lt_batch_t *b = lt_batch_new(1, 1 << 20);
+  for (int i = 0; i < 3; i++) {
+    char u[16];
+    snprintf(u, sizeof u, "u%d", i);
+    lt_span_t *r = add(b, 500 + i, 1, 0, "turn", T0 + i * SEC, T0 + i * SEC + 10 * MS);
+    r->user_id = S(b, u);
+  }
+  add_llm(b, 500, 2, 1, "m-a", T0 + MS, T0 + 2 * MS, 1, 1, -1);
+  add_llm(b, 501, 2, 1, "m-a", T0 + SEC + MS, T0 + SEC + 2 * MS, 1, 1, -1)->response_model = S(b, "m-b");
+  write1(f, b, 5);
+  lt_query_t q;
+  for (int keyed = 0; keyed < 2; keyed++) {
+    if (keyed) maintain_all(f, T0);
+    assert_int_equal(count_rows(f, "SELECT count(*) FROM trace_models"), keyed ? 3 : 0);
+    assert_models_match(f);
+    lt_query_init(&q, 1);
+    q.model = LT_STR("m-a");
+    assert_string_equal(list_names(f, &q), "u1,u0");
+    q.model = LT_STR("m-b");
+    assert_string_equal(list_names(f, &q), "u1");
+    q.model = LT_STR("m-c");
+    assert_string_equal(list_names(f, &q), "");
+    q.model = LT_STR("m-a");
+    q.from_ns = T0 + SEC / 2;
+    assert_string_equal(list_names(f, &q), "u1");
+  }
+  /* Keyed trace 502 gets a model, and trace 500 an earlier span: the new
+   * model's row comes in the same write. */
+  b = lt_batch_new(1, 1 << 20);
+  add_llm(b, 502, 2, 1, "m-c", T0 + 2 * SEC + MS, T0 + 2 * SEC + 2 * MS, 1, 1, -1);
+  add_llm(b, 500, 3, 1, "m-a", T0 - 5 * SEC, T0, 1, 1, -1);
+  write1(f, b, 2);
+  assert_models_match(f);
+  assert_keys_match(f);
+  lt_query_init(&q, 1);
+  q.model = LT_STR("m-c");
+  assert_string_equal(list_names(f, &q), "u2");
+  q.model = LT_STR("m-a");
+  q.to_ns = T0 - 4 * SEC;
+  assert_string_equal(list_names(f, &q), "u0");
+  lt_query_init(&q, 1);
+  q.model = LT_STR("m-b");
+  q.user_id = LT_STR("u1");
+  assert_string_equal(list_names(f, &q), "u1");
+  /* A new trace with a model, not keyed yet, is found all the same. */
+  b = lt_batch_new(1, 1 << 20);
+  add(b, 503, 1, 0, "turn", T0 + 3 * SEC, T0 + 3 * SEC + MS)->user_id = S(b, "u3");
+  add_llm(b, 503, 2, 1, "m-b", T0 + 3 * SEC, T0 + 3 * SEC + MS, 1, 1, -1);
+  write1(f, b, 2);
+  assert_models_match(f);
+  lt_query_init(&q, 1);
+  q.model = LT_STR("m-b");
+  assert_string_equal(list_names(f, &q), "u3,u1");
+  /* Retention takes traces 500 and 501 (started before T0 + 1.5 s): their
+   * model rows go with them. */
+  lt_store_close(f->store);
+  f->store = NULL;
+  assert_int_equal(fixture_reopen(f, 10 * SEC), 0);
+  maintain_all(f, T0 + 11 * SEC + SEC / 2);
+  assert_int_equal(count_rows(f, "SELECT count(*) FROM traces"), 2);
+  assert_models_match(f);
+  assert_int_equal(count_rows(f, "SELECT count(*) FROM trace_models"), 2);
+  lt_query_init(&q, 1);
+  q.model = LT_STR("m-a");
+  assert_string_equal(list_names(f, &q), "");
+  q.model = LT_STR("m-b");
+  assert_string_equal(list_names(f, &q), "u3");
 }
 
 /* A schema-8 file (spans with a unique key, no runs) opened by this build:
@@ -2056,6 +2143,7 @@ int main(void) {
     cmocka_unit_test_setup_teardown(session_and_user_lookups_follow_the_keys, setup, teardown),
     cmocka_unit_test_setup_teardown(migration_8_keys_existing_traces, setup, teardown),
     cmocka_unit_test_setup_teardown(keys_batch_waits_for_traces, setup, teardown),
+    cmocka_unit_test_setup_teardown(model_lookups_follow_the_keys, setup, teardown),
     cmocka_unit_test_setup_teardown(migration_9_gives_existing_spans_runs, setup, teardown),
     cmocka_unit_test_setup_teardown(lists_say_when_search_is_behind, setup, teardown),
     cmocka_unit_test_setup_teardown(chunks_across_batches_and_elided_attributes, setup, teardown),
