@@ -1645,29 +1645,29 @@ static void migration_5_backfills_span_blocks(void **st) {
   json_decref(res);
 }
 
+/* table holds exactly the rows the query derived gives, no more. */
+static void assert_rows_are(fixture_t *f, const char *table, const char *derived) {
+  char sql[1024];
+  snprintf(sql, sizeof sql, "SELECT count(*) FROM (SELECT * FROM (%s) EXCEPT SELECT * FROM %s)", derived, table);
+  assert_int_equal(count_rows(f, sql), 0);
+  snprintf(sql, sizeof sql, "SELECT count(*) FROM (SELECT * FROM %s EXCEPT SELECT * FROM (%s))", table, derived);
+  assert_int_equal(count_rows(f, sql), 0);
+}
+
 /* trace_keys holds exactly the keys the traces up to the mark have. */
 static void assert_keys_match(fixture_t *f) {
-  const char *derived =
-    "SELECT project_id, 1, session_id, start_ns, id FROM traces WHERE session_id IS NOT NULL"
-    "  AND id <= (SELECT value FROM meta WHERE key = 'keys_hwm')"
-    " UNION ALL SELECT project_id, 2, user_id, start_ns, id FROM traces WHERE user_id IS NOT NULL"
-    "  AND id <= (SELECT value FROM meta WHERE key = 'keys_hwm')";
-  char sql[1024];
-  snprintf(sql, sizeof sql, "SELECT count(*) FROM (SELECT * FROM (%s) EXCEPT SELECT * FROM trace_keys)", derived);
-  assert_int_equal(count_rows(f, sql), 0);
-  snprintf(sql, sizeof sql, "SELECT count(*) FROM (SELECT * FROM trace_keys EXCEPT SELECT * FROM (%s))", derived);
-  assert_int_equal(count_rows(f, sql), 0);
+  assert_rows_are(f, "trace_keys",
+                  "SELECT project_id, 1, session_id, start_ns, id FROM traces WHERE session_id IS NOT NULL"
+                  "  AND id <= (SELECT value FROM meta WHERE key = 'keys_hwm')"
+                  " UNION ALL SELECT project_id, 2, user_id, start_ns, id FROM traces WHERE user_id IS NOT NULL"
+                  "  AND id <= (SELECT value FROM meta WHERE key = 'keys_hwm')");
 }
 
 /* trace_models holds exactly the models of the traces up to the mark. */
 static void assert_models_match(fixture_t *f) {
-  const char *derived = "SELECT t.project_id, j.value, t.id FROM traces t, json_each(t.models) j"
-                        " WHERE t.id <= (SELECT value FROM meta WHERE key = 'keys_hwm')";
-  char sql[512];
-  snprintf(sql, sizeof sql, "SELECT count(*) FROM (SELECT * FROM (%s) EXCEPT SELECT * FROM trace_models)", derived);
-  assert_int_equal(count_rows(f, sql), 0);
-  snprintf(sql, sizeof sql, "SELECT count(*) FROM (SELECT * FROM trace_models EXCEPT SELECT * FROM (%s))", derived);
-  assert_int_equal(count_rows(f, sql), 0);
+  assert_rows_are(f, "trace_models",
+                  "SELECT t.project_id, j.value, t.id FROM traces t, json_each(t.models) j"
+                  " WHERE t.id <= (SELECT value FROM meta WHERE key = 'keys_hwm')");
 }
 
 static const char *session_users(fixture_t *f, const char *session) {
