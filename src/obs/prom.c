@@ -579,7 +579,7 @@ int lt_prom_render(lt_prom_t *p, const lt_prom_render_opts_t *opt, lt_buf_t *buf
     family(&o, "lanterna_fts_lag_spans", "gauge", "Stored spans not yet in the full-text index.");
     putf(&o, "lanterna_fts_lag_spans %" PRId64 "\n", st->fts_lag);
     family(&o, "lanterna_keys_lag_traces", "gauge",
-           "Stored traces not yet in the session and user keys (lookups read them directly).");
+           "Stored traces not yet in the session, user and model keys (lookups read them directly).");
     putf(&o, "lanterna_keys_lag_traces %" PRId64 "\n", st->keys_lag);
   }
   if (opt->version) {
