@@ -9,7 +9,14 @@ for bin in "$@"; do
   dir="fuzz/corpus/${name#fuzz_}"
   [ -d "$dir" ] || { echo "fuzz: no corpus at $dir" >&2; exit 1; }
   n=$(find "$dir" -type f | wc -l)
-  "$bin" -runs=0 "$dir" >/dev/null 2>&1 || { "$bin" -runs=0 "$dir"; exit 1; }
+  # A failing input is written out, and not into the checkout.
+  arts=$(mktemp -d)
+  if ! "$bin" -runs=0 -artifact_prefix="$arts/" "$dir" >/dev/null 2>&1; then
+    "$bin" -runs=0 -artifact_prefix="$arts/" "$dir" || true
+    echo "fuzz: $name failed on its corpus; the input is in $arts" >&2
+    exit 1
+  fi
+  rmdir "$arts"
   echo "fuzz: $name replayed $n inputs"
   if [ "$secs" -gt 0 ]; then
     work=$(mktemp -d)

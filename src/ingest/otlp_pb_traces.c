@@ -13,7 +13,8 @@
  * at its exact size (only a singular message sent twice costs a copy).
  * Strings are not copied: they point into the body, with no NUL after them,
  * so the result is good for as long as the body is (the receiver maps it
- * before letting the body go, and the mapping copies what it keeps). Nesting is bounded by MAX_MSG_DEPTH, and so is recursion.
+ * before letting the body go, and the mapping copies what it keeps).
+ * Nesting is bounded by MAX_MSG_DEPTH, and so is recursion.
  *
  * The result is the reference's for every body it accepts, except one
  * deliberate difference: protobuf-c hands over strings NUL-terminated with
@@ -175,12 +176,8 @@ static int alloc_counted(lt_arena_t *a, const field_t *m, uint32_t num, size_t s
   return rc ? rc : alloc_array(a, *n, size, items);
 }
 
-/* A string or bytes field as a view of the body; empty is the null slice.
- * (It cannot fail; the int keeps the callers' shape.) */
-static int view_str(const field_t *f, lt_str_t *out) {
-  *out = f->len ? (lt_str_t){(const char *)f->p, f->len} : LT_STR_NULL;
-  return 0;
-}
+/* A string or bytes field as a view of the body; empty is the null slice. */
+static lt_str_t view(const field_t *f) { return f->len ? (lt_str_t){(const char *)f->p, f->len} : LT_STR_NULL; }
 
 /* protobuf-c's bool: any payload bit of the field's bytes, whatever the
  * wire type; length-delimited is true when non-empty (its length prefix
@@ -234,7 +231,7 @@ static int dec_kv(lt_arena_t *a, const field_t *m, int depth, int vdepth, lt_kv_
   while (rc == 0 && r.p < r.end) {
     if ((rc = next_field(&r, &f))) break;
     if (f.num == 1) {
-      if ((rc = want(&f, WT_LEN)) == 0) rc = view_str(&f, &out->key);
+      if ((rc = want(&f, WT_LEN)) == 0) out->key = view(&f);
     } else if (f.num == 2) {
       if ((rc = want(&f, WT_LEN)) || (rc = dec_any(a, &f, depth + 1, vdepth, &nv))) break;
       /* protobuf-c's merge of a second AnyValue (see the file comment) */
@@ -298,7 +295,7 @@ static int dec_any(lt_arena_t *a, const field_t *m, int depth, int vdepth, any_t
     switch (f.num) {
     case 1:
       v->type = LT_VAL_STR;
-      if ((rc = want(&f, WT_LEN)) == 0) rc = view_str(&f, &v->u.s);
+      if ((rc = want(&f, WT_LEN)) == 0) v->u.s = view(&f);
       break;
     case 2:
       v->type = LT_VAL_BOOL;
@@ -320,7 +317,7 @@ static int dec_any(lt_arena_t *a, const field_t *m, int depth, int vdepth, any_t
       break;
     default:
       v->type = LT_VAL_BYTES;
-      if ((rc = want(&f, WT_LEN)) == 0) rc = view_str(&f, &v->u.s);
+      if ((rc = want(&f, WT_LEN)) == 0) v->u.s = view(&f);
       break;
     }
     out->member = f.num;
@@ -375,10 +372,10 @@ static int dec_scope(lt_arena_t *a, const field_t *m, int depth, lt_otlp_scope_t
     if ((rc = next_field(&r, &f))) break;
     switch (f.num) {
     case 1:
-      if ((rc = want(&f, WT_LEN)) == 0) rc = view_str(&f, &out->name);
+      if ((rc = want(&f, WT_LEN)) == 0) out->name = view(&f);
       break;
     case 2:
-      if ((rc = want(&f, WT_LEN)) == 0) rc = view_str(&f, &out->version);
+      if ((rc = want(&f, WT_LEN)) == 0) out->version = view(&f);
       break;
     case 3: rc = dec_attr(a, &f, depth + 1, &out->attrs.items[out->attrs.n++]); break;
     case 4: rc = want(&f, WT_VARINT); break; /* dropped_attributes_count */
@@ -396,7 +393,7 @@ static int dec_status(lt_arena_t *a, const field_t *m, int depth, lt_otlp_span_t
   while (rc == 0 && r.p < r.end) {
     if ((rc = next_field(&r, &f))) break;
     if (f.num == 2) {
-      if ((rc = want(&f, WT_LEN)) == 0) rc = view_str(&f, &s->status_message);
+      if ((rc = want(&f, WT_LEN)) == 0) s->status_message = view(&f);
     } else if (f.num == 3) {
       rc = want(&f, WT_VARINT);
       s->status_code = (int32_t)(uint32_t)f.v;
@@ -417,7 +414,7 @@ static int dec_event(lt_arena_t *a, const field_t *m, int depth, lt_otlp_event_t
       ev->time_ns = f.v;
       break;
     case 2:
-      if ((rc = want(&f, WT_LEN)) == 0) rc = view_str(&f, &ev->name);
+      if ((rc = want(&f, WT_LEN)) == 0) ev->name = view(&f);
       break;
     case 3: rc = dec_attr(a, &f, depth + 1, &ev->attrs.items[ev->attrs.n++]); break;
     case 4: rc = want(&f, WT_VARINT); break; /* dropped_attributes_count */
@@ -437,7 +434,7 @@ static int dec_link(lt_arena_t *a, const field_t *m, int depth, lt_otlp_link_t *
     case 1: tid = f; rc = want(&f, WT_LEN); break;
     case 2: sid = f; rc = want(&f, WT_LEN); break;
     case 3:
-      if ((rc = want(&f, WT_LEN)) == 0) rc = view_str(&f, &l->trace_state);
+      if ((rc = want(&f, WT_LEN)) == 0) l->trace_state = view(&f);
       break;
     case 4: rc = dec_attr(a, &f, depth + 1, &l->attrs.items[l->attrs.n++]); break;
     case 5: rc = want(&f, WT_VARINT); break; /* dropped_attributes_count */
@@ -469,10 +466,10 @@ static int dec_span(lt_arena_t *a, const field_t *m, int depth, lt_otlp_span_t *
     case 2: sid = f; rc = want(&f, WT_LEN); break;
     case 4: pid = f; rc = want(&f, WT_LEN); break;
     case 3:
-      if ((rc = want(&f, WT_LEN)) == 0) rc = view_str(&f, &s->trace_state);
+      if ((rc = want(&f, WT_LEN)) == 0) s->trace_state = view(&f);
       break;
     case 5:
-      if ((rc = want(&f, WT_LEN)) == 0) rc = view_str(&f, &s->name);
+      if ((rc = want(&f, WT_LEN)) == 0) s->name = view(&f);
       break;
     case 6:
       rc = want(&f, WT_VARINT);

@@ -337,6 +337,15 @@ static void traces_from(qb_t *b, int64_t project_id, bool keyed) {
   qb_int(b, project_id);
 }
 
+/* " UNION ALL" the traces (alias n) of a project not keyed yet, for the
+ * caller's test on n. The unary plus keeps SQLite on the rowid range, off
+ * traces_start. */
+static void above_mark(qb_t *b, int64_t project_id) {
+  qb_sql(b, " UNION ALL SELECT n.id FROM traces n WHERE n.id > (SELECT value FROM meta WHERE key = '"
+            LT__SQ_META_KEYS_HWM "') AND +n.project_id = ");
+  qb_int(b, project_id);
+}
+
 /* The traces (alias t) of a session or user, by id: those keyed in
  * trace_keys (within the start range, which the keys carry), and those
  * above the keying mark, read directly (sqlite_write.c keys them in the
@@ -356,13 +365,24 @@ static void key_in(qb_t *b, int64_t project_id, int kind, lt_str_t key, int64_t 
     qb_sql(b, " AND k.start_ns < ");
     qb_int(b, to_ns);
   }
-  /* The unary plus keeps SQLite on the rowid range, off traces_start. */
-  qb_sql(b, " UNION ALL SELECT n.id FROM traces n WHERE n.id > (SELECT value FROM meta WHERE key = '"
-            LT__SQ_META_KEYS_HWM "') AND +n.project_id = ");
-  qb_int(b, project_id);
+  above_mark(b, project_id);
   qb_sql(b, kind == LT__SQ_KEY_SESSION ? " AND n.session_id = " : " AND n.user_id = ");
   qb_text(b, key);
   qb_sql(b, ")");
+}
+
+/* The traces (alias t) with a model: trace_models for the keyed ones,
+ * the model lists of those above the mark (keyed with them, as key_in). */
+static void model_in(qb_t *b, int64_t project_id, lt_str_t model) {
+  qb_sql(b, " AND t.id IN (SELECT m.trace_ref FROM trace_models m WHERE m.project_id = ");
+  qb_int(b, project_id);
+  qb_sql(b, " AND m.model = ");
+  qb_text(b, model);
+  above_mark(b, project_id);
+  qb_sql(b, " AND EXISTS (SELECT 1 FROM json_each(n.models) j WHERE json_valid(n.models) AND j.type = 'text'"
+            " AND j.value = ");
+  qb_text(b, model);
+  qb_sql(b, "))");
 }
 
 static void common_filters(qb_t *b, const lt_query_t *q, const char *col) {
@@ -458,21 +478,7 @@ int lt__sq_traces_list(lt_store_t *st, const lt_query_t *qin, json_t **out) {
   common_filters(&l.b, &l.q, "t.");
   if (l.q.session_id.len) key_in(&l.b, l.q.project_id, LT__SQ_KEY_SESSION, l.q.session_id, l.q.from_ns, l.q.to_ns);
   else if (l.q.user_id.len) key_in(&l.b, l.q.project_id, LT__SQ_KEY_USER, l.q.user_id, l.q.from_ns, l.q.to_ns);
-  if (l.q.model.len) {
-    /* As key_in: trace_models for the keyed traces, the model lists of
-     * those above the mark. */
-    qb_sql(&l.b, " AND t.id IN (SELECT m.trace_ref FROM trace_models m WHERE m.project_id = ");
-    qb_int(&l.b, l.q.project_id);
-    qb_sql(&l.b, " AND m.model = ");
-    qb_text(&l.b, l.q.model);
-    qb_sql(&l.b, " UNION ALL SELECT n.id FROM traces n WHERE n.id > (SELECT value FROM meta WHERE key = '"
-                 LT__SQ_META_KEYS_HWM "') AND +n.project_id = ");
-    qb_int(&l.b, l.q.project_id);
-    qb_sql(&l.b, " AND EXISTS (SELECT 1 FROM json_each(n.models) j WHERE json_valid(n.models) AND j.type = 'text'"
-                 " AND j.value = ");
-    qb_text(&l.b, l.q.model);
-    qb_sql(&l.b, "))");
-  }
+  if (l.q.model.len) model_in(&l.b, l.q.project_id, l.q.model);
   status_filter(&l.b, &l.q, "t.");
   tag_and_duration_filters(&l.b, &l.q, "t.");
   score_filters(&l.b, &l.q, false);

@@ -454,7 +454,7 @@ static int store_trace(lt__sq_t *s, wctx_t *w, const agg_t *a) {
     if ((rc = run(s, WS_KEYS_ADD))) return rc;
   }
   sqlite3_stmt *m = s->ws[WS_MODEL_INSERT];
-  for (const str_node_t *n = remodel ? a->models : NULL; rc == 0 && n; n = n->next) {
+  for (const str_node_t *n = a->models; remodel && rc == 0 && n; n = n->next) {
     if (!n->fresh) continue;
     BIND(sqlite3_bind_int64(m, 1, a->project_id));
     BIND(lt__sq_bind_text_nn(m, 2, n->s));
@@ -1152,9 +1152,9 @@ void lt__sq_flush_rollups(lt__sq_t *s) {
 }
 
 /* Keys the traces above the mark (trace_keys, trace_models), up to
- * LT__SQ_KEYS_CHUNK of them in one sorted insert each, once enough wait
- * (see LT__SQ_KEYS_BATCH). A few milliseconds: it runs before the
- * full-text slice. */
+ * LT__SQ_KEYS_CHUNK of them in one insert each, once enough wait (see
+ * LT__SQ_KEYS_BATCH). A few milliseconds: it runs before the full-text
+ * slice. */
 static int keys_index(lt__sq_t *s, bool *more) {
   int64_t hwm = 0, top = 0;
   int rc = meta_get(s, LT__SQ_META_KEYS_HWM, &hwm);
@@ -1170,14 +1170,12 @@ static int keys_index(lt__sq_t *s, bool *more) {
     return 0;
   s->keys_last_ns = mono;
   int64_t hi = top - hwm > LT__SQ_KEYS_CHUNK ? hwm + LT__SQ_KEYS_CHUNK : top;
-  sqlite3_stmt *st = s->ws[WS_KEYS_INDEX];
-  BIND(sqlite3_bind_int64(st, 1, hwm));
-  BIND(sqlite3_bind_int64(st, 2, hi));
-  if ((rc = run(s, WS_KEYS_INDEX))) return rc;
-  st = s->ws[WS_MODELS_INDEX];
-  BIND(sqlite3_bind_int64(st, 1, hwm));
-  BIND(sqlite3_bind_int64(st, 2, hi));
-  if ((rc = run(s, WS_MODELS_INDEX))) return rc;
+  static const int which[] = {WS_KEYS_INDEX, WS_MODELS_INDEX};
+  for (size_t i = 0; i < sizeof which / sizeof which[0]; i++) {
+    BIND(sqlite3_bind_int64(s->ws[which[i]], 1, hwm));
+    BIND(sqlite3_bind_int64(s->ws[which[i]], 2, hi));
+    if ((rc = run(s, which[i]))) return rc;
+  }
   if (hi < top) *more = true;
   return meta_set(s, LT__SQ_META_KEYS_HWM, hi);
 }
