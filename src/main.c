@@ -181,8 +181,9 @@ static int open_store(const char *data, lt_store_t **out) {
     fprintf(stderr, "lanterna: cannot create data directory '%s': %s\n", data, strerror(errno));
     return LT_EIO;
   }
+  /* The server indexes for full-text search; a command never does. */
   lt_store_config_t sc = {.data_dir = data, .durability = LT_DURABILITY_FULL, .read_connections = 1,
-                          .cache_bytes = 8u << 20};
+                          .cache_bytes = 8u << 20, .search_by_hand = true};
   int rc = lt_store_open(&lt_store_sqlite_ops, &sc, out);
   if (rc) fprintf(stderr, "lanterna: cannot open the store in '%s': %s\n", data, lt_strerror(rc));
   return rc;

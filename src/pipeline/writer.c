@@ -1,7 +1,7 @@
 /* Writer thread with group commit. The queue is a singly linked FIFO of
  * batches under one mutex; the thread swaps out a group at a time so
  * submitters hold the lock only for a pointer append. Idle time goes to
- * lt_store_maintain (full-text indexing, retention).
+ * lt_store_maintain (rollups, keys, retention).
  *
  * When the store defers syncing (lt_store_t.defer_sync), committed groups
  * go to a second thread, the syncer, which makes them durable with one
@@ -11,6 +11,7 @@
 #include "pipeline/writer.h"
 #include "core/err.h"
 #include "core/log.h"
+#include "core/share.h"
 #include "core/mem.h"
 #include <pthread.h>
 #include <stdatomic.h>
@@ -309,19 +310,14 @@ static void wait_until(lt_writer_t *w, int64_t t_ns) {
 
 /* While requests are arriving and the server's other work uses half the
  * cores or more, background work gets at most a quarter of the writer's
- * idle time (a slice, then three times its length off), so a full-text
- * backlog does not take the CPU that decoding and mapping the next
- * requests need. Below that it gets all of it: at 20,000 spans/s (a
- * quarter core of ingest here) a quarter share indexed ~7,000 spans/s and
- * the index fell behind for as long as the load lasted; the whole share
- * keeps up. With no request for this long it runs flat out. */
+ * idle time (a slice, then three times its length off), so a backlog does
+ * not take the CPU that decoding and mapping the next requests need. Below
+ * that it gets all of it (measured when full-text indexing still ran here:
+ * at 20,000 spans/s a quarter share fell behind for as long as the load
+ * lasted; the whole share kept up). With no request for this long it runs
+ * flat out. */
 #define BUSY_NS (200 * 1000000LL)
 
-int lt__writer_bg_off(int64_t cpu_ns, int64_t bg_ns, int64_t wall_ns, int ncpu) {
-  if (wall_ns <= 0 || ncpu < 1) return 3;
-  int64_t other = cpu_ns - bg_ns; /* the CPU the server used besides background slices */
-  return 2 * other < (int64_t)ncpu * wall_ns ? 0 : 3;
-}
 
 /* Process CPU time (all threads). */
 static int64_t cpu_now_ns(void) {
@@ -377,7 +373,7 @@ static void *writer_main(void *arg) {
       bool overdue = now - last_maintain > 1000000000LL;
       if (mono - win_start >= 1000000000LL) {
         int64_t cpu = cpu_now_ns();
-        off = lt__writer_bg_off(cpu - win_cpu, win_bg, mono - win_start, ncpu);
+        off = lt_bg_off(cpu - win_cpu, win_bg, mono - win_start, ncpu);
         win_start = mono;
         win_cpu = cpu;
         win_bg = 0;
@@ -419,7 +415,7 @@ static void *writer_main(void *arg) {
     }
     if (now_ns(CLOCK_REALTIME) - last_maintain > 1000000000LL) {
       /* Under sustained load the queue is never empty: still give background
-       * work (full-text indexing, retention) one slice a second. */
+       * work (rollups, keys, retention) one slice a second. */
       pthread_mutex_unlock(&w->mu);
       bool more = false;
       last_maintain = now_ns(CLOCK_REALTIME);

@@ -72,7 +72,7 @@ void lt_writer_prepare(lt_writer_t *w, lt_batch_t *b);
 int lt_writer_offer(lt_writer_t *w, lt_batch_t *b);
 /* Tells the writer that delta (+1/-1) more requests are being decoded and
  * will submit soon: while any is, it holds off idle-time maintenance
- * (full-text indexing slices) so their commit is not delayed, except for
+ * (background slices) so their commit is not delayed, except for
  * one slice a second. Every +1 must be matched by a -1. */
 void lt_writer_expect(lt_writer_t *w, int delta);
 /* True when the queue is below its caps (used by /readyz). */
@@ -84,11 +84,6 @@ void lt_writer_stop(lt_writer_t *w);
 /* Stops (if not yet stopped) and frees w. NULL is a no-op. */
 void lt_writer_free(lt_writer_t *w);
 
-/* Internal, exposed for tests: how many slice lengths background work
- * waits after a slice while requests arrive (0: it gets all the writer's
- * idle time, 3: a quarter), given the process CPU time, the part of it
- * spent in background slices and the wall time of one window. */
-int lt__writer_bg_off(int64_t cpu_ns, int64_t bg_ns, int64_t wall_ns, int ncpu);
 /* Internal, exposed for tests: whether a maintenance slice that failed for
  * want of space at now_ns is worth a warning. Not while the writer reports
  * the disk full (that episode's line says it all), and not at once: a disk

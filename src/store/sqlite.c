@@ -19,7 +19,7 @@
 #include <unistd.h>
 
 /* Marks the file as Lanterna's so we never migrate someone else's database. */
-#define APPLICATION_ID 0x4C544E41 /* "LTNA" */
+#define APPLICATION_ID LT__SQ_APPLICATION_ID
 /* 4 KiB pages. With payloads in chunk rows, what a commit writes is
  * mostly index pages dirtied at random keys (trace ids, sessions, users),
  * where every touched page is written whole: 4 KiB pages measured 2-5%
@@ -304,6 +304,14 @@ static const char *const migrations[] = {
   "INSERT INTO spans_v9 SELECT * FROM spans;"
   "DROP TABLE spans;"
   "ALTER TABLE spans_v9 RENAME TO spans;",
+  /* 10: the full-text index moves to a file and thread of its own
+   * (sqlite_search.c), which indexes every stored span again from the
+   * start. The old table goes with its high-water mark. */
+  "DROP TABLE span_fts;"
+  "DELETE FROM meta WHERE key = 'fts_hwm';"
+  /* Which database a search file was built from: a file restored from a
+   * copy is not indexed by another copy's search file. */
+  "INSERT OR IGNORE INTO meta(key, value) VALUES('instance', abs(random() / 2) + 1);",
 };
 #define N_MIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))
 
@@ -467,11 +475,24 @@ void lt__sq_reader_put(lt__sq_t *s, lt__sq_reader_t *r) {
 
 int lt__sq_admin_open(lt__sq_t *s, sqlite3 **out) { return open_conn(s, ROLE_ADMIN, out); }
 
+int lt__sq_reader_open(lt__sq_t *s, sqlite3 **out) { return open_conn(s, ROLE_READER, out); }
+
+/* Pool readers see the full-text index as `search` (queries join it to
+ * spans). */
+static int attach_search(lt__sq_t *s, sqlite3 *db) {
+  char *sql = sqlite3_mprintf("ATTACH %Q AS search", s->search_path);
+  if (!sql) return LT_ENOMEM;
+  int rc = lt__sq_exec(db, sql);
+  sqlite3_free(sql);
+  return rc;
+}
+
 /* ---- open / close -------------------------------------------------------- */
 
 static void sq_close(lt_store_t *st) {
   lt__sq_t *s = LT__SQ(st);
   if (!s) return;
+  lt__sq_search_close(s);
   if (s->ws[WS_COMMIT]) lt__sq_flush_rollups(s);
   for (int i = 0; i < WS__COUNT; i++) sqlite3_finalize(s->ws[i]);
   lt__sq_rollup_close(s);
@@ -489,6 +510,7 @@ static void sq_close(lt_store_t *st) {
   lt_free(s->readers);
   lt_free(s->free_idx);
   lt_free(s->path);
+  lt_free(s->search_path);
   pthread_mutex_destroy(&s->mu);
   pthread_mutex_destroy(&s->key_mu);
   pthread_cond_destroy(&s->cv);
@@ -535,6 +557,7 @@ static int sq_open(const lt_store_config_t *cfg, lt_store_t **out) {
   s->wal_idle_ns = LT__SQ_WAL_IDLE_NS;
   s->wal_rest_bytes = LT__SQ_WAL_REST_BYTES;
   s->keys_batch = LT__SQ_KEYS_BATCH;
+  s->search_part_spans = LT__SQ_SEARCH_PART_SPANS;
   s->compression = cfg->compression;
   size_t dl = strlen(cfg->data_dir);
   s->path = lt_malloc(dl + sizeof "/lanterna.db");
@@ -567,14 +590,22 @@ static int sq_open(const lt_store_config_t *cfg, lt_store_t **out) {
   if ((rc = lt__sq_rollup_open(s))) goto out;
   if ((rc = lt__sq_ckpt_start(s))) goto out;
   if ((rc = lt__sq_unpacker_init(&s->wup, s->wdb))) goto out;
+  if ((rc = lt__sq_meta_get(s->wdb, LT__SQ_META_SPAN_FLOOR, &s->span_floor))) goto out;
+  if (!(s->search_path = lt__sq_search_path(s->path))) {
+    rc = LT_ENOMEM;
+    goto out;
+  }
+  if ((rc = lt__sq_search_open(s))) goto out;
   for (int i = 0; i < cfg->read_connections; i++) {
     lt__sq_reader_t *r = &s->readers[i];
     if ((rc = open_conn(s, ROLE_READER, &r->db))) goto out;
     s->n_readers++;
+    if ((rc = attach_search(s, r->db))) goto out;
     if ((rc = lt__sq_unpacker_init(&r->up, r->db))) goto out;
     s->free_idx[s->n_free++] = i;
   }
   if ((rc = open_conn(s, ROLE_READER, &s->key_db))) goto out;
+  if (!cfg->search_by_hand && (rc = lt__sq_search_start(s))) goto out;
   *out = &s->base;
   s = NULL;
   rc = 0;
@@ -611,7 +642,7 @@ int lt__sq_stats(lt_store_t *st, lt_store_stats_t *out) {
                                 * count(*) would read (and, through the reader's mmap, map)
                                 * every waiting span. Ids above the mark have no gaps. */
                                " max(0, coalesce((SELECT max(id) FROM spans), 0) -"
-                               " coalesce((SELECT value FROM meta WHERE key='fts_hwm'), 0)),"
+                               " coalesce((SELECT value FROM search.meta WHERE key='hwm'), 0)),"
                                " max(0, coalesce((SELECT max(id) FROM spans), 0) -"
                                " coalesce((SELECT value FROM meta WHERE key='rollup_hwm'), 0)),"
                                " max(0, coalesce((SELECT max(id) FROM traces), 0) -"
@@ -631,7 +662,8 @@ int lt__sq_stats(lt_store_t *st, lt_store_stats_t *out) {
   }
   sqlite3_finalize(q);
   lt__sq_reader_put(s, r);
-  out->db_bytes = lt__sq_file_size(s->path, "") + lt__sq_file_size(s->path, "-wal");
+  out->db_bytes = lt__sq_file_size(s->path, "") + lt__sq_file_size(s->path, "-wal") +
+                 lt__sq_file_size(s->search_path, "") + lt__sq_file_size(s->search_path, "-wal");
   return rc;
 }
 

@@ -30,9 +30,6 @@ enum {
   WS_META_GET,
   WS_META_SET,
   WS_META_ADD,
-  WS_FTS_CHUNK,
-  WS_FTS_INSERT,
-  WS_FTS_DELETE,
   WS_MAX_SPAN_ID,
   WS_PROJECT_IDS,
   WS_OLD_TRACES,
@@ -85,6 +82,7 @@ typedef struct {
 typedef struct lt__sq_rollup lt__sq_rollup_t;
 typedef struct lt__sq_ckpt lt__sq_ckpt_t;
 typedef struct lt__sq_idcache lt__sq_idcache_t;
+typedef struct lt__sq_search lt__sq_search_t;
 
 typedef struct {
   lt_store_t base; /* first: the store is handed out as &base */
@@ -103,6 +101,15 @@ typedef struct {
   int64_t keys_batch;     /* LT__SQ_KEYS_BATCH (tests lower it) */
   int64_t keys_last_ns;   /* monotonic time of the last keying slice */
   lt__sq_idcache_t *idcache; /* span ids of big recent traces (sqlite_write.c) */
+  /* Span ids below this were handed out once (retention took the newest
+   * spans): the next span gets floor + 1, never an id used before. 0: no
+   * floor (meta span_floor). */
+  int64_t span_floor;
+  int64_t span_first_id; /* the id the write's first new span gets (0: SQLite's choice) */
+  /* The full-text index (sqlite_search.c): its own file and thread. */
+  char *search_path;
+  lt__sq_search_t *search;
+  int64_t search_part_spans; /* span ids per full-text partition (tests lower it) */
   lt_compression_t compression;
   /* Durability full: the writer commits with synchronous=NORMAL and
    * lt__sq_sync fdatasyncs the WAL through a descriptor of its own. */
@@ -126,7 +133,9 @@ typedef struct {
 #define LT__SQ(s) ((lt__sq_t *)(s))
 
 /* Meta keys (table meta). */
-#define LT__SQ_META_FTS_HWM "fts_hwm"
+#define LT__SQ_META_SPAN_FLOOR "span_floor"
+/* PRAGMA application_id of Lanterna's files ("LTNA"). */
+#define LT__SQ_APPLICATION_ID 0x4C544E41
 #define LT__SQ_META_KEYS_HWM "keys_hwm" /* traces up to this id are in trace_keys and trace_models */
 /* trace_keys.kind (migration 8 and the writer's statements spell them 1 and 2). */
 enum { LT__SQ_KEY_SESSION = 1, LT__SQ_KEY_USER = 2 };
@@ -135,9 +144,6 @@ enum { LT__SQ_KEY_SESSION = 1, LT__SQ_KEY_USER = 2 };
 #define LT__SQ_META_LOGS "n_logs"
 #define LT__SQ_META_POINTS "n_points"
 
-/* Spans indexed for full-text search per maintain call, and rows deleted
- * by retention per call. */
-#define LT__SQ_FTS_CHUNK 2000
 /* Traces keyed (trace_keys) per background slice. */
 #define LT__SQ_KEYS_CHUNK 20000
 /* Keying waits until this many traces are waiting (lookups read them
@@ -148,13 +154,10 @@ enum { LT__SQ_KEY_SESSION = 1, LT__SQ_KEY_USER = 2 };
 #define LT__SQ_KEYS_BATCH 1024
 #define LT__SQ_KEYS_IDLE_NS 1000000000LL
 #define LT__SQ_KEYS_DELAY_NS 10000000000LL
-/* Time a full-text slice spends indexing; its commit then writes the new
- * segment, which takes about as long again. While requests are arriving
- * (a write in the last second) the slice is shorter, since a request that
- * comes in during it waits for all of it. */
-#define LT__SQ_FTS_BUDGET_NS (5 * 1000000LL)
-#define LT__SQ_FTS_LOAD_BUDGET_NS (2 * 1000000LL)
-#define LT__SQ_FTS_LOAD_NS 1000000000LL
+/* Span ids per full-text partition (sqlite_search.c): retention drops a
+ * partition once none of its spans is left. */
+#define LT__SQ_SEARCH_PART_SPANS (1 << 20)
+/* Rows deleted by retention per maintain call. */
 #define LT__SQ_RETENTION_CHUNK 5000
 /* trace_get returns at most this many spans (in start order). */
 #define LT__SQ_TRACE_MAX_SPANS 10000
@@ -267,6 +270,22 @@ void lt__sq_vfs_stats(lt__sq_vfs_stats_t *out);
 
 /* Moves WAL checkpoints from the writer's commits to a thread of their
  * own (after the writer connection is open). Stop before closing it. */
+/* ---- the full-text index (sqlite_search.c) ------------------------------ */
+
+/* <main path minus .db>.search.db, malloc'd (NULL: out of memory). */
+char *lt__sq_search_path(const char *main_path);
+/* Opens the index's file (making it if new) and its connections; the
+ * thread starts with lt__sq_search_start. */
+int lt__sq_search_open(lt__sq_t *s);
+int lt__sq_search_start(lt__sq_t *s);
+/* Stops the thread (after its current transaction) and closes. */
+void lt__sq_search_close(lt__sq_t *s);
+/* Indexes every stored span now, on the calling thread (tests, and the
+ * store's maintain_all in them). */
+int lt__sq_search_catch_up(lt__sq_t *s);
+/* A read connection on the main database, configured as the pool's. */
+int lt__sq_reader_open(lt__sq_t *s, sqlite3 **out);
+
 int lt__sq_ckpt_start(lt__sq_t *s);
 void lt__sq_ckpt_stop(lt__sq_t *s);
 

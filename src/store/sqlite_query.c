@@ -80,7 +80,7 @@ static void qb_free(qb_t *b) { lt_buf_free(&b->sql); }
  * mistake (LT_EINVAL), not a database failure. */
 static int check_fts(sqlite3 *db, lt_str_t q) {
   sqlite3_stmt *st = NULL;
-  int src = sqlite3_prepare_v2(db, "SELECT rowid FROM span_fts WHERE span_fts MATCH ?1 LIMIT 1", -1, &st, NULL);
+  int src = sqlite3_prepare_v2(db, "SELECT rowid FROM search.syntax WHERE syntax MATCH ?1 LIMIT 1", -1, &st, NULL);
   if (src == SQLITE_OK) src = sqlite3_bind_text64(st, 1, q.ptr, q.len, SQLITE_STATIC, SQLITE_UTF8);
   if (src == SQLITE_OK) src = sqlite3_step(st);
   int rc = 0;
@@ -194,11 +194,10 @@ static int list_page(lt__sq_reader_t *r, sqlite3_stmt *st, int limit, int key_co
 static int mark_search_complete(lt__sq_reader_t *r, int64_t project_id, json_t **out) {
   sqlite3_stmt *st = NULL;
   int src = sqlite3_prepare_v2(r->db,
-                               "SELECT EXISTS(SELECT 1 FROM spans WHERE id > coalesce((SELECT value FROM meta"
-                               " WHERE key = ?2), 0) AND project_id = ?1)",
+                               "SELECT EXISTS(SELECT 1 FROM spans WHERE id > coalesce((SELECT value FROM"
+                               " search.meta WHERE key = 'hwm'), 0) AND project_id = ?1)",
                                -1, &st, NULL);
   if (src == SQLITE_OK) src = sqlite3_bind_int64(st, 1, project_id);
-  if (src == SQLITE_OK) src = sqlite3_bind_text(st, 2, LT__SQ_META_FTS_HWM, -1, SQLITE_STATIC);
   if (src == SQLITE_OK) src = sqlite3_step(st);
   int rc = 0;
   if (src == SQLITE_ROW) lt__sq_put(*out, "search_complete", json_boolean(sqlite3_column_int(st, 0) == 0), &rc);
@@ -219,6 +218,34 @@ static void ids_from(qb_t *b, const char *col, int64_t from_ns) {
   qb_sql(b, " >= coalesce((SELECT min(first_id) FROM span_blocks WHERE max_start >= ");
   qb_int(b, from_ns);
   qb_sql(b, "), 9223372036854775807)");
+}
+
+/* Bounds for fts_in: the span ids that can start at or after a time, or
+ * between two numbered parameters. */
+typedef struct {
+  int64_t from_ns;
+  int param; /* its number once bound (it is bound once, for every partition) */
+} from_bound_t;
+
+static void bound_from(qb_t *b, void *arg) {
+  from_bound_t *f = arg;
+  qb_sql(b, " AND rowid >= coalesce((SELECT min(first_id) FROM span_blocks WHERE max_start >= ");
+  if (f->param) {
+    char p[16];
+    snprintf(p, sizeof p, "?%d", f->param);
+    qb_sql(b, p);
+  } else {
+    qb_int(b, f->from_ns);
+    f->param = b->n;
+  }
+  qb_sql(b, "), 9223372036854775807)");
+}
+
+static void bound_params(qb_t *b, void *params) {
+  const int *p = params;
+  char bounds[64];
+  snprintf(bounds, sizeof bounds, " AND rowid BETWEEN ?%d AND ?%d", p[0], p[1]);
+  qb_sql(b, bounds);
 }
 
 static json_t *trace_row_fn(lt__sq_reader_t *r, sqlite3_stmt *st, int *rc) {
@@ -280,7 +307,58 @@ typedef struct {
   qb_t b;
   sqlite3_stmt *stmt;
   lt_buf_t words; /* q as plain words, when it is not FTS5 syntax */
+  /* With q: the full-text index's partitions (sqlite_search.c), read in
+   * the list's read transaction, so none of them can go before the list
+   * is done with it. */
+  int64_t *parts;
+  int n_parts;
 } list_t;
+
+/* Reads the partition ids (a list with q, in its read transaction). */
+static int read_parts(list_t *l) {
+  sqlite3_stmt *st = NULL;
+  int src = sqlite3_prepare_v2(l->r->db, "SELECT id FROM search.parts ORDER BY id", -1, &st, NULL);
+  int rc = 0, cap = 0;
+  while (rc == 0 && src == SQLITE_OK && (src = sqlite3_step(st)) == SQLITE_ROW) {
+    if (l->n_parts == cap) {
+      int64_t *p = lt_realloc(l->parts, (size_t)(cap = cap ? 2 * cap : 8) * sizeof *p);
+      if (!p) rc = LT_ENOMEM;
+      else l->parts = p;
+    }
+    if (rc == 0) l->parts[l->n_parts++] = sqlite3_column_int64(st, 0);
+    src = SQLITE_OK;
+  }
+  sqlite3_finalize(st);
+  if (rc == 0 && src != SQLITE_DONE) rc = fail(l->r->db, src, "listing the full-text partitions");
+  return rc;
+}
+
+/* " <col> IN (the span ids that match q)": a union over the partitions,
+ * each bounded as bound() says (it appends to the partition's WHERE, the
+ * rowid being the span id). No partition: no match. */
+typedef void bound_fn(qb_t *b, void *arg);
+static void fts_in(qb_t *b, const list_t *l, const char *col, bound_fn *bound, void *arg) {
+  qb_sql(b, " AND ");
+  qb_sql(b, col);
+  qb_sql(b, " IN (");
+  if (!l->n_parts) qb_sql(b, "SELECT NULL WHERE 0");
+  int qparam = 0; /* the query text is bound once, and numbered after */
+  for (int i = 0; i < l->n_parts; i++) {
+    char head[160];
+    snprintf(head, sizeof head, "%sSELECT rowid FROM search.fts_%lld WHERE fts_%lld MATCH ", i ? " UNION ALL " : "",
+             (long long)l->parts[i], (long long)l->parts[i]);
+    qb_sql(b, head);
+    if (qparam) {
+      snprintf(head, sizeof head, "?%d", qparam);
+      qb_sql(b, head);
+    } else {
+      qb_text(b, l->q.q);
+      qparam = b->n;
+    }
+    if (bound) bound(b, arg);
+  }
+  qb_sql(b, ")");
+}
 
 static void list_close(list_t *l);
 
@@ -305,6 +383,8 @@ static int list_open(list_t *l, lt_store_t *st, const lt_query_t *qin, int what)
     l->q.q = (lt_str_t){l->words.ptr, l->words.len};
     rc = check_fts(l->r->db, l->q.q);
   }
+  /* One read transaction for the whole list (see list_t.parts). */
+  if (rc == 0 && l->q.q.len && (rc = lt__sq_exec(l->r->db, "BEGIN")) == 0) rc = read_parts(l);
   if (rc) list_close(l);
   return rc;
 }
@@ -312,6 +392,10 @@ static int list_open(list_t *l, lt_store_t *st, const lt_query_t *qin, int what)
 static void list_close(list_t *l) {
   sqlite3_finalize(l->stmt);
   l->stmt = NULL;
+  if (l->r && !sqlite3_get_autocommit(l->r->db)) sqlite3_exec(l->r->db, "COMMIT", NULL, NULL, NULL);
+  lt_free(l->parts);
+  l->parts = NULL;
+  l->n_parts = 0;
   qb_free(&l->b);
   lt_buf_free(&l->words);
   if (l->r) lt__sq_reader_put(l->s, l->r);
@@ -485,12 +569,11 @@ int lt__sq_traces_list(lt_store_t *st, const lt_query_t *qin, json_t **out) {
   if (l.q.q.len) {
     qb_sql(&l.b, " AND t.id IN (SELECT s.trace_ref FROM spans s WHERE s.project_id = ");
     qb_int(&l.b, l.q.project_id);
-    qb_sql(&l.b, " AND s.id IN (SELECT rowid FROM span_fts WHERE span_fts MATCH ");
-    qb_text(&l.b, l.q.q);
     /* A trace that starts in the range has every span starting in it:
      * FTS5 skips the older matches. */
-    if (l.q.from_ns) ids_from(&l.b, "rowid", l.q.from_ns);
-    qb_sql(&l.b, "))");
+    from_bound_t fb = {l.q.from_ns, 0};
+    fts_in(&l.b, &l, "s.id", l.q.from_ns ? bound_from : NULL, &fb);
+    qb_sql(&l.b, ")");
   }
   page_clause(&l.b, &l.q, key, "t.id", l.q.cursor.len > 0, l.ckey, l.cid);
   if ((rc = qb_prepare(&l.b, l.r->db, &l.stmt))) goto out;
@@ -579,16 +662,13 @@ static void span_list_sql(qb_t *b, const list_t *l, const lt_query_t *qin, const
     /* The matches are gathered anew each time the statement runs (per
      * block in span_blocks_for_page): bounded by the ranges' ids, FTS5
      * reads only the matches that can count. */
-    qb_sql(b, " AND s.id IN (SELECT rowid FROM span_fts WHERE span_fts MATCH ");
-    qb_text(b, l->q.q);
-    if (lo_param) {
-      char bounds[64];
-      snprintf(bounds, sizeof bounds, " AND rowid BETWEEN ?%d AND ?%d", lo_param, hi_param);
-      qb_sql(b, bounds);
-    } else if (l->q.from_ns) {
-      ids_from(b, "rowid", l->q.from_ns); /* a whole-table read still has the start bound */
+    int params[2] = {lo_param, hi_param};
+    if (lo_param) fts_in(b, l, "s.id", bound_params, params);
+    else if (l->q.from_ns) {
+      from_bound_t fb = {l->q.from_ns, 0};
+      fts_in(b, l, "s.id", bound_from, &fb); /* a whole-table read keeps the start bound */
     }
-    qb_sql(b, ")");
+    else fts_in(b, l, "s.id", NULL, NULL);
   }
   page_clause(b, &l->q, key, "s.id", l->q.cursor.len > 0, l->ckey, l->cid);
 }

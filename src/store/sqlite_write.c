@@ -1,6 +1,6 @@
 /* The SQLite write path (writer thread only): write stores a group of
  * batches in one transaction; maintain does bounded background work
- * (full-text indexing, retention).
+ * (rollups, session/user/model keys, retention).
  *
  * Per transaction, every distinct (project, trace_id) is looked up once in
  * the traces table (the only random-key index we touch) and given a row id.
@@ -42,8 +42,8 @@ static const char *const writer_sql[WS__COUNT] = {
   [WS_SPAN_INSERT] =
     "INSERT INTO spans(trace_ref, span_id, parent_id, project_id, start_ns, end_ns, name, kind, otel_kind,"
     " status, service, request_model, response_model, input_tokens, output_tokens, total_tokens, cost_nusd,"
-    " cost_source, ttft_ns, user_id, session_id, tags, payload) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9,"
-    " ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23)",
+    " cost_source, ttft_ns, user_id, session_id, tags, payload, id) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9,"
+    " ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24)",
   [WS_LOG_INSERT] =
     "INSERT INTO logs(project_id, trace_id, span_id, time_ns, severity, severity_text, event_name, body,"
     " attributes, resource, service, scope, input_messages, output_messages)"
@@ -54,15 +54,12 @@ static const char *const writer_sql[WS__COUNT] = {
   [WS_META_GET] = "SELECT value FROM meta WHERE key = ?1",
   [WS_META_SET] = "INSERT INTO meta(key, value) VALUES(?1, ?2) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
   [WS_META_ADD] = "UPDATE meta SET value = value + ?2 WHERE key = ?1",
-  [WS_FTS_CHUNK] = "SELECT id, payload FROM spans WHERE id > ?1 ORDER BY id LIMIT ?2",
-  [WS_FTS_INSERT] = "INSERT INTO span_fts(rowid, input, output) VALUES(?1, ?2, ?3)",
-  [WS_FTS_DELETE] = "INSERT INTO span_fts(span_fts, rowid, input, output) VALUES('delete', ?1, ?2, ?3)",
   [WS_MAX_SPAN_ID] = "SELECT coalesce(max(id), 0) FROM spans",
   [WS_PROJECT_IDS] = "SELECT id FROM projects ORDER BY id",
   [WS_OLD_TRACES] =
     "SELECT id, models FROM traces WHERE project_id = ?1 AND start_ns < ?2 ORDER BY start_ns LIMIT ?3",
   [WS_TRACE_SPANS] =
-    "SELECT s.id, s.payload FROM trace_runs r JOIN spans s ON s.id BETWEEN r.first_id AND r.last_id"
+    "SELECT s.id FROM trace_runs r JOIN spans s ON s.id BETWEEN r.first_id AND r.last_id"
     " WHERE r.trace_ref = ?1 AND s.trace_ref = ?1 ORDER BY r.first_id, s.id LIMIT ?2",
   [WS_SPAN_DELETE] = "DELETE FROM spans WHERE id = ?1",
   [WS_MODEL_DELETE] = "DELETE FROM trace_models WHERE project_id = ?1 AND model = ?2 AND trace_ref = ?3",
@@ -506,6 +503,11 @@ static int insert_span(lt__sq_t *s, int64_t project_id, const lt_span_t *sp, lt_
   BIND(lt__sq_bind_text(st, 22, sp->tags));
   if (blob) BIND(sqlite3_bind_blob64(st, 23, blob, blob_len, SQLITE_STATIC));
   else BIND(sqlite3_bind_null(st, 23));
+  /* NULL: the next rowid. Above a floor, the first span of the write is
+   * put there and the rest follow it. */
+  if (s->span_first_id) BIND(sqlite3_bind_int64(st, 24, s->span_first_id));
+  else BIND(sqlite3_bind_null(st, 24));
+  s->span_first_id = 0;
   int src = sqlite3_step(st);
   sqlite3_reset(st);
   if (src != SQLITE_DONE) return lt__sq_fail(s->wdb, src, "inserting a span");
@@ -841,6 +843,13 @@ int lt__sq_write(lt_store_t *st, lt_batch_t *const *batches, size_t n) {
   if ((rc = lt__sq_rollup_recover(s))) goto out;
   if ((rc = one_int(s, WS_NEXT_TRACE_ID, &next_id))) goto out;
   if ((rc = one_int(s, WS_NEXT_CHUNK_ID, &next_chunk))) goto out;
+  s->span_first_id = 0;
+  if (s->span_floor > 0) {
+    int64_t top = 0;
+    if ((rc = one_int(s, WS_MAX_SPAN_ID, &top))) goto out;
+    if (top < s->span_floor) s->span_first_id = s->span_floor + 1;
+    else s->span_floor = 0; /* ids are past it: SQLite's next rowid is right again */
+  }
   /* Never hand out an id twice in a process, even one whose chunk was
    * expired or rolled back: decoders cache chunks by id. */
   if (next_chunk < s->next_chunk) next_chunk = s->next_chunk;
@@ -933,67 +942,19 @@ out:
 
 /* ---- maintenance --------------------------------------------------------- */
 
-/* Reads a stored payload's full-text input and output (slices into the
- * writer's decoder). A payload that does not decode indexes nothing. */
-static void fts_text_of(lt__sq_t *s, sqlite3_stmt *st, int col, lt_str_t *in, lt_str_t *out) {
-  lt__sq_payload_t p;
-  *in = *out = LT_STR_NULL;
-  if (lt__sq_payload_decode(&s->wup, sqlite3_column_blob(st, col), (size_t)sqlite3_column_bytes(st, col), &p) == 0)
-    lt__sq_fts_text(&p, in, out);
-}
-
-
-/* Indexes the spans above the high-water mark: at most LT__SQ_FTS_CHUNK,
- * and stops early after its time budget so ingest never waits long behind
- * the index (long texts cost ~0.1 ms each here). */
-static int fts_index(lt__sq_t *s, int64_t *hwm, bool *more) {
-  sqlite3_stmt *q = s->ws[WS_FTS_CHUNK];
-  BIND(sqlite3_bind_int64(q, 1, *hwm));
-  BIND(sqlite3_bind_int(q, 2, LT__SQ_FTS_CHUNK));
-  int rc = 0, src = SQLITE_DONE, rows = 0;
-  int64_t now = mono_ns();
-  bool loaded = now - s->last_write_ns < LT__SQ_FTS_LOAD_NS;
-  int64_t last = *hwm, deadline = now + (loaded ? LT__SQ_FTS_LOAD_BUDGET_NS : LT__SQ_FTS_BUDGET_NS);
-  bool stopped = false;
-  while (rc == 0 && (src = sqlite3_step(q)) == SQLITE_ROW) {
-    if (rows % 8 == 7 && mono_ns() > deadline) {
-      stopped = true;
-      break;
-    }
-    rows++;
-    last = sqlite3_column_int64(q, 0);
-    lt_str_t in, out;
-    fts_text_of(s, q, 1, &in, &out);
-    if (!in.len && !out.len) continue;
-    sqlite3_stmt *ins = s->ws[WS_FTS_INSERT];
-    BIND(sqlite3_bind_int64(ins, 1, last));
-    BIND(lt__sq_bind_text(ins, 2, in));
-    BIND(lt__sq_bind_text(ins, 3, out));
-    rc = run(s, WS_FTS_INSERT);
-  }
-  if (rc == 0 && !stopped && src != SQLITE_DONE) rc = lt__sq_fail(s->wdb, src, "reading spans to index");
-  sqlite3_reset(q);
-  if (rc == 0 && last != *hwm) {
-    rc = meta_set(s, LT__SQ_META_FTS_HWM, last);
-    *hwm = last;
-  }
-  if (stopped || rows == LT__SQ_FTS_CHUNK) *more = true;
-  return rc;
-}
-
 typedef struct {
   int64_t id;
   lt_str_t models; /* JSON text, copied */
 } old_trace_t;
 
-/* Deletes up to *budget spans of one trace (taking their text out of the
- * full-text index when it was indexed), lowest ids first; *done when none
- * is left. Each round reads one span more than it deletes, so a budget that
+/* Deletes up to *budget spans of one trace, lowest ids first (their
+ * full-text entries stay until their partition goes: sqlite_search.c);
+ * *done when none is left. Each round reads one span more than it deletes, so a budget that
  * ends on the trace's last span still reports it done and the trace goes
  * in the same slice: a trace kept without spans would keep runs over ids
  * that, if they were the newest, the next write hands out again. While
  * spans are left, the ids freed are below them and never handed out. */
-static int expire_spans(lt__sq_t *s, int64_t trace_ref, int64_t hwm, int *budget, int64_t *deleted, bool *done) {
+static int expire_spans(lt__sq_t *s, int64_t trace_ref, int *budget, int64_t *deleted, bool *done) {
   int64_t ids[256];
   *done = false;
   while (*budget > 0) {
@@ -1007,17 +968,7 @@ static int expire_spans(lt__sq_t *s, int64_t trace_ref, int64_t hwm, int *budget
         left = true;
         break;
       }
-      int64_t id = sqlite3_column_int64(q, 0);
-      ids[got++] = id;
-      if (id > hwm) continue;
-      lt_str_t in, out;
-      fts_text_of(s, q, 1, &in, &out);
-      if (!in.len && !out.len) continue;
-      sqlite3_stmt *del = s->ws[WS_FTS_DELETE];
-      BIND(sqlite3_bind_int64(del, 1, id));
-      BIND(lt__sq_bind_text(del, 2, in));
-      BIND(lt__sq_bind_text(del, 3, out));
-      rc = run(s, WS_FTS_DELETE);
+      ids[got++] = sqlite3_column_int64(q, 0);
     }
     if (rc == 0 && !left && src != SQLITE_DONE) rc = lt__sq_fail(s->wdb, src, "reading spans to expire");
     sqlite3_reset(q);
@@ -1038,8 +989,8 @@ static int expire_spans(lt__sq_t *s, int64_t trace_ref, int64_t hwm, int *budget
 }
 
 /* Deletes whole traces that started before cutoff (their spans, model
- * rows and full-text entries with them), at most *budget rows. */
-static int expire_traces(lt__sq_t *s, wctx_t *w, int64_t cutoff, int64_t hwm, int *budget, bool *more) {
+ * rows and payload chunks with them), at most *budget rows. */
+static int expire_traces(lt__sq_t *s, wctx_t *w, int64_t cutoff, int *budget, bool *more) {
   int64_t projects[64];
   int np = 0, rc = 0, src;
   int64_t spans = 0, traces = 0, after = 0;
@@ -1071,7 +1022,7 @@ static int expire_traces(lt__sq_t *s, wctx_t *w, int64_t cutoff, int64_t hwm, in
       sqlite3_reset(q);
       for (int i = 0; rc == 0 && i < n_old; i++) {
         bool done;
-        if ((rc = expire_spans(s, old[i].id, hwm, budget, &spans, &done))) break;
+        if ((rc = expire_spans(s, old[i].id, budget, &spans, &done))) break;
         if (!done) {
           *more = true;
           break;
@@ -1088,8 +1039,7 @@ static int expire_traces(lt__sq_t *s, wctx_t *w, int64_t cutoff, int64_t hwm, in
           rc = run(s, WS_MODEL_DELETE);
         }
         if (rc == 0) {
-          /* The chunks go last: until every span of the trace is gone, its
-           * full-text entries need their text to be taken out. */
+          /* The chunks go last, once every span of the trace is gone. */
           BIND(sqlite3_bind_int64(s->ws[WS_CHUNKS_DELETE], 1, old[i].id));
           rc = run(s, WS_CHUNKS_DELETE);
         }
@@ -1153,8 +1103,7 @@ void lt__sq_flush_rollups(lt__sq_t *s) {
 
 /* Keys the traces above the mark (trace_keys, trace_models), up to
  * LT__SQ_KEYS_CHUNK of them in one insert each, once enough wait (see
- * LT__SQ_KEYS_BATCH). A few milliseconds: it runs before the full-text
- * slice. */
+ * LT__SQ_KEYS_BATCH). 10-20 ms for a batch under load. */
 static int keys_index(lt__sq_t *s, bool *more) {
   int64_t hwm = 0, top = 0;
   int rc = meta_get(s, LT__SQ_META_KEYS_HWM, &hwm);
@@ -1183,12 +1132,11 @@ static int keys_index(lt__sq_t *s, bool *more) {
 int lt__sq_maintain(lt_store_t *st, int64_t now_ns, bool *more) {
   lt__sq_t *s = LT__SQ(st);
   wctx_t w = {0};
-  int64_t hwm = 0, max_id = 0;
+  int64_t max_id = 0, top_id = 0, floor = s->span_floor;
   int rc = LT_ENOMEM;
   *more = false;
   if (!(w.arena = lt_arena_create(SIZE_MAX / 2))) goto out;
   if ((rc = run(s, WS_BEGIN))) goto out;
-  if ((rc = meta_get(s, LT__SQ_META_FTS_HWM, &hwm))) goto out;
   /* Deferred rollups go first: retention may take the spans they count,
    * and under sustained load this slice comes once a second. */
   if ((rc = lt__sq_rollup_recover(s))) goto out;
@@ -1197,26 +1145,28 @@ int lt__sq_maintain(lt_store_t *st, int64_t now_ns, bool *more) {
   if (s->retention_ns > 0 && now_ns > s->retention_ns) {
     int64_t cutoff = now_ns - s->retention_ns;
     int budget = LT__SQ_RETENTION_CHUNK;
-    if ((rc = expire_traces(s, &w, cutoff, hwm, &budget, more))) goto out;
+    if ((rc = one_int(s, WS_MAX_SPAN_ID, &top_id))) goto out;
+    if ((rc = expire_traces(s, &w, cutoff, &budget, more))) goto out;
     if ((rc = expire_rows(s, WS_LOGS_EXPIRE, LT__SQ_META_LOGS, cutoff, &budget, more))) goto out;
     if ((rc = expire_rows(s, WS_POINTS_EXPIRE, LT__SQ_META_POINTS, cutoff, &budget, more))) goto out;
     /* Scores go by their own time: comments can hold user text. */
     if ((rc = expire_rows(s, WS_SCORES_EXPIRE, NULL, cutoff, &budget, more))) goto out;
     if ((rc = run(s, WS_BLOCKS_EXPIRE))) goto out;
-    /* If the newest spans went, new rowids could fall at or below the
-     * mark and never be indexed: pull the mark down to the largest id. */
+    /* If the newest spans went, SQLite would hand their ids out again,
+     * and the full-text index still holds them: new spans start above
+     * the largest id ever stored instead (see insert_span). */
     if ((rc = one_int(s, WS_MAX_SPAN_ID, &max_id))) goto out;
-    if (max_id < hwm) {
-      hwm = max_id;
-      if ((rc = meta_set(s, LT__SQ_META_FTS_HWM, hwm))) goto out;
+    if (max_id < top_id && top_id > floor) {
+      floor = top_id;
+      if ((rc = meta_set(s, LT__SQ_META_SPAN_FLOOR, floor))) goto out;
     }
     if ((rc = lt__sq_rollup_lower_hwm(s, max_id))) goto out;
   }
   if ((rc = lt__sq_rollup_maintain(s, now_ns, s->retention_ns, more))) goto out;
   if ((rc = keys_index(s, more))) goto out;
-  if ((rc = fts_index(s, &hwm, more))) goto out;
   rc = run(s, WS_COMMIT);
   if (rc == 0) lt__sq_rollup_commit(s);
+  if (rc == 0) s->span_floor = floor;
   if (rc == 0 && !*more) (void)lt__sq_ckpt_idle(s, mono_ns());
 out:
   if (rc) {

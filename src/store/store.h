@@ -42,6 +42,10 @@ typedef struct {
   int64_t retention_ns;        /* 0 = keep forever */
   int read_connections;        /* pool size for readers, >= 1 */
   size_t cache_bytes;          /* page cache per connection */
+  /* Tests: no full-text indexing thread; the index is built only when the
+   * test asks (SQLite: lt__sq_search_catch_up), so what is indexed when
+   * is up to the test. */
+  bool search_by_hand;
 } lt_store_config_t;
 
 typedef enum { LT_SORT_START = 0, LT_SORT_DURATION, LT_SORT_COST } lt_sort_t;
@@ -317,8 +321,8 @@ static inline void lt_store_close(lt_store_t *s) { if (s) s->ops->close(s); }
  * Returns 0 once committed (durable only after lt_store_sync when the store
  * defers syncing), else an LT_E* error and nothing is stored. */
 static inline int lt_store_write(lt_store_t *s, lt_batch_t *const *b, size_t n) { return s->ops->write(s, b, n); }
-/* Does a bounded slice of background work (retention deletes, full-text
- * indexing); sets *more when more is pending. */
+/* Does a bounded slice of background work (retention deletes, rollups,
+ * keys); sets *more when more is pending. */
 static inline int lt_store_maintain(lt_store_t *s, int64_t now, bool *more) { return s->ops->maintain(s, now, more); }
 /* Makes what write committed durable; 0 at once when nothing is deferred. */
 static inline int lt_store_sync(lt_store_t *s) { return s->defer_sync && s->ops->sync ? s->ops->sync(s) : 0; }

@@ -22,7 +22,7 @@ typedef struct {
 
 static inline int fixture_reopen(fixture_t *f, int64_t retention_ns) {
   lt_store_config_t sc = {.data_dir = f->dir, .durability = LT_DURABILITY_PROCESS, .retention_ns = retention_ns,
-                          .read_connections = 2, .cache_bytes = 4u << 20};
+                          .read_connections = 2, .cache_bytes = 4u << 20, .search_by_hand = true};
   return lt_store_open(&lt_store_sqlite_ops, &sc, &f->store);
 }
 

@@ -97,6 +97,7 @@ static void maintain_all(fixture_t *f, int64_t now) {
   bool more = true;
   for (int i = 0; more && i < 1000; i++) assert_int_equal(lt_store_maintain(f->store, now, &more), 0);
   assert_false(more);
+  assert_int_equal(lt__sq_search_catch_up(LT__SQ(f->store)), 0);
 }
 
 /* A 3-span tree (root r, children a then b, a's child a1 is not here) plus
@@ -147,6 +148,12 @@ static lt_batch_t *tree_batch(int trace) {
 static json_t *traces(fixture_t *f, lt_query_t *q) {
   json_t *out = NULL;
   assert_int_equal(f->store->ops->traces_list(f->store, q, &out), 0);
+  return out;
+}
+
+static json_t *spans(fixture_t *f, lt_query_t *q) {
+  json_t *out = NULL;
+  assert_int_equal(f->store->ops->spans_list(f->store, q, &out), 0);
   return out;
 }
 
@@ -303,6 +310,7 @@ static void late_root_and_new_spans_update_the_summary(void **st) {
 }
 
 static int64_t count_rows(fixture_t *f, const char *sql);
+static void reopen_undone(fixture_t *f, const char *undo, const char *sql);
 static sqlite3 *open_ro(fixture_t *f, const char *sql, sqlite3_stmt **q);
 
 /* The span names of one trace as trace_get and the span list with a trace
@@ -454,43 +462,6 @@ static int64_t fts_lag(fixture_t *f) {
   lt_store_stats_t ss;
   assert_int_equal(f->store->ops->stats(f->store, &ss), 0);
   return ss.fts_lag;
-}
-
-/* A full-text slice indexes for less time while requests are arriving (a
- * write in the last second) than when the writer is idle: summed over
- * alternating slices, it indexes fewer spans. The texts share a small
- * vocabulary, so FTS5 does not flush a segment mid-slice and time per span
- * stays even. */
-static void fts_slices_are_shorter_under_load(void **st) {
-  fixture_t *f = *st;
-  lt__sq_t *s = LT__SQ(f->store);
-  lt_batch_t *b = lt_batch_new(1, 64 << 20);
-  char text[1200];
-  for (int i = 1; i <= 6000; i++) {
-    int n = 0;
-    for (int w = 0; w < 100 && n < (int)sizeof text - 16; w++)
-      n += snprintf(text + n, sizeof text - n, "w%d ", (i * 7 + w * 13) % 300);
-    lt_span_t *sp = add(b, 1 + i / 500, i, 0, "step", T0 + i, T0 + i + 1);
-    sp->input = S(b, text);
-  }
-  write1(f, b, 6000);
-  int64_t loaded = 0, idle = 0, lag = fts_lag(f);
-  bool more;
-  for (int round = 0; round < 3; round++) {
-    s->last_write_ns = mono_now(); /* as just after a write */
-    assert_int_equal(lt_store_maintain(f->store, T0, &more), 0);
-    int64_t now_lag = fts_lag(f);
-    loaded += lag - now_lag;
-    lag = now_lag;
-    s->last_write_ns = mono_now() - 2 * LT__SQ_FTS_LOAD_NS; /* idle for 2 s */
-    assert_int_equal(lt_store_maintain(f->store, T0, &more), 0);
-    now_lag = fts_lag(f);
-    idle += lag - now_lag;
-    lag = now_lag;
-  }
-  assert_true(loaded > 0);
-  assert_true(lag > 0); /* the slices stopped on time, not at the end */
-  assert_true(loaded * 10 < idle * 7); /* 2 ms against 5 ms: about 0.4 */
 }
 
 /* A trace with many spans keeps its span ids in the writer between
@@ -1166,7 +1137,11 @@ static sqlite3 *open_ro(fixture_t *f, const char *sql, sqlite3_stmt **q) {
   snprintf(path, sizeof path, "%s/lanterna.db", f->dir);
   sqlite3 *db;
   assert_int_equal(sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
-  assert_int_equal(sqlite3_prepare_v2(db, sql, -1, q, NULL), SQLITE_OK);
+  /* The full-text index, as the store's readers see it. */
+  char attach[192];
+  snprintf(attach, sizeof attach, "ATTACH '%s/lanterna.search.db' AS search", f->dir);
+  assert_int_equal(sqlite3_exec(db, attach, NULL, NULL, NULL), SQLITE_OK);
+  if (sqlite3_prepare_v2(db, sql, -1, q, NULL) != SQLITE_OK) fail_msg("%s: %s", sql, sqlite3_errmsg(db));
   return db;
 }
 
@@ -1180,20 +1155,41 @@ static int64_t count_rows(fixture_t *f, const char *sql) {
   return n;
 }
 
+/* FTS5's own check of every full-text partition. */
 static void fts_integrity(fixture_t *f) {
   char path[128];
-  snprintf(path, sizeof path, "%s/lanterna.db", f->dir);
+  snprintf(path, sizeof path, "%s/lanterna.search.db", f->dir);
   sqlite3 *db;
   assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
-  char *err = NULL;
-  int src = sqlite3_exec(db, "INSERT INTO span_fts(span_fts) VALUES('integrity-check')", NULL, NULL, &err);
-  if (src != SQLITE_OK) fprintf(stderr, "integrity-check: %s\n", err ? err : "?");
-  assert_int_equal(src, SQLITE_OK);
-  sqlite3_free(err);
+  sqlite3_stmt *st;
+  assert_int_equal(sqlite3_prepare_v2(db, "SELECT id FROM parts", -1, &st, NULL), SQLITE_OK);
+  int parts = 0;
+  while (sqlite3_step(st) == SQLITE_ROW) {
+    char sql[128];
+    long long id = sqlite3_column_int64(st, 0);
+    snprintf(sql, sizeof sql, "INSERT INTO fts_%lld(fts_%lld) VALUES('integrity-check')", id, id);
+    char *err = NULL;
+    int src = sqlite3_exec(db, sql, NULL, NULL, &err);
+    if (src != SQLITE_OK) fprintf(stderr, "integrity-check: %s\n", err ? err : "?");
+    assert_int_equal(src, SQLITE_OK);
+    sqlite3_free(err);
+    parts++;
+  }
+  sqlite3_finalize(st);
   sqlite3_close(db);
+  assert_true(parts > 0);
 }
 
-static void retention_deletes_old_rows_and_their_index(void **st) {
+/* Spans that are stored and match term in the full-text index (entries of
+ * deleted spans stay until their partition goes). */
+static int64_t live_matches(fixture_t *f, const char *term) {
+  char sql[256];
+  snprintf(sql, sizeof sql, "SELECT count(*) FROM spans WHERE id IN (SELECT rowid FROM search.fts_1 WHERE fts_1 MATCH '%s')",
+           term);
+  return count_rows(f, sql);
+}
+
+static void retention_deletes_old_rows(void **st) {
   fixture_t *f = *st;
   lt_store_close(f->store);
   assert_int_equal(open_store(f, 3600 * SEC), 0);
@@ -1250,7 +1246,7 @@ static void retention_deletes_old_rows_and_their_index(void **st) {
   assert_int_equal(count_rows(f, "SELECT count(*) FROM payload_chunks"), 1);
   assert_int_equal(count_rows(f, "SELECT count(*) FROM trace_runs"), 2);
   assert_int_equal(count_rows(f, "SELECT count(*) FROM scores"), 1);
-  assert_int_equal(count_rows(f, "SELECT count(*) FROM span_fts WHERE span_fts MATCH 'France'"), 2);
+  assert_int_equal(live_matches(f, "France"), 2);
   fts_integrity(f);
   uint8_t tid[16];
   tid_of(tid, 10);
@@ -1272,7 +1268,140 @@ static void retention_deletes_old_rows_and_their_index(void **st) {
   s->input = S(b, "France again");
   write1(f, b, 1);
   maintain_all(f, now + 10000 * SEC);
-  assert_int_equal(count_rows(f, "SELECT count(*) FROM span_fts WHERE span_fts MATCH 'France'"), 1);
+  assert_int_equal(live_matches(f, "France"), 1);
+  fts_integrity(f);
+}
+
+/* Without search_by_hand the index has a thread of its own: spans become
+ * searchable with nobody asking. */
+static void search_thread_indexes_on_its_own(void **st) {
+  fixture_t *f = *st;
+  lt_store_close(f->store);
+  lt_store_config_t sc = {.data_dir = f->dir, .durability = LT_DURABILITY_PROCESS, .read_connections = 2,
+                          .cache_bytes = 4u << 20};
+  assert_int_equal(lt_store_open(&lt_store_sqlite_ops, &sc, &f->store), 0);
+  for (int t = 1; t <= 3; t++) write1(f, tree_batch(t), 4);
+  int64_t lag = -1;
+  for (int i = 0; i < 2000 && lag != 0; i++) { /* up to 20 s on a loaded machine */
+    lag = fts_lag(f);
+    if (lag) usleep(10000);
+  }
+  assert_int_equal(lag, 0);
+  lt_query_t q;
+  lt_query_init(&q, 1);
+  q.q = LT_STR("France");
+  json_t *res = traces(f, &q);
+  assert_int_equal(json_array_size(json_object_get(res, "data")), 3);
+  assert_true(json_is_true(json_object_get(res, "search_complete")));
+  json_decref(res);
+}
+
+static int64_t search_tables(fixture_t *f) {
+  return count_rows(f, "SELECT count(*) FROM search.sqlite_master WHERE type = 'table' AND name GLOB 'fts_*'"
+                       " AND name NOT GLOB 'fts_*_*'");
+}
+
+/* The index is split by span id; a partition goes once retention has taken
+ * every span in it, never while one is left, and never the one being
+ * filled. Lists with q read every partition. */
+static void search_partitions_go_with_their_spans(void **st) {
+  fixture_t *f = *st;
+  lt_store_close(f->store);
+  assert_int_equal(open_store(f, 3600 * SEC), 0);
+  LT__SQ(f->store)->search_part_spans = 8;
+  int64_t now = T0 + 7200 * SEC;
+  /* Traces 1-4 old (span ids 1-16: partitions of 8), 5 recent. */
+  for (int t = 1; t <= 5; t++) {
+    lt_batch_t *b = tree_batch(t);
+    if (t == 5)
+      for (int i = 0; i < 4; i++) b->spans[i].start_ns += 7000 * SEC, b->spans[i].end_ns += 7000 * SEC;
+    write1(f, b, 4);
+  }
+  assert_int_equal(lt__sq_search_catch_up(LT__SQ(f->store)), 0);
+  assert_int_equal(search_tables(f), 3);
+  lt_query_t q;
+  lt_query_init(&q, 1);
+  q.q = LT_STR("France");
+  json_t *res = traces(f, &q);
+  assert_int_equal(json_array_size(json_object_get(res, "data")), 5);
+  json_decref(res);
+  res = spans(f, &q);
+  assert_int_equal(json_array_size(json_object_get(res, "data")), 5);
+  json_decref(res);
+  /* Retention takes traces 1-4: the two full partitions go; the third,
+   * being filled, stays with trace 5. */
+  maintain_all(f, now);
+  assert_int_equal(count_rows(f, "SELECT count(*) FROM spans"), 4);
+  assert_int_equal(search_tables(f), 1);
+  assert_int_equal(count_rows(f, "SELECT min(id) FROM search.parts"), 3);
+  fts_integrity(f);
+  res = traces(f, &q);
+  assert_int_equal(json_array_size(json_object_get(res, "data")), 1);
+  json_decref(res);
+}
+
+/* Once retention has taken the newest spans, new spans get ids above every
+ * id handed out before (even across a restart): the index still holds the
+ * old ids, and must not lend their text to new spans. */
+static void span_ids_are_never_handed_out_twice(void **st) {
+  fixture_t *f = *st;
+  lt_store_close(f->store);
+  assert_int_equal(open_store(f, 3600 * SEC), 0);
+  int64_t now = T0 + 7200 * SEC;
+  write1(f, tree_batch(1), 4); /* ids 1-4, "France" */
+  maintain_all(f, T0);
+  maintain_all(f, now); /* all expired */
+  assert_int_equal(count_rows(f, "SELECT count(*) FROM spans"), 0);
+  lt_store_close(f->store);
+  assert_int_equal(open_store(f, 3600 * SEC), 0);
+  lt_batch_t *b = lt_batch_new(1, 1 << 20);
+  lt_span_t *sp = add(b, 2, 1, 0, "after", now, now + 1);
+  sp->input = S(b, "Paris");
+  add(b, 2, 2, 1, "after-child", now, now + 1);
+  write1(f, b, 2);
+  assert_int_equal(count_rows(f, "SELECT min(id) FROM spans"), 5);
+  assert_int_equal(count_rows(f, "SELECT max(id) FROM spans"), 6);
+  lt_query_t q;
+  lt_query_init(&q, 1);
+  q.q = LT_STR("France");
+  json_t *res = spans(f, &q);
+  assert_int_equal(json_array_size(json_object_get(res, "data")), 0);
+  json_decref(res);
+  maintain_all(f, now);
+  q.q = LT_STR("Paris");
+  res = spans(f, &q);
+  assert_int_equal(json_array_size(json_object_get(res, "data")), 1);
+  json_decref(res);
+  /* Past the floor, SQLite's own choice is right again. */
+  write1(f, tree_batch(3), 4);
+  assert_int_equal(count_rows(f, "SELECT max(id) FROM spans"), 10);
+}
+
+/* A search file is only kept with the database it was built from: one
+ * from another database, or from a later state of this one (a database
+ * restored from an older copy), is emptied and built again. */
+static void search_file_follows_its_database(void **st) {
+  fixture_t *f = *st;
+  for (int t = 1; t <= 3; t++) write1(f, tree_batch(t), 4);
+  maintain_all(f, T0);
+  assert_int_equal(fts_lag(f), 0);
+  /* Another database's search file. */
+  reopen_undone(f, "UPDATE meta SET value = value + 1 WHERE key = 'instance';", "");
+  assert_int_equal(fts_lag(f), 12);
+  maintain_all(f, T0);
+  assert_int_equal(fts_lag(f), 0);
+  /* The database as it was before trace 3 (an older copy). */
+  reopen_undone(f, "DELETE FROM spans WHERE id > 8;", "");
+  assert_int_equal(fts_lag(f), 8);
+  maintain_all(f, T0);
+  write1(f, tree_batch(4), 4); /* ids 9-12 again */
+  maintain_all(f, T0);
+  lt_query_t q;
+  lt_query_init(&q, 1);
+  q.q = LT_STR("France");
+  json_t *res = spans(f, &q);
+  assert_int_equal(json_array_size(json_object_get(res, "data")), 3);
+  json_decref(res);
   fts_integrity(f);
 }
 
@@ -1356,7 +1485,7 @@ static void every_codec_reads_back(void **st) {
   for (int c = 0; c < 3; c++) {
     lt_store_close(f->store);
     lt_store_config_t sc = {.data_dir = f->dir, .durability = LT_DURABILITY_FULL, .compression = codecs[c],
-                            .read_connections = 2, .cache_bytes = 4u << 20};
+                            .read_connections = 2, .cache_bytes = 4u << 20, .search_by_hand = true};
     assert_int_equal(lt_store_open(&lt_store_sqlite_ops, &sc, &f->store), 0);
     assert_true(f->store->defer_sync); /* durability full: the writer's commits are synced apart */
     lt_batch_t *b = lt_batch_new(1, 1 << 20);
@@ -1480,12 +1609,12 @@ static void span_list_window_matches_a_full_sort(void **st) {
   q.status = -1;
   /* Full text: the matches are read per block, bounded by its ids. */
   q.q = LT_STR("alpha");
-  span_pages_match(f, q, " AND id IN (SELECT rowid FROM span_fts WHERE span_fts MATCH 'alpha')", want, got);
+  span_pages_match(f, q, " AND id IN (SELECT rowid FROM search.fts_1 WHERE fts_1 MATCH 'alpha')", want, got);
   q.ascending = true;
-  span_pages_match(f, q, " AND id IN (SELECT rowid FROM span_fts WHERE span_fts MATCH 'alpha')", want, got);
+  span_pages_match(f, q, " AND id IN (SELECT rowid FROM search.fts_1 WHERE fts_1 MATCH 'alpha')", want, got);
   q.ascending = false;
   q.q = LT_STR("rare");
-  span_pages_match(f, q, " AND id IN (SELECT rowid FROM span_fts WHERE span_fts MATCH 'rare')", want, got);
+  span_pages_match(f, q, " AND id IN (SELECT rowid FROM search.fts_1 WHERE fts_1 MATCH 'rare')", want, got);
   assert_string_equal(got[0], "n777");
   q.q = LT_STR_NULL;
   /* Trace lists with q and a start bound read only the newer blocks'
@@ -1497,7 +1626,7 @@ static void span_list_window_matches_a_full_sort(void **st) {
       char sql[512];
       snprintf(sql, sizeof sql,
                "SELECT substr(lower(hex(trace_id)), 18) FROM traces WHERE project_id = 1 AND start_ns >= %lld AND id IN"
-               " (SELECT trace_ref FROM spans WHERE id IN (SELECT rowid FROM span_fts WHERE span_fts MATCH '%s'))"
+               " (SELECT trace_ref FROM spans WHERE id IN (SELECT rowid FROM search.fts_1 WHERE fts_1 MATCH '%s'))"
                " ORDER BY start_ns DESC, id DESC",
                (long long)froms[k], terms[t]);
       int nwant = collect_names(f, sql, want, 24000);
@@ -1531,7 +1660,7 @@ static void span_list_window_matches_a_full_sort(void **st) {
   q.limit = 50;
   q.q = LT_STR("alpha");
   char fwhere[256];
-  snprintf(fwhere, sizeof fwhere, "%s AND id IN (SELECT rowid FROM span_fts WHERE span_fts MATCH 'alpha')", where);
+  snprintf(fwhere, sizeof fwhere, "%s AND id IN (SELECT rowid FROM search.fts_1 WHERE fts_1 MATCH 'alpha')", where);
   span_pages_match(f, q, fwhere, want, got);
   q.ascending = false;
   span_pages_match(f, q, fwhere, want, got);
@@ -1579,8 +1708,17 @@ static void span_list_window_matches_a_full_sort(void **st) {
   assert_string_equal(got[1], "n36129");
 }
 
+/* Migration 10 undone: the full-text index inside the database, as
+ * migrations 1 and 7 made it. */
+#define BEFORE_10                                                                                              \
+  "CREATE VIRTUAL TABLE span_fts USING fts5(input, output, content='');"                                       \
+  "INSERT INTO span_fts(span_fts, rank) VALUES('automerge', 16);"                                              \
+  "INSERT INTO span_fts(span_fts, rank) VALUES('crisismerge', 64);"                                            \
+  "INSERT INTO meta(key, value) VALUES('fts_hwm', 0); DELETE FROM meta WHERE key = 'instance';"
+
 /* Migration 9 undone: no trace runs, and spans with their unique key. */
 #define BEFORE_9                                                                                               \
+  BEFORE_10                                                                                                    \
   "DROP TABLE trace_runs;"                                                                                     \
   "CREATE TABLE spans_v8(id INTEGER PRIMARY KEY, trace_ref INTEGER NOT NULL, span_id INTEGER NOT NULL,"        \
   " parent_id INTEGER, project_id INTEGER NOT NULL, start_ns INTEGER NOT NULL, end_ns INTEGER NOT NULL,"       \
@@ -1944,17 +2082,36 @@ static void migration_9_gives_existing_spans_runs(void **st) {
   assert_int_equal(count_rows(f, "SELECT count(*) FROM spans"), 7);
 }
 
-/* Migration 7 sets the full-text merge levels, on new files and on files
- * written before it. */
-static void migration_7_sets_fts_merges(void **st) {
+/* Full-text partitions get the merge levels migration 7 once gave the
+ * single index (docs/storage.md). */
+static void search_partitions_merge_as_before(void **st) {
   fixture_t *f = *st;
-  const char *am = "SELECT v FROM span_fts_config WHERE k = 'automerge'";
-  const char *cm = "SELECT v FROM span_fts_config WHERE k = 'crisismerge'";
-  assert_int_equal(count_rows(f, am), 16);
-  assert_int_equal(count_rows(f, cm), 64);
-  reopen_as_older(f, "DELETE FROM span_fts_config WHERE k IN ('automerge', 'crisismerge'); PRAGMA user_version=6;");
-  assert_int_equal(count_rows(f, am), 16);
-  assert_int_equal(count_rows(f, cm), 64);
+  write1(f, tree_batch(1), 4);
+  maintain_all(f, T0);
+  assert_int_equal(count_rows(f, "SELECT v FROM search.fts_1_config WHERE k = 'automerge'"), 16);
+  assert_int_equal(count_rows(f, "SELECT v FROM search.fts_1_config WHERE k = 'crisismerge'"), 64);
+}
+
+/* Migration 10: a file with the index inside loses it, and every span is
+ * indexed again in the index's own file. */
+static void migration_10_moves_the_index_out(void **st) {
+  fixture_t *f = *st;
+  write1(f, tree_batch(1), 4);
+  reopen_undone(f, BEFORE_10, "INSERT INTO span_fts(rowid, input) VALUES(1, 'France'); PRAGMA user_version=9;");
+  assert_int_equal(count_rows(f, "SELECT count(*) FROM sqlite_master WHERE name = 'span_fts'"), 0);
+  assert_int_equal(count_rows(f, "SELECT count(*) FROM meta WHERE key = 'fts_hwm'"), 0);
+  lt_store_stats_t ss;
+  assert_int_equal(f->store->ops->stats(f->store, &ss), 0);
+  assert_int_equal(ss.fts_lag, 4);
+  maintain_all(f, T0);
+  assert_int_equal(f->store->ops->stats(f->store, &ss), 0);
+  assert_int_equal(ss.fts_lag, 0);
+  lt_query_t q;
+  lt_query_init(&q, 1);
+  q.q = LT_STR("France");
+  json_t *res = traces(f, &q);
+  assert_int_equal(json_array_size(json_object_get(res, "data")), 1);
+  json_decref(res);
 }
 
 /* Spans of a trace spread over two batches of one write and a later
@@ -2022,8 +2179,8 @@ static void chunks_across_batches_and_elided_attributes(void **st) {
   json_decref(res);
   /* Full-text indexing reads chunked payloads too. */
   maintain_all(f, T0);
-  assert_int_equal(count_rows(f, "SELECT count(*) FROM span_fts WHERE span_fts MATCH 'late'"), 1);
-  assert_int_equal(count_rows(f, "SELECT count(*) FROM span_fts WHERE span_fts MATCH 'qqqq*'"), 6);
+  assert_int_equal(live_matches(f, "late"), 1);
+  assert_int_equal(live_matches(f, "qqqq*"), 6);
   fts_integrity(f);
 }
 
@@ -2118,7 +2275,6 @@ int main(void) {
     cmocka_unit_test_setup_teardown(interleaved_traces_get_one_run_per_write, setup, teardown),
     cmocka_unit_test_setup_teardown(retention_ending_on_a_traces_last_span_takes_the_trace, setup, teardown),
     cmocka_unit_test_setup_teardown(an_idle_writer_truncates_the_wal, setup, teardown),
-    cmocka_unit_test_setup_teardown(fts_slices_are_shorter_under_load, setup, teardown),
     cmocka_unit_test_setup_teardown(kept_span_ids_follow_the_database, setup, teardown),
     cmocka_unit_test_setup_teardown(late_root_and_new_spans_update_the_summary, setup, teardown),
     cmocka_unit_test_setup_teardown(trace_tree_logs_and_404, setup, teardown),
@@ -2133,13 +2289,18 @@ int main(void) {
     cmocka_unit_test_setup_teardown(sessions, setup, teardown),
     cmocka_unit_test_setup_teardown(projects_and_keys, setup, teardown),
     cmocka_unit_test_setup_teardown(projects_are_isolated, setup, teardown),
-    cmocka_unit_test_setup_teardown(retention_deletes_old_rows_and_their_index, setup, teardown),
+    cmocka_unit_test_setup_teardown(retention_deletes_old_rows, setup, teardown),
+    cmocka_unit_test_setup_teardown(search_thread_indexes_on_its_own, setup, teardown),
+    cmocka_unit_test_setup_teardown(search_partitions_go_with_their_spans, setup, teardown),
+    cmocka_unit_test_setup_teardown(span_ids_are_never_handed_out_twice, setup, teardown),
+    cmocka_unit_test_setup_teardown(search_file_follows_its_database, setup, teardown),
     cmocka_unit_test_setup_teardown(write_failure_stores_nothing, setup, teardown),
     cmocka_unit_test_setup_teardown(big_group_packs_into_chunks, setup, teardown),
     cmocka_unit_test_setup_teardown(every_codec_reads_back, setup, teardown),
     cmocka_unit_test_setup_teardown(span_list_window_matches_a_full_sort, setup, teardown),
     cmocka_unit_test_setup_teardown(migration_5_backfills_span_blocks, setup, teardown),
-    cmocka_unit_test_setup_teardown(migration_7_sets_fts_merges, setup, teardown),
+    cmocka_unit_test_setup_teardown(search_partitions_merge_as_before, setup, teardown),
+    cmocka_unit_test_setup_teardown(migration_10_moves_the_index_out, setup, teardown),
     cmocka_unit_test_setup_teardown(session_and_user_lookups_follow_the_keys, setup, teardown),
     cmocka_unit_test_setup_teardown(migration_8_keys_existing_traces, setup, teardown),
     cmocka_unit_test_setup_teardown(keys_batch_waits_for_traces, setup, teardown),

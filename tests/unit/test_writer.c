@@ -14,6 +14,7 @@
 #include <unistd.h>
 #include "core/err.h"
 #include "pipeline/writer.h"
+#include "core/share.h"
 #include "store/store.h"
 
 typedef struct {
@@ -359,14 +360,14 @@ static void sync_backlog_counts_against_the_queue(void **st) {
 static void background_share_follows_the_load(void **st) {
   (void)st;
   const int64_t S = 1000000000;
-  assert_int_equal(lt__writer_bg_off(S / 2, 0, S, 2), 0);          /* a quarter of 2 cores */
-  assert_int_equal(lt__writer_bg_off(S, 0, S, 2), 3);              /* half */
-  assert_int_equal(lt__writer_bg_off(S * 17 / 10, 0, S, 2), 3);    /* the maximum rate */
-  assert_int_equal(lt__writer_bg_off(S * 15 / 10, S, S, 2), 0);    /* mostly its own slices */
-  assert_int_equal(lt__writer_bg_off(S * 15 / 10, S / 4, S, 2), 3);
-  assert_int_equal(lt__writer_bg_off(S * 3, 0, S, 8), 0);          /* more cores, more room */
-  assert_int_equal(lt__writer_bg_off(S, 0, 0, 2), 3);              /* no window yet */
-  assert_int_equal(lt__writer_bg_off(0, 0, S, 0), 3);
+  assert_int_equal(lt_bg_off(S / 2, 0, S, 2), 0);          /* a quarter of 2 cores */
+  assert_int_equal(lt_bg_off(S, 0, S, 2), 3);              /* half */
+  assert_int_equal(lt_bg_off(S * 17 / 10, 0, S, 2), 3);    /* the maximum rate */
+  assert_int_equal(lt_bg_off(S * 15 / 10, S, S, 2), 0);    /* mostly its own slices */
+  assert_int_equal(lt_bg_off(S * 15 / 10, S / 4, S, 2), 3);
+  assert_int_equal(lt_bg_off(S * 3, 0, S, 8), 0);          /* more cores, more room */
+  assert_int_equal(lt_bg_off(S, 0, 0, 2), 3);              /* no window yet */
+  assert_int_equal(lt_bg_off(0, 0, S, 0), 3);
 }
 
 /* A maintenance slice short of space warns only when no full-disk episode
