@@ -640,7 +640,9 @@ int lt__sq_stats(lt_store_t *st, lt_store_stats_t *out) {
                                " (SELECT value FROM meta WHERE key='n_points'),"
                                /* Span ids above the mark, from the rowid b-tree's edge: a
                                 * count(*) would read (and, through the reader's mmap, map)
-                                * every waiting span. Ids above the mark have no gaps. */
+                                * every waiting span. Ids above the mark have no gaps (but
+                                * for the jump to a floor, sqlite_write.c, counted until
+                                * the next indexing batch). */
                                " max(0, coalesce((SELECT max(id) FROM spans), 0) -"
                                " coalesce((SELECT value FROM search.meta WHERE key='hwm'), 0)),"
                                " max(0, coalesce((SELECT max(id) FROM spans), 0) -"

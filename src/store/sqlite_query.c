@@ -314,10 +314,16 @@ typedef struct {
   int n_parts;
 } list_t;
 
-/* Reads the partition ids (a list with q, in its read transaction). */
+/* Reads the partition ids (a list with q, in its read transaction): with
+ * a start bound, only those that can hold a span starting in the range
+ * (span blocks give the first id that can). */
 static int read_parts(list_t *l) {
   sqlite3_stmt *st = NULL;
-  int src = sqlite3_prepare_v2(l->r->db, "SELECT id FROM search.parts ORDER BY id", -1, &st, NULL);
+  int src = sqlite3_prepare_v2(l->r->db,
+                               "SELECT id FROM search.parts WHERE last_id >= coalesce((SELECT min(first_id)"
+                               " FROM span_blocks WHERE max_start >= ?1), 9223372036854775807) ORDER BY id",
+                               -1, &st, NULL);
+  if (src == SQLITE_OK) src = sqlite3_bind_int64(st, 1, l->q.from_ns ? l->q.from_ns : INT64_MIN);
   int rc = 0, cap = 0;
   while (rc == 0 && src == SQLITE_OK && (src = sqlite3_step(st)) == SQLITE_ROW) {
     if (l->n_parts == cap) {
@@ -335,18 +341,22 @@ static int read_parts(list_t *l) {
 
 /* " <col> IN (the span ids that match q)": a union over the partitions,
  * each bounded as bound() says (it appends to the partition's WHERE, the
- * rowid being the span id). No partition: no match. */
+ * rowid being the span id), in groups of PART_GROUP (SQLite allows 500
+ * terms in one compound SELECT). No partition: no match. */
+#define PART_GROUP 200
 typedef void bound_fn(qb_t *b, void *arg);
 static void fts_in(qb_t *b, const list_t *l, const char *col, bound_fn *bound, void *arg) {
   qb_sql(b, " AND ");
   qb_sql(b, col);
   qb_sql(b, " IN (");
   if (!l->n_parts) qb_sql(b, "SELECT NULL WHERE 0");
+  bool grouped = l->n_parts > PART_GROUP;
   int qparam = 0; /* the query text is bound once, and numbered after */
   for (int i = 0; i < l->n_parts; i++) {
+    if (grouped && i % PART_GROUP == 0) qb_sql(b, i ? ") UNION ALL SELECT rowid FROM (" : "SELECT rowid FROM (");
     char head[160];
-    snprintf(head, sizeof head, "%sSELECT rowid FROM search.fts_%lld WHERE fts_%lld MATCH ", i ? " UNION ALL " : "",
-             (long long)l->parts[i], (long long)l->parts[i]);
+    snprintf(head, sizeof head, "%sSELECT rowid FROM search.fts_%lld WHERE fts_%lld MATCH ",
+             i % PART_GROUP ? " UNION ALL " : "", (long long)l->parts[i], (long long)l->parts[i]);
     qb_sql(b, head);
     if (qparam) {
       snprintf(head, sizeof head, "?%d", qparam);
@@ -357,6 +367,7 @@ static void fts_in(qb_t *b, const list_t *l, const char *col, bound_fn *bound, v
     }
     if (bound) bound(b, arg);
   }
+  if (grouped) qb_sql(b, ")");
   qb_sql(b, ")");
 }
 

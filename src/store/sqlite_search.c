@@ -26,6 +26,7 @@
 #include "core/mem.h"
 #include "core/share.h"
 #include <pthread.h>
+#include <stdatomic.h>
 #include <sched.h>
 #include <stdio.h>
 #include <string.h>
@@ -53,10 +54,12 @@ struct lt__sq_search {
   int64_t hwm;                  /* spans up to this id are indexed */
   int64_t part_id, part_first;  /* the partition being filled (0: none yet) */
   int64_t last_sweep_ns;
+  lt_buf_t rows;                /* one read's payloads, copied (index_batch) */
   pthread_t thread;
   pthread_mutex_t mu;
   pthread_cond_t cv;
-  bool started, stopping;
+  bool started;
+  atomic_bool stopping; /* read without mu: the thread holds mu while it has work */
 };
 
 static int64_t mono_ns(void) {
@@ -253,7 +256,12 @@ static int index_span(lt__sq_search_t *x, int64_t id, const void *blob, size_t l
   }
   lt__sq_payload_t p;
   lt_str_t in = LT_STR_NULL, out = LT_STR_NULL;
-  if (lt__sq_payload_decode(&x->up, blob, len, &p) == 0) lt__sq_fts_text(&p, &in, &out);
+  /* A payload that does not decode (or whose chunk retention took
+   * meanwhile) has no text; a failed read fails the batch, which is then
+   * tried again. */
+  rc = lt__sq_payload_decode(&x->up, blob, len, &p);
+  if (rc == 0) lt__sq_fts_text(&p, &in, &out);
+  else if (rc != LT_EDECODE) return rc;
   if (!in.len && !out.len) return 0;
   sqlite3_bind_int64(x->ins, 1, id);
   if ((rc = lt__sq_bind_text(x->ins, 2, in)) || (rc = lt__sq_bind_text(x->ins, 3, out))) return rc;
@@ -273,18 +281,31 @@ static int index_batch(lt__sq_search_t *x, int64_t *n) {
   if (rc) return rc;
   int64_t start = mono_ns(), hwm0 = x->hwm, part0 = x->part_id, first0 = x->part_first;
   bool more = true;
-  while (rc == 0 && more && *n < BATCH_SPANS && mono_ns() - start < BATCH_NS) {
+  while (rc == 0 && more && *n < BATCH_SPANS && mono_ns() - start < BATCH_NS &&
+         !atomic_load_explicit(&x->stopping, memory_order_relaxed)) {
+    /* The rows are copied and the read ends before any indexing: this
+     * thread can wait long for a core, and a read transaction held
+     * meanwhile would keep the main WAL from being copied and restarted. */
+    int64_t ids[READ_ROWS];
+    size_t offs[READ_ROWS + 1];
+    int rows = 0, src;
+    lt_buf_reset(&x->rows);
     sqlite3_bind_int64(x->read, 1, x->hwm);
     sqlite3_bind_int(x->read, 2, READ_ROWS);
-    int rows = 0, src;
-    while (rc == 0 && (src = sqlite3_step(x->read)) == SQLITE_ROW) {
-      int64_t id = sqlite3_column_int64(x->read, 0);
-      rc = index_span(x, id, sqlite3_column_blob(x->read, 1), (size_t)sqlite3_column_bytes(x->read, 1));
-      x->hwm = id;
+    while (rc == 0 && rows < READ_ROWS && (src = sqlite3_step(x->read)) == SQLITE_ROW) {
+      ids[rows] = sqlite3_column_int64(x->read, 0);
+      offs[rows] = x->rows.len;
+      size_t bytes = (size_t)sqlite3_column_bytes(x->read, 1);
+      if (bytes) rc = lt_buf_append(&x->rows, sqlite3_column_blob(x->read, 1), bytes);
       rows++;
     }
-    if (rc == 0 && src != SQLITE_DONE) rc = lt__sq_fail(x->main, src, "reading spans to index");
+    if (rc == 0 && rows < READ_ROWS && src != SQLITE_DONE) rc = lt__sq_fail(x->main, src, "reading spans to index");
     sqlite3_reset(x->read);
+    offs[rows] = x->rows.len;
+    for (int i = 0; rc == 0 && i < rows; i++) {
+      rc = index_span(x, ids[i], x->rows.ptr + offs[i], offs[i + 1] - offs[i]);
+      x->hwm = ids[i];
+    }
     lt__sq_unpacker_reset(&x->up);
     *n += rows;
     more = rows == READ_ROWS;
@@ -375,7 +396,7 @@ static void *search_main(void *arg) {
   int failures = 0, off = 0, ncpu = (int)sysconf(_SC_NPROCESSORS_ONLN);
   int64_t win_start = mono_ns(), win_cpu = cpu_ns(CLOCK_PROCESS_CPUTIME_ID), win_mine = cpu_ns(CLOCK_THREAD_CPUTIME_ID);
   pthread_mutex_lock(&x->mu);
-  while (!x->stopping) {
+  while (!atomic_load(&x->stopping)) {
     int64_t before = x->hwm, t0 = mono_ns();
     if (t0 - win_start >= 1000000000LL) {
       /* The writer's rule for its background slices (core/share.h). */
@@ -412,6 +433,7 @@ static void search_free(lt__sq_search_t *x) {
   sqlite3_finalize(x->part_set);
   sqlite3_finalize(x->part_add);
   lt__sq_unpacker_free(&x->up);
+  lt_buf_free(&x->rows);
   sqlite3_close(x->main);
   sqlite3_close(x->db);
   pthread_mutex_destroy(&x->mu);
@@ -423,6 +445,8 @@ int lt__sq_search_open(lt__sq_t *s) {
   lt__sq_search_t *x = lt_calloc(1, sizeof *x);
   if (!x) return LT_ENOMEM;
   x->s = s;
+  lt_buf_init(&x->rows, SIZE_MAX / 2);
+  atomic_init(&x->stopping, false);
   pthread_mutex_init(&x->mu, NULL);
   pthread_condattr_t ca;
   pthread_condattr_init(&ca);
@@ -450,8 +474,10 @@ void lt__sq_search_close(lt__sq_t *s) {
   lt__sq_search_t *x = s->search;
   if (!x) return;
   if (x->started) {
+    /* Seen between reads and batches without the lock, which the thread
+     * holds while it has work; then the signal ends a wait. */
+    atomic_store(&x->stopping, true);
     pthread_mutex_lock(&x->mu);
-    x->stopping = true;
     pthread_cond_signal(&x->cv);
     pthread_mutex_unlock(&x->mu);
     pthread_join(x->thread, NULL);
