@@ -5,6 +5,7 @@
 #ifndef LT_SQLITE_INTERNAL_H
 #define LT_SQLITE_INTERNAL_H
 #include <pthread.h>
+#include <stdatomic.h>
 #include <sqlite3.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -110,6 +111,7 @@ typedef struct {
   char *search_path;
   lt__sq_search_t *search;
   int64_t search_part_spans; /* span ids per full-text partition (tests lower it) */
+  atomic_bool space_short;   /* the last write failed for want of disk space */
   lt_compression_t compression;
   /* Durability full: the writer commits with synchronous=NORMAL and
    * lt__sq_sync fdatasyncs the WAL through a descriptor of its own. */

@@ -28,6 +28,7 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <sched.h>
+#include <sys/statvfs.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -319,7 +320,8 @@ static int index_batch(lt__sq_search_t *x, int64_t *n) {
   }
   if (rc == 0) rc = lt__sq_exec(x->db, "COMMIT");
   if (rc) {
-    (void)lt__sq_exec(x->db, "ROLLBACK");
+    /* A COMMIT that failed for want of space has rolled back already. */
+    if (!sqlite3_get_autocommit(x->db)) (void)lt__sq_exec(x->db, "ROLLBACK");
     x->hwm = hwm0;
     if (x->part_id != part0) {
       sqlite3_finalize(x->ins);
@@ -384,6 +386,19 @@ static int catch_up(lt__sq_search_t *x, bool until_done) {
   return rc;
 }
 
+/* Ingest comes before the index: the index waits while ingest writes find
+ * the disk full, and while less than SPACE_RESERVE is free (it would take
+ * space ingest needs, and the space it frees when a transaction of its own
+ * fails would end a full-disk episode only for it to start again). */
+#define SPACE_RESERVE (64ull << 20)
+
+static bool short_of_space(lt__sq_search_t *x) {
+  if (atomic_load_explicit(&x->s->space_short, memory_order_relaxed)) return true;
+  struct statvfs sv;
+  if (statvfs(x->s->search_path, &sv) != 0) return false;
+  return (uint64_t)sv.f_bavail * sv.f_frsize < SPACE_RESERVE;
+}
+
 static void *search_main(void *arg) {
   lt__sq_search_t *x = arg;
   pthread_setname_np(pthread_self(), "lt-search");
@@ -404,7 +419,7 @@ static void *search_main(void *arg) {
       off = lt_bg_off(cpu - win_cpu, mine - win_mine, t0 - win_start, ncpu);
       win_start = t0, win_cpu = cpu, win_mine = mine;
     }
-    int rc = catch_up(x, false);
+    int rc = short_of_space(x) ? 0 : catch_up(x, false);
     if (rc) {
       if (failures++ % 60 == 0) lt_warn("search: indexing failed: %s (retrying)", lt_strerror(rc));
     } else {

@@ -931,6 +931,9 @@ out:
     }
     rc = outward(rc);
   }
+  /* Ingest comes before the search index: while writes find the disk
+   * full, the index waits (sqlite_search.c). */
+  if (rc == 0 || rc == LT_ENOSPACE) atomic_store_explicit(&s->space_short, rc == LT_ENOSPACE, memory_order_relaxed);
   lt_arena_destroy(w.arena);
   lt_free(ids.slot);
   lt_free(w.aggs);
