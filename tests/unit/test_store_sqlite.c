@@ -157,6 +157,19 @@ static json_t *spans(fixture_t *f, lt_query_t *q) {
   return out;
 }
 
+/* Rows a trace list (or span list) with q = text finds, from from_ns on. */
+static size_t found(fixture_t *f, bool span_list, const char *text, int64_t from_ns) {
+  lt_query_t q;
+  lt_query_init(&q, 1);
+  q.q = lt_str_from(text);
+  q.from_ns = from_ns;
+  q.limit = 500;
+  json_t *res = span_list ? spans(f, &q) : traces(f, &q);
+  size_t n = json_array_size(json_object_get(res, "data"));
+  json_decref(res);
+  return n;
+}
+
 /* The names of the rows of a list result, joined by ',' (for compact asserts). */
 static char *names(json_t *res, const char *field) {
   static char buf[4096];
@@ -1287,13 +1300,7 @@ static void search_thread_indexes_on_its_own(void **st) {
     if (lag) usleep(10000);
   }
   assert_int_equal(lag, 0);
-  lt_query_t q;
-  lt_query_init(&q, 1);
-  q.q = LT_STR("France");
-  json_t *res = traces(f, &q);
-  assert_int_equal(json_array_size(json_object_get(res, "data")), 3);
-  assert_true(json_is_true(json_object_get(res, "search_complete")));
-  json_decref(res);
+  assert_int_equal(found(f, false, "France", 0), 3);
 }
 
 static int64_t search_tables(fixture_t *f) {
@@ -1319,15 +1326,8 @@ static void search_partitions_go_with_their_spans(void **st) {
   }
   assert_int_equal(lt__sq_search_catch_up(LT__SQ(f->store)), 0);
   assert_int_equal(search_tables(f), 3);
-  lt_query_t q;
-  lt_query_init(&q, 1);
-  q.q = LT_STR("France");
-  json_t *res = traces(f, &q);
-  assert_int_equal(json_array_size(json_object_get(res, "data")), 5);
-  json_decref(res);
-  res = spans(f, &q);
-  assert_int_equal(json_array_size(json_object_get(res, "data")), 5);
-  json_decref(res);
+  assert_int_equal(found(f, false, "France", 0), 5);
+  assert_int_equal(found(f, true, "France", 0), 5);
   /* Retention takes traces 1-4: the two full partitions go; the third,
    * being filled, stays with trace 5. */
   maintain_all(f, now);
@@ -1335,9 +1335,7 @@ static void search_partitions_go_with_their_spans(void **st) {
   assert_int_equal(search_tables(f), 1);
   assert_int_equal(count_rows(f, "SELECT min(id) FROM search.parts"), 3);
   fts_integrity(f);
-  res = traces(f, &q);
-  assert_int_equal(json_array_size(json_object_get(res, "data")), 1);
-  json_decref(res);
+  assert_int_equal(found(f, false, "France", 0), 1);
 }
 
 /* More partitions than one compound SELECT may hold (SQLite: 500 terms):
@@ -1349,20 +1347,9 @@ static void search_reads_many_partitions(void **st) {
   for (int t = 1; t <= 130; t++) write1(f, tree_batch(t), 4); /* 520 spans, one partition each */
   assert_int_equal(lt__sq_search_catch_up(LT__SQ(f->store)), 0);
   assert_int_equal(search_tables(f), 520);
-  lt_query_t q;
-  lt_query_init(&q, 1);
-  q.q = LT_STR("France");
-  q.limit = 500;
-  json_t *res = traces(f, &q);
-  assert_int_equal(json_array_size(json_object_get(res, "data")), 130);
-  json_decref(res);
-  res = spans(f, &q);
-  assert_int_equal(json_array_size(json_object_get(res, "data")), 130);
-  json_decref(res);
-  q.from_ns = T0 + 100 * SEC; /* traces 100-130 */
-  res = traces(f, &q);
-  assert_int_equal(json_array_size(json_object_get(res, "data")), 31);
-  json_decref(res);
+  assert_int_equal(found(f, false, "France", 0), 130);
+  assert_int_equal(found(f, true, "France", 0), 130);
+  assert_int_equal(found(f, false, "France", T0 + 100 * SEC), 31); /* traces 100-130 */
 }
 
 /* Once retention has taken the newest spans, new spans get ids above every
@@ -1386,17 +1373,9 @@ static void span_ids_are_never_handed_out_twice(void **st) {
   write1(f, b, 2);
   assert_int_equal(count_rows(f, "SELECT min(id) FROM spans"), 5);
   assert_int_equal(count_rows(f, "SELECT max(id) FROM spans"), 6);
-  lt_query_t q;
-  lt_query_init(&q, 1);
-  q.q = LT_STR("France");
-  json_t *res = spans(f, &q);
-  assert_int_equal(json_array_size(json_object_get(res, "data")), 0);
-  json_decref(res);
+  assert_int_equal(found(f, true, "France", 0), 0);
   maintain_all(f, now);
-  q.q = LT_STR("Paris");
-  res = spans(f, &q);
-  assert_int_equal(json_array_size(json_object_get(res, "data")), 1);
-  json_decref(res);
+  assert_int_equal(found(f, true, "Paris", 0), 1);
   /* Past the floor, SQLite's own choice is right again. */
   write1(f, tree_batch(3), 4);
   assert_int_equal(count_rows(f, "SELECT max(id) FROM spans"), 10);
@@ -1421,12 +1400,7 @@ static void search_file_follows_its_database(void **st) {
   maintain_all(f, T0);
   write1(f, tree_batch(4), 4); /* ids 9-12 again */
   maintain_all(f, T0);
-  lt_query_t q;
-  lt_query_init(&q, 1);
-  q.q = LT_STR("France");
-  json_t *res = spans(f, &q);
-  assert_int_equal(json_array_size(json_object_get(res, "data")), 3);
-  json_decref(res);
+  assert_int_equal(found(f, true, "France", 0), 3);
   fts_integrity(f);
 }
 
@@ -2131,12 +2105,7 @@ static void migration_10_moves_the_index_out(void **st) {
   maintain_all(f, T0);
   assert_int_equal(f->store->ops->stats(f->store, &ss), 0);
   assert_int_equal(ss.fts_lag, 0);
-  lt_query_t q;
-  lt_query_init(&q, 1);
-  q.q = LT_STR("France");
-  json_t *res = traces(f, &q);
-  assert_int_equal(json_array_size(json_object_get(res, "data")), 1);
-  json_decref(res);
+  assert_int_equal(found(f, false, "France", 0), 1);
 }
 
 /* Spans of a trace spread over two batches of one write and a later
