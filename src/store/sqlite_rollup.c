@@ -85,6 +85,9 @@ typedef struct {
 
 struct lt__sq_rollup {
   sqlite3_stmt *st[RS__COUNT];
+  /* Recovery is said at most once a minute: while the disk is full, every
+   * maintenance slice rolls back and recovers the same spans again. */
+  _Atomic int64_t recover_logged_s;
   /* dimension cache: chained hash table */
   dim_node_t **buckets;
   size_t nbuckets, ndims;
@@ -644,7 +647,10 @@ int lt__sq_rollup_recover(lt__sq_t *s) {
   if (rc == 0 && src != SQLITE_DONE) rc = lt__sq_fail(s->wdb, src, "reading spans back into rollups");
   if (rc == 0) {
     r->recover = false;
-    if (n) lt_info("rollups: %lld span(s) stored after the last rollup flush were added back", (long long)n);
+    if (n && lt_log_due(&r->recover_logged_s, 60))
+      lt_info("rollups: %lld span(s) stored after the last rollup flush were added back", (long long)n);
+    else if (n)
+      lt_debug("rollups: %lld span(s) stored after the last rollup flush were added back", (long long)n);
   }
   return rc;
 }
