@@ -361,7 +361,7 @@ int lt__sq_meta_get(sqlite3 *db, const char *key, int64_t *v) {
   return rc;
 }
 
-static int pragma_int(sqlite3 *db, const char *sql, int64_t *v) {
+int lt__sq_int(sqlite3 *db, const char *sql, int64_t *v) {
   sqlite3_stmt *st = NULL;
   int src = sqlite3_prepare_v2(db, sql, -1, &st, NULL);
   if (src == SQLITE_OK) src = sqlite3_step(st);
@@ -422,8 +422,8 @@ static int open_conn(lt__sq_t *s, role_t role, sqlite3 **out) {
  * with its version bump. */
 static int migrate(sqlite3 *db) {
   int64_t version = 0, app = 0;
-  int rc = pragma_int(db, "PRAGMA user_version", &version);
-  if (rc == 0) rc = pragma_int(db, "PRAGMA application_id", &app);
+  int rc = lt__sq_int(db, "PRAGMA user_version", &version);
+  if (rc == 0) rc = lt__sq_int(db, "PRAGMA application_id", &app);
   if (rc) return rc;
   if (app != 0 && app != APPLICATION_ID) {
     lt_error("sqlite: the database file belongs to another application (application_id %lld)", (long long)app);
@@ -437,7 +437,7 @@ static int migrate(sqlite3 *db) {
   while (rc == 0 && version < N_MIGRATIONS) {
     /* Re-read under the write lock: another process may have migrated. */
     rc = lt__sq_exec(db, "BEGIN IMMEDIATE");
-    if (rc == 0) rc = pragma_int(db, "PRAGMA user_version", &version);
+    if (rc == 0) rc = lt__sq_int(db, "PRAGMA user_version", &version);
     if (rc == 0 && version < N_MIGRATIONS) {
       char bump[96];
       snprintf(bump, sizeof bump, "PRAGMA user_version=%d; PRAGMA application_id=%d;", (int)version + 1,

@@ -136,6 +136,8 @@ typedef struct {
 
 /* Meta keys (table meta). */
 #define LT__SQ_META_SPAN_FLOOR "span_floor"
+/* Random per database (migration 10): which one a search file was built from. */
+#define LT__SQ_META_INSTANCE "instance"
 /* PRAGMA application_id of Lanterna's files ("LTNA"). */
 #define LT__SQ_APPLICATION_ID 0x4C544E41
 #define LT__SQ_META_KEYS_HWM "keys_hwm" /* traces up to this id are in trace_keys and trace_models */
@@ -184,6 +186,8 @@ int lt__sq_bind_text_nn(sqlite3_stmt *st, int i, lt_str_t s);
 int lt__sq_bind_known(sqlite3_stmt *st, int i, int64_t v);
 /* Reads one integer meta value on db. */
 int lt__sq_meta_get(sqlite3 *db, const char *key, int64_t *v);
+/* The first column of the first row of sql (a row must come back). */
+int lt__sq_int(sqlite3 *db, const char *sql, int64_t *v);
 
 /* ---- operations, one file per group ------------------------------------- */
 
@@ -282,8 +286,8 @@ int lt__sq_search_open(lt__sq_t *s);
 int lt__sq_search_start(lt__sq_t *s);
 /* Stops the thread (after its current transaction) and closes. */
 void lt__sq_search_close(lt__sq_t *s);
-/* Indexes every stored span now, on the calling thread (tests, and the
- * store's maintain_all in them). */
+/* Indexes every stored span now (unless short of disk space, as the
+ * thread would be), on the calling thread: tests, with search_by_hand. */
 int lt__sq_search_catch_up(lt__sq_t *s);
 /* A read connection on the main database, configured as the pool's. */
 int lt__sq_reader_open(lt__sq_t *s, sqlite3 **out);

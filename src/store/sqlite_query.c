@@ -211,12 +211,21 @@ static int mark_search_complete(lt__sq_reader_t *r, int64_t project_id, json_t *
 }
 
 /* " AND <col> >= " the first span id that can start at or after from_ns
- * (span blocks hold each write's id range and start range). */
-static void ids_from(qb_t *b, const char *col, int64_t from_ns) {
+ * (span blocks hold each write's id range and start range). With param,
+ * from_ns is bound the first time and *param names it after (a union over
+ * full-text partitions repeats the bound in each). */
+static void ids_from(qb_t *b, const char *col, int64_t from_ns, int *param) {
   qb_sql(b, " AND ");
   qb_sql(b, col);
   qb_sql(b, " >= coalesce((SELECT min(first_id) FROM span_blocks WHERE max_start >= ");
-  qb_int(b, from_ns);
+  if (param && *param) {
+    char p[16];
+    snprintf(p, sizeof p, "?%d", *param);
+    qb_sql(b, p);
+  } else {
+    qb_int(b, from_ns);
+    if (param) *param = b->n;
+  }
   qb_sql(b, "), 9223372036854775807)");
 }
 
@@ -229,16 +238,7 @@ typedef struct {
 
 static void bound_from(qb_t *b, void *arg) {
   from_bound_t *f = arg;
-  qb_sql(b, " AND rowid >= coalesce((SELECT min(first_id) FROM span_blocks WHERE max_start >= ");
-  if (f->param) {
-    char p[16];
-    snprintf(p, sizeof p, "?%d", f->param);
-    qb_sql(b, p);
-  } else {
-    qb_int(b, f->from_ns);
-    f->param = b->n;
-  }
-  qb_sql(b, "), 9223372036854775807)");
+  ids_from(b, "rowid", f->from_ns, &f->param);
 }
 
 static void bound_params(qb_t *b, void *params) {
@@ -625,7 +625,7 @@ static void span_list_sql(qb_t *b, const list_t *l, const lt_query_t *qin, const
                           int *range_param) {
   qb_sql(b, " FROM spans s JOIN traces t ON t.id = s.trace_ref WHERE s.project_id = ");
   qb_int(b, l->q.project_id);
-  if (l->q.from_ns) ids_from(b, "s.id", l->q.from_ns);
+  if (l->q.from_ns) ids_from(b, "s.id", l->q.from_ns, NULL);
   if (l->q.to_ns) {
     qb_sql(b, " AND s.id <= coalesce((SELECT max(last_id) FROM span_blocks WHERE min_start < ");
     qb_int(b, l->q.to_ns);

@@ -63,13 +63,7 @@ struct lt__sq_search {
   atomic_bool stopping; /* read without mu: the thread holds mu while it has work */
 };
 
-static int64_t mono_ns(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
-
-static int64_t cpu_ns(clockid_t clock) {
+static int64_t clock_ns(clockid_t clock) {
   struct timespec ts;
   clock_gettime(clock, &ts);
   return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
@@ -93,17 +87,6 @@ static const char *const schema =
   "CREATE VIRTUAL TABLE syntax USING fts5(input, output, content='');"
   "INSERT INTO meta(key, value) VALUES('hwm', 0);";
 
-static int one_int(sqlite3 *db, const char *sql, int64_t *v) {
-  sqlite3_stmt *st = NULL;
-  int src = sqlite3_prepare_v2(db, sql, -1, &st, NULL);
-  if (src == SQLITE_OK && (src = sqlite3_step(st)) == SQLITE_ROW) {
-    *v = sqlite3_column_int64(st, 0);
-    src = SQLITE_OK;
-  }
-  sqlite3_finalize(st);
-  return src == SQLITE_OK ? 0 : lt__sq_fail(db, src, "reading the search index");
-}
-
 static int prepare(sqlite3 *db, const char *sql, sqlite3_stmt **st) {
   int src = sqlite3_prepare_v3(db, sql, -1, SQLITE_PREPARE_PERSISTENT, st, NULL);
   return src == SQLITE_OK ? 0 : lt__sq_fail(db, src, "preparing a search statement");
@@ -114,7 +97,7 @@ static int wipe(lt__sq_search_t *x) {
   int rc = lt__sq_exec(x->db, "BEGIN IMMEDIATE");
   for (int64_t id = 0; rc == 0;) {
     /* One at a time: a table cannot be dropped while a statement reads. */
-    if ((rc = one_int(x->db, "SELECT coalesce(max(id), 0) FROM parts", &id)) || !id) break;
+    if ((rc = lt__sq_int(x->db, "SELECT coalesce(max(id), 0) FROM parts", &id)) || !id) break;
     char sql[96];
     snprintf(sql, sizeof sql, "DROP TABLE fts_%lld; DELETE FROM parts WHERE id = %lld;", (long long)id,
              (long long)id);
@@ -131,9 +114,9 @@ static int wipe(lt__sq_search_t *x) {
  * over. The main database's instance is random, made by migration 10. */
 static int check_origin(lt__sq_search_t *x) {
   int64_t mine = 0, theirs = 0, top = 0, floor = 0;
-  int rc = one_int(x->db, "SELECT coalesce((SELECT value FROM meta WHERE key = 'instance'), 0)", &mine);
-  if (rc == 0) rc = lt__sq_meta_get(x->s->wdb, "instance", &theirs);
-  if (rc == 0) rc = one_int(x->s->wdb, "SELECT coalesce(max(id), 0) FROM spans", &top);
+  int rc = lt__sq_meta_get(x->db, LT__SQ_META_INSTANCE, &mine);
+  if (rc == 0) rc = lt__sq_meta_get(x->s->wdb, LT__SQ_META_INSTANCE, &theirs);
+  if (rc == 0) rc = lt__sq_int(x->s->wdb, "SELECT coalesce(max(id), 0) FROM spans", &top);
   if (rc == 0) rc = lt__sq_meta_get(x->s->wdb, LT__SQ_META_SPAN_FLOOR, &floor);
   if (rc) return rc;
   if (floor > top) top = floor;
@@ -144,7 +127,8 @@ static int check_origin(lt__sq_search_t *x) {
   }
   if (mine != theirs) {
     char sql[96];
-    snprintf(sql, sizeof sql, "INSERT OR REPLACE INTO meta(key, value) VALUES('instance', %lld)", (long long)theirs);
+    snprintf(sql, sizeof sql, "INSERT OR REPLACE INTO meta(key, value) VALUES('" LT__SQ_META_INSTANCE "', %lld)",
+             (long long)theirs);
     rc = lt__sq_exec(x->db, sql);
   }
   return rc;
@@ -166,8 +150,8 @@ static int open_db(lt__sq_search_t *x) {
   int rc = lt__sq_exec(x->db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA cache_size=-4096;"
                               "PRAGMA temp_store=MEMORY;");
   int64_t version = 0, app = 0;
-  if (rc == 0) rc = one_int(x->db, "PRAGMA user_version", &version);
-  if (rc == 0) rc = one_int(x->db, "PRAGMA application_id", &app);
+  if (rc == 0) rc = lt__sq_int(x->db, "PRAGMA user_version", &version);
+  if (rc == 0) rc = lt__sq_int(x->db, "PRAGMA application_id", &app);
   if (rc) return rc;
   if ((app != 0 && app != LT__SQ_APPLICATION_ID) || version > SEARCH_VERSION) {
     lt_error("sqlite: %s is not a search index this version of Lanterna can use; move it out of the way "
@@ -186,7 +170,7 @@ static int open_db(lt__sq_search_t *x) {
     else (void)lt__sq_exec(x->db, "ROLLBACK");
     if (rc) return rc;
   }
-  if ((rc = one_int(x->db, "SELECT value FROM meta WHERE key = 'hwm'", &x->hwm))) return rc;
+  if ((rc = lt__sq_meta_get(x->db, "hwm", &x->hwm))) return rc;
   if ((rc = check_origin(x))) return rc;
   /* The newest partition is the one being filled. */
   sqlite3_stmt *st = NULL;
@@ -280,9 +264,9 @@ static int index_batch(lt__sq_search_t *x, int64_t *n) {
   if (top <= x->hwm) return 0;
   int rc = lt__sq_exec(x->db, "BEGIN IMMEDIATE");
   if (rc) return rc;
-  int64_t start = mono_ns(), hwm0 = x->hwm, part0 = x->part_id, first0 = x->part_first;
+  int64_t start = clock_ns(CLOCK_MONOTONIC), hwm0 = x->hwm, part0 = x->part_id, first0 = x->part_first;
   bool more = true;
-  while (rc == 0 && more && *n < BATCH_SPANS && mono_ns() - start < BATCH_NS &&
+  while (rc == 0 && more && *n < BATCH_SPANS && clock_ns(CLOCK_MONOTONIC) - start < BATCH_NS &&
          !atomic_load_explicit(&x->stopping, memory_order_relaxed)) {
     /* The rows are copied and the read ends before any indexing: this
      * thread can wait long for a core, and a read transaction held
@@ -370,22 +354,6 @@ static int sweep(lt__sq_search_t *x) {
   return rc;
 }
 
-/* Indexes until caught up or asked to stop; under mu. */
-static int catch_up(lt__sq_search_t *x, bool until_done) {
-  int rc = 0;
-  for (;;) {
-    int64_t n = 0;
-    if ((rc = index_batch(x, &n))) return rc;
-    if (n == 0 || !until_done) break;
-  }
-  int64_t now = mono_ns();
-  if (until_done || now - x->last_sweep_ns >= SWEEP_NS) {
-    x->last_sweep_ns = now;
-    rc = sweep(x);
-  }
-  return rc;
-}
-
 /* Ingest comes before the index: the index waits while ingest writes find
  * the disk full, and while less than SPACE_RESERVE is free (it would take
  * space ingest needs, and the space it frees when a transaction of its own
@@ -399,6 +367,23 @@ static bool short_of_space(lt__sq_search_t *x) {
   return (uint64_t)sv.f_bavail * sv.f_frsize < SPACE_RESERVE;
 }
 
+/* Indexes (a batch, or until nothing is left) unless short of space,
+ * then drops dead partitions when due; under mu. */
+static int catch_up(lt__sq_search_t *x, bool until_done) {
+  int rc = 0;
+  while (!short_of_space(x)) {
+    int64_t n = 0;
+    if ((rc = index_batch(x, &n))) return rc;
+    if (n == 0 || !until_done) break;
+  }
+  int64_t now = clock_ns(CLOCK_MONOTONIC);
+  if (until_done || now - x->last_sweep_ns >= SWEEP_NS) {
+    x->last_sweep_ns = now;
+    rc = sweep(x);
+  }
+  return rc;
+}
+
 static void *search_main(void *arg) {
   lt__sq_search_t *x = arg;
   pthread_setname_np(pthread_self(), "lt-search");
@@ -409,23 +394,24 @@ static void *search_main(void *arg) {
   if (pthread_setschedparam(pthread_self(), SCHED_IDLE, &sp) != 0)
     lt_debug("search: SCHED_IDLE refused; indexing at normal priority");
   int failures = 0, off = 0, ncpu = (int)sysconf(_SC_NPROCESSORS_ONLN);
-  int64_t win_start = mono_ns(), win_cpu = cpu_ns(CLOCK_PROCESS_CPUTIME_ID), win_mine = cpu_ns(CLOCK_THREAD_CPUTIME_ID);
+  int64_t win_start = clock_ns(CLOCK_MONOTONIC), win_cpu = clock_ns(CLOCK_PROCESS_CPUTIME_ID),
+          win_mine = clock_ns(CLOCK_THREAD_CPUTIME_ID);
   pthread_mutex_lock(&x->mu);
   while (!atomic_load(&x->stopping)) {
-    int64_t before = x->hwm, t0 = mono_ns();
+    int64_t before = x->hwm, t0 = clock_ns(CLOCK_MONOTONIC);
     if (t0 - win_start >= 1000000000LL) {
       /* The writer's rule for its background slices (core/share.h). */
-      int64_t cpu = cpu_ns(CLOCK_PROCESS_CPUTIME_ID), mine = cpu_ns(CLOCK_THREAD_CPUTIME_ID);
+      int64_t cpu = clock_ns(CLOCK_PROCESS_CPUTIME_ID), mine = clock_ns(CLOCK_THREAD_CPUTIME_ID);
       off = lt_bg_off(cpu - win_cpu, mine - win_mine, t0 - win_start, ncpu);
       win_start = t0, win_cpu = cpu, win_mine = mine;
     }
-    int rc = short_of_space(x) ? 0 : catch_up(x, false);
+    int rc = catch_up(x, false);
     if (rc) {
       if (failures++ % 60 == 0) lt_warn("search: indexing failed: %s (retrying)", lt_strerror(rc));
     } else {
       failures = 0;
     }
-    int64_t wait = rc ? 1000000000LL : x->hwm == before ? POLL_NS : off * (mono_ns() - t0);
+    int64_t wait = rc ? 1000000000LL : x->hwm == before ? POLL_NS : off * (clock_ns(CLOCK_MONOTONIC) - t0);
     if (wait > 0) {
       struct timespec ts;
       clock_gettime(CLOCK_MONOTONIC, &ts);

@@ -1381,6 +1381,21 @@ static void span_ids_are_never_handed_out_twice(void **st) {
   assert_int_equal(count_rows(f, "SELECT max(id) FROM spans"), 10);
 }
 
+/* Ingest comes before the index: after a write found the disk full the
+ * index takes no space (here: catching up does nothing) until a write
+ * succeeds again. */
+static void search_waits_while_writes_find_the_disk_full(void **st) {
+  fixture_t *f = *st;
+  write1(f, tree_batch(1), 4);
+  atomic_store(&LT__SQ(f->store)->space_short, true); /* as a write refused for want of space sets it */
+  assert_int_equal(lt__sq_search_catch_up(LT__SQ(f->store)), 0);
+  assert_int_equal(fts_lag(f), 4);
+  write1(f, tree_batch(2), 4); /* a write that succeeds ends it */
+  assert_false(atomic_load(&LT__SQ(f->store)->space_short));
+  assert_int_equal(lt__sq_search_catch_up(LT__SQ(f->store)), 0);
+  assert_int_equal(fts_lag(f), 0);
+}
+
 /* A search file is only kept with the database it was built from: one
  * from another database, or from a later state of this one (a database
  * restored from an older copy), is emptied and built again. */
@@ -2289,6 +2304,7 @@ int main(void) {
     cmocka_unit_test_setup_teardown(search_reads_many_partitions, setup, teardown),
     cmocka_unit_test_setup_teardown(span_ids_are_never_handed_out_twice, setup, teardown),
     cmocka_unit_test_setup_teardown(search_file_follows_its_database, setup, teardown),
+    cmocka_unit_test_setup_teardown(search_waits_while_writes_find_the_disk_full, setup, teardown),
     cmocka_unit_test_setup_teardown(write_failure_stores_nothing, setup, teardown),
     cmocka_unit_test_setup_teardown(big_group_packs_into_chunks, setup, teardown),
     cmocka_unit_test_setup_teardown(every_codec_reads_back, setup, teardown),
