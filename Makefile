@@ -46,7 +46,9 @@ $(OUT)/lanterna: $(OBJS)
 	@echo "  LINK  $@"
 	@$(CC) $(OPT) -o $@ $^ $(LDLIBS_ALL)
 
-$(GEN)/%.pb-c.c $(GEN)/%.pb-c.h: proto/%.proto
+# Generated files wait for deps too: protoc-c comes from a Debian package,
+# and with -j the build would otherwise race its installation.
+$(GEN)/%.pb-c.c $(GEN)/%.pb-c.h: proto/%.proto | deps
 	@mkdir -p $(GEN)
 	@echo "  PROTO $<"
 	@protoc-c --proto_path=proto --c_out=$(GEN) $<

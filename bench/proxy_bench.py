@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Proxy benchmark: what an LLM proxy adds in front of an OpenAI-compatible
-upstream. Direct, through Lanterna and through the LiteLLM proxy, against the
-same local fake upstream, in one run.
+upstream. Direct, through a bare byte relay (the hop alone), through
+Lanterna and through the LiteLLM proxy, against the same local fake upstream,
+in one run.
 
 Run through `make bench` or directly:
 
@@ -15,9 +16,13 @@ Steps:
   2. Start Lanterna (build/lanterna serve --durability process, fresh data
      dir, both fakes as upstreams) and the LiteLLM proxy (.venv-bench, a
      config.yaml mapping two model names to the two fakes, no database, no
-     callbacks, telemetry off), both on loopback.
+     callbacks, telemetry off), both on loopback; and bench/relay (C, built
+     here): a relay that copies bytes between each client connection and one
+     upstream connection of its own, on two epoll threads like Lanterna's two
+     HTTP loops. It parses nothing and stores nothing, so what it adds is the
+     least any proxy on this machine can add: the floor under every column.
   3. Maximum throughput (closed loop, --max-conns connections), non-streaming
-     and streaming (fast fake), for direct, Lanterna and LiteLLM.
+     and streaming (fast fake), for direct, the relay, Lanterna and LiteLLM.
   4. Constant rate (open loop, --rate req/s, latency from each request's due
      time: no coordinated omission), non-streaming (fast fake) and streaming
      (paced fake; TTFT = time to the first content delta), for each target.
@@ -62,6 +67,18 @@ PCTS = ("p50", "p90", "p99", "p999", "max")
 
 # --------------------------------------------------------------------------
 # pieces
+
+def build_relay() -> str:
+    out = os.path.join(ROOT, "build", "bench", "relay")
+    src = os.path.join(ROOT, "bench", "relay", "relay.c")
+    if not os.path.exists(out) or os.path.getmtime(out) < os.path.getmtime(src):
+        os.makedirs(os.path.dirname(out), exist_ok=True)
+        r = subprocess.run(["cc", "-O2", "-Wall", "-Wextra", "-Werror", "-o", out, src, "-lpthread"],
+                           capture_output=True, text=True)
+        if r.returncode != 0:
+            sys.exit("bench: build of bench/relay failed:\n" + r.stderr)
+    return out
+
 
 def build_fakellm() -> str:
     out = os.path.join(ROOT, "build", "bench", "fakellm")
@@ -240,6 +257,17 @@ def start_all(a, run: Run, tmp: str) -> dict:
                              "url_paced": paced + "/v1/chat/completions", "model_fast": a.model,
                              "model_paced": a.model, "auth": "sk-bench-not-a-real-key"}
 
+    # The bare relay in front of each fake (it has one upstream each).
+    relay = build_relay()
+    rf, rp = free_port(), free_port()
+    for n, port, up in (("relay", rf, fp), ("relay-paced", rp, pp)):
+        run.procs[n] = Proc(n, [relay, "-listen", f"127.0.0.1:{port}", "-upstream", f"127.0.0.1:{up}"],
+                            f"http://127.0.0.1:{port}/health")
+        run.procs[n].ready(10)
+    run.targets["relay"] = {"base": f"http://127.0.0.1:{rf}", "url_fast": f"http://127.0.0.1:{rf}/v1/chat/completions",
+                            "url_paced": f"http://127.0.0.1:{rp}/v1/chat/completions", "model_fast": a.model,
+                            "model_paced": a.model, "auth": "sk-bench-not-a-real-key"}
+
     # LiteLLM first: it takes longest to start.
     if not a.skip_litellm:
         exe = os.path.join(os.path.dirname(sys.executable), "litellm")
@@ -394,7 +422,7 @@ def main() -> int:
         log(f"targets: {', '.join(run.targets)}; " + "; ".join(f"{k}: {v}" for k, v in res["servers"].items()
                                                                if k.endswith("problem")))
         res["stream_check"] = check_streams(run)
-        names = [n for n in ("direct", "lanterna", "litellm") if n in run.targets]
+        names = [n for n in ("direct", "relay", "lanterna", "litellm") if n in run.targets]
 
         # Maximum throughput.
         mx = {}
@@ -495,7 +523,7 @@ def summarize(res: dict) -> None:
                    key=lambda k: (("streaming" in k and "non-" not in k), -float(k.split()[0].replace(",", ""))))
     for kind in kinds:
         d = find(res, "direct", kind)
-        for n in ("lanterna", "litellm"):
+        for n in ("relay", "lanterna", "litellm"):
             p = find(res, n, kind)
             if p and d:
                 e = {"latency": added(p, d), "service": added(p, d, "service_ms"), "sustained": p.get("sustained"),
@@ -525,14 +553,14 @@ def fmt(x, d=3):
 def report(res: dict) -> tuple[str, str]:
     s = res["summary"]
     rows = []
-    hdr = ["", "direct", "Lanterna", "LiteLLM"]
+    hdr = ["", "direct", "relay (floor)", "Lanterna", "LiteLLM"]
 
     def ph(target, kind):
         return find(res, target, kind)
 
     def lat_row(label, kind, key, pct):
         r = [label]
-        for t in ("direct", "lanterna", "litellm"):
+        for t in ("direct", "relay", "lanterna", "litellm"):
             p = ph(t, kind)
             if not p or key not in p:
                 r.append("—")
@@ -554,31 +582,32 @@ def report(res: dict) -> tuple[str, str]:
             for pct in ("p50", "p99"):
                 rows.append(lat_row(f"{kind}: TTFT {pct} ms (added)", kind, "ttft_ms", pct))
         r = [f"{kind}: achieved req/s, errors"]
-        for t in ("direct", "lanterna", "litellm"):
+        for t in ("direct", "relay", "lanterna", "litellm"):
             p = ph(t, kind)
             r.append("—" if not p else f"{p['requests_per_s']:,.0f}, {sum(p['errors'].values()) if p['errors'] else 0}"
                      + ("" if p.get("sustained", True) else " (not sustained)"))
         rows.append(r)
     for kind in ("max, non-streaming", "max, streaming"):
         r = [f"{kind}: req/s (proxy CPU cores)"]
-        for t in ("direct", "lanterna", "litellm"):
+        for t in ("direct", "relay", "lanterna", "litellm"):
             p = ph(t, kind)
             if not p:
                 r.append("—")
                 continue
-            cpu = p["cpu_cores"].get(t if t != "direct" else "fake", 0)
+            cpu = p["cpu_cores"].get({"direct": "fake"}.get(t, t), 0)
             r.append(f"{p['requests_per_s']:,.0f} ({cpu:.2f})")
         rows.append(r)
         r = [f"{kind}: latency p50 / p99 ms"]
-        for t in ("direct", "lanterna", "litellm"):
+        for t in ("direct", "relay", "lanterna", "litellm"):
             p = ph(t, kind)
             r.append("—" if not p else f"{fmt(p['latency_ms']['p50'], 2)} / {fmt(p['latency_ms']['p99'], 2)}")
         rows.append(r)
     rss = res.get("rss", {})
     rows.append(["peak RSS (VmHWM, MB)", f"{rss.get('fake', {}).get('total_mb', '—')} (fake)",
+                 str(rss.get("relay", {}).get("total_mb", "—")),
                  str(rss.get("lanterna", {}).get("total_mb", "—")),
                  (f"{rss['litellm']['total_mb']} ({rss['litellm']['processes']} processes)" if "litellm" in rss else "—")])
-    widths = [max(len(r[i]) for r in rows + [hdr]) for i in range(4)]
+    widths = [max(len(r[i]) for r in rows + [hdr]) for i in range(len(hdr))]
 
     def line(c):
         return "| " + " | ".join(x.ljust(w) for x, w in zip(c, widths)) + " |"
@@ -600,7 +629,7 @@ def report(res: dict) -> tuple[str, str]:
         md += ["", f"Lanterna spans stored at the end: {ls['stored']:,} for {ls['requests_sent']:,} requests sent "
                "through it (warm-up included)."]
     md += ["", "Targets:", ""] + [f"- {t['what']}: {t['measured']} — **{'met' if t['met'] else 'not met'}**"
-                                  for t in tl]
+                                  + (f" ({t['floor']})" if t.get("floor") else "") for t in tl]
     return table, "\n".join(md)
 
 
@@ -614,10 +643,12 @@ def targets(res: dict) -> list[dict]:
                     "measured": f"{ns['latency']['p50']:+.3f} ms", "met": ns["latency"]["p50"] < TARGETS["added_p50_ms"]})
         out.append({"what": f"added latency p99 < 2 ms at {rate:,.0f} req/s (non-streaming)",
                     "measured": f"{ns['latency']['p99']:+.3f} ms", "met": ns["latency"]["p99"] < TARGETS["added_p99_ms"]})
+    fl = s["added"].get(f"{rate:,.0f} req/s, streaming", {}).get("relay")
     if st:
         out.append({"what": f"TTFT added < 1 ms at {rate:,.0f} req/s (streaming; p50 / p99)",
                     "measured": f"{st['ttft']['p50']:+.3f} / {st['ttft']['p99']:+.3f} ms",
-                    "met": st["ttft"]["p99"] < TARGETS["ttft_added_ms"]})
+                    "met": st["ttft"]["p99"] < TARGETS["ttft_added_ms"],
+                    "floor": (f"a bare relay adds {fl['ttft']['p50']:+.3f} / {fl['ttft']['p99']:+.3f} ms" if fl else None)})
     m = s["max_rps"].get("max, non-streaming", {}).get("lanterna")
     if m is not None:
         out.append({"what": "≥ 10,000 non-streaming req/s", "measured": f"{m:,.0f} req/s",
