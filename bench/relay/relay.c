@@ -31,6 +31,7 @@ typedef struct end {
   char buf[BUF]; /* bytes read from this end not yet written to the peer */
   size_t off, len;
   int closed; /* read side saw EOF */
+  struct end *next_dead;
 } end_t;
 
 static struct sockaddr_in listen_addr, up_addr;
@@ -57,14 +58,20 @@ static void watch(int ep, end_t *e, unsigned events, int op) {
   epoll_ctl(ep, op, e->fd, &ev);
 }
 
+/* Both ends are freed after the current batch of events, which may still
+ * name the peer. */
+static __thread end_t *dead;
+
 static void close_pair(int ep, end_t *e) {
   end_t *p = e->peer;
   epoll_ctl(ep, EPOLL_CTL_DEL, e->fd, NULL);
   epoll_ctl(ep, EPOLL_CTL_DEL, p->fd, NULL);
   close(e->fd);
   close(p->fd);
-  free(e);
-  free(p);
+  e->fd = p->fd = -1;
+  e->next_dead = p;
+  p->next_dead = dead;
+  dead = e;
 }
 
 /* Writes what `from` holds to its peer; 1 when all of it went out. */
@@ -116,6 +123,7 @@ static void *loop(void *arg) {
     int n = epoll_wait(ep, evs, 256, -1);
     for (int i = 0; i < n; i++) {
       end_t *e = evs[i].data.ptr;
+      if (e && e->fd < 0) continue; /* its pair closed earlier in this batch */
       if (!e) { /* new clients: each gets its upstream connection */
         int c;
         while ((c = accept4(ls, NULL, NULL, SOCK_NONBLOCK)) >= 0) {
@@ -133,6 +141,13 @@ static void *loop(void *arg) {
           nodelay(c);
           nodelay(u);
           end_t *a = calloc(1, sizeof *a), *b = calloc(1, sizeof *b);
+          if (!a || !b) {
+            free(a);
+            free(b);
+            close(c);
+            close(u);
+            continue;
+          }
           a->fd = c, b->fd = u, a->peer = b, b->peer = a;
           watch(ep, a, EPOLLIN, EPOLL_CTL_ADD);
           watch(ep, b, EPOLLIN, EPOLL_CTL_ADD);
@@ -157,6 +172,11 @@ static void *loop(void *arg) {
       }
       if (evs[i].events & (EPOLLIN | EPOLLHUP | EPOLLERR))
         if (pump(ep, e) < 0) close_pair(ep, e);
+    }
+    while (dead) {
+      end_t *d = dead;
+      dead = d->next_dead;
+      free(d);
     }
   }
   return NULL;
