@@ -5,7 +5,7 @@
 
 CC       ?= cc
 BUILD    ?= release
-PKGS     := libevent libevent_pthreads libprotobuf-c jansson sqlite3 zlib libzstd liblz4 libcrypto libcurl
+PKGS     := libevent libevent_pthreads libprotobuf-c jansson sqlite3 zlib libzstd liblz4 libssl libcrypto
 WARN     := -Wall -Wextra -Werror -Wno-unused-parameter -Wshadow -Wstrict-prototypes
 CSTD     := -std=c17 -D_GNU_SOURCE
 ifeq ($(BUILD),release)

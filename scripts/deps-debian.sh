@@ -5,7 +5,7 @@
 set -euo pipefail
 pkgs=(build-essential pkg-config libevent-dev libprotobuf-c-dev protobuf-c-compiler
       libjansson-dev libsqlite3-dev libzstd-dev liblz4-dev zlib1g-dev libssl-dev libcmocka-dev
-      libcurl4-openssl-dev clang libclang-rt-14-dev llvm python3-venv curl)
+      clang libclang-rt-14-dev llvm python3-venv curl)
 [ $# -gt 0 ] && pkgs=("$@")
 missing=()
 for p in "${pkgs[@]}"; do

@@ -822,12 +822,12 @@ static void reply_failure(call_t *c) {
 }
 
 /* ---- gathering ----------------------------------------------------------
- * curl hands over one read of a streamed response in many on_body calls
- * (one per chunk of the upstream's chunked body, so often one per event).
- * Sending each at once cost a system call and a packet per event; they
- * are gathered in the call's k.out instead and sent as one chunk when curl
- * is done with that read (gather_flush, through lt_up_loop_after), which
- * is still before the loop does anything else. */
+ * The upstream client hands over one read of a streamed response in many
+ * on_body calls (one per chunk of the upstream's chunked body, so often
+ * one per event). Sending each at once cost a system call and a packet per
+ * event; they are gathered in the call's k.out instead and sent as one
+ * chunk when the client is done with that read (gather_flush, through
+ * lt_up_loop_after), which is still before the loop does anything else. */
 
 static void out_unlink(call_t *c) {
   if (!c->out_listed) return;

@@ -1,8 +1,8 @@
 /* Outbound HTTP(S) transfers to LLM upstreams on an HTTP loop's own event
- * base: one libcurl multi handle per loop, driven by libevent socket and
- * timer events, so no thread ever blocks on an upstream and connections to
- * an upstream are reused across requests of that loop. See docs/proxy.md.
- * Everything here runs on the owning loop's thread. */
+ * base (HTTP/1.1 of our own, src/proxy/http1.c; TLS by OpenSSL), so no
+ * thread ever blocks on an upstream and connections to an upstream are
+ * reused across requests of that loop. See docs/proxy.md, "Upstream
+ * client". Everything here runs on the owning loop's thread. */
 #ifndef LT_UPSTREAM_H
 #define LT_UPSTREAM_H
 #include <stdbool.h>
@@ -52,8 +52,8 @@ void lt_up_loop_free(lt_up_loop_t *l);
  * never does. Returns 0 and the transfer, or LT_ENOMEM / LT_EINVAL (then
  * no callback is ever called). */
 int lt_up_start(lt_up_loop_t *l, const lt_up_req_t *req, const lt_up_cbs_t *cbs, void *ud, lt_up_xfer_t **out);
-/* fn(ud) runs each time curl has been driven (a socket event, a timer, a
- * start, a resume), after every callback that brought: what one read
+/* fn(ud) runs after each event the client handled (a socket event, a
+ * timer, a resume), after every callback it brought: what one read
  * delivered in many on_body calls can go on as one piece. */
 void lt_up_loop_after(lt_up_loop_t *l, void (*fn)(void *ud), void *ud);
 /* Pauses or resumes reading the response body. */
