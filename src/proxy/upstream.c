@@ -65,6 +65,8 @@ struct lt_up_loop {
   struct { char *path; SSL_CTX *ctx; } tls_ca[8]; /* per CA file */
   size_t n_tls_ca;
   bool starting;            /* inside lt_up_start: on_done must wait */
+  struct event *deliver;    /* runs the failures found while starting */
+  lt_up_xfer_t *failed;     /* those, waiting for it */
   void (*after)(void *);
   void *after_ud;
 };
@@ -79,9 +81,7 @@ struct lt_up_xfer {
   conn_t *c;
   bool reused, got_bytes, retried, paused, failing, tls;
   const char *ca_file;
-  struct event *io;      /* the connection's socket, read or write */
   struct event *timer;   /* connect or whole-transfer deadline */
-  struct event *fail_ev; /* a failure found inside lt_up_start, delivered next turn */
   struct evdns_getaddrinfo_request *dns_req;
   struct evutil_addrinfo *addrs, *next_addr;
   char host[256], port[8], key[KEY_MAX];
@@ -95,11 +95,13 @@ struct lt_up_xfer {
   char *rbuf;
   size_t rlen, rcap;
   char err[600];
-  lt_up_xfer_t *prev, *next;
+  lt_up_xfer_t *prev, *next, *next_failed;
 };
 
 int lt_up_global_init(void) { return OPENSSL_init_ssl(0, NULL) == 1 ? 0 : LT_ENOMEM; }
 void lt_up_global_free(void) {}
+
+static void on_deliver(evutil_socket_t fd, short what, void *arg);
 
 lt_up_loop_t *lt_up_loop_new(void *event_base) {
   lt_up_loop_t *l = lt_calloc(1, sizeof *l);
@@ -107,7 +109,10 @@ lt_up_loop_t *lt_up_loop_new(void *event_base) {
   l->base = event_base;
   l->dns = evdns_base_new(l->base, EVDNS_BASE_INITIALIZE_NAMESERVERS);
   if (!l->dns) l->dns = evdns_base_new(l->base, 0); /* no resolv.conf: numeric hosts and /etc/hosts still work */
-  if (!l->dns) {
+  l->deliver = event_new(l->base, -1, 0, on_deliver, l);
+  if (!l->dns || !l->deliver) {
+    if (l->dns) evdns_base_free(l->dns, 0);
+    if (l->deliver) event_free(l->deliver);
     lt_free(l);
     return NULL;
   }
@@ -133,6 +138,7 @@ void lt_up_loop_free(lt_up_loop_t *l) {
     conn_close(c);
   }
   evdns_base_free(l->dns, 0);
+  event_free(l->deliver);
   if (l->tls) SSL_CTX_free(l->tls);
   for (size_t i = 0; i < l->n_tls_ca; i++) {
     SSL_CTX_free(l->tls_ca[i].ctx);
@@ -192,7 +198,12 @@ static void xfer_free(lt_up_xfer_t *x) {
   if (x->next) x->next->prev = x->prev;
   if (x->dns_req) evdns_getaddrinfo_cancel(x->dns_req); /* its callback runs with EVUTIL_EAI_CANCEL */
   if (x->timer) event_free(x->timer);
-  if (x->fail_ev) event_free(x->fail_ev);
+  if (x->failing) /* still waiting for delivery */
+    for (lt_up_xfer_t **p = &l->failed; *p; p = &(*p)->next_failed)
+      if (*p == x) {
+        *p = x->next_failed;
+        break;
+      }
   if (x->c) conn_close(x->c);
   if (x->addrs) evutil_freeaddrinfo(x->addrs);
   lt_free(x->head);
@@ -648,12 +659,16 @@ static void on_resolved(int err, struct evutil_addrinfo *res, void *arg) {
 
 /* A failure found while starting: on_done may not run before lt_up_start
  * returns, so it runs on the next loop turn. */
-static void on_fail_later(evutil_socket_t fd, short what, void *arg) {
-  lt_up_xfer_t *x = arg;
-  lt_up_loop_t *l = x->loop;
+static void on_deliver(evutil_socket_t fd, short what, void *arg) {
+  lt_up_loop_t *l = arg;
   (void)fd;
   (void)what;
-  finish(x, false, x->err);
+  while (l->failed) {
+    lt_up_xfer_t *x = l->failed;
+    l->failed = x->next_failed;
+    x->failing = false; /* off the list: finish frees it */
+    finish(x, false, x->err);
+  }
   run_after(l);
 }
 
@@ -666,7 +681,9 @@ static void fail_later(lt_up_xfer_t *x, const char *msg) {
     if (x->c->wev) event_del(x->c->wev);
   }
   event_del(x->timer);
-  event_active(x->fail_ev, EV_TIMEOUT, 0);
+  x->next_failed = x->loop->failed;
+  x->loop->failed = x;
+  event_active(x->loop->deliver, EV_TIMEOUT, 0);
 }
 
 int lt_up_start(lt_up_loop_t *l, const lt_up_req_t *req, const lt_up_cbs_t *cbs, void *ud, lt_up_xfer_t **out) {
@@ -714,8 +731,7 @@ int lt_up_start(lt_up_loop_t *l, const lt_up_req_t *req, const lt_up_cbs_t *cbs,
   x->rcap = RBUF_START;
   x->rbuf = lt_malloc(x->rcap);
   x->timer = evtimer_new(l->base, on_timer, x);
-  x->fail_ev = event_new(l->base, -1, 0, on_fail_later, x);
-  if (!x->head || !x->rbuf || !x->timer || !x->fail_ev) {
+  if (!x->head || !x->rbuf || !x->timer) {
     x->prev = NULL;
     x->next = l->xfers;
     if (l->xfers) l->xfers->prev = x;
